@@ -1,0 +1,150 @@
+//! Small drawing helpers for figures and QC overlays: display windowing,
+//! label colours, points, lines and bitmap text (font8x8, so no system fonts
+//! are needed on a headless machine).
+
+use crate::image_io::{Gray16, Gray8, Rgb8};
+use crate::pts::Point;
+use font8x8::UnicodeFonts;
+use image::Rgb;
+use imageproc::drawing::{draw_filled_circle_mut, draw_line_segment_mut};
+
+/// Colour of anterior-wall labels (blue, as in the paper's Fig. 3).
+pub const ANTERIOR_COLOUR: Rgb<u8> = Rgb([40, 120, 255]);
+/// Colour of posterior-wall labels (red).
+pub const POSTERIOR_COLOUR: Rgb<u8> = Rgb([255, 50, 40]);
+
+/// Maps a 16-bit image to RGB with a 1st-99th percentile window.
+pub fn display_rgb(img: &Gray16) -> Rgb8 {
+    let (lo, hi) = percentile_window(img.as_raw(), 0.01, 0.99);
+    let span = (hi - lo).max(1.0);
+    Rgb8::from_fn(img.width(), img.height(), |x, y| {
+        let v = img.get_pixel(x, y).0[0] as f32;
+        let t = (((v - lo) / span).clamp(0.0, 1.0) * 255.0) as u8;
+        Rgb([t, t, t])
+    })
+}
+
+/// Maps f32 values to RGB with a 1st-99th percentile window.
+pub fn display_rgb_f32(values: &[f32], width: u32, height: u32) -> Rgb8 {
+    let as16: Vec<u16> = {
+        let (lo, hi) = values
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        let span = (hi - lo).max(1e-6);
+        values
+            .iter()
+            .map(|&v| (((v - lo) / span) * 65535.0) as u16)
+            .collect()
+    };
+    display_rgb(&Gray16::from_raw(width, height, as16).expect("sizes match"))
+}
+
+/// The (lo, hi) values at two quantiles of the data.
+pub fn percentile_window(data: &[u16], qlo: f64, qhi: f64) -> (f32, f32) {
+    let mut hist = vec![0usize; 65536];
+    for &v in data {
+        hist[v as usize] += 1;
+    }
+    let n = data.len().max(1) as f64;
+    let find = |q: f64| {
+        let target = (q * n) as usize;
+        let mut acc = 0usize;
+        for (v, &c) in hist.iter().enumerate() {
+            acc += c;
+            if acc > target {
+                return v as f32;
+            }
+        }
+        65535.0
+    };
+    (find(qlo), find(qhi))
+}
+
+/// Paints label pixels over an RGB image (anterior blue, posterior red, any
+/// other non-zero label yellow), blending with `alpha`.
+pub fn overlay_labels(rgb: &mut Rgb8, mask: &Gray8, alpha: f32) {
+    for (x, y, p) in rgb.enumerate_pixels_mut() {
+        if x >= mask.width() || y >= mask.height() {
+            continue;
+        }
+        let c = match mask.get_pixel(x, y).0[0] {
+            0 => continue,
+            1 => ANTERIOR_COLOUR,
+            2 => POSTERIOR_COLOUR,
+            _ => Rgb([255, 220, 0]),
+        };
+        for k in 0..3 {
+            p.0[k] = (p.0[k] as f32 * (1.0 - alpha) + c.0[k] as f32 * alpha) as u8;
+        }
+    }
+}
+
+/// Draws a filled dot.
+pub fn dot(rgb: &mut Rgb8, p: Point, radius: i32, colour: Rgb<u8>) {
+    draw_filled_circle_mut(
+        rgb,
+        (p.x.round() as i32, p.y.round() as i32),
+        radius,
+        colour,
+    );
+}
+
+/// Draws a line segment.
+pub fn line(rgb: &mut Rgb8, a: Point, b: Point, colour: Rgb<u8>) {
+    draw_line_segment_mut(
+        rgb,
+        (a.x as f32, a.y as f32),
+        (b.x as f32, b.y as f32),
+        colour,
+    );
+}
+
+/// Draws ASCII text with the 8x8 bitmap font scaled by `scale`, top-left at (x, y).
+pub fn text(rgb: &mut Rgb8, x: i32, y: i32, s: &str, scale: u32, colour: Rgb<u8>) {
+    let scale = scale.max(1) as i32;
+    for (i, ch) in s.chars().enumerate() {
+        let Some(glyph) = font8x8::BASIC_FONTS.get(ch) else {
+            continue;
+        };
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..8 {
+                if bits & (1 << col) == 0 {
+                    continue;
+                }
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        let px = x + (i as i32 * 8 + col) * scale + dx;
+                        let py = y + row as i32 * scale + dy;
+                        if px >= 0
+                            && py >= 0
+                            && (px as u32) < rgb.width()
+                            && (py as u32) < rgb.height()
+                        {
+                            rgb.put_pixel(px as u32, py as u32, colour);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Downscales an RGB image by an integer-free factor to the given height.
+pub fn resize_to_height(rgb: &Rgb8, height: u32) -> Rgb8 {
+    let w = ((rgb.width() as f64 * height as f64 / rgb.height() as f64).round() as u32).max(1);
+    image::imageops::resize(rgb, w, height, image::imageops::FilterType::Triangle)
+}
+
+/// Places images side by side (top-aligned) on a dark background.
+pub fn hstack(images: &[Rgb8], gap: u32) -> Rgb8 {
+    let w: u32 =
+        images.iter().map(|i| i.width()).sum::<u32>() + gap * images.len().saturating_sub(1) as u32;
+    let h = images.iter().map(|i| i.height()).max().unwrap_or(1);
+    let mut out = Rgb8::from_pixel(w.max(1), h, Rgb([20, 20, 20]));
+    let mut x = 0;
+    for img in images {
+        image::imageops::overlay(&mut out, img, x as i64, 0);
+        x += img.width() + gap;
+    }
+    out
+}

@@ -1,0 +1,121 @@
+//! Reading raw images (PNG, TIFF, DICOM) as 16-bit grayscale and writing PNGs.
+
+use crate::atomic::write_atomic;
+use crate::dicom;
+use crate::error::{IoError, Result};
+use image::{DynamicImage, ImageBuffer, Luma, Rgb};
+use std::path::Path;
+
+/// A 16-bit grayscale image: the form in which the pipeline sees every raw image.
+pub type Gray16 = ImageBuffer<Luma<u16>, Vec<u16>>;
+/// An 8-bit grayscale image (label masks, 8-bit renderings).
+pub type Gray8 = ImageBuffer<Luma<u8>, Vec<u8>>;
+/// An 8-bit RGB image (overlays, figures).
+pub type Rgb8 = ImageBuffer<Rgb<u8>, Vec<u8>>;
+
+/// The file extensions recognised as images, in the order they are looked up.
+pub const IMAGE_EXTENSIONS: [&str; 5] = ["png", "tif", "tiff", "dcm", "dicom"];
+
+/// True if `path` looks like a DICOM file: a `.dcm`/`.dicom` extension, or the
+/// `DICM` magic at byte 128.
+pub fn is_dicom(path: &Path) -> bool {
+    match extension(path).as_deref() {
+        Some("dcm") | Some("dicom") => true,
+        Some("png") | Some("tif") | Some("tiff") => false,
+        _ => {
+            use std::io::Read;
+            let mut buf = [0u8; 132];
+            std::fs::File::open(path)
+                .and_then(|mut f| f.read_exact(&mut buf))
+                .map(|_| &buf[128..132] == b"DICM")
+                .unwrap_or(false)
+        }
+    }
+}
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+}
+
+/// Reads an image file (PNG, TIFF or DICOM) as 16-bit grayscale.
+///
+/// 8-bit images keep their values (0..255); colour images are converted to
+/// luminance with a warning; DICOM goes through [`dicom::read_dicom_gray16`].
+pub fn read_image(path: &Path) -> Result<Gray16> {
+    if !path.exists() {
+        return Err(IoError::format(path, "file does not exist"));
+    }
+    if is_dicom(path) {
+        return dicom::read_dicom_gray16(path);
+    }
+    let img = open_raster(path)?;
+    Ok(dynamic_to_gray16(path, img))
+}
+
+/// Opens a PNG/TIFF with the `image` crate, mapping its errors to [`IoError`].
+pub(crate) fn open_raster(path: &Path) -> Result<DynamicImage> {
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| IoError::os(path, e))?
+        .with_guessed_format()
+        .map_err(|e| IoError::os(path, e))?;
+    let img = reader
+        .decode()
+        .map_err(|e| IoError::format(path, format!("cannot decode image: {e}")))?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(IoError::format(path, "image has zero width or height"));
+    }
+    Ok(img)
+}
+
+fn dynamic_to_gray16(path: &Path, img: DynamicImage) -> Gray16 {
+    match img {
+        DynamicImage::ImageLuma16(g) => g,
+        DynamicImage::ImageLuma8(g) => {
+            let (w, h) = g.dimensions();
+            Gray16::from_raw(w, h, g.into_raw().into_iter().map(u16::from).collect())
+                .expect("same pixel count")
+        }
+        DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLumaA16(_) => {
+            tracing::warn!("{}: alpha channel ignored", path.display());
+            img.to_luma16()
+        }
+        other => {
+            tracing::warn!(
+                "{}: colour image converted to grayscale (luminance)",
+                path.display()
+            );
+            other.to_luma16()
+        }
+    }
+}
+
+/// Writes a 16-bit grayscale PNG atomically.
+pub fn write_png16(path: &Path, img: &Gray16) -> Result<()> {
+    write_dynamic(path, &DynamicImage::ImageLuma16(img.clone()))
+}
+
+/// Writes an 8-bit grayscale PNG atomically.
+pub fn write_png8(path: &Path, img: &Gray8) -> Result<()> {
+    write_dynamic(path, &DynamicImage::ImageLuma8(img.clone()))
+}
+
+/// Writes an RGB PNG atomically.
+pub fn write_rgb_png(path: &Path, img: &Rgb8) -> Result<()> {
+    write_dynamic(path, &DynamicImage::ImageRgb8(img.clone()))
+}
+
+fn write_dynamic(path: &Path, img: &DynamicImage) -> Result<()> {
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| IoError::format(path, format!("cannot encode PNG: {e}")))?;
+    write_atomic(path, |w| w.write_all(&bytes))
+}
+
+/// Converts an image into `f32` values in row-major order.
+pub fn to_f32(img: &Gray16) -> Vec<f32> {
+    img.as_raw().iter().map(|&v| v as f32).collect()
+}

@@ -1,0 +1,241 @@
+//! Tests of the I/O layer: .pts parsing, real DICOM samples from other toolkits,
+//! masks, score tables, and bad input.
+
+use aac_io::dicom::read_header;
+use aac_io::pts::parse_pts;
+use aac_io::*;
+use std::path::{Path, PathBuf};
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dicom-samples")
+}
+
+fn pts_text(n: usize) -> String {
+    let pts: Vec<Point> = (0..n)
+        .map(|i| Point::new(i as f64, 2.0 * i as f64))
+        .collect();
+    pts::format_pts(&pts)
+}
+
+#[test]
+fn pts_round_trip_and_comments() {
+    let text = "// written by msm\nversion: 1\nimage_size_x: 400\nimage_size_y: 900\nn_points: 3\n{\n// a comment\n1.5 2\n  3 4.25 \n5 6\n}\n";
+    let pts = parse_pts(text, Path::new("a.pts")).unwrap();
+    assert_eq!(
+        pts,
+        vec![
+            Point::new(1.5, 2.0),
+            Point::new(3.0, 4.25),
+            Point::new(5.0, 6.0)
+        ]
+    );
+    let again = parse_pts(&pts::format_pts(&pts), Path::new("b.pts")).unwrap();
+    assert_eq!(again, pts);
+}
+
+#[test]
+fn pts_malformed_are_refused_with_file_name() {
+    let cases = [
+        ("version: 1\nn_points: 2\n{\n1 2\n}\n", "n_points says 2"),
+        (
+            "version: 1\nn_points: 1\n{\n1 abc\n}\n",
+            "not a finite number",
+        ),
+        ("version: 1\nn_points: 1\n{\n1 2\n", "missing closing"),
+        ("version: 1\nn_points: 1\n1 2\n", "expected 'key: value'"),
+        ("version: 1\n{\n1 2\n}\n", "missing 'n_points:'"),
+        ("version: 1\nn_points: 1\n{\n1 2 3\n}\n", "expected 'x y'"),
+        (
+            "version: 1\nn_points: 1\n{\nNaN 2\n}\n",
+            "not a finite number",
+        ),
+        ("\u{0}\u{1}garbage", "expected"),
+    ];
+    for (text, want) in cases {
+        let err = parse_pts(text, Path::new("bad.pts"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.pts") && err.contains(want),
+            "{text:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn pts_with_29_points_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.pts");
+    std::fs::write(&p, pts_text(29)).unwrap();
+    let err = read_pts_n(&p, 30).unwrap_err().to_string();
+    assert!(
+        err.contains("x.pts") && err.contains("expected 30 points, found 29"),
+        "{err}"
+    );
+    assert!(read_pts_n(&dir.path().join("missing.pts"), 30).is_err());
+}
+
+#[test]
+fn every_dicom_sample_decodes_or_is_refused_clearly() {
+    let dir = samples();
+    let mr = read_image(&dir.join("MR_small.dcm")).unwrap();
+    assert_eq!(mr.dimensions(), (64, 64));
+    for f in [
+        "MR_small_RLE.dcm",
+        "MR_small_jp2klossless.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+    ] {
+        let img = read_image(&dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(img.as_raw(), mr.as_raw(), "{f} pixels differ from MR_small");
+    }
+    let ct = read_image(&dir.join("CT_small.dcm")).unwrap();
+    assert_eq!(ct.dimensions(), (128, 128));
+    let spread = ct.as_raw().iter().max().unwrap() - ct.as_raw().iter().min().unwrap();
+    assert!(spread > 100, "CT image looks flat");
+    let jpg = read_image(&dir.join("JPGExtended.dcm")).unwrap();
+    assert_eq!(
+        jpg.dimensions(),
+        (256, 1024),
+        "Columns x Rows of the DICOM header"
+    );
+    assert!(
+        *jpg.as_raw().iter().max().unwrap() <= 4095,
+        "12-bit data must stay 12-bit"
+    );
+    let rgb = read_image(&dir.join("SC_rgb_jpeg_dcmtk.dcm")).unwrap();
+    assert!(rgb.width() > 0 && rgb.height() > 0);
+    let err = read_image(&dir.join("MR_truncated.dcm"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("MR_truncated.dcm"), "{err}");
+}
+
+#[test]
+fn dicom_headers_report_transfer_syntax_and_modality() {
+    let dir = samples();
+    let h = read_header(&dir.join("MR_small_RLE.dcm")).unwrap();
+    assert_eq!(h.transfer_syntax_uid, "1.2.840.10008.1.2.5");
+    assert_eq!(h.modality.as_deref(), Some("MR"));
+    assert_eq!((h.width, h.height), (64, 64));
+    let ct = read_header(&dir.join("CT_small.dcm")).unwrap();
+    assert_eq!(ct.modality.as_deref(), Some("CT"));
+    assert!(ct.pixel_spacing_mm.is_some());
+    let info = info::image_info(&dir.join("JPGExtended.dcm")).unwrap();
+    assert_eq!(info.bits_stored, Some(12));
+    let json = serde_json::to_value(&info).unwrap();
+    for key in [
+        "width",
+        "height",
+        "bits_stored",
+        "photometric",
+        "transfer_syntax",
+        "modality",
+        "manufacturer",
+        "pixel_spacing_mm",
+    ] {
+        assert!(json.get(key).is_some(), "missing key {key}");
+    }
+}
+
+#[test]
+fn dicom_written_by_us_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.dcm");
+    let img = Gray16::from_fn(30, 20, |x, y| image::Luma([(x * 100 + y) as u16]));
+    let info = dicom::DicomWriteInfo {
+        pixel_spacing_mm: [0.35, 0.35],
+        manufacturer: "aac synth".into(),
+        bits_stored: 12,
+        id: "case0001".into(),
+    };
+    dicom::write_dicom_gray16(&p, &img, &info).unwrap();
+    assert_eq!(read_image(&p).unwrap().as_raw(), img.as_raw());
+    assert_eq!(
+        read_header(&p).unwrap().pixel_spacing_mm,
+        Some([0.35, 0.35])
+    );
+}
+
+#[test]
+fn corrupt_and_missing_images_give_named_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("broken.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    assert!(read_image(&png)
+        .unwrap_err()
+        .to_string()
+        .contains("broken.png"));
+    let dcm = dir.path().join("junk.dcm");
+    std::fs::write(&dcm, vec![7u8; 300]).unwrap();
+    assert!(read_image(&dcm)
+        .unwrap_err()
+        .to_string()
+        .contains("junk.dcm"));
+    let err = read_image(&dir.path().join("nope.png"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nope.png") && err.contains("does not exist"));
+}
+
+#[test]
+fn masks_check_labels_size_and_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.png");
+    let mut m = Gray8::new(10, 8);
+    m.put_pixel(3, 2, image::Luma([2]));
+    write_mask(&p, &m).unwrap();
+    assert_eq!(read_mask(&p, Some((10, 8))).unwrap(), m);
+    let err = read_mask(&p, Some((11, 8))).unwrap_err().to_string();
+    assert!(err.contains("expected 11x8"), "{err}");
+    m.put_pixel(4, 5, image::Luma([255]));
+    write_mask(&p, &m).unwrap();
+    let err = read_mask(&p, None).unwrap_err().to_string();
+    assert!(err.contains("label 255 at (x=4, y=5)"), "{err}");
+    write_png16(&p, &Gray16::new(10, 8)).unwrap();
+    assert!(read_mask(&p, None)
+        .unwrap_err()
+        .to_string()
+        .contains("8-bit"));
+}
+
+#[test]
+fn score_tables_require_id_and_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.csv");
+    std::fs::write(&p, "id,aac24,reader\na,3,4\nb,0,\n").unwrap();
+    let t = read_scores(&p, &["aac24"]).unwrap();
+    assert_eq!(t.column("aac24").unwrap()["a"], 3.0);
+    assert_eq!(t.column("reader").unwrap().len(), 1);
+    std::fs::write(&p, "id,aac24\na,x\n").unwrap();
+    assert!(read_scores(&p, &["aac24"])
+        .unwrap_err()
+        .to_string()
+        .contains("not a number"));
+    std::fs::write(&p, "name,aac24\na,1\n").unwrap();
+    assert!(read_scores(&p, &["aac24"])
+        .unwrap_err()
+        .to_string()
+        .contains("no 'id'"));
+    std::fs::write(&p, "id,aac24\na,1,2,3\n").unwrap();
+    assert!(read_scores(&p, &["aac24"])
+        .unwrap_err()
+        .to_string()
+        .contains("s.csv"));
+}
+
+#[test]
+fn atomic_write_leaves_no_partial_file_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("out.txt");
+    let r = write_atomic(&p, |w| {
+        w.write_all(b"half")?;
+        Err(std::io::Error::other("disk full"))
+    });
+    assert!(r.is_err());
+    assert!(!p.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "temp file left behind"
+    );
+}

@@ -1,0 +1,147 @@
+//! A realistic synthetic generator of lateral DXA vertebral fracture assessment
+//! (VFA) scans with full ground truth: 30 landmarks, calcification masks, a
+//! second reading, geometric and visual AAC24 scores, and the generating
+//! geometry. It is the embedded default data of aac.
+
+pub mod anatomy;
+pub mod field;
+pub mod render;
+pub mod scan;
+pub mod style;
+pub mod truth;
+
+use aac_io::{Gray16, Gray8, Point};
+use anatomy::{disc_levels, draw_anatomy, Anatomy, Frame, Wall, L1};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+pub use style::Style;
+pub use truth::Aac24;
+
+mod cohort;
+pub use cohort::{write_cohort, CohortOptions, CohortSummary};
+
+/// One generated case.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Image id.
+    pub id: String,
+    /// The 12-bit image.
+    pub image: Gray16,
+    /// The 30 landmarks in contract order.
+    pub landmarks: Vec<Point>,
+    /// Ground-truth labels.
+    pub mask: Gray8,
+    /// A second reading by the same annotator.
+    pub mask2: Gray8,
+    /// Geometric AAC24 and sub-scores.
+    pub score: Aac24,
+    /// Simulated radiologist's visual AAC24.
+    pub visual: u32,
+    /// Everything needed to reproduce and check the case.
+    pub truth: Truth,
+}
+
+/// The generating geometry and scan parameters of a case (`truth.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Truth {
+    /// Image id.
+    pub id: String,
+    /// Style preset name.
+    pub style: String,
+    /// True if anterior is toward larger x in the written image.
+    pub faces_right: bool,
+    /// Pixel spacing (mm).
+    pub spacing_mm: f64,
+    /// Geometry in the facing-right frame (mirror x for left-facing images).
+    pub anatomy: Anatomy,
+    /// Acquisition parameters.
+    pub scan: scan::ScanParams,
+    /// Geometric AAC24.
+    pub aac24: Aac24,
+    /// Simulated visual score.
+    pub aac24_visual: u32,
+}
+
+/// Image id of case `index`.
+pub fn case_id(index: usize) -> String {
+    format!("synth{index:05}")
+}
+
+/// The 30 landmarks of an anatomy (facing-right frame), in contract order.
+pub fn landmarks(a: &Anatomy) -> Vec<Point> {
+    let mut pts = Vec::with_capacity(30);
+    for v in 0..4 {
+        pts.extend_from_slice(&a.vertebrae[L1 + v].corners);
+    }
+    let t12 = &a.vertebrae[L1 - 1];
+    pts.push(t12.corners[3]);
+    pts.push(t12.corners[2]);
+    let l5 = &a.vertebrae[L1 + 4];
+    pts.push(l5.corners[0]);
+    pts.push(l5.corners[1]);
+    for y in disc_levels(&a.vertebrae) {
+        pts.push(Point::new(a.aorta.wall_x(Wall::Posterior, y), y));
+        pts.push(Point::new(a.aorta.wall_x(Wall::Anterior, y), y));
+    }
+    pts
+}
+
+/// Generates case `index` of a cohort with seed `seed`. Each case has its own
+/// random stream, so the result does not depend on thread scheduling.
+pub fn generate_case(seed: u64, index: usize, style: &Style, calcified_only: bool) -> Case {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let spacing = rng.random_range(style.spacing_mm.0..style.spacing_mm.1);
+    let fov_h = rng.random_range(style.fov_height_mm.0..style.fov_height_mm.1);
+    let fov_w = rng.random_range(style.fov_width_mm.0..style.fov_width_mm.1);
+    let frame = Frame {
+        width: (fov_w / spacing).round() as usize,
+        height: (fov_h / spacing).round() as usize,
+        spacing_mm: spacing,
+    };
+    let anatomy = draw_anatomy(&mut rng, &frame, calcified_only, style.gas, style.low_ribs);
+    let (canvas, mask) = render::render(&mut rng, &anatomy);
+    let params = scan::draw_params(&mut rng, style, frame.width);
+    let pixels = scan::acquire(&mut rng, canvas, &params, style.correlated_noise);
+    let deposits2 = truth::second_reading(&mut rng, &anatomy.deposits);
+    let mut mask2 = vec![0u8; frame.width * frame.height];
+    render::label_deposits(&anatomy, &deposits2, &mut mask2);
+    let score = truth::geometric_aac24(&anatomy, &anatomy.deposits);
+    let visual = truth::visual_score(&mut rng, &anatomy, &anatomy.deposits);
+    let faces_right = rng.random::<f64>() < style.faces_right;
+
+    let (w, h) = (frame.width as u32, frame.height as u32);
+    let mut image = Gray16::from_raw(w, h, pixels).expect("buffer matches frame");
+    let mut mask = Gray8::from_raw(w, h, mask).expect("buffer matches frame");
+    let mut mask2 = Gray8::from_raw(w, h, mask2).expect("buffer matches frame");
+    let mut pts = landmarks(&anatomy);
+    if !faces_right {
+        image::imageops::flip_horizontal_in_place(&mut image);
+        image::imageops::flip_horizontal_in_place(&mut mask);
+        image::imageops::flip_horizontal_in_place(&mut mask2);
+        for p in pts.iter_mut() {
+            p.x = (w - 1) as f64 - p.x;
+        }
+    }
+    let id = case_id(index);
+    Case {
+        id: id.clone(),
+        image,
+        landmarks: pts,
+        mask,
+        mask2,
+        score,
+        visual,
+        truth: Truth {
+            id,
+            style: style.name.clone(),
+            faces_right,
+            spacing_mm: spacing,
+            anatomy,
+            scan: params,
+            aac24: score,
+            aac24_visual: visual,
+        },
+    }
+}
