@@ -106,12 +106,12 @@ pub fn write_rgb_png(path: &Path, img: &Rgb8) -> Result<()> {
 }
 
 fn write_dynamic(path: &Path, img: &DynamicImage) -> Result<()> {
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .map_err(|e| IoError::format(path, format!("cannot encode PNG: {e}")))?;
+    // Fast compression: cohorts are large and PNG encoding dominated writing time.
+    let encoder = PngEncoder::new_with_quality(&mut bytes, CompressionType::Fast, FilterType::Sub);
+    img.write_with_encoder(encoder)
+        .map_err(|e| IoError::format(path, format!("cannot encode PNG: {e}")))?;
     write_atomic(path, |w| w.write_all(&bytes))
 }
 

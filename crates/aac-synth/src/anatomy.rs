@@ -279,8 +279,8 @@ pub fn draw_anatomy<R: Rng>(
             name: VERTEBRA_NAMES[i].to_string(),
             corners,
             concavity,
-            density: uniform(rng, (0.42, 0.55)) - 0.08 * osteo,
-            rim_px: (uniform(rng, (1.2, 2.2)) * mm).max(1.0),
+            density: uniform(rng, (0.3, 0.4)) - 0.07 * osteo,
+            rim_px: (uniform(rng, (0.8, 1.6)) * mm).max(1.0),
         });
         if i + 1 < VERTEBRA_NAMES.len() {
             let next_theta = axis_angle(i as f64 + 1.0, kyphosis, lordosis);
@@ -301,17 +301,17 @@ pub fn draw_anatomy<R: Rng>(
         s_post.x + top_len * slope.cos(),
         s_post.y + top_len * slope.sin(),
     );
-    let down = 60.0 * mm;
+    // The sacrum tapers downward and curves back (posteriorly).
+    let down = 75.0 * mm;
+    let dir = (slope.sin(), slope.cos());
+    let tip = Point::new(s_ant.x - down * dir.0 * 0.6, s_ant.y + down * dir.1);
     let sacrum = [
         s_post,
         s_ant,
+        tip,
         Point::new(
-            s_ant.x - down * slope.sin() * 0.9,
-            s_ant.y + down * slope.cos(),
-        ),
-        Point::new(
-            s_post.x - down * slope.sin(),
-            s_post.y + down * slope.cos() * 0.8,
+            tip.x + 0.3 * (s_post.x - s_ant.x),
+            tip.y + 0.3 * (s_post.y - s_ant.y),
         ),
     ];
 
@@ -334,8 +334,8 @@ pub fn draw_anatomy<R: Rng>(
     };
     for r in 0..n_ribs {
         let y0 = lowest - r as f64 * uniform(rng, (20.0, 28.0)) * mm;
-        let slope = uniform(rng, (0.35, 0.75));
-        let curve = uniform(rng, (0.0006, 0.0015)) / mm;
+        let slope = uniform(rng, (0.3, 0.8));
+        let curve = uniform(rng, (0.0008, 0.0025)) / mm;
         let x_start = spine_x - uniform(rng, (10.0, 30.0)) * mm;
         let x_end = (spine_x + uniform(rng, (90.0, 160.0)) * mm).min(w + 20.0);
         let a = y0 - slope * x_start - curve * x_start * x_start;
@@ -343,8 +343,8 @@ pub fn draw_anatomy<R: Rng>(
             coef: (a, slope, curve),
             x0: x_start,
             x1: x_end,
-            half_width: uniform(rng, (4.0, 7.0)) * mm,
-            density: uniform(rng, (0.08, 0.18)),
+            half_width: uniform(rng, (5.0, 9.0)) * mm,
+            density: uniform(rng, (0.05, 0.11)),
         });
     }
     let l4c = vertebrae[L1 + 3].centre();

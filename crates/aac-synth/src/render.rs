@@ -49,20 +49,43 @@ fn background<R: Rng>(rng: &mut R, a: &Anatomy, c: &mut Canvas) {
     let dome = a.diaphragm_y as f32;
     let skin = a.skin_x as f32;
     let dome_curv = 0.0009 * (0.5 / a.spacing_mm as f32);
+    let tissue = |xf: f32, yf: f32| {
+        let mut v = 0.21 + 0.035 * low.at(xf, yf);
+        // Diaphragm dome: highest in front of the spine.
+        let dx = xf - (spine_x + 60.0);
+        let dome_y = dome + dome_curv * dx * dx;
+        let lung = 1.0 - smoothstep(dome_y - 25.0, dome_y + 5.0, yf);
+        let anterior_of_spine = smoothstep(spine_x - 40.0, spine_x + 30.0, xf);
+        v -= 0.12 * lung * anterior_of_spine;
+        v += 0.025 * mottle.at(xf, yf) * (1.0 - lung);
+        v * (smoothstep(skin - 6.0, skin + 6.0, xf) * 0.9 + 0.1)
+    };
+    // Everything here varies over several pixels, so it is evaluated on a grid
+    // STEP pixels apart and interpolated (the background is most of the image).
+    const STEP: usize = 3;
+    let gw = c.width / STEP + 2;
+    let gh = c.height / STEP + 2;
+    let mut grid = vec![0.0f32; gw * gh];
+    for gy in 0..gh {
+        for gx in 0..gw {
+            grid[gy * gw + gx] = tissue((gx * STEP) as f32, (gy * STEP) as f32);
+        }
+    }
+    let inv = 1.0 / STEP as f32;
     for y in 0..c.height {
-        let yf = y as f32;
-        for x in 0..c.width {
-            let xf = x as f32;
-            let mut v = 0.21 + 0.035 * low.at(xf, yf);
-            // Diaphragm dome: highest in front of the spine.
-            let dx = xf - (spine_x + 60.0);
-            let dome_y = dome + dome_curv * dx * dx;
-            let lung = 1.0 - smoothstep(dome_y - 25.0, dome_y + 5.0, yf);
-            let anterior_of_spine = smoothstep(spine_x - 40.0, spine_x + 30.0, xf);
-            v -= 0.12 * lung * anterior_of_spine;
-            v += 0.025 * mottle.at(xf, yf) * (1.0 - lung);
-            v *= smoothstep(skin - 6.0, skin + 6.0, xf) * 0.9 + 0.1;
-            c.data[y * c.width + x] = v;
+        let gy = y / STEP;
+        let fy = (y % STEP) as f32 * inv;
+        let (r0, r1) = (
+            &grid[gy * gw..(gy + 1) * gw],
+            &grid[(gy + 1) * gw..(gy + 2) * gw],
+        );
+        let row = &mut c.data[y * c.width..(y + 1) * c.width];
+        for (x, out) in row.iter_mut().enumerate() {
+            let gx = x / STEP;
+            let fx = (x % STEP) as f32 * inv;
+            let top = r0[gx] + (r0[gx + 1] - r0[gx]) * fx;
+            let bot = r1[gx] + (r1[gx + 1] - r1[gx]) * fx;
+            *out = top + (bot - top) * fy;
         }
     }
 }
@@ -79,7 +102,14 @@ fn vertebra(v: &Vertebra, texture: &CoarseField, c: &mut Canvas) {
     let (tx, ty) = (-uy, ux); // down the spine
     let hp = sp.dist(&ip);
     let ha = sa.dist(&ia);
-    let (x0, y0, x1, y1) = bbox(&v.corners, 3.0 + depth * 1.0, c.width, c.height);
+    let back = |k: f64, dv: f64| {
+        Point::new(
+            centre.x - ux * depth * k + tx * dv,
+            centre.y - uy * depth * k + ty * dv,
+        )
+    };
+    let extent = [sp, sa, ia, ip, back(1.3, -0.6 * hp), back(1.3, 0.6 * hp)];
+    let (x0, y0, x1, y1) = bbox(&extent, 3.0, c.width, c.height);
     let rim = v.rim_px as f32;
     for y in y0..=y1 {
         for x in x0..=x1 {
@@ -95,12 +125,18 @@ fn vertebra(v: &Vertebra, texture: &CoarseField, c: &mut Canvas) {
             let xf = x as f32;
             let yf = y as f32;
             let mut add = 0.0f32;
-            if du > -1.0 && dv > -1.0 {
-                let inside = smoothstep(-1.0, 0.5, du.min(dv));
-                let tex = 0.05 * texture.at(xf, yf);
-                let rim_u = (-(du / rim).powi(2)).exp();
-                let rim_v = (-(dv / (rim * 0.9)).powi(2)).exp();
-                add += inside * (v.density as f32 + tex + 0.22 * rim_u.max(rim_v * 1.25));
+            if du > -1.5 && dv > -1.5 {
+                // Rounded corners: a soft minimum of the two edge distances.
+                let d = if du < 3.0 && dv < 3.0 {
+                    du + dv - (du * du + dv * dv).sqrt() * 0.7
+                } else {
+                    du.min(dv)
+                };
+                let inside = smoothstep(-1.0, 1.0, d);
+                let tex = 0.09 * texture.at(xf, yf) + 0.06 * texture.at(yf * 0.43, xf * 0.43);
+                let q = 1.0 / (1.0 + (du / rim) * (du / rim));
+                let e = 1.0 / (1.0 + (dv / rim) * (dv / rim));
+                add += inside * (v.density as f32 + tex + 0.14 * q * q + 0.24 * e * e);
             }
             // Posterior elements: pedicles/arch and spinous process behind the body.
             let pu = u + depth * 0.5;
@@ -147,7 +183,7 @@ fn sacrum_and_pelvis(a: &Anatomy, texture: &CoarseField, c: &mut Canvas) {
     for y in y0..=y1 {
         for x in x0..=x1 {
             if inside_quad(&a.sacrum, Point::new(x as f64, y as f64)) {
-                c.data[y * c.width + x] += 0.42 + 0.05 * texture.at(x as f32, y as f32);
+                c.data[y * c.width + x] += 0.3 + 0.06 * texture.at(x as f32, y as f32);
             }
         }
     }
@@ -193,8 +229,8 @@ fn ribs(a: &Anatomy, c: &mut Canvas) {
                 if d > 1.05 {
                     continue;
                 }
-                let body = 1.0 - smoothstep(0.9, 1.05, d);
-                let cortex = 0.6 + 0.7 * d.powi(6).min(1.0);
+                let body = 1.0 - smoothstep(0.88, 1.05, d);
+                let cortex = 0.45 + 0.9 * d.powi(8).min(1.0);
                 c.add(x as i64, y, fade * rib.density as f32 * body * cortex);
             }
         }
@@ -279,7 +315,7 @@ pub fn render<R: Rng>(rng: &mut R, a: &Anatomy) -> (Canvas, Vec<u8>) {
         data: vec![0.0; a.width * a.height],
     };
     background(rng, a, &mut c);
-    let texture = CoarseField::new(rng, a.width, a.height, (1.6 / a.spacing_mm) as f32);
+    let texture = CoarseField::new(rng, a.width, a.height, (1.3 / a.spacing_mm) as f32);
     for v in &a.vertebrae {
         vertebra(v, &texture, &mut c);
     }

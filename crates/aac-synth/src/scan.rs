@@ -1,7 +1,7 @@
 //! Turns an attenuation map into a scanner image: blur, quantum and correlated
 //! noise, scan-line streaks, display mapping to 12 bits, flat bands.
 
-use crate::field::{gaussian_blur, CoarseField};
+use crate::field::gaussian_blur;
 use crate::render::Canvas;
 use crate::style::Style;
 use rand::Rng;
@@ -58,10 +58,22 @@ pub fn draw_params<R: Rng>(rng: &mut R, style: &Style, width: usize) -> ScanPara
 
 /// Applies blur, noise and display mapping; returns 12-bit values, row-major.
 pub fn acquire<R: Rng>(rng: &mut R, mut c: Canvas, p: &ScanParams, correlated: f64) -> Vec<u16> {
+    let normals = NormalTable::new(rng);
+    let mut noise_rng = rand_pcg::Pcg64Mcg::new(rng.random::<u128>() | 1);
+    // Correlated grain: white noise added before the blur, scaled so that its
+    // standard deviation after the blur is the requested share (a Gaussian blur
+    // of sigma s divides the sd of white noise by about 2 s sqrt(pi)).
+    let sigma = p.blur_px.max(0.5);
+    let corr = (p.noise * correlated.sqrt() * 2.0 * sigma * std::f64::consts::PI.sqrt()) as f32;
+    let mut z = vec![0.0f32; c.width];
+    for row in c.data.chunks_mut(c.width) {
+        normals.fill(&mut noise_rng, &mut z);
+        for (v, &zi) in row.iter_mut().zip(&z) {
+            *v += (0.7 + 0.6 * v.max(0.0)) * corr * zi;
+        }
+    }
     gaussian_blur(&mut c.data, c.width, c.height, p.blur_px as f32);
-    let grain = CoarseField::new(rng, c.width, c.height, 2.5);
     let white = (p.noise * (1.0 - correlated).sqrt()) as f32;
-    let corr = (p.noise * correlated.sqrt() * 1.6) as f32;
     let row_offsets: Vec<f32> = (0..c.height)
         .map(|_| {
             if p.streaks > 0.0 {
@@ -74,20 +86,24 @@ pub fn acquire<R: Rng>(rng: &mut R, mut c: Canvas, p: &ScanParams, correlated: f
         .collect();
     let (lo, hi) = (p.window.0 as f32, p.window.1 as f32);
     let inv_span = 1.0 / (hi - lo);
-    let gamma = p.gamma as f32;
+    // Display gamma through a lookup table (powf per pixel is the slowest step).
+    const LUT: usize = 4096;
+    let lut: Vec<u16> = (0..=LUT)
+        .map(|i| (((i as f64 / LUT as f64).powf(p.gamma)) * 4095.0).round() as u16)
+        .collect();
     let mut out = vec![0u16; c.width * c.height];
-    let mut noise_rng = rand_pcg::Pcg64Mcg::new(rng.random::<u128>() | 1);
-    for y in 0..c.height {
-        for x in 0..c.width {
-            let i = y * c.width + x;
-            let v = c.data[i];
-            // Quantum noise grows with the signal; grain is spatially correlated.
-            let z: f32 = StandardNormal.sample(&mut noise_rng);
-            let noisy = v
-                + (0.7 + 0.6 * v.max(0.0)) * (white * z + corr * grain.at(x as f32, y as f32))
-                + row_offsets[y];
+    let rows = c
+        .data
+        .chunks(c.width)
+        .zip(out.chunks_mut(c.width))
+        .zip(&row_offsets);
+    for ((src, dst), &offset) in rows {
+        normals.fill(&mut noise_rng, &mut z);
+        for ((&v, o), &zi) in src.iter().zip(dst.iter_mut()).zip(&z) {
+            // Quantum noise grows with the signal.
+            let noisy = v + (0.7 + 0.6 * v.max(0.0)) * white * zi + offset;
             let t = ((noisy - lo) * inv_span).clamp(0.0, 1.0);
-            out[i] = (t.powf(gamma) * 4095.0).round() as u16;
+            *o = lut[(t * LUT as f32) as usize];
         }
     }
     if p.flat_band.0 > 0 {
@@ -98,4 +114,24 @@ pub fn acquire<R: Rng>(rng: &mut R, mut c: Canvas, p: &ScanParams, correlated: f
         }
     }
     out
+}
+
+/// Standard-normal samples drawn from a fixed table by a fast generator: per
+/// pixel noise needs speed, not an exact tail.
+struct NormalTable(Vec<f32>);
+
+impl NormalTable {
+    fn new<R: Rng>(rng: &mut R) -> Self {
+        NormalTable((0..65536).map(|_| StandardNormal.sample(rng)).collect())
+    }
+
+    /// Fills `out` with samples, four per 64-bit draw.
+    fn fill<R: Rng>(&self, rng: &mut R, out: &mut [f32]) {
+        for chunk in out.chunks_mut(4) {
+            let r = rng.next_u64();
+            for (k, o) in chunk.iter_mut().enumerate() {
+                *o = self.0[((r >> (16 * k)) & 0xFFFF) as usize];
+            }
+        }
+    }
 }

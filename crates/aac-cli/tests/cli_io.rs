@@ -1,0 +1,178 @@
+//! End-to-end tests of the I/O commands through the `aac` binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn aac(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aac"))
+        .args(args)
+        .output()
+        .expect("run aac")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn samples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dicom-samples")
+}
+
+#[test]
+fn synth_then_check_passes_and_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    for out in [&a, &b] {
+        let o = aac(&[
+            "synth",
+            "--n",
+            "3",
+            "--seed",
+            "9",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = aac(&["check", a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in [
+        "images/synth00001.png",
+        "landmarks/synth00001.pts",
+        "masks/synth00002.png",
+        "scores.csv",
+    ] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let scores = std::fs::read_to_string(a.join("scores.csv")).unwrap();
+    assert!(scores.starts_with(
+        "id,aac24,l1_ant,l1_post,l2_ant,l2_post,l3_ant,l3_post,l4_ant,l4_post,aac24_visual"
+    ));
+}
+
+#[test]
+fn synth_dicom_cohort_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("d");
+    let o = aac(&[
+        "synth",
+        "--n",
+        "2",
+        "--dicom",
+        "--style",
+        "lunar",
+        "--out",
+        root.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = aac(&[
+        "info",
+        "--json",
+        root.join("images/synth00000.dcm").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["bits_stored"], 12);
+    assert_eq!(v["modality"], "DX");
+    assert!(v["pixel_spacing_mm"][0].as_f64().unwrap() > 0.25);
+    assert_eq!(v["transfer_syntax"]["uid"], "1.2.840.10008.1.2.1");
+    assert!(aac(&["check", root.to_str().unwrap()]).status.success());
+}
+
+#[test]
+fn check_lists_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("d");
+    assert!(aac(&["synth", "--n", "4", "--out", root.to_str().unwrap()])
+        .status
+        .success());
+    // 29 points; garbage .pts; a missing mask; a wrong-sized mask; a label 7.
+    let pts = std::fs::read_to_string(root.join("landmarks/synth00000.pts")).unwrap();
+    let mut lines: Vec<&str> = pts.lines().collect();
+    lines.remove(5);
+    let short = lines.join("\n").replace("n_points: 30", "n_points: 29");
+    std::fs::write(root.join("landmarks/synth00000.pts"), short).unwrap();
+    std::fs::write(root.join("landmarks/synth00001.pts"), "garbage").unwrap();
+    std::fs::remove_file(root.join("masks/synth00002.png")).unwrap();
+    image::GrayImage::new(10, 10)
+        .save(root.join("masks/synth00003.png"))
+        .unwrap();
+    let mut m = image::open(root.join("masks2/synth00003.png"))
+        .unwrap()
+        .to_luma8();
+    m.put_pixel(1, 1, image::Luma([7]));
+    m.save(root.join("masks2/synth00003.png")).unwrap();
+    let o = aac(&["check", root.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    for want in [
+        "synth00000.pts: expected 30 points, found 29",
+        "synth00001.pts",
+        "synth00002.png: mask file does not exist",
+        "synth00003.png: mask is 10x10",
+        "label 7 at (x=1, y=1)",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn info_and_convert_on_real_dicom() {
+    let dir = samples();
+    let o = aac(&[
+        "info",
+        "--json",
+        dir.join("MR_small_jpeg_ls_lossless.dcm").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["transfer_syntax"]["uid"], "1.2.840.10008.1.2.4.80");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ct.png");
+    let o = aac(&[
+        "convert",
+        dir.join("CT_small.dcm").to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let img = image::open(&out).unwrap();
+    assert_eq!(img.color(), image::ColorType::L16);
+}
+
+#[test]
+fn bad_inputs_fail_cleanly_with_the_file_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x.png");
+    let o = aac(&[
+        "convert",
+        samples().join("MR_truncated.dcm").to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("MR_truncated.dcm"), "{}", text(&o));
+    assert!(!out.exists(), "no output on failure");
+    let o = aac(&["info", tmp.path().join("missing.dcm").to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("missing.dcm"));
+    let o = aac(&[
+        "synth",
+        "--n",
+        "1",
+        "--style",
+        "nope",
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && text(&o).contains("unknown style"));
+    let o = aac(&["check", tmp.path().join("nothing").to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(!text(&o).contains("panicked"));
+}

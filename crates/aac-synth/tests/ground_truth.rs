@@ -1,0 +1,186 @@
+//! The generator's ground truth is consistent with what it renders.
+
+use aac_synth::{generate_case, Case, Style};
+
+fn cases(n: usize, style: &Style, calcified_only: bool) -> Vec<Case> {
+    (0..n)
+        .map(|i| generate_case(7, i, style, calcified_only))
+        .collect()
+}
+
+fn disc_levels(pts: &[aac_io::Point]) -> [f64; 5] {
+    // Disc mid-levels from the landmarks: T12 inferior / L1 superior, ... L4 inferior / L5 superior.
+    let mut l = [0.0; 5];
+    l[0] = (pts[16].y + pts[17].y + pts[0].y + pts[1].y) / 4.0;
+    for k in 1..4 {
+        l[k] = (pts[4 * (k - 1) + 2].y + pts[4 * (k - 1) + 3].y + pts[4 * k].y + pts[4 * k + 1].y)
+            / 4.0;
+    }
+    l[4] = (pts[14].y + pts[15].y + pts[18].y + pts[19].y) / 4.0;
+    l
+}
+
+#[test]
+fn same_seed_same_case() {
+    let s = Style::hologic();
+    let a = generate_case(3, 5, &s, false);
+    let b = generate_case(3, 5, &s, false);
+    assert_eq!(a.image, b.image);
+    assert_eq!(a.mask, b.mask);
+    assert_eq!(a.landmarks, b.landmarks);
+    assert_ne!(generate_case(4, 5, &s, false).image, a.image);
+}
+
+#[test]
+fn landmarks_sit_on_rendered_vertebral_corners() {
+    for case in cases(12, &Style::hologic(), false) {
+        let p = &case.landmarks;
+        let img = &case.image;
+        let at = |x: f64, y: f64| img.get_pixel(x.round() as u32, y.round() as u32).0[0] as f64;
+        let right = case.truth.faces_right;
+        assert_eq!(
+            aac_io::dataset::faces_right(p),
+            right,
+            "{}: facing direction",
+            case.id
+        );
+        for v in 0..4 {
+            let c = &p[4 * v..4 * v + 4];
+            // Just inside each corner (toward the body centre) is bone; just
+            // outside across the endplate (into the disc) is darker.
+            let cx = c.iter().map(|q| q.x).sum::<f64>() / 4.0;
+            let cy = c.iter().map(|q| q.y).sum::<f64>() / 4.0;
+            let mut inside = 0.0;
+            let mut disc = 0.0;
+            for q in c {
+                let (dx, dy) = (cx - q.x, cy - q.y);
+                let n = (dx * dx + dy * dy).sqrt();
+                inside += at(q.x + 5.0 * dx / n, q.y + 5.0 * dy / n);
+            }
+            // Disc below the vertebra: midway between its inferior corners and the
+            // next superior corners.
+            let below = if v < 3 {
+                [p[4 * v + 4], p[4 * v + 5]]
+            } else {
+                [p[18], p[19]]
+            };
+            let mid = |a: aac_io::Point, b: aac_io::Point| a.mid(&b);
+            let d1 = mid(c[3], below[0]).mid(&mid(c[2], below[1]));
+            disc += at(d1.x, d1.y);
+            assert!(
+                inside / 4.0 > disc + 150.0,
+                "{} L{}: body {:.0} vs disc {:.0}",
+                case.id,
+                v + 1,
+                inside / 4.0,
+                disc
+            );
+        }
+    }
+}
+
+#[test]
+fn masks_agree_with_scores() {
+    let mut agree = 0;
+    let mut total = 0;
+    for case in cases(30, &Style::hologic(), true) {
+        let levels = disc_levels(&case.landmarks);
+        let (w, h) = case.mask.dimensions();
+        for v in 0..4 {
+            for (k, label) in [1u8, 2u8].into_iter().enumerate() {
+                let (lo, hi) = (levels[v], levels[v + 1]);
+                let mut rows = 0;
+                for y in 0..h {
+                    let yc = y as f64;
+                    if yc < lo || yc >= hi {
+                        continue;
+                    }
+                    if (0..w).any(|x| case.mask.get_pixel(x, y).0[0] == label) {
+                        rows += 1;
+                    }
+                }
+                let frac = rows as f64 / (hi - lo);
+                let s = if rows == 0 {
+                    0
+                } else {
+                    ((3.0 * frac - 1e-9).ceil() as u32).clamp(1, 3)
+                };
+                total += 1;
+                if s == case.score.sub[2 * v + k] {
+                    agree += 1;
+                }
+            }
+        }
+        assert_eq!(case.score.total, case.score.sub.iter().sum::<u32>());
+    }
+    assert!(
+        agree as f64 >= 0.97 * total as f64,
+        "{agree}/{total} sub-scores agree"
+    );
+}
+
+#[test]
+fn population_is_skewed_to_mild_and_calcified_only_has_no_zero() {
+    let pop = cases(120, &Style::hologic(), false);
+    let zero = pop.iter().filter(|c| c.score.total == 0).count() as f64 / pop.len() as f64;
+    assert!((0.28..=0.55).contains(&zero), "zero fraction {zero}");
+    let mild = pop
+        .iter()
+        .filter(|c| (1..=4).contains(&c.score.total))
+        .count();
+    let severe = pop.iter().filter(|c| c.score.total >= 5).count();
+    assert!(mild > 0 && severe > 0);
+    let calc = cases(40, &Style::hologic(), true);
+    assert!(calc
+        .iter()
+        .all(|c| c.score.total > 0 && c.mask.as_raw().iter().any(|&v| v > 0)));
+}
+
+#[test]
+fn second_reading_dice_is_like_a_real_reader() {
+    let mut dices = Vec::new();
+    for case in cases(40, &Style::hologic(), true) {
+        let (mut inter, mut a, mut b) = (0usize, 0usize, 0usize);
+        for (p, q) in case.mask.as_raw().iter().zip(case.mask2.as_raw()) {
+            let (x, y) = (*p > 0, *q > 0);
+            inter += (x && y) as usize;
+            a += x as usize;
+            b += y as usize;
+        }
+        if a + b > 0 {
+            dices.push(2.0 * inter as f64 / (a + b) as f64);
+        }
+    }
+    let mean = dices.iter().sum::<f64>() / dices.len() as f64;
+    assert!(
+        (0.78..=0.95).contains(&mean),
+        "mean Dice masks vs masks2 = {mean:.3}"
+    );
+}
+
+#[test]
+fn styles_differ_in_size_and_texture() {
+    let h = generate_case(1, 0, &Style::hologic(), false);
+    let l = generate_case(1, 0, &Style::lunar(), false);
+    assert!(
+        l.image.width() > h.image.width() + 150,
+        "lunar {} vs hologic {}",
+        l.image.width(),
+        h.image.width()
+    );
+    for s in Style::NAMES {
+        let st = Style::by_name(s).unwrap();
+        let c = generate_case(2, 1, &st, false);
+        let (w, hh) = c.image.dimensions();
+        assert!(
+            (350..=850).contains(&w) && (880..=1750).contains(&hh),
+            "{s}: {w}x{hh}"
+        );
+        assert!(
+            *c.image.as_raw().iter().max().unwrap() <= 4095,
+            "{s}: 12-bit range"
+        );
+        let mm = c.truth.spacing_mm;
+        assert!((0.28..=0.53).contains(&mm));
+    }
+}
