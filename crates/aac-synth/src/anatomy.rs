@@ -474,8 +474,7 @@ fn draw_deposits<R: Rng>(
         .unwrap_or(1.0);
     let n = 1 + (severity * rng.random_range(1.5..4.5)) as usize;
     let levels = disc_levels(vertebrae);
-    let top = levels[0] - 0.3 * (levels[1] - levels[0]);
-    let bottom = levels[4] + 0.2 * (levels[4] - levels[3]);
+    let (top, bottom) = (levels[0], levels[4]);
     let mut out = Vec::new();
     for _ in 0..n {
         // Deposits favour L3-L4: sample position with a bias toward the bottom.

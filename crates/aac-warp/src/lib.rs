@@ -1,14 +1,26 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The L1-L4 region of interest and its warp to the fixed 128x256 space of
+//! docs/data-format.md (disc levels at rows 0, 64, 128, 192, 256; spine on the
+//! left, anterior toward larger x), plus the training augmentation.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod augment;
+pub mod mesh;
+pub mod roi;
+pub mod warp_image;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+pub use mesh::{to_source, to_warped, unwarp_labels, Jitter, WarpMap};
+pub use roi::{Roi, RoiError};
+pub use warp_image::{prepare_roi, AortaSource, PreparedRoi};
+
+/// Errors of the warp stage.
+#[derive(Debug, thiserror::Error)]
+pub enum WarpError {
+    /// ROI problem.
+    #[error(transparent)]
+    Roi(#[from] RoiError),
+    /// Shape-model problem.
+    #[error(transparent)]
+    Shape(#[from] aac_shape::ShapeError),
+    /// File problem.
+    #[error(transparent)]
+    Io(#[from] aac_io::IoError),
 }

@@ -1,0 +1,60 @@
+//! Helpers shared by commands that read datasets.
+
+use aac_io::{dicom::read_header, image_io::is_dicom, read_pts, Dataset, Point};
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+
+/// Reads the 30-point landmarks of every image (errors name the file).
+pub fn read_all_landmarks(ds: &Dataset) -> Result<Vec<(String, Vec<Point>)>> {
+    ds.ids()
+        .into_iter()
+        .map(|id| {
+            let p = ds.landmarks_path(&id);
+            let pts = aac_io::read_pts_n(&p, aac_io::N_POINTS)?;
+            Ok((id, pts))
+        })
+        .collect()
+}
+
+/// Reads landmarks for prediction: 20 or 30 points.
+pub fn read_landmarks_any(path: &std::path::Path) -> Result<Vec<Point>> {
+    let pts = read_pts(path)?;
+    if pts.len() != 20 && pts.len() != 30 {
+        anyhow::bail!(
+            "{}: expected 20 spine points or 30 points, found {}",
+            path.display(),
+            pts.len()
+        );
+    }
+    Ok(pts)
+}
+
+/// Pixel spacing (mm) of each image where known: from the DICOM header, or
+/// from the synthetic generator's `truth.json`.
+pub fn pixel_spacings(ds: &Dataset) -> Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    let truth = ds.root.join("truth.json");
+    if truth.exists() {
+        let text = std::fs::read_to_string(&truth)
+            .with_context(|| format!("reading {}", truth.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not valid JSON", truth.display()))?;
+        if let Some(arr) = v.as_array() {
+            for t in arr {
+                if let (Some(id), Some(mm)) = (t["id"].as_str(), t["spacing_mm"].as_f64()) {
+                    out.insert(id.to_string(), mm);
+                }
+            }
+        }
+    }
+    for (id, path) in &ds.images {
+        if is_dicom(path) {
+            if let Ok(h) = read_header(path) {
+                if let Some([r, c]) = h.pixel_spacing_mm {
+                    out.insert(id.clone(), 0.5 * (r + c));
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,185 @@
+//! The region of interest: a 4 x 5 grid of control points (posterior spine
+//! border, anterior spine border, posterior aortic wall, anterior aortic wall
+//! widened by 3 SD; at the five disc levels T12/L1 .. L4/L5) and its fixed
+//! target in warped space.
+
+use aac_io::{Point, ROI_HEIGHT, ROI_WIDTH, ROWS_PER_VERTEBRA};
+use serde::{Deserialize, Serialize};
+
+/// Number of control columns.
+pub const COLUMNS: usize = 4;
+/// Number of disc levels.
+pub const LEVELS: usize = 5;
+/// Warped-space x of the control columns: posterior border of the vertebral
+/// bodies, their anterior border, the posterior aortic wall, and the anterior
+/// aortic wall + 3 SD.
+pub const TARGET_X: [f64; COLUMNS] = [0.0, 40.0, 56.0, (ROI_WIDTH - 1) as f64];
+
+/// Warped-space y of disc level k (0 = T12/L1 .. 4 = L4/L5).
+pub fn target_y(k: usize) -> f64 {
+    (k as u32 * ROWS_PER_VERTEBRA) as f64
+}
+
+/// The target position of control point (level k, column c).
+pub fn target(k: usize, c: usize) -> Point {
+    Point::new(TARGET_X[c], target_y(k))
+}
+
+/// Output image size (columns, rows).
+pub const SIZE: (u32, u32) = (ROI_WIDTH, ROI_HEIGHT);
+
+/// Source control points of one image: `points[k][c]` in image pixels.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Roi {
+    /// Control points by disc level and column.
+    pub points: [[Point; COLUMNS]; LEVELS],
+}
+
+/// Why an ROI cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RoiError {
+    /// Fewer landmarks than needed.
+    #[error("{0} landmarks given, 20 spine points needed")]
+    TooFewPoints(usize),
+    /// The ROI folds over itself or collapses.
+    #[error("degenerate region of interest: {0}")]
+    Degenerate(String),
+    /// The ROI lies (partly) outside the image.
+    #[error("the region of interest ({0}) extends beyond the {1}x{2} image")]
+    OutsideImage(String, u32, u32),
+}
+
+/// Disc-level posterior and anterior points of the spine: the midpoints of the
+/// endplate corners above and below each disc.
+pub fn disc_points(spine: &[Point]) -> [(Point, Point); LEVELS] {
+    let mut out = [(Point::default(), Point::default()); LEVELS];
+    // (upper inferior-posterior, upper inferior-anterior, lower superior-posterior, lower superior-anterior)
+    let idx = [
+        (16, 17, 0, 1),
+        (3, 2, 4, 5),
+        (7, 6, 8, 9),
+        (11, 10, 12, 13),
+        (15, 14, 18, 19),
+    ];
+    for (k, &(up, ua, lp, la)) in idx.iter().enumerate() {
+        out[k] = (spine[up].mid(&spine[lp]), spine[ua].mid(&spine[la]));
+    }
+    out
+}
+
+impl Roi {
+    /// Builds the ROI from the 20 spine points, the 10 aorta points (annotated
+    /// or predicted) and the SD of each aorta point. At each disc level the
+    /// control points are the posterior and anterior spine borders (midpoints of
+    /// the endplate corners), the posterior aortic wall, and the anterior wall
+    /// moved 3 SD further anterior. The posterior side of the band widened by
+    /// 3 SD lies between the spine and the posterior wall, inside the ROI; the
+    /// posterior wall control point is kept in front of the spine so the warp
+    /// stays one-to-one.
+    pub fn build(points: &[Point], aorta: &[Point], aorta_sd: &[f64]) -> Result<Roi, RoiError> {
+        if points.len() < 20 {
+            return Err(RoiError::TooFewPoints(points.len()));
+        }
+        if aorta.len() < 10 || aorta_sd.len() < 10 {
+            return Err(RoiError::TooFewPoints(20 + aorta.len()));
+        }
+        let discs = disc_points(points);
+        let mut rows = [[Point::default(); COLUMNS]; LEVELS];
+        for (k, (post, ant)) in discs.iter().enumerate() {
+            let (dx, dy) = (ant.x - post.x, ant.y - post.y);
+            let n = (dx * dx + dy * dy).sqrt();
+            if n < 1.0 {
+                return Err(RoiError::Degenerate(format!(
+                    "spine at disc level {k} has no width"
+                )));
+            }
+            let (ux, uy) = (dx / n, dy / n);
+            let along = |p: Point| (p.x - ant.x) * ux + (p.y - ant.y) * uy;
+            // Annotations may swap the walls: order them along the anterior direction.
+            let (mut wall_p, mut wall_a) = (aorta[2 * k], aorta[2 * k + 1]);
+            if along(wall_p) > along(wall_a) {
+                std::mem::swap(&mut wall_p, &mut wall_a);
+            }
+            let min_gap = 0.04 * n;
+            if along(wall_p) < min_gap {
+                let shift = min_gap - along(wall_p);
+                wall_p = Point::new(wall_p.x + shift * ux, wall_p.y + shift * uy);
+            }
+            let sd = aorta_sd[2 * k].max(aorta_sd[2 * k + 1]);
+            let (wx, wy) = (wall_a.x - wall_p.x, wall_a.y - wall_p.y);
+            let wn = (wx * wx + wy * wy).sqrt();
+            let (vx, vy) = if wn > 1.0 {
+                (wx / wn, wy / wn)
+            } else {
+                (ux, uy)
+            };
+            let reach = (wn + 3.0 * sd).max(0.2 * n);
+            let outer = Point::new(wall_p.x + reach * vx, wall_p.y + reach * vy);
+            rows[k] = [*post, *ant, wall_p, outer];
+        }
+        let roi = Roi { points: rows };
+        roi.check_folding()?;
+        Ok(roi)
+    }
+
+    /// Every cell of the grid must keep its orientation (no fold-over).
+    fn check_folding(&self) -> Result<(), RoiError> {
+        let mut sign = 0.0;
+        for k in 0..LEVELS - 1 {
+            for c in 0..COLUMNS - 1 {
+                let a = self.points[k][c];
+                let b = self.points[k][c + 1];
+                let d = self.points[k + 1][c];
+                let e = self.points[k + 1][c + 1];
+                for (p, q, r) in [(a, b, e), (a, e, d)] {
+                    let cross = (q.x - p.x) * (r.y - p.y) - (q.y - p.y) * (r.x - p.x);
+                    if cross.abs() < 1e-6 {
+                        return Err(RoiError::Degenerate(format!("collapsed cell at level {k}")));
+                    }
+                    if sign == 0.0 {
+                        sign = cross.signum();
+                    } else if cross.signum() != sign {
+                        return Err(RoiError::Degenerate(format!(
+                            "the grid folds over at level {k} (vertebrae out of order?)"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the ROI lies inside a `width` x `height` image (with `margin`
+    /// pixels of tolerance).
+    pub fn check_inside(&self, width: u32, height: u32, margin: f64) -> Result<(), RoiError> {
+        for (k, row) in self.points.iter().enumerate() {
+            for p in row {
+                if p.x < -margin
+                    || p.y < -margin
+                    || p.x > width as f64 - 1.0 + margin
+                    || p.y > height as f64 - 1.0 + margin
+                {
+                    return Err(RoiError::OutsideImage(
+                        format!("point ({:.0}, {:.0}) at disc level {k}", p.x, p.y),
+                        width,
+                        height,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fraction of the ROI's area (sampled on a grid) that lies inside the image.
+    pub fn fraction_inside(&self, width: u32, height: u32) -> f64 {
+        let map = crate::mesh::WarpMap::new(self, None);
+        let inside = map
+            .coords
+            .iter()
+            .filter(|(x, y)| {
+                *x >= 0.0 && *y >= 0.0 && *x <= width as f32 - 1.0 && *y <= height as f32 - 1.0
+            })
+            .count();
+        inside as f64 / map.coords.len() as f64
+    }
+}

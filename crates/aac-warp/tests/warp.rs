@@ -1,0 +1,217 @@
+//! Properties of the ROI warp on synthetic cases.
+
+use aac_io::{Gray8, Point, N_SPINE};
+use aac_shape::ShapeModel;
+use aac_synth::{generate_case, Case, Style};
+use aac_warp::augment::{augmented_map, AugmentParams};
+use aac_warp::roi::{disc_points, target};
+use aac_warp::warp_image::{warp_gray16, warp_points};
+use aac_warp::{prepare_roi, to_source, to_warped, unwarp_labels, AortaSource, WarpMap};
+use rand::SeedableRng;
+
+fn cohort(n: usize) -> (Vec<Case>, ShapeModel) {
+    let style = Style::hologic();
+    let cases: Vec<Case> = (0..n).map(|i| generate_case(21, i, &style, true)).collect();
+    let shapes: Vec<Vec<Point>> = cases.iter().map(|c| c.landmarks.clone()).collect();
+    let model = ShapeModel::fit(&shapes, 0.98, 5).unwrap();
+    (cases, model)
+}
+
+#[test]
+fn control_points_land_on_their_targets() {
+    let (cases, ssm) = cohort(30);
+    for case in cases.iter().take(10) {
+        let (prep, _) = prepare_roi(
+            &ssm,
+            &case.landmarks,
+            AortaSource::Predicted,
+            case.image.dimensions(),
+            0.5,
+        )
+        .unwrap();
+        let discs = disc_points(&case.landmarks);
+        for (k, (post, ant)) in discs.iter().enumerate() {
+            for (c, p) in [(0, post), (1, ant)] {
+                let w = to_warped(&prep.roi, *p);
+                assert!(
+                    w.dist(&target(k, c)) < 0.5,
+                    "{}: level {k} column {c} at {w:?}",
+                    case.id
+                );
+            }
+            for c in 2..4 {
+                let w = to_warped(&prep.roi, prep.roi.points[k][c]);
+                assert!(w.dist(&target(k, c)) < 0.5);
+            }
+        }
+        // Warped annotated aorta points lie right of the spine, posterior wall
+        // left of the anterior wall, within the predicted band.
+        let warped = warp_points(&prep.roi, &case.landmarks);
+        for k in 0..5 {
+            let (p, a) = (warped[20 + 2 * k], warped[21 + 2 * k]);
+            assert!(
+                p.x > 38.0 && a.x > p.x && a.x < 127.5,
+                "{}: level {k}: {p:?} {a:?}",
+                case.id
+            );
+        }
+        // With the annotated aorta, its posterior wall lands on its column at the disc rows.
+        let (ann, _) = prepare_roi(
+            &ssm,
+            &case.landmarks,
+            AortaSource::Annotated,
+            case.image.dimensions(),
+            0.5,
+        )
+        .unwrap();
+        let warped = warp_points(&ann.roi, &case.landmarks);
+        for k in 0..5 {
+            assert!(
+                warped[20 + 2 * k].dist(&target(k, 2)) < 0.5,
+                "{}: {:?}",
+                case.id,
+                warped[20 + 2 * k]
+            );
+            assert!((warped[21 + 2 * k].y - target(k, 2).y).abs() < 0.5);
+        }
+    }
+}
+
+#[test]
+fn forward_and_inverse_maps_agree_and_inverse_warp_restores_the_image() {
+    let (cases, ssm) = cohort(20);
+    let case = &cases[1];
+    let (prep, _) = prepare_roi(
+        &ssm,
+        &case.landmarks,
+        AortaSource::Predicted,
+        case.image.dimensions(),
+        0.5,
+    )
+    .unwrap();
+    for (x, y) in [(3.0, 5.0), (60.0, 100.0), (120.0, 250.0), (39.5, 64.0)] {
+        let s = to_source(&prep.roi, x, y);
+        let back = to_warped(&prep.roi, s);
+        assert!(back.dist(&Point::new(x, y)) < 1e-6, "({x},{y}) -> {back:?}");
+    }
+    // Warp then map back onto the original: the interior of the ROI matches.
+    let map = WarpMap::new(&prep.roi, None);
+    let warped = warp_gray16(&map, &case.image);
+    let (w, h) = case.image.dimensions();
+    let mut err = 0.0;
+    let mut n = 0.0;
+    for (x, y) in [
+        (20.0, 30.0),
+        (70.0, 90.0),
+        (100.0, 200.0),
+        (50.0, 160.0),
+        (90.0, 40.0),
+    ] {
+        let s = to_source(&prep.roi, x, y);
+        let (sx, sy) = (s.x.round() as u32, s.y.round() as u32);
+        assert!(sx < w && sy < h);
+        let orig = case.image.get_pixel(sx, sy).0[0] as f64;
+        let back = warped.get_pixel(x as u32, y as u32).0[0] as f64;
+        err += (orig - back).abs();
+        n += 1.0;
+    }
+    assert!(
+        err / n < 250.0,
+        "mean abs difference {} (12-bit image)",
+        err / n
+    );
+}
+
+#[test]
+fn masks_keep_labels_and_unwarp_onto_the_original() {
+    let (cases, ssm) = cohort(20);
+    for case in cases.iter().take(6) {
+        let (prep, _) = prepare_roi(
+            &ssm,
+            &case.landmarks,
+            AortaSource::Predicted,
+            case.image.dimensions(),
+            0.5,
+        )
+        .unwrap();
+        let map = WarpMap::new(&prep.roi, None);
+        let wm = map.warp_labels(&case.mask);
+        assert!(wm.as_raw().iter().all(|&v| v <= 2));
+        let before = case.mask.as_raw().iter().filter(|&&v| v > 0).count();
+        let after = wm.as_raw().iter().filter(|&&v| v > 0).count();
+        assert!(
+            before > 0 && after > 0,
+            "{}: calcification lost in the warp",
+            case.id
+        );
+        // Anterior labels sit right of posterior labels in warped space.
+        let mean_x = |lab: u8| {
+            let xs: Vec<f64> = wm
+                .enumerate_pixels()
+                .filter(|p| p.2 .0[0] == lab)
+                .map(|p| p.0 as f64)
+                .collect();
+            (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+        };
+        if let (Some(a), Some(p)) = (mean_x(1), mean_x(2)) {
+            assert!(a > p, "{}: anterior {a} vs posterior {p}", case.id);
+        }
+        let (w, h) = case.image.dimensions();
+        let back: Gray8 = unwarp_labels(&prep.roi, &wm, w, h);
+        let (mut inter, mut tot) = (0usize, 0usize);
+        for (a, b) in case.mask.as_raw().iter().zip(back.as_raw()) {
+            inter += (*a > 0 && *b > 0) as usize;
+            tot += (*a > 0) as usize + (*b > 0) as usize;
+        }
+        let dice = 2.0 * inter as f64 / tot.max(1) as f64;
+        assert!(dice > 0.6, "{}: round-trip Dice {dice:.2}", case.id);
+    }
+}
+
+#[test]
+fn augmentation_is_deterministic_and_varies_between_draws() {
+    let (cases, ssm) = cohort(20);
+    let p = AugmentParams::default();
+    let lm = &cases[2].landmarks;
+    let mut r1 = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let mut r2 = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let a = augmented_map(&mut r1, &ssm, lm, &p).unwrap();
+    let b = augmented_map(&mut r2, &ssm, lm, &p).unwrap();
+    assert_eq!(a.coords, b.coords);
+    let c = augmented_map(&mut r1, &ssm, lm, &p).unwrap();
+    let diff: f32 = a
+        .coords
+        .iter()
+        .zip(&c.coords)
+        .map(|(p, q)| (p.0 - q.0).abs() + (p.1 - q.1).abs())
+        .sum::<f32>()
+        / a.coords.len() as f32;
+    assert!(diff > 0.5, "two draws should differ, mean shift {diff}");
+    assert!(
+        diff < 60.0,
+        "but stay near the same anatomy, mean shift {diff}"
+    );
+}
+
+#[test]
+fn bad_geometry_is_refused() {
+    let (cases, ssm) = cohort(10);
+    let mut lm = cases[0].landmarks.clone();
+    // An image far smaller than the ROI.
+    let err = prepare_roi(&ssm, &lm, AortaSource::Predicted, (40, 40), 0.5)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("beyond the 40x40 image"), "{err}");
+    // Vertebrae in the wrong order (L2 above L1).
+    for i in 0..4 {
+        lm.swap(i, 4 + i);
+    }
+    assert!(prepare_roi(
+        &ssm,
+        &lm[..N_SPINE],
+        AortaSource::Predicted,
+        (2000, 2000),
+        0.5
+    )
+    .is_err());
+}
