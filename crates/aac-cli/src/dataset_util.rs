@@ -58,3 +58,27 @@ pub fn pixel_spacings(ds: &Dataset) -> Result<BTreeMap<String, f64>> {
     }
     Ok(out)
 }
+
+/// Reads raw annotated cases (image, 30 landmarks, mask) for U-net training.
+pub fn load_raw_cases(
+    ds: &Dataset,
+    ids: &[String],
+    mask_dir: &str,
+) -> Result<Vec<aac_unet::train::RawCase>> {
+    use rayon::prelude::*;
+    ids.par_iter()
+        .map(|id| {
+            let img = aac_io::read_image(&ds.image_path(id))?;
+            let landmarks = aac_io::read_pts_n(&ds.landmarks_path(id), aac_io::N_POINTS)?;
+            let mask = aac_io::read_mask(&ds.mask_path(id, mask_dir), Some(img.dimensions()))?;
+            Ok(aac_unet::train::RawCase {
+                id: id.clone(),
+                image: img.as_raw().iter().map(|&v| v as f32).collect(),
+                width: img.width() as usize,
+                height: img.height() as usize,
+                landmarks,
+                mask,
+            })
+        })
+        .collect()
+}

@@ -1,8 +1,13 @@
 //! `aac`: automated AAC24 scoring of lateral DXA VFA scans.
 
 mod cmd_io;
+mod cmd_score;
+mod cmd_seg;
+mod cmd_shape;
 mod cmd_synth;
+mod dataset_util;
 mod progress;
+mod shape_plot;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -31,6 +36,31 @@ enum Command {
     Synth(cmd_synth::SynthArgs),
     /// Render a montage of dataset images with landmarks and masks.
     Montage(cmd_synth::MontageArgs),
+    /// AAC24 and its 8 sub-scores from 128x256 label masks (midline fit).
+    Score(cmd_score::ScoreArgs),
+    /// Dice, Jaccard and accuracy between two mask directories.
+    Compare(cmd_score::CompareArgs),
+    /// Agreement between two score tables (R², r, rho, ICC, Bland-Altman, kappa).
+    Agree(cmd_score::AgreeArgs),
+    /// Statistical shape model of spine + aorta: fit, evaluate, plot.
+    #[command(subcommand)]
+    Ssm(cmd_shape::SsmCommand),
+    /// Warp the L1-L4 region of every image to the 128x256 AAC space.
+    Warp(cmd_shape::WarpArgs),
+    /// Train a model (random forest, U-net, deployable bundle).
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Segment calcification in a warped dataset with a trained model.
+    Segment(cmd_seg::SegmentArgs),
+}
+
+/// `aac train` subcommands.
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// Haar-feature random forest on a warped dataset (the paper's baseline).
+    Rf(cmd_seg::TrainRfArgs),
+    /// U-net (binary or 2-class) on a raw dataset with shape-model augmentation.
+    Unet(cmd_seg::TrainUnetArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +84,14 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd_io::check(a),
         Command::Synth(a) => cmd_synth::synth(a),
         Command::Montage(a) => cmd_synth::montage(a),
+        Command::Score(a) => cmd_score::score(a),
+        Command::Compare(a) => cmd_score::compare(a),
+        Command::Agree(a) => cmd_score::agree(a),
+        Command::Ssm(c) => cmd_shape::ssm(c),
+        Command::Warp(a) => cmd_shape::warp(a),
+        Command::Train(TrainCommand::Rf(a)) => cmd_seg::train_rf(a),
+        Command::Train(TrainCommand::Unet(a)) => cmd_seg::train_unet(a),
+        Command::Segment(a) => cmd_seg::segment(a),
     };
     match result {
         Ok(code) => code,

@@ -148,3 +148,109 @@ pub fn hstack(images: &[Rgb8], gap: u32) -> Rgb8 {
     }
     out
 }
+
+/// One series of a [`line_chart`].
+pub struct Series<'a> {
+    /// Legend label.
+    pub label: &'a str,
+    /// (x, y) points.
+    pub points: Vec<(f64, f64)>,
+    /// Colour.
+    pub colour: Rgb<u8>,
+}
+
+/// A simple line chart (axes with min/max labels, legend) on white.
+pub fn line_chart(title: &str, x_label: &str, series: &[Series], width: u32, height: u32) -> Rgb8 {
+    let mut img = Rgb8::from_pixel(width, height, Rgb([255, 255, 255]));
+    let black = Rgb([0, 0, 0]);
+    let (l, r, t, b) = (60.0, 20.0, 30.0, 40.0);
+    let pts = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.0.is_finite() && p.1.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for p in pts {
+        x0 = x0.min(p.0);
+        x1 = x1.max(p.0);
+        y0 = y0.min(p.1);
+        y1 = y1.max(p.1);
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 - x0 < 1e-12 {
+        x1 = x0 + 1.0;
+    }
+    if y1 - y0 < 1e-12 {
+        y1 = y0 + 1.0;
+    }
+    let (pw, ph) = (width as f64 - l - r, height as f64 - t - b);
+    let map = |x: f64, y: f64| {
+        Point::new(
+            l + (x - x0) / (x1 - x0) * pw,
+            t + (1.0 - (y - y0) / (y1 - y0)) * ph,
+        )
+    };
+    line(&mut img, Point::new(l, t), Point::new(l, t + ph), black);
+    line(
+        &mut img,
+        Point::new(l, t + ph),
+        Point::new(l + pw, t + ph),
+        black,
+    );
+    text(&mut img, l as i32, 8, title, 1, black);
+    text(&mut img, 2, t as i32, &format!("{y1:.3}"), 1, black);
+    text(
+        &mut img,
+        2,
+        (t + ph) as i32 - 8,
+        &format!("{y0:.3}"),
+        1,
+        black,
+    );
+    text(
+        &mut img,
+        l as i32,
+        (t + ph) as i32 + 6,
+        &format!("{x0:.0}"),
+        1,
+        black,
+    );
+    text(
+        &mut img,
+        (l + pw) as i32 - 24,
+        (t + ph) as i32 + 6,
+        &format!("{x1:.0}"),
+        1,
+        black,
+    );
+    text(
+        &mut img,
+        (l + pw / 2.0) as i32 - 20,
+        (t + ph) as i32 + 20,
+        x_label,
+        1,
+        black,
+    );
+    for (i, s) in series.iter().enumerate() {
+        let good: Vec<&(f64, f64)> = s
+            .points
+            .iter()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
+        for w in good.windows(2) {
+            line(&mut img, map(w[0].0, w[0].1), map(w[1].0, w[1].1), s.colour);
+        }
+        for p in &good {
+            dot(&mut img, map(p.0, p.1), 2, s.colour);
+        }
+        let ly = t as i32 + 6 + 12 * i as i32;
+        imageproc::drawing::draw_filled_rect_mut(
+            &mut img,
+            imageproc::rect::Rect::at((l + pw) as i32 - 120, ly).of_size(10, 8),
+            s.colour,
+        );
+        text(&mut img, (l + pw) as i32 - 106, ly, s.label, 1, black);
+    }
+    img
+}

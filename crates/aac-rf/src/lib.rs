@@ -1,14 +1,9 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The paper's baseline: a random forest on Haar-like features of 21x21
+//! patches, voting on every pixel of the warped ROI (Chaplin & Cootes 2019,
+//! section 2.2).
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod forest;
+pub mod haar;
+pub mod model;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use model::{choose_threshold, dice, RfModel, RoiCase, TrainParams};

@@ -1,5 +1,192 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! AAC24 scoring from 2-class calcification masks in warped space, QC
+//! overlays, and the evaluation metrics of the pipeline.
+//!
+//! Everything here works on masks that are already in warped space
+//! (`docs/data-format.md`): 128 columns x 256 rows, disc levels at rows 0, 64,
+//! 128, 192 and 256, vertebra v (L1..L4) on rows 64v .. 64v+63, anterior toward
+//! larger x. Labels are 0 none, 1 anterior wall, 2 posterior wall.
+//!
+//! - [`scoring`]: the aortic midline fit (eq. 1 of Chaplin & Cootes 2019) and
+//!   the 8 Kauppila sub-scores; [`score_labels`] scores an in-memory label
+//!   image and [`labels_from_probabilities`] turns two probability maps into
+//!   one, so segmentation code can score its output directly.
+//! - [`overlay`]: a picture of a scored mask like the paper's Fig. 3 (right).
+//! - [`metrics`]: Dice, Jaccard and accuracy between masks; R², Pearson,
+//!   Spearman, ICC(2,1), MAE, Bland-Altman and weighted kappa between scores.
+//! - [`Grouping`], [`write_scores_csv`]: the score categories and the score
+//!   table written by `aac score`.
+
+pub mod metrics;
+pub mod overlay;
+pub mod scoring;
+
+use aac_io::IoError;
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+
+pub use overlay::render_overlay;
+pub use scoring::{
+    calcified_rows, fit_midline, labels_from_probabilities, score_labels, score_mask_file,
+    subscore, Scored, MIDLINE_STEP, SIGMOID_STEEPNESS,
+};
+
+/// Errors of scoring and evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    /// Reading or writing a file failed; the error names the file.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// A label image is not 128 x 256 (warped space).
+    #[error(
+        "label image is {width}x{height}, expected 128x256 (warped space: 128 columns, 256 rows)"
+    )]
+    WrongSize {
+        /// Width found.
+        width: u32,
+        /// Height found.
+        height: u32,
+    },
+    /// A label image holds a value other than 0, 1 or 2.
+    #[error("label {value} at (x={x}, y={y}) is outside 0..2 (0 none, 1 anterior, 2 posterior)")]
+    BadLabel {
+        /// Column of the first offending pixel.
+        x: u32,
+        /// Row of the first offending pixel.
+        y: u32,
+        /// Its value.
+        value: u8,
+    },
+    /// Two masks to compare differ in size.
+    #[error("masks differ in size: {a:?} vs {b:?} (width, height)")]
+    SizeMismatch {
+        /// (width, height) of the first mask.
+        a: (u32, u32),
+        /// (width, height) of the second mask.
+        b: (u32, u32),
+    },
+    /// Inputs that cannot be evaluated (e.g. lists of different lengths, no data).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// How AAC24 scores are grouped into three categories.
+///
+/// See `docs/scoring.md` for the sources of both groupings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grouping {
+    /// Clinical grouping: `none` (0), `mild` (1-4), `severe` (5 and above).
+    #[default]
+    Clinical,
+    /// Grouping of recent (UK) biobank and cohort work: `low` (below 2),
+    /// `moderate` (2 to 5), `high` (6 and above).
+    Ukb,
+}
+
+impl Grouping {
+    /// The names of the three categories, from lowest to highest.
+    pub fn names(self) -> [&'static str; 3] {
+        match self {
+            Grouping::Clinical => ["none", "mild", "severe"],
+            Grouping::Ukb => ["low", "moderate", "high"],
+        }
+    }
+
+    /// The category index (0, 1, 2) of an AAC24 score.
+    ///
+    /// Scores are rounded to the nearest integer first (halves away from
+    /// zero), so averaged or fractional readings are grouped like the integer
+    /// score they round to; negative values count as 0 and NaN as 0.
+    pub fn index(self, score: f64) -> usize {
+        let s = if score.is_nan() {
+            0.0
+        } else {
+            score.round().max(0.0)
+        };
+        match self {
+            Grouping::Clinical => {
+                if s < 1.0 {
+                    0
+                } else if s < 5.0 {
+                    1
+                } else {
+                    2
+                }
+            }
+            Grouping::Ukb => {
+                if s < 2.0 {
+                    0
+                } else if s < 6.0 {
+                    1
+                } else {
+                    2
+                }
+            }
+        }
+    }
+
+    /// The category name of an AAC24 score.
+    pub fn category(self, score: f64) -> &'static str {
+        self.names()[self.index(score)]
+    }
+}
+
+/// The clinical category of an AAC24 score: `none` (0), `mild` (1-4),
+/// `severe` (5 and above).
+pub fn category_clinical(aac24: u32) -> &'static str {
+    Grouping::Clinical.category(f64::from(aac24))
+}
+
+/// The biobank category of an AAC24 score: `low` (below 2), `moderate` (2 to
+/// 5), `high` (6 and above).
+pub fn category_ukb(aac24: u32) -> &'static str {
+    Grouping::Ukb.category(f64::from(aac24))
+}
+
+/// The header of the score table written by [`write_scores_csv`].
+pub const SCORE_CSV_HEADER: [&str; 12] = [
+    "id",
+    "aac24",
+    "l1_ant",
+    "l1_post",
+    "l2_ant",
+    "l2_post",
+    "l3_ant",
+    "l3_post",
+    "l4_ant",
+    "l4_post",
+    "midline_x",
+    "category",
+];
+
+/// Writes a score table atomically: the header [`SCORE_CSV_HEADER`], then one
+/// row per `(id, scores)` in the order given. `midline_x` is empty when there
+/// is no midline; `category` follows `grouping`.
+pub fn write_scores_csv(
+    path: &Path,
+    rows: &[(String, Scored)],
+    grouping: Grouping,
+) -> Result<(), ScoreError> {
+    aac_io::write_atomic(path, |w: &mut dyn Write| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(SCORE_CSV_HEADER).map_err(csv_io)?;
+        for (id, s) in rows {
+            let mut rec: Vec<String> = Vec::with_capacity(SCORE_CSV_HEADER.len());
+            rec.push(id.clone());
+            rec.push(s.aac24.to_string());
+            rec.extend(s.sub.iter().map(|v| v.to_string()));
+            rec.push(s.midline_x.map(|l| format!("{l}")).unwrap_or_default());
+            rec.push(grouping.category(f64::from(s.aac24)).to_string());
+            csv.write_record(&rec).map_err(csv_io)?;
+        }
+        csv.flush()
+    })?;
+    Ok(())
+}
+
+fn csv_io(e: csv::Error) -> std::io::Error {
+    std::io::Error::other(e.to_string())
 }
 
 #[cfg(test)]
@@ -7,8 +194,75 @@ mod tests {
     use super::*;
 
     #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+    fn clinical_categories() {
+        let got: Vec<&str> = [0, 1, 4, 5, 24]
+            .iter()
+            .map(|&s| category_clinical(s))
+            .collect();
+        assert_eq!(got, ["none", "mild", "mild", "severe", "severe"]);
+    }
+
+    #[test]
+    fn ukb_categories() {
+        let got: Vec<&str> = [0, 1, 2, 5, 6, 24]
+            .iter()
+            .map(|&s| category_ukb(s))
+            .collect();
+        assert_eq!(got, ["low", "low", "moderate", "moderate", "high", "high"]);
+    }
+
+    #[test]
+    fn fractional_scores_round() {
+        assert_eq!(Grouping::Clinical.index(0.4), 0);
+        assert_eq!(Grouping::Clinical.index(0.5), 1);
+        assert_eq!(Grouping::Clinical.index(4.49), 1);
+        assert_eq!(Grouping::Ukb.index(1.5), 1);
+        assert_eq!(Grouping::Ukb.index(-3.0), 0);
+        assert_eq!(Grouping::Ukb.index(f64::NAN), 0);
+    }
+
+    #[test]
+    fn csv_has_exact_columns_and_empty_midline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.csv");
+        let rows = vec![
+            (
+                "a".to_string(),
+                Scored {
+                    aac24: 7,
+                    sub: [1, 0, 2, 0, 3, 0, 1, 0],
+                    midline_x: Some(70.125),
+                },
+            ),
+            (
+                "b".to_string(),
+                Scored {
+                    aac24: 0,
+                    sub: [0; 8],
+                    midline_x: None,
+                },
+            ),
+        ];
+        write_scores_csv(&path, &rows, Grouping::Ukb).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "id,aac24,l1_ant,l1_post,l2_ant,l2_post,l3_ant,l3_post,l4_ant,l4_post,midline_x,category\n\
+             a,7,1,0,2,0,3,0,1,0,70.125,high\n\
+             b,0,0,0,0,0,0,0,0,0,,low\n"
+        );
+        write_scores_csv(&path, &rows, Grouping::Clinical).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("70.125,severe\n") && text.ends_with(",,none\n"));
+    }
+
+    #[test]
+    fn csv_into_missing_directory_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "x").unwrap();
+        let path = blocker.join("s.csv");
+        let e = write_scores_csv(&path, &[], Grouping::Clinical).unwrap_err();
+        assert!(e.to_string().contains("file"), "{e}");
     }
 }

@@ -207,8 +207,8 @@ impl ShapeModel {
         let mut model = fit_pca(&canon, variance_fraction);
         let folds = cv_folds.min(canon.len());
         if folds >= 2 && canon.len() >= 2 * folds {
-            let mut sq = vec![0.0; N_AORTA];
-            let mut cond = vec![0.0; N_AORTA];
+            let mut sq = [0.0; N_AORTA];
+            let mut cond = [0.0; N_AORTA];
             let mut count = 0.0;
             // Per point: (error, conditional variance), both in model units.
             let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); N_AORTA];

@@ -1,0 +1,476 @@
+//! AAC24 from a 2-class label image in warped space: the aortic midline fit
+//! and the 8 Kauppila sub-scores.
+//!
+//! # Midline
+//!
+//! The aortic midline is the vertical line x = l that maximises eq. 1 of
+//! Chaplin & Cootes (2019):
+//!
+//! R(l) = Σ_{anterior pixels} σ(c (x − l)) + Σ_{posterior pixels} σ(c (l − x)),
+//!
+//! with σ(t) = 1 / (1 + e^(−t)) and steepness c = [`SIGMOID_STEEPNESS`] = 1 per
+//! pixel: a pixel 1 px on its correct side counts 0.73, 3 px 0.95, 5 px 0.99.
+//! x is the column index (the centre of a pixel, as in the landmark
+//! convention). l is searched on a grid from 0 to the image width (128) in
+//! steps of [`MIDLINE_STEP`] = 0.25 px. Values within a relative 1e-9 of the
+//! maximum count as equal; of the run of equal grid points that contains the
+//! first maximum, the middle is returned (so it may fall on a 0.125 px
+//! position). This makes wide gaps between the walls, or masks with one class
+//! only, give a deterministic line in the middle of the plateau.
+//!
+//! # Sub-scores
+//!
+//! For vertebra v (L1..L4, rows 64v .. 64v+63) a_v is the number of rows
+//! holding at least one anterior pixel with x > l and p_v the number of rows
+//! holding at least one posterior pixel with x < l. Pixels on the wrong side
+//! of the midline do not count and several pixels in one row count once. The
+//! sub-scores are ⌈3 a_v / 64⌉ and ⌈3 p_v / 64⌉: 0 none, 1 up to 1/3 of the
+//! vertebral height (21 rows or fewer), 2 up to 2/3 (22 to 42 rows), 3 above
+//! (43 rows or more). AAC24 is the sum of the 8 sub-scores.
+
+use crate::ScoreError;
+use aac_io::{Gray8, IoError, LABEL_ANTERIOR, LABEL_POSTERIOR, ROI_HEIGHT, ROI_WIDTH};
+use serde::Serialize;
+use std::path::Path;
+
+/// Steepness c of the sigmoid in the midline objective, per pixel.
+pub const SIGMOID_STEEPNESS: f64 = 1.0;
+/// Step of the grid on which the midline position is searched, in pixels.
+pub const MIDLINE_STEP: f64 = 0.25;
+/// Relative tolerance within which objective values count as equal.
+const PLATEAU_TOLERANCE: f64 = 1e-9;
+/// Rows per vertebra in warped space.
+const ROWS: u32 = aac_io::ROWS_PER_VERTEBRA;
+
+/// The scores of one label image.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Scored {
+    /// AAC24: the sum of the 8 sub-scores (0..24).
+    pub aac24: u32,
+    /// Sub-scores 0..3 in the order l1_ant, l1_post, l2_ant, l2_post, l3_ant,
+    /// l3_post, l4_ant, l4_post.
+    pub sub: [u32; 8],
+    /// The fitted aortic midline x, or None when the image has no labelled pixel.
+    pub midline_x: Option<f64>,
+}
+
+impl Scored {
+    /// The score of an image without calcification.
+    pub const ZERO: Scored = Scored {
+        aac24: 0,
+        sub: [0; 8],
+        midline_x: None,
+    };
+}
+
+fn sigmoid(t: f64) -> f64 {
+    1.0 / (1.0 + (-t).exp())
+}
+
+/// Per column, the number of anterior and posterior pixels.
+fn column_counts(labels: &Gray8) -> (Vec<u64>, Vec<u64>) {
+    let w = labels.width() as usize;
+    let mut ant = vec![0u64; w];
+    let mut post = vec![0u64; w];
+    for (x, _, p) in labels.enumerate_pixels() {
+        match p.0[0] {
+            LABEL_ANTERIOR => ant[x as usize] += 1,
+            LABEL_POSTERIOR => post[x as usize] += 1,
+            _ => {}
+        }
+    }
+    (ant, post)
+}
+
+fn objective_from_counts(ant: &[u64], post: &[u64], l: f64) -> f64 {
+    let c = SIGMOID_STEEPNESS;
+    let mut r = 0.0;
+    for (x, (&a, &p)) in ant.iter().zip(post).enumerate() {
+        let x = x as f64;
+        if a > 0 {
+            r += a as f64 * sigmoid(c * (x - l));
+        }
+        if p > 0 {
+            r += p as f64 * sigmoid(c * (l - x));
+        }
+    }
+    r
+}
+
+/// The midline objective R(l) of eq. 1 (see the module documentation).
+pub fn midline_objective(labels: &Gray8, l: f64) -> f64 {
+    let (ant, post) = column_counts(labels);
+    objective_from_counts(&ant, &post, l)
+}
+
+/// Fits the aortic midline: the x in 0..=width (on a 0.25 px grid, or the
+/// middle of a plateau of equal values) that maximises R(l). None when the
+/// image has no anterior or posterior pixel. Works on any image size.
+pub fn fit_midline(labels: &Gray8) -> Option<f64> {
+    let (ant, post) = column_counts(labels);
+    if ant.iter().chain(&post).all(|&n| n == 0) {
+        return None;
+    }
+    let n_steps = (f64::from(labels.width()) / MIDLINE_STEP).round() as usize;
+    let values: Vec<f64> = (0..=n_steps)
+        .map(|i| objective_from_counts(&ant, &post, i as f64 * MIDLINE_STEP))
+        .collect();
+    let (mut best_i, mut best) = (0usize, f64::NEG_INFINITY);
+    for (i, &v) in values.iter().enumerate() {
+        if v > best {
+            best = v;
+            best_i = i;
+        }
+    }
+    let floor = best - PLATEAU_TOLERANCE * best.abs().max(1.0);
+    let mut lo = best_i;
+    while lo > 0 && values[lo - 1] >= floor {
+        lo -= 1;
+    }
+    let mut hi = best_i;
+    while hi + 1 < values.len() && values[hi + 1] >= floor {
+        hi += 1;
+    }
+    Some((lo + hi) as f64 * MIDLINE_STEP / 2.0)
+}
+
+/// Rows counted as calcified given a midline, in sub-score order (l1_ant,
+/// l1_post, ..., l4_post): per vertebra the rows with at least one anterior
+/// pixel with x > `midline`, and those with at least one posterior pixel with
+/// x < `midline`. Rows below 256 are ignored.
+pub fn calcified_rows(labels: &Gray8, midline: f64) -> [u32; 8] {
+    let mut rows = [0u32; 8];
+    for y in 0..labels.height().min(4 * ROWS) {
+        let v = (y / ROWS) as usize;
+        let (mut has_ant, mut has_post) = (false, false);
+        for x in 0..labels.width() {
+            let xf = f64::from(x);
+            match labels.get_pixel(x, y).0[0] {
+                LABEL_ANTERIOR if xf > midline => has_ant = true,
+                LABEL_POSTERIOR if xf < midline => has_post = true,
+                _ => {}
+            }
+        }
+        rows[2 * v] += u32::from(has_ant);
+        rows[2 * v + 1] += u32::from(has_post);
+    }
+    rows
+}
+
+/// The Kauppila sub-score of a calcified length of `rows` rows out of 64:
+/// ⌈3 rows / 64⌉, at most 3.
+pub fn subscore(rows: u32) -> u32 {
+    (3 * rows.min(ROWS)).div_ceil(ROWS)
+}
+
+/// Checks a label image is 128 x 256 with labels 0..2.
+fn check(labels: &Gray8) -> Result<(), ScoreError> {
+    if labels.dimensions() != (ROI_WIDTH, ROI_HEIGHT) {
+        return Err(ScoreError::WrongSize {
+            width: labels.width(),
+            height: labels.height(),
+        });
+    }
+    if let Some((x, y, p)) = labels.enumerate_pixels().find(|(_, _, p)| p.0[0] > 2) {
+        return Err(ScoreError::BadLabel {
+            x,
+            y,
+            value: p.0[0],
+        });
+    }
+    Ok(())
+}
+
+/// Scores a 128 x 256 label image (0 none, 1 anterior, 2 posterior): fits the
+/// midline and computes the 8 sub-scores and AAC24. An image without labelled
+/// pixels has no midline and scores 0. Fails on another size or on labels
+/// outside 0..2.
+pub fn score_labels(labels: &Gray8) -> Result<Scored, ScoreError> {
+    check(labels)?;
+    let Some(l) = fit_midline(labels) else {
+        return Ok(Scored::ZERO);
+    };
+    let rows = calcified_rows(labels, l);
+    let sub = rows.map(subscore);
+    Ok(Scored {
+        aac24: sub.iter().sum(),
+        sub,
+        midline_x: Some(l),
+    })
+}
+
+/// Reads a label mask PNG and scores it; every error names the file.
+pub fn score_mask_file(path: &Path) -> Result<Scored, ScoreError> {
+    let labels = aac_io::read_mask(path, None)?;
+    score_labels(&labels).map_err(|e| in_file(path, e))
+}
+
+/// Attaches a file name to an error that does not carry one.
+pub(crate) fn in_file(path: &Path, e: ScoreError) -> ScoreError {
+    match e {
+        ScoreError::Io(e) => ScoreError::Io(e),
+        other => ScoreError::Io(IoError::format(path, other.to_string())),
+    }
+}
+
+/// Turns two probability maps (row-major, `width` x `height`) into a label
+/// image: a pixel gets the class with the higher probability (anterior 1,
+/// posterior 2) if that probability exceeds `threshold`, else 0. Equal
+/// probabilities go to anterior; NaN and values missing because a slice is
+/// shorter than `width * height` count as 0.
+pub fn labels_from_probabilities(
+    ant: &[f32],
+    post: &[f32],
+    width: u32,
+    height: u32,
+    threshold: f32,
+) -> Gray8 {
+    let get = |v: &[f32], i: usize| v.get(i).copied().filter(|p| !p.is_nan()).unwrap_or(0.0);
+    Gray8::from_fn(width, height, |x, y| {
+        let i = y as usize * width as usize + x as usize;
+        let (a, p) = (get(ant, i), get(post, i));
+        let label = if a >= p && a > threshold {
+            LABEL_ANTERIOR
+        } else if p > a && p > threshold {
+            LABEL_POSTERIOR
+        } else {
+            0
+        };
+        image::Luma([label])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANT_X: u32 = 90;
+    const POST_X: u32 = 60;
+
+    fn blank() -> Gray8 {
+        Gray8::new(ROI_WIDTH, ROI_HEIGHT)
+    }
+
+    fn paint(m: &mut Gray8, x: u32, rows: std::ops::Range<u32>, label: u8) {
+        for y in rows {
+            m.put_pixel(x, y, image::Luma([label]));
+        }
+    }
+
+    /// A mask with a full posterior wall (all 256 rows at x = 60) so that the
+    /// midline is well defined, plus anterior rows as given at x = 90.
+    fn with_anterior(rows: std::ops::Range<u32>) -> Gray8 {
+        let mut m = blank();
+        paint(&mut m, POST_X, 0..256, LABEL_POSTERIOR);
+        paint(&mut m, ANT_X, rows, LABEL_ANTERIOR);
+        m
+    }
+
+    #[test]
+    fn empty_mask_scores_zero_without_midline() {
+        let s = score_labels(&blank()).unwrap();
+        assert_eq!(s, Scored::ZERO);
+        assert_eq!(fit_midline(&blank()), None);
+    }
+
+    #[test]
+    fn all_rows_both_walls_give_24() {
+        let m = with_anterior(0..256);
+        let s = score_labels(&m).unwrap();
+        assert_eq!(s.sub, [3; 8]);
+        assert_eq!(s.aac24, 24);
+        // Equal walls 30 px apart: the midline is half-way, exactly on the grid.
+        assert_eq!(s.midline_x, Some(75.0));
+    }
+
+    #[test]
+    fn subscore_thresholds() {
+        // Hand computed: ceil(3 * rows / 64).
+        let cases = [
+            (0, 0),
+            (1, 1),
+            (21, 1), // 63/64
+            (22, 2), // 66/64
+            (42, 2), // 126/64
+            (43, 3), // 129/64
+            (64, 3),
+        ];
+        for (rows, want) in cases {
+            assert_eq!(subscore(rows), want, "{rows} rows");
+        }
+    }
+
+    #[test]
+    fn twenty_one_vs_twenty_two_rows() {
+        // L2 occupies rows 64..128.
+        let s21 = score_labels(&with_anterior(70..91)).unwrap();
+        let s22 = score_labels(&with_anterior(70..92)).unwrap();
+        assert_eq!(s21.sub, [0, 3, 1, 3, 0, 3, 0, 3]);
+        assert_eq!(s22.sub, [0, 3, 2, 3, 0, 3, 0, 3]);
+        assert_eq!((s21.aac24, s22.aac24), (13, 14));
+    }
+
+    #[test]
+    fn forty_two_vs_forty_three_rows() {
+        // L3 occupies rows 128..192.
+        let s42 = score_labels(&with_anterior(140..182)).unwrap();
+        let s43 = score_labels(&with_anterior(140..183)).unwrap();
+        assert_eq!(s42.sub[4], 2);
+        assert_eq!(s43.sub[4], 3);
+    }
+
+    #[test]
+    fn deposit_bridging_two_vertebrae_counts_in_both() {
+        // Rows 50..80: 14 rows in L1 (50..63) and 16 in L2 (64..79).
+        let m = with_anterior(50..80);
+        let s = score_labels(&m).unwrap();
+        let l = s.midline_x.unwrap();
+        let rows = calcified_rows(&m, l);
+        assert_eq!((rows[0], rows[2]), (14, 16));
+        assert_eq!((s.sub[0], s.sub[2]), (1, 1));
+        assert_eq!((s.sub[4], s.sub[6]), (0, 0));
+    }
+
+    #[test]
+    fn several_pixels_in_one_row_count_once() {
+        // 21 rows of L4 (192..213), each with 8 anterior pixels: still 21 rows, sub-score 1.
+        let mut m = with_anterior(0..0);
+        for x in 85..93 {
+            paint(&mut m, x, 192..213, LABEL_ANTERIOR);
+        }
+        let s = score_labels(&m).unwrap();
+        let rows = calcified_rows(&m, s.midline_x.unwrap());
+        assert_eq!(rows[6], 21);
+        assert_eq!(s.sub[6], 1);
+    }
+
+    #[test]
+    fn stray_anterior_pixels_on_posterior_side_do_not_count() {
+        // Anterior wall in L1 only; anterior-labelled strays far on the
+        // posterior side (x = 20) over 40 rows of L3.
+        let mut m = with_anterior(0..30);
+        paint(&mut m, 20, 140..180, LABEL_ANTERIOR);
+        // And posterior-labelled strays far anterior (x = 120) in L4.
+        paint(&mut m, 120, 200..210, LABEL_POSTERIOR);
+        let s = score_labels(&m).unwrap();
+        let l = s.midline_x.unwrap();
+        assert!(l > 60.0 && l < 90.0, "midline {l}");
+        assert_eq!(s.sub[0], 2); // 30 rows
+        assert_eq!(s.sub[4], 0); // strays not counted
+        assert_eq!(s.sub[7], 3); // the posterior wall (x = 60) still counts all 64 rows of L4
+        let rows = calcified_rows(&m, l);
+        assert_eq!((rows[4], rows[7]), (0, 64));
+    }
+
+    #[test]
+    fn midline_is_the_grid_maximum() {
+        // Unequal walls 4 px apart: by hand R(73.5) = 206.5, R(73.75) = 206.7,
+        // R(74) = 206.4; the bigger posterior wall pushes the line toward the
+        // smaller anterior one.
+        let mut m = blank();
+        paint(&mut m, 70, 0..200, LABEL_POSTERIOR);
+        paint(&mut m, 74, 0..20, LABEL_ANTERIOR);
+        let l = fit_midline(&m).unwrap();
+        assert!(l > 70.0 && l < 74.0, "{l}");
+        let best = (0..=512)
+            .map(|i| midline_objective(&m, i as f64 * 0.25))
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert!((midline_objective(&m, l) - best).abs() < 1e-9 * best);
+        assert!(l > 72.0, "pushed toward the smaller wall: {l}");
+        assert_eq!(l, 73.75);
+    }
+
+    #[test]
+    fn one_class_only_gives_plateau_middle() {
+        let mut m = blank();
+        paint(&mut m, 100, 0..10, LABEL_ANTERIOR);
+        let l = fit_midline(&m).unwrap();
+        // R is flat (to 1e-9) for l well below 100: the middle of that plateau.
+        assert!(l > 20.0 && l < 60.0, "{l}");
+        assert_eq!(fit_midline(&m), Some(l), "deterministic");
+        let s = score_labels(&m).unwrap();
+        assert_eq!(s.sub[0], 1);
+        let mut m = blank();
+        paint(&mut m, 10, 0..10, LABEL_POSTERIOR);
+        let l = fit_midline(&m).unwrap();
+        assert!(l > 60.0 && l <= 128.0, "{l}");
+        assert_eq!(score_labels(&m).unwrap().sub[1], 1);
+    }
+
+    #[test]
+    fn objective_by_hand() {
+        // One anterior pixel at x = 2 and one posterior at x = 0, l = 1:
+        // sigma(1) + sigma(1) = 2 / (1 + e^-1) = 1.4621...
+        let mut m = Gray8::new(4, 1);
+        m.put_pixel(2, 0, image::Luma([1]));
+        m.put_pixel(0, 0, image::Luma([2]));
+        let r = midline_objective(&m, 1.0);
+        assert!((r - 2.0 / (1.0 + (-1.0f64).exp())).abs() < 1e-12);
+        assert_eq!(fit_midline(&m), Some(1.0));
+    }
+
+    #[test]
+    fn wrong_size_and_bad_labels_are_errors() {
+        let e = score_labels(&Gray8::new(256, 128)).unwrap_err();
+        assert!(matches!(
+            e,
+            ScoreError::WrongSize {
+                width: 256,
+                height: 128
+            }
+        ));
+        assert!(e.to_string().contains("128x256"), "{e}");
+        let mut m = blank();
+        m.put_pixel(5, 7, image::Luma([3]));
+        let e = score_labels(&m).unwrap_err();
+        assert!(matches!(
+            e,
+            ScoreError::BadLabel {
+                x: 5,
+                y: 7,
+                value: 3
+            }
+        ));
+    }
+
+    #[test]
+    fn mask_file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("small.png");
+        aac_io::write_mask(&p, &Gray8::new(10, 10)).unwrap();
+        let e = score_mask_file(&p).unwrap_err().to_string();
+        assert!(e.contains("small.png") && e.contains("128x256"), "{e}");
+        let e = score_mask_file(&dir.path().join("missing.png"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.png"), "{e}");
+        let p = dir.path().join("ok.png");
+        aac_io::write_mask(&p, &with_anterior(0..64)).unwrap();
+        assert_eq!(score_mask_file(&p).unwrap().sub[0], 3);
+    }
+
+    #[test]
+    fn probabilities_to_labels() {
+        let ant = [0.9, 0.2, 0.6, 0.3, f32::NAN, 0.7];
+        let post = [0.1, 0.8, 0.6, 0.4, 0.9];
+        let m = labels_from_probabilities(&ant, &post, 3, 2, 0.5);
+        // 0.9>0.1 -> 1; 0.8>0.2 -> 2; tie 0.6 -> 1; 0.4 below threshold -> 0;
+        // NaN counts 0, 0.9 -> 2; post missing, 0.7 -> 1.
+        assert_eq!(m.as_raw(), &vec![1, 2, 1, 0, 2, 1]);
+        let short = labels_from_probabilities(&[], &[], 2, 2, 0.5);
+        assert_eq!(short.as_raw(), &vec![0; 4]);
+    }
+
+    #[test]
+    fn probabilities_scored_directly() {
+        let (w, h) = (ROI_WIDTH, ROI_HEIGHT);
+        let mut ant = vec![0.0f32; (w * h) as usize];
+        let mut post = vec![0.0f32; (w * h) as usize];
+        for y in 0..64 {
+            ant[(y * w + ANT_X) as usize] = 0.95;
+            post[(y * w + POST_X) as usize] = 0.8;
+        }
+        let s = score_labels(&labels_from_probabilities(&ant, &post, w, h, 0.5)).unwrap();
+        assert_eq!(s.sub, [3, 3, 0, 0, 0, 0, 0, 0]);
+    }
+}

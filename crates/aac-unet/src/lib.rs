@@ -1,0 +1,24 @@
+//! U-net segmentation of calcification in the warped 128x256 ROI, with burn
+//! (pure-Rust `flex` CPU backend by default; `--features gpu` for CUDA/WGPU).
+
+pub mod infer;
+pub mod model_file;
+pub mod net;
+pub mod photometric;
+pub mod train;
+
+pub use infer::UnetModel;
+pub use net::{UNet, UNetConfig};
+
+/// The compute device: the pure-Rust `flex` CPU backend, or with the `gpu`
+/// feature the first GPU burn finds (override with `BURN_DEVICE`).
+pub fn device() -> burn::prelude::Device {
+    #[cfg(feature = "gpu")]
+    {
+        burn::prelude::Device::default()
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        burn::prelude::Device::flex()
+    }
+}

@@ -1,0 +1,131 @@
+//! The U-net model file: a magic line, a JSON header line (format, version,
+//! network config, threshold, training metadata), then burn's record bytes.
+
+use crate::net::{UNet, UNetConfig};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// First line of every U-net model file.
+pub const MAGIC: &[u8] = b"AAC-UNET\n";
+/// The `format` field.
+pub const FORMAT: &str = "aac-unet";
+/// The file version.
+pub const VERSION: u32 = 1;
+
+/// Everything about a trained network except its weights.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UnetHeader {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`VERSION`].
+    pub version: u32,
+    /// Network configuration.
+    pub config: UNetConfig,
+    /// Probability threshold chosen on validation data.
+    pub threshold: f32,
+    /// Validation Dice at the kept epoch.
+    pub val_dice: Option<f64>,
+    /// Epoch kept (1-based).
+    pub epoch: usize,
+    /// Whether photometric augmentation was used.
+    pub photometric: bool,
+}
+
+/// Errors reading or writing model files.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    /// Not a model file or a broken one.
+    #[error("{path}: {message}")]
+    Bad {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn bad(path: &Path, message: impl Into<String>) -> ModelFileError {
+    ModelFileError::Bad {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// Serialises a network (in eval mode) and its header to bytes.
+pub fn to_bytes(net: &UNet, header: &UnetHeader) -> Result<Vec<u8>, String> {
+    let record = net
+        .valid()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| format!("cannot serialise the network: {e:?}"))?;
+    let mut out = MAGIC.to_vec();
+    out.extend(serde_json::to_vec(header).map_err(|e| e.to_string())?);
+    out.push(b'\n');
+    out.extend_from_slice(&record);
+    Ok(out)
+}
+
+/// Parses bytes written by [`to_bytes`] into a network on `dev`.
+pub fn from_bytes(
+    bytes: &[u8],
+    dev: &Device,
+    path: &Path,
+) -> Result<(UNet, UnetHeader), ModelFileError> {
+    if !bytes.starts_with(MAGIC) {
+        return Err(bad(path, "not a U-net model file"));
+    }
+    let rest = &bytes[MAGIC.len()..];
+    let nl = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| bad(path, "truncated U-net model file"))?;
+    let header: UnetHeader = serde_json::from_slice(&rest[..nl])
+        .map_err(|e| bad(path, format!("corrupt U-net header: {e}")))?;
+    if header.format != FORMAT {
+        return Err(bad(
+            path,
+            format!("not a U-net model (format {:?})", header.format),
+        ));
+    }
+    if header.version != VERSION {
+        return Err(bad(
+            path,
+            format!(
+                "U-net model version {} is not supported (expected {VERSION})",
+                header.version
+            ),
+        ));
+    }
+    let c = &header.config;
+    if !(1..=2).contains(&c.classes) || c.width == 0 || c.width > 256 || c.depth == 0 || c.depth > 6
+    {
+        return Err(bad(
+            path,
+            "corrupt U-net header (impossible network configuration)",
+        ));
+    }
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(rest[nl + 1..].to_vec()))
+        .map_err(|e| bad(path, format!("corrupt U-net weights: {e:?}")))?;
+    let net = UNet::new(c, dev).try_load_record(record).map_err(|e| {
+        bad(
+            path,
+            format!("U-net weights do not match the header: {e:?}"),
+        )
+    })?;
+    Ok((net, header))
+}
+
+/// Writes a model file atomically.
+pub fn save(path: &Path, net: &UNet, header: &UnetHeader) -> Result<(), String> {
+    let bytes = to_bytes(net, header)?;
+    aac_io::write_bytes_atomic(path, &bytes).map_err(|e| e.to_string())
+}
+
+/// Reads a model file.
+pub fn load(path: &Path, dev: &Device) -> Result<(UNet, UnetHeader), ModelFileError> {
+    let bytes = std::fs::read(path).map_err(|e| bad(path, e.to_string()))?;
+    from_bytes(&bytes, dev, path)
+}

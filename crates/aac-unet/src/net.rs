@@ -1,0 +1,142 @@
+//! The U-net of Ronneberger et al. with the paper's changes: batch
+//! normalisation after every 3x3 convolution (zero padding, output size =
+//! input size), dropout between the two convolutions of each contracting
+//! level, 2x2 max-pooling down, 2x2 stride-2 transposed convolution up with
+//! skip concatenation, and a final 1x1 convolution with one sigmoid per class.
+
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Network hyper-parameters (saved with the weights).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UNetConfig {
+    /// Output channels: 1 (calcified) or 2 (anterior, posterior wall).
+    pub classes: usize,
+    /// Filters at the first level (doubles per level); the paper uses 64.
+    pub width: usize,
+    /// Number of down-sampling levels (the paper: 4).
+    pub depth: usize,
+    /// Dropout probability in the contracting path (the paper: 0.5).
+    pub dropout: f64,
+    /// Initial output bias: log-odds of the calcified-pixel frequency, so the
+    /// first epochs are not spent learning that almost everything is background.
+    pub prior: f64,
+}
+
+/// Two 3x3 convolutions, each followed by batch normalisation and ReLU, with
+/// optional dropout between them.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    c1: Conv2d,
+    b1: BatchNorm,
+    c2: Conv2d,
+    b2: BatchNorm,
+    act: Relu,
+    drop: Option<Dropout>,
+}
+
+fn conv3(cin: usize, cout: usize, dev: &Device) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_bias(false)
+        .init(dev)
+}
+
+impl ConvBlock {
+    fn new(cin: usize, cout: usize, dropout: Option<f64>, dev: &Device) -> Self {
+        ConvBlock {
+            c1: conv3(cin, cout, dev),
+            b1: BatchNormConfig::new(cout).init(dev),
+            c2: conv3(cout, cout, dev),
+            b2: BatchNormConfig::new(cout).init(dev),
+            act: Relu::new(),
+            drop: dropout
+                .filter(|p| *p > 0.0)
+                .map(|p| DropoutConfig::new(p).init()),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.act.forward(self.b1.forward(self.c1.forward(x)));
+        let x = match &self.drop {
+            Some(d) => d.forward(x),
+            None => x,
+        };
+        self.act.forward(self.b2.forward(self.c2.forward(x)))
+    }
+}
+
+/// The U-net.
+#[derive(Module, Debug)]
+pub struct UNet {
+    down: Vec<ConvBlock>,
+    pool: MaxPool2d,
+    bottom: ConvBlock,
+    up: Vec<ConvTranspose2d>,
+    dec: Vec<ConvBlock>,
+    head: Conv2d,
+}
+
+impl UNet {
+    /// A freshly initialised network on `dev`.
+    pub fn new(cfg: &UNetConfig, dev: &Device) -> UNet {
+        let w = cfg.width.max(1);
+        let mut down = Vec::new();
+        let mut cin = 1;
+        for level in 0..cfg.depth {
+            let cout = w << level;
+            down.push(ConvBlock::new(cin, cout, Some(cfg.dropout), dev));
+            cin = cout;
+        }
+        let bottom = ConvBlock::new(cin, w << cfg.depth, Some(cfg.dropout), dev);
+        let mut up = Vec::new();
+        let mut dec = Vec::new();
+        for level in (0..cfg.depth).rev() {
+            let cout = w << level;
+            up.push(
+                ConvTranspose2dConfig::new([cout * 2, cout], [2, 2])
+                    .with_stride([2, 2])
+                    .init(dev),
+            );
+            dec.push(ConvBlock::new(cout * 2, cout, None, dev));
+        }
+        let mut head = Conv2dConfig::new([w, cfg.classes], [1, 1]).init(dev);
+        let p = cfg.prior.clamp(1e-6, 0.5);
+        head.bias = Some(Param::from_tensor(Tensor::<1>::full(
+            [cfg.classes],
+            (p / (1.0 - p)).ln(),
+            dev,
+        )));
+        UNet {
+            down,
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            bottom,
+            up,
+            dec,
+            head,
+        }
+    }
+
+    /// Logits [N, classes, H, W] for input [N, 1, H, W] (H and W divisible by 2^depth).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut skips = Vec::with_capacity(self.down.len());
+        let mut x = x;
+        for block in &self.down {
+            x = block.forward(x);
+            skips.push(x.clone());
+            x = self.pool.forward(x);
+        }
+        x = self.bottom.forward(x);
+        for (up, dec) in self.up.iter().zip(&self.dec) {
+            let skip = skips.pop().expect("one skip per level");
+            x = up.forward(x);
+            x = Tensor::cat(vec![x, skip], 1);
+            x = dec.forward(x);
+        }
+        self.head.forward(x)
+    }
+}

@@ -1,0 +1,468 @@
+//! Training with shape-model augmentation (sections 2.3-2.4 of the paper):
+//! every epoch presents each training image `augment` times, each a fresh warp
+//! from noisy spine landmarks plus a random similarity, optionally with
+//! photometric augmentation; binary cross-entropy (summed over the output
+//! channels), Adam; validation loss and Dice after each epoch, the best epoch
+//! kept, and a checkpoint to resume from.
+
+use crate::model_file::{self, UnetHeader, FORMAT, VERSION};
+use crate::net::{UNet, UNetConfig};
+use crate::photometric::{augment as photo_augment, normalise, Photometric};
+use aac_io::{Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
+use aac_shape::ShapeModel;
+use aac_warp::augment::{augmented_map, AugmentParams};
+use aac_warp::{prepare_roi, AortaSource, WarpMap};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::activation::{log_sigmoid, sigmoid};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Pixels of one warped ROI.
+pub const PIXELS: usize = (ROI_WIDTH * ROI_HEIGHT) as usize;
+
+/// Training settings.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Network.
+    pub net: UNetConfig,
+    /// Epochs.
+    pub epochs: usize,
+    /// Augmented warps per training image per epoch.
+    pub augment: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Shape-model augmentation.
+    pub geometric: AugmentParams,
+    /// Photometric augmentation (None = off, as in the paper).
+    pub photometric: Option<Photometric>,
+    /// Checkpoint file (written after every epoch; resumed from if `resume`).
+    pub checkpoint: Option<PathBuf>,
+    /// Resume from the checkpoint if it exists.
+    pub resume: bool,
+}
+
+/// A raw (unwarped) annotated image.
+#[derive(Debug, Clone)]
+pub struct RawCase {
+    /// Image id.
+    pub id: String,
+    /// Raw intensities, row-major.
+    pub image: Vec<f32>,
+    /// Width.
+    pub width: usize,
+    /// Height.
+    pub height: usize,
+    /// Landmarks (at least the 20 spine points).
+    pub landmarks: Vec<Point>,
+    /// Labels 0/1/2 at full resolution.
+    pub mask: Gray8,
+}
+
+/// One warped, normalised sample: input plane and target planes.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Input, 256 x 128 row-major.
+    pub x: Vec<f32>,
+    /// Targets, `classes` planes.
+    pub y: Vec<f32>,
+}
+
+/// The record of one epoch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EpochLog {
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// Validation Dice (binary union) at the best threshold.
+    pub val_dice: f64,
+    /// That threshold.
+    pub threshold: f32,
+    /// Seconds for the epoch.
+    pub seconds: f64,
+    /// Training images per second.
+    pub images_per_s: f64,
+}
+
+/// Progress reported during training.
+pub enum Progress {
+    /// An epoch starts with this many steps.
+    EpochStart {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Steps in it.
+        steps: usize,
+    },
+    /// A step finished.
+    Step {
+        /// Running mean loss.
+        loss: f64,
+        /// Images per second so far.
+        images_per_s: f64,
+    },
+    /// An epoch finished.
+    EpochEnd(EpochLog),
+}
+
+/// Target planes from labels: binary (any label) or anterior/posterior.
+pub fn target_planes(mask: &Gray8, classes: usize) -> Vec<f32> {
+    let raw = mask.as_raw();
+    if classes == 1 {
+        raw.iter().map(|&v| (v > 0) as u8 as f32).collect()
+    } else {
+        let mut y: Vec<f32> = raw.iter().map(|&v| (v == 1) as u8 as f32).collect();
+        y.extend(raw.iter().map(|&v| (v == 2) as u8 as f32));
+        y
+    }
+}
+
+/// One augmented training sample of a case.
+pub fn training_sample(
+    case: &RawCase,
+    ssm: &ShapeModel,
+    cfg: &TrainConfig,
+    seed: u64,
+) -> Result<Sample, String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let map = augmented_map(&mut rng, ssm, &case.landmarks, &cfg.geometric)
+        .map_err(|e| format!("{}: {e}", case.id))?;
+    Ok(sample_from_map(
+        case,
+        &map,
+        cfg.net.classes,
+        cfg.photometric.as_ref(),
+        &mut rng,
+    ))
+}
+
+fn sample_from_map(
+    case: &RawCase,
+    map: &WarpMap,
+    classes: usize,
+    photo: Option<&Photometric>,
+    rng: &mut ChaCha8Rng,
+) -> Sample {
+    let warped = map.warp_f32(&case.image, case.width, case.height, 0.0);
+    let mut x = normalise(&warped);
+    if let Some(p) = photo {
+        photo_augment(rng, &mut x, ROI_WIDTH as usize, p);
+    }
+    Sample {
+        x,
+        y: target_planes(&map.warp_labels(&case.mask), classes),
+    }
+}
+
+/// The un-augmented validation sample of a case (aorta predicted from the spine).
+pub fn validation_sample(
+    case: &RawCase,
+    ssm: &ShapeModel,
+    classes: usize,
+) -> Result<Sample, String> {
+    let (prep, _) = prepare_roi(
+        ssm,
+        &case.landmarks,
+        AortaSource::Predicted,
+        (case.width as u32, case.height as u32),
+        0.3,
+    )
+    .map_err(|e| format!("{}: {e}", case.id))?;
+    let map = WarpMap::new(&prep.roi, None);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    Ok(sample_from_map(case, &map, classes, None, &mut rng))
+}
+
+/// Binary cross-entropy with logits, averaged over pixels and summed over channels.
+pub fn bce_loss(logits: Tensor<4>, y: Tensor<4>) -> Tensor<1> {
+    let channels = logits.dims()[1] as f64;
+    (y.neg().add_scalar(1.0) * logits.clone() - log_sigmoid(logits))
+        .mean()
+        .mul_scalar(channels)
+}
+
+fn batch_tensors(samples: &[Sample], classes: usize, dev: &Device) -> (Tensor<4>, Tensor<4>) {
+    let n = samples.len();
+    let (h, w) = (ROI_HEIGHT as usize, ROI_WIDTH as usize);
+    let xs: Vec<f32> = samples.iter().flat_map(|s| s.x.iter().copied()).collect();
+    let ys: Vec<f32> = samples.iter().flat_map(|s| s.y.iter().copied()).collect();
+    (
+        Tensor::<4>::from_data(TensorData::new(xs, [n, 1, h, w]), dev),
+        Tensor::<4>::from_data(TensorData::new(ys, [n, classes, h, w]), dev),
+    )
+}
+
+/// Probability planes for a batch of normalised inputs with an eval-mode network.
+pub fn predict_batch(
+    net: &UNet,
+    inputs: &[&[f32]],
+    classes: usize,
+    dev: &Device,
+) -> Vec<Vec<Vec<f32>>> {
+    let n = inputs.len();
+    let (h, w) = (ROI_HEIGHT as usize, ROI_WIDTH as usize);
+    let xs: Vec<f32> = inputs.iter().flat_map(|s| s.iter().copied()).collect();
+    let x = Tensor::<4>::from_data(TensorData::new(xs, [n, 1, h, w]), dev);
+    let p: Vec<f32> = sigmoid(net.forward(x))
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default();
+    (0..n)
+        .map(|i| {
+            (0..classes)
+                .map(|c| p[(i * classes + c) * h * w..(i * classes + c + 1) * h * w].to_vec())
+                .collect()
+        })
+        .collect()
+}
+
+/// Dice of the binary union of two sets of planes at a threshold (1.0 if both empty).
+pub fn planes_dice(pred: &[Vec<f32>], target: &[f32], threshold: f32) -> (usize, usize) {
+    let mut inter = 0;
+    let mut sum = 0;
+    for i in 0..PIXELS {
+        let p = pred.iter().any(|pl| pl[i] >= threshold);
+        let t = (0..pred.len()).any(|c| target[c * PIXELS + i] > 0.5);
+        inter += (p && t) as usize;
+        sum += p as usize + t as usize;
+    }
+    (inter, sum)
+}
+
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    epoch: usize,
+    logs: Vec<EpochLog>,
+    best_epoch: usize,
+    best_dice: f64,
+    best_threshold: f32,
+    #[serde(with = "bytes_b64")]
+    net: Vec<u8>,
+    #[serde(with = "bytes_b64")]
+    optim: Vec<u8>,
+    #[serde(with = "bytes_b64")]
+    best: Vec<u8>,
+}
+
+mod bytes_b64 {
+    //! Byte vectors as hex strings in the JSON checkpoint.
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
+        s.serialize_str(&hex)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+/// The outcome of training: the best network's file bytes and the logs.
+pub struct Trained {
+    /// Model file bytes (see [`model_file`]).
+    pub model: Vec<u8>,
+    /// Header of the kept model.
+    pub header: UnetHeader,
+    /// One entry per epoch.
+    pub logs: Vec<EpochLog>,
+}
+
+/// Trains a U-net. `progress` receives epoch and step events.
+pub fn train(
+    cfg: &TrainConfig,
+    train_cases: &[RawCase],
+    val_cases: &[RawCase],
+    ssm: &ShapeModel,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Trained, String> {
+    if train_cases.is_empty() {
+        return Err("no training images".into());
+    }
+    let classes = cfg.net.classes;
+    let dev = crate::device().autodiff();
+    dev.seed(cfg.seed);
+    let mut net = UNet::new(&cfg.net, &dev);
+    let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
+    let val: Vec<Sample> = val_cases
+        .par_iter()
+        .map(|c| validation_sample(c, ssm, classes))
+        .collect::<Result<_, _>>()?;
+    let mut logs = Vec::new();
+    let mut start_epoch = 0;
+    let (mut best_dice, mut best_epoch, mut best_threshold) = (f64::MIN, 0usize, 0.5f32);
+    let mut best_bytes: Vec<u8> = Vec::new();
+    if let (true, Some(ck)) = (cfg.resume, &cfg.checkpoint) {
+        if ck.exists() {
+            let text = std::fs::read_to_string(ck).map_err(|e| format!("{}: {e}", ck.display()))?;
+            let c: Checkpoint = serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not a checkpoint: {e}", ck.display()))?;
+            let (n, _) = model_file::from_bytes(&c.net, &dev, ck).map_err(|e| e.to_string())?;
+            net = n;
+            optim = optim
+                .from_bytes(burn::tensor::Bytes::from_bytes_vec(c.optim))
+                .map_err(|e| format!("{}: optimiser state: {e:?}", ck.display()))?;
+            start_epoch = c.epoch;
+            logs = c.logs;
+            best_dice = c.best_dice;
+            best_epoch = c.best_epoch;
+            best_threshold = c.best_threshold;
+            best_bytes = c.best;
+        }
+    }
+    let header_for = |epoch: usize, dice: f64, threshold: f32| UnetHeader {
+        format: FORMAT.into(),
+        version: VERSION,
+        config: cfg.net.clone(),
+        threshold,
+        val_dice: (dice > f64::MIN).then_some(dice),
+        epoch,
+        photometric: cfg.photometric.is_some(),
+    };
+    for epoch in start_epoch..cfg.epochs {
+        let t0 = std::time::Instant::now();
+        let mut order: Vec<(usize, usize)> = (0..train_cases.len())
+            .flat_map(|c| (0..cfg.augment.max(1)).map(move |k| (c, k)))
+            .collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            cfg.seed ^ ((epoch as u64 + 1) * 0x9E37),
+        ));
+        let steps = order.len().div_ceil(cfg.batch.max(1));
+        progress(Progress::EpochStart {
+            epoch: epoch + 1,
+            steps,
+        });
+        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        for chunk in order.chunks(cfg.batch.max(1) * 8) {
+            let samples: Vec<Sample> = chunk
+                .par_iter()
+                .map(|&(c, k)| {
+                    let seed = cfg.seed ^ ((epoch as u64) << 40) ^ ((c as u64) << 16) ^ k as u64;
+                    training_sample(&train_cases[c], ssm, cfg, seed)
+                })
+                .collect::<Result<_, _>>()?;
+            for batch in samples.chunks(cfg.batch.max(1)) {
+                let (x, y) = batch_tensors(batch, classes, &dev);
+                let loss = bce_loss(net.forward(x), y);
+                let value: f32 = loss.clone().into_scalar();
+                let grads = GradientsParams::from_grads(loss.backward(), &net);
+                net = optim.step(cfg.lr, net, grads);
+                loss_sum += value as f64 * batch.len() as f64;
+                seen += batch.len();
+                progress(Progress::Step {
+                    loss: loss_sum / seen as f64,
+                    images_per_s: seen as f64 / t0.elapsed().as_secs_f64(),
+                });
+            }
+        }
+        let train_secs = t0.elapsed().as_secs_f64();
+        // Validation with the eval-mode network (dropout off, running BN statistics).
+        let eval = net.valid();
+        let plain = crate::device();
+        let (mut vloss, mut inter, mut sums) = (0.0, [0usize; 9], [0usize; 9]);
+        for vb in val.chunks(4) {
+            let inputs: Vec<&[f32]> = vb.iter().map(|s| s.x.as_slice()).collect();
+            let preds = predict_batch(&eval, &inputs, classes, &plain);
+            for (p, s) in preds.iter().zip(vb) {
+                for (ti, t) in (1..10).map(|k| k as f32 / 10.0).enumerate() {
+                    let (i, su) = planes_dice(p, &s.y, t);
+                    inter[ti] += i;
+                    sums[ti] += su;
+                }
+                let mut l = 0.0;
+                for (c, plane) in p.iter().enumerate() {
+                    for (j, &q) in plane.iter().enumerate() {
+                        let q = (q as f64).clamp(1e-7, 1.0 - 1e-7);
+                        let yv = s.y[c * PIXELS + j] as f64;
+                        l -= yv * q.ln() + (1.0 - yv) * (1.0 - q).ln();
+                    }
+                }
+                vloss += l / PIXELS as f64;
+            }
+        }
+        let (dice, threshold) = (0..9)
+            .map(|i| {
+                (
+                    if sums[i] == 0 {
+                        1.0
+                    } else {
+                        2.0 * inter[i] as f64 / sums[i] as f64
+                    },
+                    (i + 1) as f32 / 10.0,
+                )
+            })
+            .fold((f64::MIN, 0.5), |a, b| if b.0 > a.0 { b } else { a });
+        let log = EpochLog {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            val_loss: if val.is_empty() {
+                f64::NAN
+            } else {
+                vloss / val.len() as f64
+            },
+            val_dice: if val.is_empty() { f64::NAN } else { dice },
+            threshold,
+            seconds: t0.elapsed().as_secs_f64(),
+            images_per_s: seen as f64 / train_secs,
+        };
+        let score = if val.is_empty() {
+            -(log.train_loss)
+        } else {
+            dice
+        };
+        if score > best_dice || best_bytes.is_empty() {
+            best_dice = score;
+            best_epoch = epoch + 1;
+            best_threshold = threshold;
+            best_bytes = model_file::to_bytes(
+                &net,
+                &header_for(
+                    best_epoch,
+                    if val.is_empty() { f64::MIN } else { dice },
+                    threshold,
+                ),
+            )?;
+        }
+        progress(Progress::EpochEnd(log.clone()));
+        logs.push(log);
+        if let Some(ck) = &cfg.checkpoint {
+            let c = Checkpoint {
+                epoch: epoch + 1,
+                logs: logs.clone(),
+                best_epoch,
+                best_dice,
+                best_threshold,
+                net: model_file::to_bytes(&net, &header_for(epoch + 1, f64::MIN, threshold))?,
+                optim: optim
+                    .into_bytes()
+                    .map_err(|e| format!("optimiser state: {e:?}"))?
+                    .to_vec(),
+                best: best_bytes.clone(),
+            };
+            let text = serde_json::to_string(&c).map_err(|e| e.to_string())?;
+            aac_io::write_string_atomic(ck, &text).map_err(|e| e.to_string())?;
+        }
+    }
+    if best_bytes.is_empty() {
+        return Err("no epoch was trained (is --epochs 0?)".into());
+    }
+    let (_, header) = model_file::from_bytes(&best_bytes, &crate::device(), Path::new("<memory>"))
+        .map_err(|e| e.to_string())?;
+    Ok(Trained {
+        model: best_bytes,
+        header,
+        logs,
+    })
+}

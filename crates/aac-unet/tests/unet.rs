@@ -1,0 +1,209 @@
+//! The U-net: shapes, overfitting a handful of ROIs, eval determinism,
+//! save/load, refusing bad files, and the training pipeline with resume.
+
+use aac_io::Point;
+use aac_shape::ShapeModel;
+use aac_synth::{generate_case, Style};
+use aac_unet::model_file::{self, UnetHeader};
+use aac_unet::train::{bce_loss, train, Progress, RawCase, TrainConfig};
+use aac_unet::{UNet, UNetConfig};
+use aac_warp::augment::AugmentParams;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+
+fn cfg(classes: usize, width: usize, depth: usize) -> UNetConfig {
+    UNetConfig {
+        classes,
+        width,
+        depth,
+        dropout: 0.5,
+        prior: 0.01,
+    }
+}
+
+fn header(c: &UNetConfig) -> UnetHeader {
+    UnetHeader {
+        format: "aac-unet".into(),
+        version: 1,
+        config: c.clone(),
+        threshold: 0.5,
+        val_dice: None,
+        epoch: 1,
+        photometric: false,
+    }
+}
+
+/// Small 64x32 "ROIs": noisy background with bright vertical line segments.
+fn toy(n: usize) -> (Vec<f32>, Vec<f32>) {
+    let (h, w) = (64usize, 32usize);
+    let mut xs = Vec::new();
+    let mut ys = Vec::new();
+    for i in 0..n {
+        let col = 8 + (i * 5) % 16;
+        let (r0, r1) = (5 + i * 3 % 20, 35 + i * 7 % 25);
+        for y in 0..h {
+            for x in 0..w {
+                let on = x == col && (r0..r1).contains(&y);
+                let noise = (((x * 31 + y * 17 + i * 7) % 13) as f32 / 13.0 - 0.5) * 0.2;
+                xs.push(if on { 1.0 } else { 0.2 } + noise);
+                ys.push(on as u8 as f32);
+            }
+        }
+    }
+    (xs, ys)
+}
+
+#[test]
+fn output_shapes_for_one_and_two_classes() {
+    let dev = Device::flex();
+    for classes in [1, 2] {
+        let net = UNet::new(&cfg(classes, 4, 4), &dev);
+        let x = Tensor::<4>::zeros([2, 1, 256, 128], &dev);
+        assert_eq!(net.forward(x).dims(), [2, classes, 256, 128]);
+    }
+}
+
+#[test]
+fn tiny_network_overfits_a_handful_of_rois() {
+    let dev = Device::flex().autodiff();
+    dev.seed(3);
+    let c = cfg(1, 4, 3);
+    let mut net = UNet::new(&c, &dev);
+    let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
+    let (xs, ys) = toy(4);
+    let x = || Tensor::<4>::from_data(TensorData::new(xs.clone(), [4, 1, 64, 32]), &dev);
+    let y = || Tensor::<4>::from_data(TensorData::new(ys.clone(), [4, 1, 64, 32]), &dev);
+    let mut first = None;
+    let mut last = 0.0;
+    for _ in 0..150 {
+        let loss = bce_loss(net.forward(x()), y());
+        let v: f32 = loss.clone().into_scalar();
+        first.get_or_insert(v);
+        last = v;
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(1e-2, net, grads);
+    }
+    assert!(
+        last < 0.5 * first.unwrap(),
+        "loss {} -> {last}",
+        first.unwrap()
+    );
+    let eval = net.valid();
+    let plain = Device::flex();
+    let xp = Tensor::<4>::from_data(TensorData::new(xs.clone(), [4, 1, 64, 32]), &plain);
+    let p: Vec<f32> = sigmoid(eval.forward(xp))
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
+    let (mut inter, mut sum) = (0.0, 0.0);
+    for (q, t) in p.iter().zip(&ys) {
+        let b = (*q >= 0.5) as u8 as f32;
+        inter += b * t;
+        sum += b + t;
+    }
+    let dice = 2.0 * inter / sum;
+    assert!(dice > 0.8, "training Dice {dice}");
+}
+
+#[test]
+fn eval_is_deterministic_and_save_load_gives_identical_predictions() {
+    let dev = Device::flex();
+    let c = cfg(2, 4, 4);
+    let net = UNet::new(&c, &dev);
+    let x = || {
+        Tensor::<4>::from_data(
+            TensorData::new(
+                (0..2 * 256 * 128)
+                    .map(|i| (i % 97) as f32 / 97.0)
+                    .collect::<Vec<f32>>(),
+                [2, 1, 256, 128],
+            ),
+            &dev,
+        )
+    };
+    let a: Vec<f32> = net.forward(x()).into_data().try_into_vec::<f32>().unwrap();
+    let b: Vec<f32> = net.forward(x()).into_data().try_into_vec::<f32>().unwrap();
+    assert_eq!(a, b);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("unet.model");
+    model_file::save(&p, &net, &header(&c)).unwrap();
+    let (back, h) = model_file::load(&p, &dev).unwrap();
+    assert_eq!(h.config, c);
+    let d: Vec<f32> = back.forward(x()).into_data().try_into_vec::<f32>().unwrap();
+    assert_eq!(a, d);
+    // Bad files.
+    std::fs::write(&p, b"{\"format\":\"aac-rf\"}").unwrap();
+    assert!(model_file::load(&p, &dev)
+        .unwrap_err()
+        .to_string()
+        .contains("not a U-net model file"));
+    let mut bytes = model_file::to_bytes(&net, &header(&c)).unwrap();
+    let text = String::from_utf8_lossy(&bytes)
+        .replacen("\"version\":1", "\"version\":9", 1)
+        .into_bytes();
+    std::fs::write(&p, &text[..200.min(text.len())]).unwrap();
+    assert!(model_file::load(&p, &dev).is_err());
+    bytes.truncate(bytes.len() - 100);
+    std::fs::write(&p, &bytes).unwrap();
+    assert!(model_file::load(&p, &dev)
+        .unwrap_err()
+        .to_string()
+        .contains("unet.model"));
+}
+
+#[test]
+fn training_pipeline_runs_checkpoints_and_resumes() {
+    let style = Style::hologic();
+    let cases: Vec<_> = (0..6).map(|i| generate_case(31, i, &style, true)).collect();
+    let shapes: Vec<Vec<Point>> = cases.iter().map(|c| c.landmarks.clone()).collect();
+    let ssm = ShapeModel::fit(&shapes, 0.98, 0).unwrap();
+    let raw: Vec<RawCase> = cases
+        .iter()
+        .map(|c| RawCase {
+            id: c.id.clone(),
+            image: c.image.as_raw().iter().map(|&v| v as f32).collect(),
+            width: c.image.width() as usize,
+            height: c.image.height() as usize,
+            landmarks: c.landmarks.clone(),
+            mask: c.mask.clone(),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ckpt.json");
+    let mut tc = TrainConfig {
+        net: cfg(2, 2, 4),
+        epochs: 1,
+        augment: 1,
+        batch: 2,
+        lr: 1e-3,
+        seed: 5,
+        geometric: AugmentParams::default(),
+        photometric: Some(Default::default()),
+        checkpoint: Some(ck.clone()),
+        resume: false,
+    };
+    let mut epochs = 0;
+    let t1 = train(&tc, &raw[..4], &raw[4..], &ssm, &mut |p| {
+        if let Progress::EpochEnd(_) = p {
+            epochs += 1
+        }
+    })
+    .unwrap();
+    assert_eq!(epochs, 1);
+    assert!(t1.logs[0].train_loss.is_finite() && t1.logs[0].val_dice >= 0.0);
+    assert!(ck.exists());
+    // Resume: only the second epoch runs.
+    tc.epochs = 2;
+    tc.resume = true;
+    let mut ran = Vec::new();
+    let t2 = train(&tc, &raw[..4], &raw[4..], &ssm, &mut |p| {
+        if let Progress::EpochStart { epoch, .. } = p {
+            ran.push(epoch)
+        }
+    })
+    .unwrap();
+    assert_eq!(ran, vec![2]);
+    assert_eq!(t2.logs.len(), 2);
+    assert_eq!(t2.logs[0], t1.logs[0]);
+}
