@@ -1,5 +1,7 @@
 //! `aac`: automated AAC24 scoring of lateral DXA VFA scans.
 
+mod cmd_demo;
+mod cmd_eval;
 mod cmd_io;
 mod cmd_score;
 mod cmd_seg;
@@ -7,6 +9,7 @@ mod cmd_shape;
 mod cmd_synth;
 mod dataset_util;
 mod progress;
+mod report;
 mod shape_plot;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +55,10 @@ enum Command {
     Train(TrainCommand),
     /// Segment calcification in a warped dataset with a trained model.
     Segment(cmd_seg::SegmentArgs),
+    /// The paper's experiment: k-fold cross-validation, Table 1, figures, HTML report.
+    Eval(cmd_eval::EvalArgs),
+    /// Synthetic cohort like the paper's, evaluated end to end (the main job).
+    Demo(cmd_demo::DemoArgs),
 }
 
 /// `aac train` subcommands.
@@ -92,6 +99,8 @@ fn main() -> ExitCode {
         Command::Train(TrainCommand::Rf(a)) => cmd_seg::train_rf(a),
         Command::Train(TrainCommand::Unet(a)) => cmd_seg::train_unet(a),
         Command::Segment(a) => cmd_seg::segment(a),
+        Command::Eval(a) => cmd_eval::eval(a),
+        Command::Demo(a) => cmd_demo::demo(a),
     };
     match result {
         Ok(code) => code,

@@ -254,3 +254,119 @@ pub fn line_chart(title: &str, x_label: &str, series: &[Series], width: u32, hei
     }
     img
 }
+
+/// Stacks images vertically (left-aligned) on a dark background.
+pub fn vstack(images: &[Rgb8], gap: u32) -> Rgb8 {
+    let h: u32 = images.iter().map(|i| i.height()).sum::<u32>()
+        + gap * images.len().saturating_sub(1) as u32;
+    let w = images.iter().map(|i| i.width()).max().unwrap_or(1);
+    let mut out = Rgb8::from_pixel(w, h.max(1), Rgb([20, 20, 20]));
+    let mut y = 0;
+    for img in images {
+        image::imageops::overlay(&mut out, img, 0, y as i64);
+        y += img.height() + gap;
+    }
+    out
+}
+
+/// A scatter plot with optional horizontal reference lines (y values) and an
+/// optional fitted line y = slope x + intercept.
+pub fn scatter_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &[(f64, f64)],
+    fit: Option<(f64, f64)>,
+    hlines: &[f64],
+    size: u32,
+) -> Rgb8 {
+    let mut img = Rgb8::from_pixel(size, size, Rgb([255, 255, 255]));
+    let black = Rgb([0, 0, 0]);
+    let (l, r, t, b) = (50.0, 15.0, 30.0, 40.0);
+    let good: Vec<&(f64, f64)> = points
+        .iter()
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
+    let (mut x0, mut x1, mut y0, mut y1) = (0.0f64, 1.0f64, 0.0f64, 1.0f64);
+    for p in &good {
+        x0 = x0.min(p.0);
+        x1 = x1.max(p.0);
+        y0 = y0.min(p.1);
+        y1 = y1.max(p.1);
+    }
+    for h in hlines {
+        y0 = y0.min(*h);
+        y1 = y1.max(*h);
+    }
+    let (pw, ph) = (size as f64 - l - r, size as f64 - t - b);
+    let map = |x: f64, y: f64| {
+        Point::new(
+            l + (x - x0) / (x1 - x0).max(1e-9) * pw,
+            t + (1.0 - (y - y0) / (y1 - y0).max(1e-9)) * ph,
+        )
+    };
+    line(&mut img, Point::new(l, t), Point::new(l, t + ph), black);
+    line(
+        &mut img,
+        Point::new(l, t + ph),
+        Point::new(l + pw, t + ph),
+        black,
+    );
+    text(&mut img, 8, 8, title, 1, black);
+    text(&mut img, 2, t as i32, &format!("{y1:.1}"), 1, black);
+    text(
+        &mut img,
+        2,
+        (t + ph) as i32 - 8,
+        &format!("{y0:.1}"),
+        1,
+        black,
+    );
+    text(
+        &mut img,
+        l as i32,
+        (t + ph) as i32 + 6,
+        &format!("{x0:.1}"),
+        1,
+        black,
+    );
+    text(
+        &mut img,
+        (l + pw) as i32 - 30,
+        (t + ph) as i32 + 6,
+        &format!("{x1:.1}"),
+        1,
+        black,
+    );
+    text(
+        &mut img,
+        (l + pw / 2.0) as i32 - 40,
+        (t + ph) as i32 + 22,
+        x_label,
+        1,
+        black,
+    );
+    text(
+        &mut img,
+        2,
+        (t - 14.0) as i32 + 2,
+        y_label,
+        1,
+        Rgb([90, 90, 90]),
+    );
+    for h in hlines {
+        line(&mut img, map(x0, *h), map(x1, *h), Rgb([160, 160, 160]));
+    }
+    if let Some((slope, intercept)) = fit {
+        line(
+            &mut img,
+            map(x0, slope * x0 + intercept),
+            map(x1, slope * x1 + intercept),
+            Rgb([220, 40, 40]),
+        );
+    }
+    for p in good {
+        dot(&mut img, map(p.0, p.1), 3, Rgb([30, 90, 220]));
+    }
+    img
+}

@@ -259,7 +259,14 @@ impl RfModel {
             .into_par_iter()
             .map(|y| {
                 (0..width)
-                    .map(|x| self.forest.votes(|f| self.features[f].eval(&ii, x, y)))
+                    .map(|x| {
+                        // Training samples come from the aorta region only; the spine is never calcified.
+                        if x < AORTA_X0 {
+                            [1.0, 0.0, 0.0]
+                        } else {
+                            self.forest.votes(|f| self.features[f].eval(&ii, x, y))
+                        }
+                    })
                     .collect()
             })
             .collect();

@@ -128,22 +128,30 @@ pub fn target_planes(mask: &Gray8, classes: usize) -> Vec<f32> {
 }
 
 /// One augmented training sample of a case.
+///
+/// Landmark noise now and then folds the ROI grid; such draws are redrawn
+/// (up to 8 times) and, failing that, the un-augmented warp is used.
 pub fn training_sample(
     case: &RawCase,
     ssm: &ShapeModel,
     cfg: &TrainConfig,
     seed: u64,
 ) -> Result<Sample, String> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let map = augmented_map(&mut rng, ssm, &case.landmarks, &cfg.geometric)
-        .map_err(|e| format!("{}: {e}", case.id))?;
-    Ok(sample_from_map(
-        case,
-        &map,
-        cfg.net.classes,
-        cfg.photometric.as_ref(),
-        &mut rng,
-    ))
+    for attempt in 0..8u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            seed.wrapping_add(attempt.wrapping_mul(0x2545_F491_4F6C_DD1D)),
+        );
+        if let Ok(map) = augmented_map(&mut rng, ssm, &case.landmarks, &cfg.geometric) {
+            return Ok(sample_from_map(
+                case,
+                &map,
+                cfg.net.classes,
+                cfg.photometric.as_ref(),
+                &mut rng,
+            ));
+        }
+    }
+    validation_sample(case, ssm, cfg.net.classes)
 }
 
 fn sample_from_map(

@@ -1,0 +1,330 @@
+//! The evaluation report: predictions.csv and a self-contained index.html with
+//! the tables and figures (PNG images embedded as data URIs, so the page opens
+//! offline).
+
+use crate::cmd_eval::{Example, ImageResult, MeanSd, Metrics};
+use aac_io::draw::{
+    display_rgb, hstack, line_chart, overlay_labels, scatter_chart, text, vstack, Series,
+};
+use aac_io::Rgb8;
+use aac_score::render_overlay;
+use anyhow::Result;
+use base64::Engine;
+use image::Rgb;
+use std::path::{Path, PathBuf};
+
+/// predictions.csv: per test image fold, scores and Dice.
+pub fn predictions_csv(results: &[ImageResult]) -> String {
+    let mut s = String::from("id,fold,aac24_annotation,aac24_predicted");
+    for c in aac_io::SUBSCORE_COLUMNS {
+        s.push_str(&format!(",{c}_annotation"));
+    }
+    for c in aac_io::SUBSCORE_COLUMNS {
+        s.push_str(&format!(",{c}_predicted"));
+    }
+    s.push_str(",dsc_rf,dsc_unet,dsc_unet2\n");
+    for r in results {
+        let opt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
+        s.push_str(&format!(
+            "{},{},{},{}",
+            r.id,
+            r.fold,
+            r.aac24_annotation,
+            r.aac24_predicted.map(|v| v.to_string()).unwrap_or_default()
+        ));
+        for v in r.sub_annotation {
+            s.push_str(&format!(",{v}"));
+        }
+        for k in 0..8 {
+            s.push_str(&format!(
+                ",{}",
+                r.sub_predicted
+                    .map(|p| p[k].to_string())
+                    .unwrap_or_default()
+            ));
+        }
+        for m in ["rf", "unet", "unet2"] {
+            s.push_str(&format!(",{}", opt(r.dsc.get(m).copied().flatten())));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn png_data_uri(img: &Rgb8) -> String {
+    let mut bytes = Vec::new();
+    let _ = image::DynamicImage::ImageRgb8(img.clone()).write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    );
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+fn labelled(img: Rgb8, title: &str) -> Rgb8 {
+    let mut out = Rgb8::from_pixel(img.width(), img.height() + 14, Rgb([20, 20, 20]));
+    image::imageops::overlay(&mut out, &img, 0, 14);
+    text(&mut out, 2, 3, title, 1, Rgb([255, 255, 255]));
+    out
+}
+
+fn scaled(img: &Rgb8, k: u32) -> Rgb8 {
+    image::imageops::resize(
+        img,
+        img.width() * k,
+        img.height() * k,
+        image::imageops::FilterType::Nearest,
+    )
+}
+
+fn fig2(examples: &[Example]) -> Option<Rgb8> {
+    if examples.is_empty() {
+        return None;
+    }
+    let rows: Vec<Rgb8> = examples
+        .iter()
+        .map(|e| {
+            let base = display_rgb(&e.image);
+            let mut panels = vec![labelled(scaled(&base, 2), &format!("{} ROI", e.id))];
+            let mut t = base.clone();
+            overlay_labels(&mut t, &e.truth.clone(), 0.9);
+            panels.push(labelled(scaled(&t, 2), "manual"));
+            for (m, title) in [("rf", "random forest"), ("unet", "U-net")] {
+                if let Some(l) = e.labels.get(m) {
+                    let mut p = base.clone();
+                    let yellow = aac_io::Gray8::from_fn(l.width(), l.height(), |x, y| {
+                        image::Luma([if l.get_pixel(x, y).0[0] > 0 { 3 } else { 0 }])
+                    });
+                    overlay_labels(&mut p, &yellow, 0.9);
+                    panels.push(labelled(scaled(&p, 2), title));
+                }
+            }
+            hstack(&panels, 4)
+        })
+        .collect();
+    Some(vstack(&rows, 6))
+}
+
+fn fig3(examples: &[Example]) -> Option<Rgb8> {
+    let rows: Vec<Rgb8> = examples
+        .iter()
+        .filter_map(|e| {
+            let l = e.labels.get("unet2")?;
+            let base = display_rgb(&e.image);
+            let mut t = base.clone();
+            overlay_labels(&mut t, &e.truth, 0.9);
+            let mut p = base.clone();
+            overlay_labels(&mut p, l, 0.9);
+            let scored = aac_score::score_labels(l).ok()?;
+            let ov = render_overlay(Some(&e.image), l, &scored, 2);
+            Some(hstack(
+                &[
+                    labelled(scaled(&base, 2), &e.id),
+                    labelled(scaled(&t, 2), "manual"),
+                    labelled(scaled(&p, 2), "2-class U-net"),
+                    labelled(ov, "midline + scores"),
+                ],
+                4,
+            ))
+        })
+        .collect();
+    (!rows.is_empty()).then(|| vstack(&rows, 6))
+}
+
+fn fmt(v: &Option<MeanSd>, pct: bool) -> String {
+    match v {
+        Some(s) if pct => format!("{:.1}% ({:.2}%)", 100.0 * s.mean, 100.0 * s.sd),
+        Some(s) => format!("{:.3} ({:.3})", s.mean, s.sd),
+        None => "-".into(),
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.3}")).unwrap_or("-".into())
+}
+
+/// Writes index.html (and the figure PNGs) into `out`; returns the page path.
+pub fn write_report(
+    out: &Path,
+    m: &Metrics,
+    results: &[ImageResult],
+    examples: &[Example],
+    fig1: Option<&Rgb8>,
+    losses: &[(String, Vec<aac_unet::train::EpochLog>)],
+) -> Result<PathBuf> {
+    let mut figures: Vec<(String, String, Rgb8)> = Vec::new();
+    if let Some(f) = fig1 {
+        figures.push(("fig1.png".into(), "Fig. 1: shape model (fold 1): mean shape, modes 1 and 2 (mean ± 2 SD), and the predicted aorta with its 3 SD band and ROI on one image".into(), f.clone()));
+    }
+    if let Some(f) = fig2(examples) {
+        figures.push(("fig2.png".into(), "Fig. 2: test images: warped ROI, manual annotation, random forest and binary U-net output".into(), f));
+    }
+    if let Some(f) = fig3(examples) {
+        figures.push(("fig3.png".into(), "Fig. 3: 2-class U-net (blue anterior, red posterior) and the midline fit with sub-scores".into(), f));
+    }
+    let pairs: Vec<(f64, f64)> = results
+        .iter()
+        .filter_map(|r| {
+            r.aac24_predicted
+                .map(|p| (r.aac24_annotation as f64, p as f64))
+        })
+        .collect();
+    if !pairs.is_empty() {
+        let mut panels = Vec::new();
+        for (name, ag) in &m.aac24_agreement {
+            let pts: Vec<(f64, f64)> = if name == "annotation-derived" {
+                pairs.clone()
+            } else {
+                continue;
+            };
+            let fit = ag.linear.as_ref().map(|l| (l.slope, l.intercept));
+            panels.push(scatter_chart(
+                &format!(
+                    "AAC24: predicted vs {name}, R2 {}",
+                    opt(ag.linear.as_ref().and_then(|l| l.r2))
+                ),
+                name,
+                "predicted",
+                &pts,
+                fit,
+                &[],
+                380,
+            ));
+            if let Some(ba) = &ag.bland_altman {
+                let bpts: Vec<(f64, f64)> =
+                    pts.iter().map(|(a, b)| ((a + b) / 2.0, b - a)).collect();
+                panels.push(scatter_chart(
+                    "Bland-Altman: predicted - annotation",
+                    "mean of the two",
+                    "difference",
+                    &bpts,
+                    None,
+                    &[ba.bias, ba.lower, ba.upper],
+                    380,
+                ));
+            }
+        }
+        if !panels.is_empty() {
+            figures.push(("fig4.png".into(), "Fig. 4: AAC24 from the 2-class U-net against the annotation-derived score (red: least-squares fit), and the Bland-Altman plot (grey: bias and limits of agreement)".into(), hstack(&panels, 8)));
+        }
+    }
+    if !losses.is_empty() {
+        let colours = [
+            Rgb([30, 90, 220]),
+            Rgb([220, 40, 40]),
+            Rgb([20, 150, 60]),
+            Rgb([200, 120, 0]),
+            Rgb([120, 40, 160]),
+        ];
+        let mut charts = Vec::new();
+        for kind in ["train", "val"] {
+            let series: Vec<Series> = losses
+                .iter()
+                .enumerate()
+                .map(|(i, (name, logs))| Series {
+                    label: name.as_str(),
+                    points: logs
+                        .iter()
+                        .map(|l| {
+                            (
+                                l.epoch as f64,
+                                if kind == "train" {
+                                    l.train_loss
+                                } else {
+                                    l.val_loss
+                                },
+                            )
+                        })
+                        .collect(),
+                    colour: colours[i % colours.len()],
+                })
+                .collect();
+            charts.push(line_chart(
+                &format!("{kind} loss per epoch"),
+                "epoch",
+                &series,
+                520,
+                320,
+            ));
+        }
+        figures.push((
+            "loss.png".into(),
+            "Training and validation loss of every U-net".into(),
+            hstack(&charts, 8),
+        ));
+    }
+    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>aac evaluation report</title><style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}th{background:#eee}td:first-child{text-align:left}img{max-width:100%;border:1px solid #ccc}figcaption{font-size:90%;color:#555;margin-bottom:2em}</style></head><body>");
+    html.push_str(&format!("<h1>AAC24 evaluation report</h1><p>{} images, {}-fold cross-validation. In every fold the shape model, the random forest and the U-nets were trained on the training images only; thresholds and the kept epoch were chosen on a validation split; the test images were used for nothing but testing. <b>No test image was used for training or validation in its fold: {}</b> (fold assignment in <code>folds.csv</code>).</p>", m.n_images, m.folds, m.no_test_image_in_training));
+    html.push_str("<h2>Table 1: segmentation</h2><table><tr><th>method</th><th>DSC (SD)</th><th>JSC (SD)</th><th>ACC (SD)</th><th>n</th></tr>");
+    for r in &m.table1 {
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            r.method,
+            fmt(&r.dsc, false),
+            fmt(&r.jsc, false),
+            fmt(&r.acc, true),
+            r.dsc.as_ref().map(|s| s.n).unwrap_or(0)
+        ));
+    }
+    html.push_str("</table><p>Paper (NSHD, Hologic): random forest DSC 0.373 (0.149), U-net 0.569 (0.189), intra-rater 0.869.</p>");
+    html.push_str("<h2>AAC24 agreement (2-class U-net, midline scoring)</h2><table><tr><th>against</th><th>n</th><th>R² (intercept)</th><th>R² (origin)</th><th>Pearson r</th><th>Spearman ρ</th><th>ICC(2,1)</th><th>MAE</th><th>Bland-Altman bias [limits]</th><th>category accuracy</th><th>weighted κ</th></tr>");
+    for (name, a) in &m.aac24_agreement {
+        let ba = a
+            .bland_altman
+            .as_ref()
+            .map(|b| format!("{:.2} [{:.2}, {:.2}]", b.bias, b.lower, b.upper))
+            .unwrap_or("-".into());
+        html.push_str(&format!(
+            "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{ba}</td><td>{}</td><td>{}</td></tr>",
+            a.n,
+            opt(a.linear.as_ref().and_then(|l| l.r2)),
+            opt(a.origin.as_ref().and_then(|l| l.r2)),
+            opt(a.pearson),
+            opt(a.spearman),
+            opt(a.icc_2_1),
+            opt(a.mae),
+            opt(a.category_accuracy),
+            opt(a.kappa_linear)
+        ));
+    }
+    html.push_str("</table><p>Paper: R² 0.682 against annotation-derived scores (0.630 through the origin), 0.585 against the radiologist.</p>");
+    for (name, a) in &m.aac24_agreement {
+        html.push_str(&format!("<p>Confusion matrix ({name}; rows: reference, columns: predicted; {}):</p><table><tr><th></th>", a.categories.join(" / ")));
+        for c in a.categories {
+            html.push_str(&format!("<th>{c}</th>"));
+        }
+        html.push_str("</tr>");
+        for (i, row) in a.confusion.iter().enumerate() {
+            html.push_str(&format!("<tr><td>{}</td>", a.categories[i]));
+            for v in row {
+                html.push_str(&format!("<td>{v}</td>"));
+            }
+            html.push_str("</tr>");
+        }
+        html.push_str("</table>");
+    }
+    for (file, caption, img) in &figures {
+        aac_io::write_rgb_png(&out.join(file), img)?;
+        html.push_str(&format!(
+            "<figure><img src=\"{}\" alt=\"{file}\"><figcaption>{caption}</figcaption></figure>",
+            png_data_uri(img)
+        ));
+    }
+    html.push_str("<h2>Timing</h2><table><tr><th>stage</th><th>seconds</th></tr>");
+    for (k, v) in &m.timing_s {
+        html.push_str(&format!("<tr><td>{k}</td><td>{v:.1}</td></tr>"));
+    }
+    html.push_str("</table><h2>Settings</h2><table>");
+    for (k, v) in &m.settings {
+        html.push_str(&format!(
+            "<tr><td>{k}</td><td>{}</td></tr>",
+            v.replace('<', "&lt;")
+        ));
+    }
+    html.push_str("</table><p>Files: <code>metrics.json</code> (every number above), <code>predictions.csv</code> (per test image), <code>folds.csv</code>, loss curves per U-net (<code>loss_*.csv</code>).</p></body></html>\n");
+    let index = out.join("index.html");
+    aac_io::write_string_atomic(&index, &html)?;
+    Ok(index)
+}
