@@ -1,8 +1,10 @@
 //! `aac`: automated AAC24 scoring of lateral DXA VFA scans.
 
+mod bundle;
 mod cmd_demo;
 mod cmd_eval;
 mod cmd_io;
+mod cmd_predict;
 mod cmd_score;
 mod cmd_seg;
 mod cmd_shape;
@@ -59,6 +61,10 @@ enum Command {
     Eval(cmd_eval::EvalArgs),
     /// Synthetic cohort like the paper's, evaluated end to end (the main job).
     Demo(cmd_demo::DemoArgs),
+    /// Score new scans with a model bundle: scores.csv, QC overlays, index.html.
+    Predict(cmd_predict::PredictArgs),
+    /// Join the outputs of several `aac predict` shards.
+    Merge(cmd_predict::MergeArgs),
 }
 
 /// `aac train` subcommands.
@@ -68,6 +74,8 @@ enum TrainCommand {
     Rf(cmd_seg::TrainRfArgs),
     /// U-net (binary or 2-class) on a raw dataset with shape-model augmentation.
     Unet(cmd_seg::TrainUnetArgs),
+    /// A deployable bundle (shape model + 2-class U-net + thresholds) for `aac predict`.
+    Bundle(cmd_predict::TrainBundleArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +109,9 @@ fn main() -> ExitCode {
         Command::Segment(a) => cmd_seg::segment(a),
         Command::Eval(a) => cmd_eval::eval(a),
         Command::Demo(a) => cmd_demo::demo(a),
+        Command::Predict(a) => cmd_predict::predict(a),
+        Command::Merge(a) => cmd_predict::merge(a),
+        Command::Train(TrainCommand::Bundle(a)) => cmd_predict::train_bundle(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,593 @@
+//! `aac train bundle`, `aac predict` and `aac merge`: scoring a whole cohort
+//! of new scans with a bounded, resumable, parallel pipeline and a QC page.
+
+use crate::bundle::{self, Bundle, BundleHeader};
+use crate::cmd_seg::{labels_from, split_ids, train_unet_with_progress, unet_config};
+use crate::dataset_util::load_raw_cases;
+use crate::progress::bar;
+use aac_io::dataset::list_images;
+use aac_io::draw::{display_rgb, line, overlay_labels, resize_to_height, text};
+use aac_io::{read_image, Dataset, Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
+use aac_score::{score_labels, Grouping};
+use aac_warp::{prepare_roi, unwarp_labels, AortaSource, WarpMap};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use image::Rgb;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// The columns of predict's scores.csv.
+pub const COLUMNS: [&str; 15] = [
+    "id",
+    "aac24",
+    "l1_ant",
+    "l1_post",
+    "l2_ant",
+    "l2_post",
+    "l3_ant",
+    "l3_post",
+    "l4_ant",
+    "l4_post",
+    "midline_x",
+    "category",
+    "status",
+    "message",
+    "flags",
+];
+
+/// Arguments of `aac train bundle`.
+#[derive(Args)]
+pub struct TrainBundleArgs {
+    /// Raw annotated dataset.
+    #[arg(long)]
+    data: PathBuf,
+    /// Output bundle.
+    #[arg(long)]
+    out: PathBuf,
+    /// U-net width.
+    #[arg(long, default_value_t = 8)]
+    unet_width: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Augmented warps per image per epoch.
+    #[arg(long, default_value_t = 1)]
+    augment: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Runs `aac train bundle`.
+pub fn train_bundle(a: TrainBundleArgs) -> Result<ExitCode> {
+    let ds = Dataset::open(&a.data)?;
+    let ids = ds.ids();
+    if ids.len() < 5 {
+        bail!(
+            "{}: at least 5 annotated images are needed",
+            a.data.display()
+        );
+    }
+    let all = load_raw_cases(&ds, &ids, "masks")?;
+    let shapes: Vec<Vec<Point>> = all.iter().map(|c| c.landmarks.clone()).collect();
+    let ssm = aac_shape::ShapeModel::fit(&shapes, 0.98, 5)?;
+    let (train_ids, val_ids) = split_ids(&ids, 0.2);
+    let pick = |s: &[String]| {
+        all.iter()
+            .filter(|c| s.contains(&c.id))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let cfg = unet_config(2, a.unet_width, a.epochs, a.augment, a.lr, a.seed, true);
+    let trained =
+        train_unet_with_progress(&cfg, &pick(&train_ids), &pick(&val_ids), &ssm, "bundle")?;
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for c in &all {
+        h = bundle::fnv1a(c.id.as_bytes(), h);
+        for p in &c.landmarks {
+            h = bundle::fnv1a(&p.x.to_le_bytes(), h);
+            h = bundle::fnv1a(&p.y.to_le_bytes(), h);
+        }
+        h = bundle::fnv1a(c.mask.as_raw(), h);
+    }
+    let header = BundleHeader {
+        format: "aac-bundle".into(),
+        version: bundle::VERSION,
+        aac_version: env!("CARGO_PKG_VERSION").into(),
+        created_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        data_hash: format!("{h:016x}"),
+        n_images: ids.len(),
+        val_dsc: trained.header.val_dice,
+        threshold: trained.header.threshold,
+        ssm,
+    };
+    bundle::save(&a.out, &header, &trained.model)?;
+    eprintln!(
+        "wrote {} (trained on {} images, validation Dice {}, threshold {:.1})",
+        a.out.display(),
+        ids.len(),
+        header
+            .val_dsc
+            .map(|d| format!("{d:.3}"))
+            .unwrap_or("-".into()),
+        header.threshold
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `aac predict`.
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Model bundle from `aac train bundle`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Directory of raw images (PNG, TIFF, DICOM).
+    #[arg(long)]
+    images: PathBuf,
+    /// Directory of .pts files with at least the 20 spine points.
+    #[arg(long)]
+    landmarks: PathBuf,
+    /// Output directory (scores.csv, index.html, overlays/).
+    #[arg(long)]
+    out: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Write a QC overlay per image.
+    #[arg(long)]
+    overlays: bool,
+    /// Process only part K of N (1-based, stable by id), e.g. 3/10.
+    #[arg(long)]
+    shard: Option<String>,
+}
+
+/// One scored image (a row of scores.csv).
+#[derive(Debug, Clone)]
+struct Row {
+    fields: Vec<String>,
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64)> {
+    let (k, n) = s
+        .split_once('/')
+        .context("--shard must look like K/N, e.g. 2/8")?;
+    let (k, n): (u64, u64) = (
+        k.trim().parse().context("--shard K")?,
+        n.trim().parse().context("--shard N")?,
+    );
+    if n == 0 || k == 0 || k > n {
+        bail!("--shard {s}: need 1 <= K <= N");
+    }
+    Ok((k, n))
+}
+
+/// Shard of an id: a stable hash, so shards do not depend on the file listing.
+fn shard_of(id: &str, n: u64) -> u64 {
+    bundle::fnv1a(id.as_bytes(), 0xcbf2_9ce4_8422_2325) % n + 1
+}
+
+/// Reads the complete rows of an existing scores.csv (a torn last line from a
+/// crash is dropped).
+fn read_done(path: &Path) -> Result<Vec<Row>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header = rdr
+        .headers()
+        .with_context(|| format!("{}: not a scores file", path.display()))?
+        .clone();
+    if header.iter().collect::<Vec<_>>() != COLUMNS {
+        bail!(
+            "{}: exists but is not a `aac predict` scores file; choose another --out",
+            path.display()
+        );
+    }
+    let complete_last_line = text.ends_with('\n');
+    let records: Vec<csv::StringRecord> = rdr.records().filter_map(|r| r.ok()).collect();
+    let n = records.len();
+    Ok(records
+        .into_iter()
+        .enumerate()
+        .filter(|(i, r)| r.len() == COLUMNS.len() && (complete_last_line || *i + 1 < n))
+        .map(|(_, r)| Row {
+            fields: r.iter().map(String::from).collect(),
+        })
+        .collect())
+}
+
+fn csv_line(fields: &[String]) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    let _ = w.write_record(fields);
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// QC: flags for doubtful predictions.
+fn flags_for(
+    fraction_inside: f64,
+    mahalanobis: f64,
+    n_modes: usize,
+    roi: &[f32],
+    planes: &[Vec<f32>],
+    threshold: f32,
+) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    if fraction_inside < 0.995 {
+        flags.push("band_outside_image");
+    }
+    // A flat, constant region inside the aorta band (masked by the scanner).
+    let w = ROI_WIDTH as usize;
+    let (mut flat, mut total) = (0usize, 0usize);
+    for y in 1..(ROI_HEIGHT as usize - 1) {
+        for x in 57..(w - 1) {
+            let v = roi[y * w + x];
+            total += 1;
+            if roi[y * w + x - 1] == v
+                && roi[y * w + x + 1] == v
+                && roi[(y - 1) * w + x] == v
+                && roi[(y + 1) * w + x] == v
+            {
+                flat += 1;
+            }
+        }
+    }
+    if flat as f64 > 0.05 * total as f64 {
+        flags.push("flat_region_in_aorta_band");
+    }
+    // Unusual shape: b far outside the training distribution (chi-square tail).
+    let k = n_modes.max(1) as f64;
+    if mahalanobis * mahalanobis > k + 5.0 * (2.0 * k).sqrt() {
+        flags.push("unusual_shape_fit");
+    }
+    // Low confidence: many pixels near the threshold relative to those above it.
+    let (mut unsure, mut sure) = (0usize, 0usize);
+    for p in planes.iter().flatten() {
+        if *p >= threshold * 0.5 && *p < threshold {
+            unsure += 1;
+        } else if *p >= threshold {
+            sure += 1;
+        }
+    }
+    if unsure > 20 && unsure > 2 * sure {
+        flags.push("low_confidence_segmentation");
+    }
+    flags
+}
+
+struct Done {
+    row: Vec<String>,
+    overlay: Option<aac_io::Rgb8>,
+}
+
+fn error_row(id: &str, msg: String) -> Done {
+    let mut f = vec![id.to_string()];
+    f.extend(std::iter::repeat_n(String::new(), 11));
+    f.extend([String::from("error"), msg, String::new()]);
+    Done {
+        row: f,
+        overlay: None,
+    }
+}
+
+fn predict_chunk(b: &Bundle, items: &[(String, PathBuf, PathBuf)], overlays: bool) -> Vec<Done> {
+    // Stage 1 (parallel): read, shape model, warp.
+    type Prepared = (
+        aac_io::Gray16,
+        Vec<Point>,
+        aac_warp::PreparedRoi,
+        aac_shape::Prediction,
+        Vec<f32>,
+    );
+    let prepared: Vec<Result<Prepared, String>> = items
+        .par_iter()
+        .map(|(id, img_path, pts_path)| {
+            let img = read_image(img_path).map_err(|e| e.to_string())?;
+            if !pts_path.exists() {
+                return Err(format!("{}: landmark file missing", pts_path.display()));
+            }
+            let pts =
+                crate::dataset_util::read_landmarks_any(pts_path).map_err(|e| format!("{e:#}"))?;
+            let spine = pts[..20].to_vec();
+            let (prep, pred) = prepare_roi(
+                &b.header.ssm,
+                &spine,
+                AortaSource::Predicted,
+                img.dimensions(),
+                0.3,
+            )
+            .map_err(|e| format!("{}: {e}", pts_path.display()))?;
+            let map = WarpMap::new(&prep.roi, None);
+            let data: Vec<f32> = img.as_raw().iter().map(|&v| v as f32).collect();
+            let roi = map.warp_f32(&data, img.width() as usize, img.height() as usize, 0.0);
+            let _ = id;
+            Ok((img, spine, prep, pred, roi))
+        })
+        .collect();
+    // Stage 2: the U-net on the good ones, batched.
+    let rois: Vec<Vec<f32>> = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok().map(|x| x.4.clone()))
+        .collect();
+    let mut planes = b.unet.predict(&rois, 4).into_iter();
+    let threshold = b.header.threshold;
+    prepared
+        .into_iter()
+        .zip(items)
+        .map(|(p, (id, _, _))| match p {
+            Err(msg) => error_row(id, msg),
+            Ok((img, spine, prep, pred, roi)) => {
+                let pl = planes.next().unwrap_or_default();
+                let labels = labels_from(&pl, threshold);
+                let s = match score_labels(&labels) {
+                    Ok(s) => s,
+                    Err(e) => return error_row(id, e.to_string()),
+                };
+                let flags = flags_for(
+                    prep.fraction_inside,
+                    prep.shape_mahalanobis,
+                    b.header.ssm.n_modes(),
+                    &roi,
+                    &pl,
+                    threshold,
+                );
+                let mut f = vec![id.clone(), s.aac24.to_string()];
+                f.extend(s.sub.iter().map(|v| v.to_string()));
+                f.push(s.midline_x.map(|l| format!("{l:.2}")).unwrap_or_default());
+                f.push(Grouping::Clinical.category(s.aac24 as f64).to_string());
+                f.push(if flags.is_empty() {
+                    "ok".into()
+                } else {
+                    "flagged".into()
+                });
+                f.push(String::new());
+                f.push(flags.join(";"));
+                let overlay =
+                    overlays.then(|| draw_overlay(&img, &spine, &prep, &pred, &labels, &s));
+                Done { row: f, overlay }
+            }
+        })
+        .collect()
+}
+
+/// The QC overlay on the original image: predicted calcification mapped back,
+/// the aorta band (predicted walls +/- 3 SD), disc levels and sub-scores.
+fn draw_overlay(
+    img: &aac_io::Gray16,
+    spine: &[Point],
+    prep: &aac_warp::PreparedRoi,
+    pred: &aac_shape::Prediction,
+    labels: &Gray8,
+    s: &aac_score::Scored,
+) -> aac_io::Rgb8 {
+    let (w, h) = img.dimensions();
+    let mut rgb = display_rgb(img);
+    let back = unwarp_labels(&prep.roi, labels, w, h);
+    overlay_labels(&mut rgb, &back, 0.9);
+    let a = pred.aorta();
+    let sign = if pred.reflected { -1.0 } else { 1.0 };
+    for k in 0..4 {
+        for (wall, dir) in [(0usize, -1.0), (1, 1.0)] {
+            let p = |kk: usize| {
+                Point::new(
+                    a[2 * kk + wall].x + sign * dir * 3.0 * pred.aorta_sd[2 * kk + wall],
+                    a[2 * kk + wall].y,
+                )
+            };
+            line(&mut rgb, p(k), p(k + 1), Rgb([255, 150, 0]));
+            line(
+                &mut rgb,
+                a[2 * k + wall],
+                a[2 * k + 2 + wall],
+                Rgb([255, 220, 0]),
+            );
+        }
+    }
+    for row in &prep.roi.points {
+        line(&mut rgb, row[0], row[3], Rgb([0, 220, 230]));
+    }
+    let scale = (h / 500).max(1);
+    for v in 0..4 {
+        let c = prep.roi.points[v][3].mid(&prep.roi.points[v + 1][3]);
+        let x = if pred.reflected {
+            c.x as i32 - 60 * scale as i32
+        } else {
+            c.x as i32 + 6
+        };
+        text(
+            &mut rgb,
+            x,
+            c.y as i32,
+            &format!("L{} {}/{}", v + 1, s.sub[2 * v], s.sub[2 * v + 1]),
+            scale,
+            Rgb([255, 255, 255]),
+        );
+    }
+    text(
+        &mut rgb,
+        6,
+        6,
+        &format!("AAC24 {}", s.aac24),
+        2 * scale,
+        Rgb([255, 255, 0]),
+    );
+    let _ = spine;
+    rgb
+}
+
+/// Runs `aac predict`.
+pub fn predict(a: PredictArgs) -> Result<ExitCode> {
+    if let Some(j) = a.jobs {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(j.max(1))
+            .build_global()
+            .ok();
+    }
+    let b = bundle::load(&a.model)?;
+    let images = list_images(&a.images)?;
+    let shard = a.shard.as_deref().map(parse_shard).transpose()?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let scores_path = a.out.join("scores.csv");
+    let done_rows = read_done(&scores_path)?;
+    let done: BTreeSet<String> = done_rows.iter().map(|r| r.fields[0].clone()).collect();
+    // Rewrite the file with only complete rows, so appending is safe.
+    let mut text = csv_line(&COLUMNS.map(String::from));
+    for r in &done_rows {
+        text.push_str(&csv_line(&r.fields));
+    }
+    aac_io::write_string_atomic(&scores_path, &text)?;
+    let todo: Vec<(String, PathBuf, PathBuf)> = images
+        .iter()
+        .filter(|(id, _)| shard.is_none_or(|(k, n)| shard_of(id, n) == k))
+        .filter(|(id, _)| !done.contains(*id))
+        .map(|(id, p)| (id.clone(), p.clone(), a.landmarks.join(format!("{id}.pts"))))
+        .collect();
+    eprintln!(
+        "{} images to score ({} already done)",
+        todo.len(),
+        done.len()
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&scores_path)
+        .with_context(|| format!("opening {}", scores_path.display()))?;
+    let pb = bar(todo.len() as u64, "predict");
+    let t0 = Instant::now();
+    let chunk = (rayon::current_num_threads() * 4).max(8);
+    for items in todo.chunks(chunk) {
+        let results = predict_chunk(&b, items, a.overlays);
+        let mut lines = String::new();
+        for (d, (id, _, _)) in results.iter().zip(items) {
+            if let Some(o) = &d.overlay {
+                aac_io::write_rgb_png(&a.out.join("overlays").join(format!("{id}.png")), o)?;
+                aac_io::write_rgb_png(
+                    &a.out.join("thumbs").join(format!("{id}.png")),
+                    &resize_to_height(o, 200),
+                )?;
+            }
+            lines.push_str(&csv_line(&d.row));
+        }
+        file.write_all(lines.as_bytes())
+            .and_then(|_| file.sync_data())
+            .with_context(|| format!("appending to {}", scores_path.display()))?;
+        pb.inc(items.len() as u64);
+    }
+    pb.finish_and_clear();
+    let all = read_done(&scores_path)?;
+    write_index(&a.out, &all)?;
+    let errors = all.iter().filter(|r| r.fields[12] == "error").count();
+    eprintln!(
+        "scored {} images in {:.1} s ({:.2} images/s); {} total rows, {} errors, {} flagged; {}",
+        todo.len(),
+        t0.elapsed().as_secs_f64(),
+        todo.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+        all.len(),
+        errors,
+        all.iter().filter(|r| r.fields[12] == "flagged").count(),
+        a.out.join("index.html").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_index(out: &Path, rows: &[Row]) -> Result<()> {
+    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>aac predictions</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px}th{cursor:pointer;background:#eee}tr.flagged{background:#fff3cd}tr.error{background:#f8d7da}img{height:120px}</style></head><body><h1>AAC24 predictions</h1><p>Click a column header to sort. Yellow rows are flagged for review, red rows failed.</p><table id=\"t\"><thead><tr><th>thumbnail</th>");
+    for c in COLUMNS {
+        html.push_str(&format!("<th>{c}</th>"));
+    }
+    html.push_str("</tr></thead><tbody>");
+    for r in rows {
+        let id = &r.fields[0];
+        let thumb = out.join("thumbs").join(format!("{id}.png"));
+        let cell = if thumb.exists() {
+            format!("<a href=\"overlays/{id}.png\"><img src=\"thumbs/{id}.png\" alt=\"{id}\"></a>")
+        } else {
+            String::new()
+        };
+        html.push_str(&format!("<tr class=\"{}\"><td>{cell}</td>", r.fields[12]));
+        for f in &r.fields {
+            html.push_str(&format!(
+                "<td>{}</td>",
+                f.replace('&', "&amp;").replace('<', "&lt;")
+            ));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</tbody></table><script>document.querySelectorAll('#t th').forEach((th,i)=>th.onclick=()=>{const tb=document.querySelector('#t tbody');const rows=[...tb.rows];const asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';rows.sort((a,b)=>{const x=a.cells[i].innerText,y=b.cells[i].innerText;const nx=parseFloat(x),ny=parseFloat(y);const c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c});rows.forEach(r=>tb.appendChild(r));});</script></body></html>\n");
+    aac_io::write_string_atomic(&out.join("index.html"), &html)?;
+    Ok(())
+}
+
+/// Arguments of `aac merge`.
+#[derive(Args)]
+pub struct MergeArgs {
+    /// Output directories of `aac predict` (e.g. one per shard).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Merged output directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Runs `aac merge`.
+pub fn merge(a: MergeArgs) -> Result<ExitCode> {
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    for dir in &a.inputs {
+        let p = dir.join("scores.csv");
+        if !p.exists() {
+            bail!(
+                "{}: no scores.csv (not an `aac predict` output)",
+                dir.display()
+            );
+        }
+        for r in read_done(&p)? {
+            let id = r.fields[0].clone();
+            if let Some(prev) = rows.get(&id) {
+                if prev.fields != r.fields {
+                    bail!(
+                        "{}: id {id} also appears with different results in another input",
+                        p.display()
+                    );
+                }
+            }
+            for sub in ["overlays", "thumbs"] {
+                let src = dir.join(sub).join(format!("{id}.png"));
+                if src.exists() {
+                    let bytes = std::fs::read(&src)
+                        .with_context(|| format!("reading {}", src.display()))?;
+                    aac_io::write_bytes_atomic(&a.out.join(sub).join(format!("{id}.png")), &bytes)?;
+                }
+            }
+            rows.insert(id, r);
+        }
+    }
+    let mut text = csv_line(&COLUMNS.map(String::from));
+    for r in rows.values() {
+        text.push_str(&csv_line(&r.fields));
+    }
+    aac_io::write_string_atomic(&a.out.join("scores.csv"), &text)?;
+    let all: Vec<Row> = rows.into_values().collect();
+    write_index(&a.out, &all)?;
+    eprintln!(
+        "merged {} rows from {} inputs into {}",
+        all.len(),
+        a.inputs.len(),
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

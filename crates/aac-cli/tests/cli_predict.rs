@@ -1,0 +1,157 @@
+//! `aac train bundle`, `aac predict` (broken files, resume, shards) and `aac merge`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn aac(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aac"))
+        .args(args)
+        .output()
+        .expect("run aac")
+}
+
+fn ok(o: Output) -> String {
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{t}");
+    t
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn rows(dir: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(dir.join("scores.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            h.iter()
+                .zip(rec.unwrap().iter())
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn bundle_predict_resume_shards_and_broken_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train");
+    ok(aac(&[
+        "synth",
+        "--n",
+        "10",
+        "--seed",
+        "1",
+        "--calcified-only",
+        "--out",
+        s(&train),
+    ]));
+    let model = tmp.path().join("model.aac");
+    ok(aac(&[
+        "train",
+        "bundle",
+        "--data",
+        s(&train),
+        "--out",
+        s(&model),
+        "--unet-width",
+        "2",
+        "--epochs",
+        "1",
+    ]));
+    let new = tmp.path().join("new");
+    ok(aac(&["synth", "--n", "6", "--seed", "2", "--out", s(&new)]));
+    // Broken inputs: an unreadable image, a missing landmark file, degenerate landmarks.
+    std::fs::write(new.join("images/synth00001.png"), b"not a png").unwrap();
+    std::fs::remove_file(new.join("landmarks/synth00002.pts")).unwrap();
+    aac_io::write_pts(
+        &new.join("landmarks/synth00003.pts"),
+        &vec![aac_io::Point::new(3.0, 3.0); 20],
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let (img_dir, lm_dir) = (new.join("images"), new.join("landmarks"));
+    let args = [
+        "predict",
+        "--model",
+        s(&model),
+        "--images",
+        s(&img_dir),
+        "--landmarks",
+        s(&lm_dir),
+        "--out",
+        s(&out),
+        "--overlays",
+    ];
+    ok(aac(&args));
+    let r = rows(&out);
+    assert_eq!(r.len(), 6);
+    let by_id: BTreeMap<String, BTreeMap<String, String>> =
+        r.into_iter().map(|x| (x["id"].clone(), x)).collect();
+    for bad in ["synth00001", "synth00002", "synth00003"] {
+        assert_eq!(by_id[bad]["status"], "error", "{bad}");
+        assert!(!by_id[bad]["message"].is_empty());
+    }
+    assert_ne!(
+        by_id["synth00000"]["status"], "error",
+        "{:?}",
+        by_id["synth00000"]
+    );
+    assert!(by_id["synth00000"]["aac24"].parse::<u32>().unwrap() <= 24);
+    assert!(out.join("overlays/synth00000.png").exists() && out.join("index.html").exists());
+
+    // A crash midway: two rows lost and a torn line; re-running completes without duplicates.
+    let text = std::fs::read_to_string(out.join("scores.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let torn = format!(
+        "{}\n{}",
+        lines[..lines.len() - 2].join("\n"),
+        &lines[lines.len() - 2][..5]
+    );
+    std::fs::write(out.join("scores.csv"), torn).unwrap();
+    let t = ok(aac(&args));
+    assert!(t.contains("2 images to score"), "{t}");
+    let again = rows(&out);
+    assert_eq!(again.len(), 6);
+    let ids: std::collections::BTreeSet<_> = again.iter().map(|x| x["id"].clone()).collect();
+    assert_eq!(ids.len(), 6);
+    // Nothing to do the third time.
+    assert!(ok(aac(&args)).contains("0 images to score"));
+
+    // Shards 1/2 and 2/2, merged, equal the single run.
+    let (s1, s2, merged) = (
+        tmp.path().join("s1"),
+        tmp.path().join("s2"),
+        tmp.path().join("merged"),
+    );
+    for (k, dir) in [("1/2", &s1), ("2/2", &s2)] {
+        let mut a = args.to_vec();
+        a[8] = s(dir);
+        a.push("--shard");
+        a.push(k);
+        ok(aac(&a));
+    }
+    let n1 = rows(&s1).len();
+    let n2 = rows(&s2).len();
+    assert_eq!(n1 + n2, 6);
+    ok(aac(&["merge", s(&s1), s(&s2), "--out", s(&merged)]));
+    let m: BTreeMap<String, BTreeMap<String, String>> = rows(&merged)
+        .into_iter()
+        .map(|x| (x["id"].clone(), x))
+        .collect();
+    assert_eq!(m.len(), 6);
+    for (id, row) in &by_id {
+        assert_eq!(m[id]["aac24"], row["aac24"], "{id}");
+        assert_eq!(m[id]["status"], row["status"], "{id}");
+    }
+    // Bad bundle.
+    std::fs::write(&model, b"AAC-BUNDLE\n{\"version\": 9}\n").unwrap();
+    let o = aac(&args);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("version"));
+}
