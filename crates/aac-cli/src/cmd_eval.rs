@@ -179,6 +179,31 @@ fn union_overlap(pred: &Gray8, truth: &Gray8) -> (Option<f64>, Option<f64>, Opti
     }
 }
 
+/// Dice, Jaccard and accuracy values collected over test images.
+#[derive(Default)]
+struct OverlapLists {
+    dice: Vec<f64>,
+    jaccard: Vec<f64>,
+    accuracy: Vec<f64>,
+}
+
+impl OverlapLists {
+    fn push(&mut self, (d, j, a): (Option<f64>, Option<f64>, Option<f64>)) {
+        self.dice.extend(d);
+        self.jaccard.extend(j);
+        self.accuracy.extend(a);
+    }
+
+    fn row(&self, method: &str) -> TableRow {
+        TableRow {
+            method: method.into(),
+            dsc: mean_sd(&self.dice),
+            jsc: mean_sd(&self.jaccard),
+            acc: mean_sd(&self.accuracy),
+        }
+    }
+}
+
 fn mean_sd(v: &[f64]) -> Option<MeanSd> {
     summarize(v).map(|s| MeanSd {
         mean: s.mean,
@@ -253,8 +278,8 @@ pub fn run_eval(a: &EvalArgs) -> Result<EvalOutcome> {
         fold_of[i] = pos % a.folds;
     }
     let mut results: Vec<ImageResult> = Vec::new();
-    let mut per_method: BTreeMap<String, (Vec<f64>, Vec<f64>, Vec<f64>)> = BTreeMap::new();
-    let mut intra: (Vec<f64>, Vec<f64>, Vec<f64>) = Default::default();
+    let mut per_method: BTreeMap<String, OverlapLists> = BTreeMap::new();
+    let mut intra = OverlapLists::default();
     let mut examples: Vec<Example> = Vec::new();
     let mut loss_logs: Vec<(String, Vec<aac_unet::train::EpochLog>)> = Vec::new();
     let mut leak_free = true;
@@ -382,24 +407,12 @@ pub fn run_eval(a: &EvalArgs) -> Result<EvalOutcome> {
                 .with_context(|| format!("{}: scoring the annotation", ids[i]))?;
             let mut dsc = BTreeMap::new();
             for (m, ls) in &labels {
-                let (d, j, acc) = union_overlap(&ls[k], &truth);
-                dsc.insert(m.clone(), d);
-                let e = per_method.entry(m.clone()).or_default();
-                if let Some(d) = d {
-                    e.0.push(d);
-                }
-                if let Some(j) = j {
-                    e.1.push(j);
-                }
-                if let Some(acc) = acc {
-                    e.2.push(acc);
-                }
+                let o = union_overlap(&ls[k], &truth);
+                dsc.insert(m.clone(), o.0);
+                per_method.entry(m.clone()).or_default().push(o);
             }
             if let Some(m2) = &warped[&i].mask2 {
-                let (d, j, acc) = union_overlap(m2, &truth);
-                d.map(|v| intra.0.push(v));
-                j.map(|v| intra.1.push(v));
-                acc.map(|v| intra.2.push(v));
+                intra.push(union_overlap(m2, &truth));
             }
             let pred: Option<Scored> = labels
                 .get("unet2")
@@ -447,22 +460,12 @@ pub fn run_eval(a: &EvalArgs) -> Result<EvalOutcome> {
         ("unet2", "U-net (2-class)"),
     ];
     for (key, label) in names {
-        if let Some((d, j, acc)) = per_method.get(key) {
-            table1.push(TableRow {
-                method: label.into(),
-                dsc: mean_sd(d),
-                jsc: mean_sd(j),
-                acc: mean_sd(acc),
-            });
+        if let Some(lists) = per_method.get(key) {
+            table1.push(lists.row(label));
         }
     }
-    if !intra.0.is_empty() {
-        table1.push(TableRow {
-            method: "Intra-rater (masks vs masks2)".into(),
-            dsc: mean_sd(&intra.0),
-            jsc: mean_sd(&intra.1),
-            acc: mean_sd(&intra.2),
-        });
+    if !intra.dice.is_empty() {
+        table1.push(intra.row("Intra-rater (masks vs masks2)"));
     }
     let mut agree = BTreeMap::new();
     let with_pred: Vec<&ImageResult> = results
