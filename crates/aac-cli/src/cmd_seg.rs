@@ -223,24 +223,7 @@ impl Segmenter {
 
 /// Labels from probability planes: binary 0/1, or 0/1/2 where the larger class wins.
 pub fn labels_from(planes: &[Vec<f32>], threshold: f32) -> aac_io::Gray8 {
-    let n = (ROI_WIDTH * ROI_HEIGHT) as usize;
-    let data = (0..n)
-        .map(|i| {
-            if planes.len() == 1 {
-                (planes[0][i] >= threshold) as u8
-            } else {
-                let (a, p) = (planes[0][i], planes[1][i]);
-                if a.max(p) < threshold {
-                    0
-                } else if a >= p {
-                    1
-                } else {
-                    2
-                }
-            }
-        })
-        .collect();
-    aac_io::Gray8::from_raw(ROI_WIDTH, ROI_HEIGHT, data).expect("size matches")
+    aac_rf::model::labels_from_planes(planes, ROI_WIDTH, ROI_HEIGHT, threshold)
 }
 
 fn prob_png(plane: &[f32]) -> Gray16 {
