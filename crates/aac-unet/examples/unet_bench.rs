@@ -1,7 +1,11 @@
 //! Benchmark: one training step and one inference batch of the U-net at the
-//! given widths, batch 4, 1 x 256 x 128 input. Prints a table.
+//! given widths, batch 4, 1 x 256 x 128 input, 2 output classes. Prints a
+//! Markdown table, or with `--json` one JSON object per width (used by
+//! `bench/unet_vs_keras.py`, which runs one width per process so that the
+//! peak memory belongs to that width alone).
 //!
 //! `cargo run --release -p aac-unet --example unet_bench -- 8 16 64`
+//! (`REPS=5` for more repetitions; the median is reported).
 
 use aac_unet::train::bce_loss;
 use aac_unet::{UNet, UNetConfig};
@@ -9,16 +13,91 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use std::time::Instant;
 
+const BATCH: usize = 4;
+const ROWS: usize = 256;
+const COLS: usize = 128;
+const CLASSES: usize = 2;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-fn main() {
-    let widths: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+struct Timing {
+    train_step_s: f64,
+    infer_batch_s: f64,
+}
+
+fn bench_width(width: usize, reps: usize) -> Timing {
+    let cfg = UNetConfig {
+        classes: CLASSES,
+        width,
+        depth: 4,
+        dropout: 0.5,
+        prior: 0.01,
+    };
+    let dev = Device::flex().autodiff();
+    dev.seed(1);
+    let mut net = UNet::new(&cfg, &dev);
+    // Keras's Adam epsilon, so the two sides do the same arithmetic.
+    let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
+    let xs: Vec<f32> = (0..BATCH * ROWS * COLS)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
         .collect();
+    let ys: Vec<f32> = (0..BATCH * CLASSES * ROWS * COLS)
+        .map(|i| ((i % 331) == 0) as u8 as f32)
+        .collect();
+    let mut steps = Vec::new();
+    // The first repetition warms caches and allocators and is not counted.
+    for r in 0..=reps {
+        let t = Instant::now();
+        let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [BATCH, 1, ROWS, COLS]), &dev);
+        let y = Tensor::<4>::from_data(
+            TensorData::new(ys.clone(), [BATCH, CLASSES, ROWS, COLS]),
+            &dev,
+        );
+        let loss = bce_loss(net.forward(x), y);
+        let _: f32 = loss.clone().into_scalar();
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(1e-4, net, grads);
+        if r > 0 {
+            steps.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let eval = net.valid();
+    let plain = Device::flex();
+    let mut infs = Vec::new();
+    for r in 0..=reps {
+        let t = Instant::now();
+        let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [BATCH, 1, ROWS, COLS]), &plain);
+        let out: Vec<f32> = eval
+            .forward(x)
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("the network's output is f32");
+        assert_eq!(out.len(), BATCH * CLASSES * ROWS * COLS);
+        if r > 0 {
+            infs.push(t.elapsed().as_secs_f64());
+        }
+    }
+    Timing {
+        train_step_s: median(steps),
+        infer_batch_s: median(infs),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().any(|a| a == "--json");
+    let widths: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let widths = if widths.is_empty() {
         vec![8, 16]
     } else {
@@ -28,56 +107,26 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let (n, h, w) = (4usize, 256usize, 128usize);
-    println!("| width | train step (s) | inference batch of 4 (s) | train images/s | inference images/s |");
-    println!("|---|---|---|---|---|");
+    if !json {
+        println!("| width | train step (s) | inference batch of 4 (s) | train images/s | inference images/s | peak RSS so far (MiB) |");
+        println!("|---|---|---|---|---|---|");
+    }
     for width in widths {
-        let cfg = UNetConfig {
-            classes: 2,
-            width,
-            depth: 4,
-            dropout: 0.5,
-            prior: 0.01,
-        };
-        let dev = Device::flex().autodiff();
-        dev.seed(1);
-        let mut net = UNet::new(&cfg, &dev);
-        let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
-        let xs: Vec<f32> = (0..n * h * w)
-            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
-            .collect();
-        let ys: Vec<f32> = (0..n * 2 * h * w)
-            .map(|i| ((i % 331) == 0) as u8 as f32)
-            .collect();
-        let mut steps = Vec::new();
-        for r in 0..reps + 1 {
-            let t = Instant::now();
-            let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [n, 1, h, w]), &dev);
-            let y = Tensor::<4>::from_data(TensorData::new(ys.clone(), [n, 2, h, w]), &dev);
-            let loss = bce_loss(net.forward(x), y);
-            let _: f32 = loss.clone().into_scalar();
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optim.step(1e-4, net, grads);
-            if r > 0 {
-                steps.push(t.elapsed().as_secs_f64());
-            }
+        let t = bench_width(width, reps);
+        let peak = peak_rss_mib().unwrap_or(f64::NAN);
+        if json {
+            println!(
+                "{{\"framework\":\"burn-flex\",\"width\":{width},\"train_step_s\":{:.4},\"infer_batch_s\":{:.4},\"peak_rss_mib\":{peak:.1}}}",
+                t.train_step_s, t.infer_batch_s
+            );
+        } else {
+            println!(
+                "| {width} | {:.3} | {:.3} | {:.1} | {:.1} | {peak:.0} |",
+                t.train_step_s,
+                t.infer_batch_s,
+                BATCH as f64 / t.train_step_s,
+                BATCH as f64 / t.infer_batch_s
+            );
         }
-        let eval = net.valid();
-        let plain = Device::flex();
-        let mut infs = Vec::new();
-        for r in 0..reps + 1 {
-            let t = Instant::now();
-            let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [n, 1, h, w]), &plain);
-            let _: Vec<f32> = eval.forward(x).into_data().try_into_vec::<f32>().unwrap();
-            if r > 0 {
-                infs.push(t.elapsed().as_secs_f64());
-            }
-        }
-        let (s, i) = (median(steps), median(infs));
-        println!(
-            "| {width} | {s:.3} | {i:.3} | {:.1} | {:.1} |",
-            n as f64 / s,
-            n as f64 / i
-        );
     }
 }

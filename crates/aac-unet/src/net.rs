@@ -61,12 +61,26 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.act.forward(self.b1.forward(self.c1.forward(x)));
+        let x = self.act.forward(self.b1.forward(conv(&self.c1, x)));
         let x = match &self.drop {
             Some(d) => d.forward(x),
             None => x,
         };
-        self.act.forward(self.b2.forward(self.c2.forward(x)))
+        self.act.forward(self.b2.forward(conv(&self.c2, x)))
+    }
+}
+
+/// A 3x3 'same' convolution of the block: on the CPU backend through
+/// [`crate::conv3x3`] (same values, a much faster weight gradient), on a GPU
+/// through burn's own.
+fn conv(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(not(feature = "gpu"))]
+    {
+        crate::conv3x3::conv3x3(x, layer.weight.val())
+    }
+    #[cfg(feature = "gpu")]
+    {
+        layer.forward(x)
     }
 }
 
