@@ -3,15 +3,17 @@
 
 Trains two 2-class U-nets on the same synthetic cohort of one style (hologic by
 default), one with and one without photometric augmentation (same seed, same
-budget), then scores new cohorts of every style with each: held-out Dice of the
-predicted masks against the ground truth (in warped space, predicted aorta) and
-AAC24 agreement with the ground-truth scores.
+budget), and the random forest baseline on the same images, then scores new
+cohorts of every style with each: held-out Dice of the predicted masks against
+the ground truth (in warped space, predicted aorta) and AAC24 agreement with the
+ground-truth scores.
 
     cargo build --release
     python3 bench/cross_style.py [--train-style hologic] [--n-train 200] [--n-test 60]
                                  [--epochs 3] [--width 8] [--work /tmp/aac-cross-style]
 
-Set AAC_BIN to use another aac binary. Prints a Markdown table; docs/segmentation.md records the figures.
+Set AAC_BIN to use another aac binary. Steps already done in --work are kept.
+Prints a Markdown table; docs/segmentation.md records the figures.
 """
 
 import argparse
@@ -71,6 +73,16 @@ def main():
             train_s[name] = time.time() - t
         models[name] = model
 
+    # The paper's baseline, trained on the same images (warped with the
+    # annotated aorta); it has no photometric augmentation.
+    rf = w("rf.model")
+    if not os.path.exists(rf):
+        train_warped = w(f"train-{a.train_style}-warped")
+        if not os.path.exists(train_warped):
+            aac("warp", "--data", train, "--ssm", ssm, "--out", train_warped)
+        aac("train", "rf", "--data", train_warped, "--classes", 2, "--seed", 1, "--out", rf)
+    models["random forest"] = rf
+
     rows = []
     for i, style in enumerate(STYLES):
         test = w(f"test-{style}")
@@ -81,9 +93,10 @@ def main():
         if not os.path.exists(warped):
             aac("warp", "--data", test, "--ssm", ssm, "--out", warped)
         for name, model in models.items():
-            pred = f"pred-{name}"
+            tag = name.replace(" ", "-")
+            pred = f"pred-{tag}"
             aac("segment", "--model", model, "--data", warped, "--out", os.path.join(warped, pred))
-            scores = os.path.join(warped, f"scores-{name}.csv")
+            scores = os.path.join(warped, f"scores-{tag}.csv")
             aac("score", "--data", warped, "--masks", os.path.join(warped, pred, "masks"),
                 "--out", scores)
             cmp = json.loads(aac("compare", "--data", warped, "--a", "masks",
@@ -97,15 +110,16 @@ def main():
           f"{a.augment} warps, lr {a.lr}); tested on {a.n_test} new images per style.")
     if train_s:
         print("Training time: " + ", ".join(f"{k} photometric {v:.0f} s" for k, v in train_s.items()))
-    print("\n| test style | photometric augmentation | Dice (mean ± SD) | AAC24 R² | Pearson r | "
+    print("\n| test style | model | Dice (mean ± SD) | AAC24 R² | Pearson r | "
           "ICC(2,1) | MAE | category accuracy |")
     print("|---|---|---|---|---|---|---|---|")
     for style, name, dice, agr in rows:
         r2 = (agr.get("linear") or {}).get("r2")
         fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
         d = "-" if dice is None else f"{dice['mean']:.3f} ± {dice['sd']:.3f}"
-        tag = " (same style)" if style == a.train_style else ""
-        print(f"| {style}{tag} | {name} | {d} | {fmt(r2)} | {fmt(agr.get('pearson'))} | "
+        same = " (same style)" if style == a.train_style else ""
+        model = name if name == "random forest" else f"U-net, {name} photometric"
+        print(f"| {style}{same} | {model} | {d} | {fmt(r2)} | {fmt(agr.get('pearson'))} | "
               f"{fmt(agr.get('icc_2_1'))} | {fmt(agr.get('mae'))} | "
               f"{fmt(agr.get('category_accuracy'))} |")
 

@@ -248,5 +248,6 @@ fn main() {
     conv_split(width, width, ROWS, COLS);
     conv_split(2 * width, width, ROWS, COLS);
     conv_split(4 * width, 4 * width, ROWS >> 2, COLS >> 2);
+    conv_split(8 * width, 8 * width, ROWS >> 3, COLS >> 3);
     conv_split(16 * width, 16 * width, ROWS >> 4, COLS >> 4);
 }
