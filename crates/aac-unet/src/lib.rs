@@ -1,6 +1,7 @@
 //! U-net segmentation of calcification in the warped 128x256 ROI, with burn
 //! (pure-Rust `flex` CPU backend by default; `--features gpu` for CUDA/WGPU).
 
+pub mod batchnorm;
 pub mod conv3x3;
 pub mod infer;
 pub mod model_file;

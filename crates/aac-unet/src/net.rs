@@ -4,6 +4,7 @@
 //! level, 2x2 max-pooling down, 2x2 stride-2 transposed convolution up with
 //! skip concatenation, and a final 1x1 convolution with one sigmoid per class.
 
+use crate::batchnorm::batch_norm;
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -61,12 +62,12 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.act.forward(self.b1.forward(conv(&self.c1, x)));
+        let x = self.act.forward(batch_norm(&self.b1, conv(&self.c1, x)));
         let x = match &self.drop {
             Some(d) => d.forward(x),
             None => x,
         };
-        self.act.forward(self.b2.forward(conv(&self.c2, x)))
+        self.act.forward(batch_norm(&self.b2, conv(&self.c2, x)))
     }
 }
 
