@@ -66,7 +66,7 @@ fn time_fn(f: &dyn Fn() -> f32) -> f64 {
 /// autodiff computes them on `flex`: the forward convolution, the input
 /// gradient (a transposed convolution) and the weight gradient (a
 /// convolution of the batch-swapped input with the batch-swapped output
-/// gradient as a `rows x cols` kernel).
+/// gradient as a `rows x cols` kernel); and the same three by aac's conv3x3.
 fn conv_split(cin: usize, cout: usize, rows: usize, cols: usize) {
     let dev = Device::flex();
     let x = Tensor::<4>::random(
@@ -92,18 +92,6 @@ fn conv_split(cin: usize, cout: usize, rows: usize, cols: usize) {
             .sum()
             .into_scalar()
     });
-    let ad = Device::flex().autodiff();
-    let xa = Tensor::<4>::from_data(x.to_data(), &ad);
-    let wa = Tensor::<4>::from_data(w.to_data(), &ad);
-    let dya = Tensor::<4>::from_data(dy.to_data(), &ad);
-    // Forward + weight gradient through aac's conv3x3, less its forward.
-    let ours = time_fn(&|| {
-        let wr = wa.clone().require_grad();
-        let g = (aac_unet::conv3x3::conv3x3(xa.clone(), wr.clone()) * dya.clone())
-            .sum()
-            .backward();
-        wr.grad(&g).unwrap().sum().into_scalar()
-    }) - forward;
     let weight_grad = time_fn(&|| {
         conv2d(
             x.clone().swap_dims(0, 1),
@@ -114,8 +102,23 @@ fn conv_split(cin: usize, cout: usize, rows: usize, cols: usize) {
         .sum()
         .into_scalar()
     });
+    // aac's conv3x3: forward, input gradient and weight gradient together
+    // (plus a product and a sum to seed the backward pass).
+    let ad = Device::flex().autodiff();
+    let xa = Tensor::<4>::from_data(x.to_data(), &ad);
+    let wa = Tensor::<4>::from_data(w.to_data(), &ad);
+    let dya = Tensor::<4>::from_data(dy.to_data(), &ad);
+    let ours = time_fn(&|| {
+        let (xr, wr) = (xa.clone().require_grad(), wa.clone().require_grad());
+        let g = (aac_unet::conv3x3::conv3x3(xr.clone(), wr.clone()) * dya.clone())
+            .sum()
+            .backward();
+        xr.grad(&g).unwrap().sum().into_scalar::<f32>()
+            + wr.grad(&g).unwrap().sum().into_scalar::<f32>()
+    });
+    let burn_total = forward + input_grad + weight_grad;
     println!(
-        "| {cin} -> {cout}, {rows} x {cols} | {forward:.3} | {input_grad:.3} | {weight_grad:.3} | {ours:.3} |"
+        "| {cin} -> {cout}, {rows} x {cols} | {forward:.3} | {input_grad:.3} | {weight_grad:.3} | {burn_total:.3} | {ours:.3} |"
     );
 }
 
@@ -128,7 +131,8 @@ fn main() {
     dev.seed(1);
     // kind -> (forward s, forward + backward s, calls)
     let mut table: BTreeMap<&str, (f64, f64, usize)> = BTreeMap::new();
-    let mut skipped: Vec<(f64, f64)> = Vec::new();
+    // Not part of the sum: burn's own layers that aac replaces, for comparison.
+    let mut replaced: BTreeMap<&str, (f64, f64, usize)> = BTreeMap::new();
     let mut add = |kind: &'static str, (f, b): (f64, f64)| {
         let e = table.entry(kind).or_insert((0.0, 0.0, 0));
         e.0 += f;
@@ -162,15 +166,21 @@ fn main() {
                     aac_unet::conv3x3::conv3x3(x, layer.weight.val())
                 }),
             );
-            // Not part of the sum: burn's own convolution, for comparison.
-            skipped.push(time_op(&dev, [BATCH, a, h, w], &|x| layer.forward(x)));
+            let (f, b) = time_op(&dev, [BATCH, a, h, w], &|x| layer.forward(x));
+            let e = replaced.entry("conv 3x3, burn conv2d").or_default();
+            *e = (e.0 + f, e.1 + b, e.2 + 1);
         }
         for _ in 0..2 {
             let bn = BatchNormConfig::new(c).init(&dev);
             add(
-                "batch norm",
-                time_op(&dev, [BATCH, c, h, w], &|x| bn.forward(x)),
+                "batch norm, aac fused (used)",
+                time_op(&dev, [BATCH, c, h, w], &|x| {
+                    aac_unet::batchnorm::batch_norm(&bn, x)
+                }),
             );
+            let (f, b) = time_op(&dev, [BATCH, c, h, w], &|x| bn.forward(x));
+            let e = replaced.entry("batch norm, burn").or_default();
+            *e = (e.0 + f, e.1 + b, e.2 + 1);
             add(
                 "relu",
                 time_op(&dev, [BATCH, c, h, w], &|x| Relu::new().forward(x)),
@@ -235,16 +245,12 @@ fn main() {
         );
     }
     println!("| **sum** | | | {total:.3} | |");
-    let (f, b) = skipped
-        .iter()
-        .fold((0.0, 0.0), |acc, t| (acc.0 + t.0, acc.1 + t.1));
-    println!(
-        "| (instead of: conv 3x3, burn conv2d) | {} | {f:.3} | {b:.3} | |",
-        skipped.len()
-    );
+    for (kind, (f, b, n)) in replaced {
+        println!("| (replaced: {kind}) | {n} | {f:.3} | {b:.3} | |");
+    }
     println!("\nOne 3x3 convolution's training products, median seconds\n");
-    println!("| convolution | forward | input gradient | weight gradient (burn) | weight gradient (aac conv3x3, approx.) |");
-    println!("|---|---|---|---|---|");
+    println!("| convolution | burn forward | burn input gradient | burn weight gradient | burn total | aac conv3x3 forward + both gradients |");
+    println!("|---|---|---|---|---|---|");
     conv_split(width, width, ROWS, COLS);
     conv_split(2 * width, width, ROWS, COLS);
     conv_split(4 * width, 4 * width, ROWS >> 2, COLS >> 2);

@@ -41,7 +41,7 @@ pub trait Conv3x3Backend: burn::backend::Backend {
 
 impl Conv3x3Backend for Flex {
     fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        Flex::conv2d(x, weight, None, same_options())
+        forward(&x, &weight)
     }
 }
 
@@ -59,8 +59,7 @@ impl Backward<Flex, 2> for Conv3x3Backward {
             grads.register::<Flex>(node.id, weight_gradient(&x, &grad));
         }
         if let Some(node) = node_x {
-            let opts = ConvTransposeOptions::new([1, 1], [1, 1], [0, 0], [1, 1], 1);
-            grads.register::<Flex>(node.id, Flex::conv_transpose2d(grad, weight, None, opts));
+            grads.register::<Flex>(node.id, input_gradient(&grad, &weight));
         }
     }
 }
@@ -74,15 +73,10 @@ impl<C: CheckpointStrategy> Conv3x3Backend for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (x, w) = (x.into_primitive(), weight.into_primitive());
-                let out = Flex::conv2d(x.clone(), w.clone(), None, same_options());
+                let out = forward(&x, &w);
                 prep.finish((x, w), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                None,
-                same_options(),
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive(), weight.primitive())),
         }
     }
 }
@@ -129,16 +123,7 @@ fn weight_gradient(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
     let per_image: Vec<Vec<f32>> = (0..n)
         .into_par_iter()
         .map(|b| {
-            // Two trailing zeros: the last taps of the zero columns of dy
-            // read up to two elements past the last plane.
-            let mut xpad = vec![0f32; c * plane + 2];
-            for ch in 0..c {
-                for y in 0..h {
-                    let src = ((b * c + ch) * h + y) * w;
-                    let dst = ch * plane + (y + 1) * row + 1;
-                    xpad[dst..dst + w].copy_from_slice(&xs[src..src + w]);
-                }
-            }
+            let xpad = padded_planes(&xs[b * c * h * w..(b + 1) * c * h * w], c, h, w);
             let mut dypad = vec![0f32; o * len];
             for oc in 0..o {
                 for y in 0..h {
@@ -195,6 +180,152 @@ fn weight_gradient(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
         }
     }
     Flex::float_from_data(TensorData::new(total, [o, c, 3, 3]), &Default::default())
+}
+
+/// `channels` planes of `h x w` values, each copied into a zero border of one
+/// pixel (rows of `w + 2`, planes of `(h + 2) * (w + 2)`), plus two trailing
+/// zeros: the taps of the two padding columns of the last row read up to two
+/// elements past the last plane (their products are with zeros, but the
+/// reads must stay inside the buffer).
+fn padded_planes(src: &[f32], channels: usize, h: usize, w: usize) -> Vec<f32> {
+    let row = w + 2;
+    let plane = (h + 2) * row;
+    let mut out = vec![0f32; channels * plane + 2];
+    for ch in 0..channels {
+        for y in 0..h {
+            let s = (ch * h + y) * w;
+            let d = ch * plane + (y + 1) * row + 1;
+            out[d..d + w].copy_from_slice(&src[s..s + w]);
+        }
+    }
+    out
+}
+
+/// The weight matrix of one kernel tap inside a [O, C, 3, 3] weight buffer:
+/// element (row, column) of tap `k` is at `tap(k) + row * row_stride +
+/// column * col_stride`.
+struct TapMatrices {
+    row_stride: usize,
+    col_stride: usize,
+    tap: fn(usize) -> usize,
+}
+
+/// `out[b, r, y, x] = sum over taps k, columns j of M_k[r, j] *
+/// xpad[b, j, y + ky, x + kx]`: a 3x3 correlation with zero padding 1 of
+/// `x` [n, cin, h, w] into `rows` output channels, as nine matrix products
+/// per image on the padded row length (no im2col copy).
+fn correlate(
+    x: &[f32],
+    (n, cin, h, w): (usize, usize, usize, usize),
+    weights: &[f32],
+    taps: &TapMatrices,
+    rows: usize,
+) -> Vec<f32> {
+    let row = w + 2;
+    let plane = (h + 2) * row;
+    let len = h * row;
+    let mut out = vec![0f32; n * rows * h * w];
+    let one_image = |b: usize, dst: &mut [f32], parallelism: gemm::Parallelism| {
+        let xpad = padded_planes(&x[b * cin * h * w..(b + 1) * cin * h * w], cin, h, w);
+        let mut ypad = vec![0f32; rows * len];
+        for k in 0..9 {
+            let offset = (k / 3) * row + k % 3;
+            let last_weight =
+                (taps.tap)(k) + (rows - 1) * taps.row_stride + (cin - 1) * taps.col_stride;
+            assert!(last_weight < weights.len());
+            debug_assert!((cin - 1) * plane + offset + len <= xpad.len());
+            // SAFETY: dst is rows x len at strides (len, 1) inside ypad; lhs
+            // is rows x cin inside weights (asserted above); rhs is cin x len
+            // at strides (plane, 1) from `offset`, inside xpad (see
+            // padded_planes).
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    len,
+                    cin,
+                    ypad.as_mut_ptr(),
+                    1,
+                    len as isize,
+                    k > 0,
+                    weights.as_ptr().add((taps.tap)(k)),
+                    taps.col_stride as isize,
+                    taps.row_stride as isize,
+                    xpad.as_ptr().add(offset),
+                    1,
+                    plane as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
+        }
+        for r in 0..rows {
+            for y in 0..h {
+                let s = r * len + y * row;
+                let d = (r * h + y) * w;
+                dst[d..d + w].copy_from_slice(&ypad[s..s + w]);
+            }
+        }
+    };
+    if n >= rayon::current_num_threads() {
+        out.par_chunks_mut(rows * h * w)
+            .enumerate()
+            .for_each(|(b, dst)| one_image(b, dst, gemm::Parallelism::None));
+    } else {
+        for (b, dst) in out.chunks_mut(rows * h * w).enumerate() {
+            one_image(b, dst, gemm::Parallelism::Rayon(0));
+        }
+    }
+    out
+}
+
+/// Whether the gemm kernels here serve `x` (f32, at least `SMALL_IMAGE`
+/// pixels per image); otherwise burn's own operations do.
+fn gemm_path(x: &FlexTensor, weight: &FlexTensor) -> bool {
+    let [_, _, h, w]: [usize; 4] = x.layout().shape().dims();
+    x.dtype() == DType::F32 && weight.dtype() == DType::F32 && h * w >= SMALL_IMAGE
+}
+
+/// The forward convolution.
+fn forward(x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+    if !gemm_path(x, weight) {
+        return Flex::conv2d(x.clone(), weight.clone(), None, same_options());
+    }
+    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+    let [n, c, h, w]: [usize; 4] = x.layout().shape().dims();
+    let [o, _, _, _]: [usize; 4] = weight.layout().shape().dims();
+    // Tap k of W as an [O, C] matrix: W[o, c, k] at o * 9C + c * 9 + k.
+    let taps = TapMatrices {
+        row_stride: 9 * c,
+        col_stride: 9,
+        tap: |k| k,
+    };
+    let y = correlate(x.storage(), (n, c, h, w), weight.storage(), &taps, o);
+    Flex::float_from_data(TensorData::new(y, [n, o, h, w]), &Default::default())
+}
+
+/// dL/dx: the correlation of the output gradient with the kernel flipped in
+/// both axes and transposed in its channels.
+fn input_gradient(dy: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+    if !gemm_path(dy, weight) {
+        let opts = ConvTransposeOptions::new([1, 1], [1, 1], [0, 0], [1, 1], 1);
+        return Flex::conv_transpose2d(dy.clone(), weight.clone(), None, opts);
+    }
+    let (dy, weight) = (dy.to_contiguous(), weight.to_contiguous());
+    let [n, o, h, w]: [usize; 4] = dy.layout().shape().dims();
+    let [_, c, _, _]: [usize; 4] = weight.layout().shape().dims();
+    // Tap k of the flipped, transposed kernel as a [C, O] matrix:
+    // W[o, c, 8 - k] at o * 9C + c * 9 + (8 - k).
+    let taps = TapMatrices {
+        row_stride: 9,
+        col_stride: 9 * c,
+        tap: |k| 8 - k,
+    };
+    let dx = correlate(dy.storage(), (n, o, h, w), weight.storage(), &taps, c);
+    Flex::float_from_data(TensorData::new(dx, [n, c, h, w]), &Default::default())
 }
 
 /// burn's own formula, for element types other than f32.
