@@ -3,6 +3,7 @@
 
 pub mod batchnorm;
 pub mod conv3x3;
+pub mod dropout;
 pub mod infer;
 pub mod model_file;
 pub mod net;

@@ -5,6 +5,7 @@
 //! skip concatenation, and a final 1x1 convolution with one sigmoid per class.
 
 use crate::batchnorm::batch_norm;
+use crate::dropout::dropout;
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -64,7 +65,7 @@ impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.act.forward(batch_norm(&self.b1, conv(&self.c1, x)));
         let x = match &self.drop {
-            Some(d) => d.forward(x),
+            Some(d) => dropout(d, x),
             None => x,
         };
         self.act.forward(batch_norm(&self.b2, conv(&self.c2, x)))

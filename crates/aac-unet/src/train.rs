@@ -341,6 +341,7 @@ pub fn train(
     };
     for epoch in start_epoch..cfg.epochs {
         let t0 = std::time::Instant::now();
+        crate::dropout::seed_dropout(cfg.seed ^ ((epoch as u64 + 1) << 32));
         let mut order: Vec<(usize, usize)> = (0..train_cases.len())
             .flat_map(|c| (0..cfg.augment.max(1)).map(move |k| (c, k)))
             .collect();
