@@ -189,9 +189,14 @@ fn main() {
         if dropout {
             let d = DropoutConfig::new(0.5).init();
             add(
-                "dropout",
-                time_op(&dev, [BATCH, c, h, w], &|x| d.forward(x)),
+                "dropout, aac mask (used)",
+                time_op(&dev, [BATCH, c, h, w], &|x| {
+                    aac_unet::dropout::dropout(&d, x)
+                }),
             );
+            let (f, b) = time_op(&dev, [BATCH, c, h, w], &|x| d.forward(x));
+            let e = replaced.entry("dropout, burn").or_default();
+            *e = (e.0 + f, e.1 + b, e.2 + 1);
         }
     }
     let pool = MaxPool2dConfig::new([2, 2]).init();
@@ -208,9 +213,14 @@ fn main() {
             .init(&dev);
         let (h, w) = (ROWS >> (level + 1), COLS >> (level + 1));
         add(
-            "transposed conv 2x2",
-            time_op(&dev, [BATCH, 2 * c, h, w], &|x| up.forward(x)),
+            "transposed conv 2x2, aac upconv (used)",
+            time_op(&dev, [BATCH, 2 * c, h, w], &|x| {
+                aac_unet::upconv::upconv(&up, x)
+            }),
         );
+        let (f, b) = time_op(&dev, [BATCH, 2 * c, h, w], &|x| up.forward(x));
+        let e = replaced.entry("transposed conv 2x2, burn").or_default();
+        *e = (e.0 + f, e.1 + b, e.2 + 1);
         let skip = Tensor::<4>::zeros([BATCH, c, 2 * h, 2 * w], &dev);
         add(
             "concatenate",

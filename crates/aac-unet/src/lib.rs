@@ -9,6 +9,7 @@ pub mod model_file;
 pub mod net;
 pub mod photometric;
 pub mod train;
+pub mod upconv;
 
 pub use infer::UnetModel;
 pub use net::{UNet, UNetConfig};

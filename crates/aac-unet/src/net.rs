@@ -6,6 +6,7 @@
 
 use crate::batchnorm::batch_norm;
 use crate::dropout::dropout;
+use crate::upconv::upconv;
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -149,7 +150,7 @@ impl UNet {
         x = self.bottom.forward(x);
         for (up, dec) in self.up.iter().zip(&self.dec) {
             let skip = skips.pop().expect("one skip per level");
-            x = up.forward(x);
+            x = upconv(up, x);
             x = Tensor::cat(vec![x, skip], 1);
             x = dec.forward(x);
         }
