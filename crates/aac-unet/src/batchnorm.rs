@@ -10,8 +10,9 @@
 //! per-channel sums in f64.
 //!
 //! The layer keeps burn's `BatchNorm` module (its parameters, running
-//! statistics and record format); only the training-mode arithmetic moves
-//! here. Inference and GPU builds use burn's own batch norm.
+//! statistics and record format); only the arithmetic moves here. At
+//! inference the running statistics fold into one per-channel scale and
+//! shift, applied in one pass. GPU builds use burn's own batch norm.
 
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
@@ -43,6 +44,33 @@ pub trait BatchNormBackend: burn::backend::Backend {
     /// Per-channel mean and biased variance of `x` [N, C, ...] as a [2, C]
     /// tensor (not differentiable).
     fn channel_statistics(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x * scale + shift` per channel (`scale`, `shift`: [C]) in one pass:
+    /// batch norm at inference, with the running statistics folded in.
+    fn channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+/// `x * scale + shift` per channel, one parallel pass.
+fn affine(x: &FlexTensor, scale: &FlexTensor, shift: &FlexTensor) -> FlexTensor {
+    let shape = x.layout().shape().to_vec();
+    let (x, _, c, pixels) = nchw(x);
+    let (scale, shift) = (scale.to_contiguous(), shift.to_contiguous());
+    let (xs, a, b): (&[f32], &[f32], &[f32]) = (x.storage(), scale.storage(), shift.storage());
+    let mut out = vec![0f32; xs.len()];
+    out.par_chunks_mut(pixels)
+        .zip(xs.par_chunks(pixels))
+        .enumerate()
+        .for_each(|(i, (o, xb))| {
+            let (a, b) = (a[i % c], b[i % c]);
+            for (o, &v) in o.iter_mut().zip(xb) {
+                *o = v * a + b;
+            }
+        });
+    flex_from(out, shape)
 }
 
 /// A contiguous f32 copy-free view of a `flex` tensor's values, with its
@@ -131,6 +159,14 @@ impl BatchNormBackend for Flex {
         let (mean, var) = statistics(x.storage(), n, c, pixels);
         let values = mean.iter().chain(&var).map(|&v| v as f32).collect();
         flex_from(values, vec![2, c])
+    }
+
+    fn channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        affine(&x, &scale, &shift)
     }
 }
 
@@ -222,14 +258,30 @@ impl<C: CheckpointStrategy> BatchNormBackend for Autodiff<Flex, C> {
     fn channel_statistics(x: FloatTensor<Self>) -> FloatTensor<Self> {
         FloatTensor::<Self>::new(Flex::channel_statistics(x.into_primitive()))
     }
+
+    /// Only [`batch_norm`]'s inference path calls this, never on an autodiff
+    /// device; should it be, the result is correct but not differentiable.
+    fn channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(affine(x.primitive(), scale.primitive(), shift.primitive()))
+    }
 }
 
 /// `layer` applied to `x` [N, C, H, W]: in training (an autodiff device and
 /// the layer not frozen) with the fused kernels above, updating the running
-/// statistics as burn's `BatchNorm` does; otherwise burn's own forward pass.
+/// statistics as burn's `BatchNorm` does; at inference (a plain device) as
+/// one affine pass; a frozen layer on an autodiff device by burn's own pass.
 pub fn batch_norm(layer: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let training = x.device().is_autodiff() && layer.training.is_enabled();
-    if cfg!(feature = "gpu") || !training || x.dtype() != DType::F32 {
+    if cfg!(feature = "gpu") || x.dtype() != DType::F32 {
+        return layer.forward(x);
+    }
+    if !x.device().is_autodiff() {
+        return inference(layer, x);
+    }
+    if !layer.training.is_enabled() {
         return layer.forward(x);
     }
     let stats = Tensor::<2>::from_dispatch(<Dispatch as BatchNormBackend>::channel_statistics(
@@ -259,6 +311,20 @@ pub fn batch_norm(layer: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
         layer.gamma.val().into_dispatch(),
         layer.beta.val().into_dispatch(),
         layer.epsilon,
+    ))
+}
+
+/// Batch norm with the running statistics, as one per-channel affine pass.
+fn inference(layer: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    let mean = layer.running_mean.value().to_device(&device);
+    let var = layer.running_var.value().to_device(&device);
+    let scale = layer.gamma.val() / var.add_scalar(layer.epsilon).sqrt();
+    let shift = layer.beta.val() - mean * scale.clone();
+    Tensor::from_dispatch(<Dispatch as BatchNormBackend>::channel_affine(
+        x.into_dispatch(),
+        scale.into_dispatch(),
+        shift.into_dispatch(),
     ))
 }
 
@@ -308,5 +374,20 @@ mod tests {
         assert!(max_abs_diff(a.3, b.3) < 1e-3, "beta gradient");
         assert!(max_abs_diff(a.4, b.4) < 1e-5, "running mean");
         assert!(max_abs_diff(a.5, b.5) < 1e-4, "running variance");
+    }
+
+    #[test]
+    fn inference_matches_burns_batch_norm() {
+        let dev = Device::flex();
+        let mut layer = BatchNormConfig::new(3).init(&dev);
+        let c = |v: [f32; 3]| Tensor::<1>::from_floats(v, &dev);
+        layer.gamma = burn::module::Param::from_tensor(c([0.5, 2.0, -1.0]));
+        layer.beta = burn::module::Param::from_tensor(c([0.1, -0.3, 0.7]));
+        layer.running_mean = burn::module::RunningState::new(c([1.0, -2.0, 0.5]));
+        layer.running_var = burn::module::RunningState::new(c([4.0, 0.25, 1.5]));
+        let x = Tensor::<4>::random([2, 3, 5, 4], Distribution::Normal(0.0, 2.0), &dev);
+        let ours = batch_norm(&layer, x.clone());
+        let burns = layer.forward(x);
+        assert!(max_abs_diff(ours, burns) < 1e-5);
     }
 }
