@@ -1,5 +1,6 @@
 //! U-net segmentation of calcification in the warped 128x256 ROI, with burn
-//! (pure-Rust `flex` CPU backend by default; `--features gpu` for CUDA/WGPU).
+//! (pure-Rust `flex` CPU backend by default; `--features gpu` for WGPU,
+//! `--features cuda` for CUDA too).
 
 pub mod batchnorm;
 pub mod conv3x3;
