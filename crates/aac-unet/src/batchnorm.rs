@@ -14,20 +14,17 @@
 //! inference the running statistics fold into one per-channel scale and
 //! shift, applied in one pass. GPU builds use burn's own batch norm.
 
+use crate::flex_util::{flex_from, FlexTensor};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
-
-/// The `flex` backend's tensor.
-type FlexTensor = FloatTensor<Flex>;
 
 /// The backend operations.
 #[backend_extension(Autodiff, Flex)]
@@ -81,10 +78,6 @@ fn nchw(t: &FlexTensor) -> (FlexTensor, usize, usize, usize) {
     let (n, c) = (dims[0], dims[1]);
     let pixels = dims[2..].iter().product();
     (t, n, c, pixels)
-}
-
-fn flex_from(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    Flex::float_from_data(TensorData::new(values, shape), &Default::default())
 }
 
 /// Per-channel mean and biased variance (f64 sums over (batch, pixel) blocks).

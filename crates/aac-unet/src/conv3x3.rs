@@ -14,6 +14,7 @@
 //! The operation is a burn backend extension for `flex` (with and without
 //! autodiff). GPU builds (`--features gpu`) use burn's convolution as is.
 
+use crate::flex_util::{flex_from, gemm_parallelism, FlexTensor};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -23,9 +24,6 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
 use burn::tensor::DType;
-
-/// The `flex` backend's tensor.
-type FlexTensor = FloatTensor<Flex>;
 use rayon::prelude::*;
 
 fn same_options() -> ConvOptions<2> {
@@ -179,7 +177,7 @@ fn weight_gradient(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
             *t += v;
         }
     }
-    Flex::float_from_data(TensorData::new(total, [o, c, 3, 3]), &Default::default())
+    flex_from(total, vec![o, c, 3, 3])
 }
 
 /// `channels` planes of `h x w` values, each copied into a zero border of one
@@ -270,13 +268,14 @@ fn correlate(
             }
         }
     };
-    if n >= rayon::current_num_threads() {
+    let par = gemm_parallelism(n);
+    if matches!(par, gemm::Parallelism::None) {
         out.par_chunks_mut(rows * h * w)
             .enumerate()
-            .for_each(|(b, dst)| one_image(b, dst, gemm::Parallelism::None));
+            .for_each(|(b, dst)| one_image(b, dst, par));
     } else {
         for (b, dst) in out.chunks_mut(rows * h * w).enumerate() {
-            one_image(b, dst, gemm::Parallelism::Rayon(0));
+            one_image(b, dst, par);
         }
     }
     out
@@ -304,7 +303,7 @@ fn forward(x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
         tap: |k| k,
     };
     let y = correlate(x.storage(), (n, c, h, w), weight.storage(), &taps, o);
-    Flex::float_from_data(TensorData::new(y, [n, o, h, w]), &Default::default())
+    flex_from(y, vec![n, o, h, w])
 }
 
 /// dL/dx: the correlation of the output gradient with the kernel flipped in
@@ -325,7 +324,7 @@ fn input_gradient(dy: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
         tap: |k| 8 - k,
     };
     let dx = correlate(dy.storage(), (n, o, h, w), weight.storage(), &taps, c);
-    Flex::float_from_data(TensorData::new(dx, [n, c, h, w]), &Default::default())
+    flex_from(dx, vec![n, c, h, w])
 }
 
 /// burn's own formula, for element types other than f32.

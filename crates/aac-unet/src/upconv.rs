@@ -9,20 +9,17 @@
 //! into the 2h x 2w output; the gradients are the two transposed products.
 //! GPU builds use burn's layer.
 
+use crate::flex_util::{flex_from, gemm_parallelism, FlexTensor};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::nn::conv::ConvTranspose2d;
 use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
-
-/// The `flex` backend's tensor.
-type FlexTensor = FloatTensor<Flex>;
 
 /// The backend operation.
 #[backend_extension(Autodiff, Flex)]
@@ -33,10 +30,6 @@ pub trait UpConvBackend: burn::backend::Backend {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
-}
-
-fn flex_from(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    Flex::float_from_data(TensorData::new(values, shape), &Default::default())
 }
 
 fn dims4(t: &FlexTensor) -> [usize; 4] {
@@ -85,14 +78,6 @@ unsafe fn product(
     );
 }
 
-fn parallelism(images: usize) -> gemm::Parallelism {
-    if images >= rayon::current_num_threads() {
-        gemm::Parallelism::None
-    } else {
-        gemm::Parallelism::Rayon(0)
-    }
-}
-
 fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
     let (x, weight, bias) = (
         x.to_contiguous(),
@@ -103,7 +88,7 @@ fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor
     let [_, o, _, _] = dims4(&weight);
     let (xs, ws, bs): (&[f32], &[f32], &[f32]) = (x.storage(), weight.storage(), bias.storage());
     let hw = h * w;
-    let par = parallelism(n);
+    let par = gemm_parallelism(n);
     let mut y = vec![0f32; n * o * 4 * hw];
     y.par_chunks_mut(o * 4 * hw)
         .enumerate()
@@ -174,7 +159,7 @@ impl Backward<Flex, 3> for UpConvBackward {
         let [_, o, _, _] = dims4(&weight);
         let hw = h * w;
         let (xs, ws, dys): (&[f32], &[f32], &[f32]) = (x.storage(), weight.storage(), dy.storage());
-        let par = parallelism(n);
+        let par = gemm_parallelism(n);
         // Per image: dX = Wt^T dZ, dW = X dZ^T, dbias = row sums of dZ.
         let per_image: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..n)
             .into_par_iter()
