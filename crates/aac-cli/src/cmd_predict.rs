@@ -20,24 +20,26 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// The columns of predict's scores.csv.
-pub const COLUMNS: [&str; 15] = [
-    "id",
-    "aac24",
-    "l1_ant",
-    "l1_post",
-    "l2_ant",
-    "l2_post",
-    "l3_ant",
-    "l3_post",
-    "l4_ant",
-    "l4_post",
-    "midline_x",
-    "category",
-    "status",
-    "message",
-    "flags",
-];
+/// Columns predict adds after the score table's.
+const PREDICT_EXTRA_COLUMNS: [&str; 3] = ["status", "message", "flags"];
+
+/// The columns of predict's scores.csv: the score table's header
+/// ([`aac_score::SCORE_CSV_HEADER`]), then status, message and flags.
+pub const COLUMNS: [&str; aac_score::SCORE_CSV_HEADER.len() + PREDICT_EXTRA_COLUMNS.len()] = {
+    let head = aac_score::SCORE_CSV_HEADER;
+    let mut out = [""; aac_score::SCORE_CSV_HEADER.len() + PREDICT_EXTRA_COLUMNS.len()];
+    let mut i = 0;
+    while i < head.len() {
+        out[i] = head[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < PREDICT_EXTRA_COLUMNS.len() {
+        out[head.len() + j] = PREDICT_EXTRA_COLUMNS[j];
+        j += 1;
+    }
+    out
+};
 
 /// Arguments of `aac train bundle`.
 #[derive(Args)]
