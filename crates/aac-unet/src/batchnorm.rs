@@ -70,8 +70,8 @@ fn affine(x: &FlexTensor, scale: &FlexTensor, shift: &FlexTensor) -> FlexTensor 
     flex_from(out, shape)
 }
 
-/// A contiguous f32 copy-free view of a `flex` tensor's values, with its
-/// (batch, channels, pixels per channel).
+/// A contiguous version of a `flex` tensor (a copy only if it is not
+/// contiguous already), with its (batch, channels, pixels per channel).
 fn nchw(t: &FlexTensor) -> (FlexTensor, usize, usize, usize) {
     let t = t.to_contiguous();
     let dims = t.layout().shape().to_vec();
@@ -128,10 +128,11 @@ fn forward(
         .enumerate()
         .for_each(|(i, (o, xb))| {
             let ch = i % c;
-            let scale = g[ch] * inv_std[ch];
-            let shift = b[ch] - mean[ch] * scale;
+            // (v - mean) * scale + beta, as burn computes it: folding the mean
+            // into the shift loses precision when |mean| >> sd.
+            let (m, scale, shift) = (mean[ch], g[ch] * inv_std[ch], b[ch]);
             for (o, &v) in o.iter_mut().zip(xb) {
-                *o = v * scale + shift;
+                *o = (v - m) * scale + shift;
             }
         });
     (flex_from(out, shape), mean, inv_std)

@@ -6,10 +6,11 @@
 //! output gradient used as a full-image kernel. On `flex` that takes 7-10
 //! times as long as the forward convolution at the U-net's first level
 //! (`examples/unet_profile.rs` measures it) and was two thirds of a training
-//! step. Here the weight gradient is nine matrix products instead, one per
-//! kernel tap, done by the `gemm` crate (the one `flex` itself uses) on the
-//! zero-padded images directly, with no im2col copy. The forward pass and the
-//! input gradient are `flex`'s own convolution and transposed convolution.
+//! step. Here the forward pass, the input gradient and the weight gradient
+//! are each nine matrix products per image, one per kernel tap, done by the
+//! `gemm` crate (the one `flex` itself uses) on the zero-padded images
+//! directly, with no im2col copy. Small images (the bottom level), other
+//! element types and mismatched shapes go to `flex`'s own kernels.
 //!
 //! The operation is a burn backend extension for `flex` (with and without
 //! autodiff). GPU builds (`--features gpu`) use burn's convolution as is.
@@ -102,11 +103,14 @@ const SMALL_IMAGE: usize = 256;
 /// plain strided matrix (row `c`, column `p` at `c * plane + offset + p`), and
 /// the tap's gradient is one matrix product `dy [O, L] x xpad_tap^T [L, C]`.
 fn weight_gradient(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
-    if x.dtype() != DType::F32 || dy.dtype() != DType::F32 {
-        return generic_weight_gradient(x.clone(), dy.clone());
-    }
-    let [_, _, h, w]: [usize; 4] = x.layout().shape().dims();
-    if h * w < SMALL_IMAGE {
+    let [n, c, h, w]: [usize; 4] = x.layout().shape().dims();
+    let [dn, o, dh, dw]: [usize; 4] = dy.layout().shape().dims();
+    let fits = x.dtype() == DType::F32
+        && dy.dtype() == DType::F32
+        && h * w >= SMALL_IMAGE
+        && (dn, dh, dw) == (n, h, w)
+        && n * c * o > 0;
+    if !fits {
         return generic_weight_gradient(x.clone(), dy.clone());
     }
     let x = x.to_contiguous();
@@ -118,9 +122,9 @@ fn weight_gradient(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
     let row = w + 2;
     let plane = (h + 2) * row;
     let len = h * row;
-    let per_image: Vec<Vec<f32>> = (0..n)
-        .into_par_iter()
-        .map(|b| {
+    let par = gemm_parallelism(n);
+    let one_image = |b: usize| -> Vec<f32> {
+        {
             let xpad = padded_planes(&xs[b * c * h * w..(b + 1) * c * h * w], c, h, w);
             let mut dypad = vec![0f32; o * len];
             for oc in 0..o {
@@ -163,14 +167,19 @@ fn weight_gradient(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
                             false,
                             false,
                             false,
-                            gemm::Parallelism::None,
+                            par,
                         );
                     }
                 }
             }
             dw
-        })
-        .collect();
+        }
+    };
+    let per_image: Vec<Vec<f32>> = if matches!(par, gemm::Parallelism::None) {
+        (0..n).into_par_iter().map(one_image).collect()
+    } else {
+        (0..n).map(one_image).collect()
+    };
     let mut total = vec![0f32; o * c * 9];
     for dw in per_image {
         for (t, v) in total.iter_mut().zip(dw) {
@@ -283,14 +292,25 @@ fn correlate(
 
 /// Whether the gemm kernels here serve `x` (f32, at least `SMALL_IMAGE`
 /// pixels per image); otherwise burn's own operations do.
-fn gemm_path(x: &FlexTensor, weight: &FlexTensor) -> bool {
-    let [_, _, h, w]: [usize; 4] = x.layout().shape().dims();
-    x.dtype() == DType::F32 && weight.dtype() == DType::F32 && h * w >= SMALL_IMAGE
+/// The input must have the weight's input channels (`x_channels_at` is 1 for
+/// the input of the forward pass, 0 for the output gradient), and no size may
+/// be zero; anything else goes to burn, which reports shape errors itself.
+fn gemm_path(x: &FlexTensor, weight: &FlexTensor, x_channels_at: usize) -> bool {
+    let [n, c, h, w]: [usize; 4] = x.layout().shape().dims();
+    let wd: [usize; 4] = weight.layout().shape().dims();
+    x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && h * w >= SMALL_IMAGE
+        && n > 0
+        && wd[0] > 0
+        && wd[1] > 0
+        && wd[2..] == [3, 3]
+        && c == wd[x_channels_at]
 }
 
 /// The forward convolution.
 fn forward(x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
-    if !gemm_path(x, weight) {
+    if !gemm_path(x, weight, 1) {
         return Flex::conv2d(x.clone(), weight.clone(), None, same_options());
     }
     let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
@@ -309,7 +329,7 @@ fn forward(x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
 /// dL/dx: the correlation of the output gradient with the kernel flipped in
 /// both axes and transposed in its channels.
 fn input_gradient(dy: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
-    if !gemm_path(dy, weight) {
+    if !gemm_path(dy, weight, 0) {
         let opts = ConvTransposeOptions::new([1, 1], [1, 1], [0, 0], [1, 1], 1);
         return Flex::conv_transpose2d(dy.clone(), weight.clone(), None, opts);
     }
@@ -349,12 +369,12 @@ mod tests {
 
     /// Output, input gradient and weight gradient of `conv3x3` against
     /// burn's `conv2d`, for an image of `rows x cols`.
-    fn check_against_burn(rows: usize, cols: usize) {
+    fn check_against_burn(batch: usize, rows: usize, cols: usize) {
         let dev = Device::flex().autodiff();
         dev.seed(3);
-        let x = Tensor::<4>::random([2, 3, rows, cols], Distribution::Normal(0.0, 1.0), &dev);
+        let x = Tensor::<4>::random([batch, 3, rows, cols], Distribution::Normal(0.0, 1.0), &dev);
         let w = Tensor::<4>::random([4, 3, 3, 3], Distribution::Normal(0.0, 1.0), &dev);
-        let t = Tensor::<4>::random([2, 4, rows, cols], Distribution::Normal(0.0, 1.0), &dev);
+        let t = Tensor::<4>::random([batch, 4, rows, cols], Distribution::Normal(0.0, 1.0), &dev);
         let run = |fast: bool| {
             let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
             let y = if fast {
@@ -375,9 +395,11 @@ mod tests {
 
     #[test]
     fn matches_burns_convolution_and_its_gradients() {
-        // Our weight-gradient kernel (>= SMALL_IMAGE pixels), then burn's.
-        check_against_burn(20, 16);
-        check_against_burn(9, 7);
+        // Our kernels (>= SMALL_IMAGE pixels; a batch of 1 threads inside
+        // the products, a larger one across images), then burn's.
+        check_against_burn(2, 20, 16);
+        check_against_burn(1, 20, 16);
+        check_against_burn(2, 9, 7);
     }
 
     #[test]

@@ -9,9 +9,9 @@
 //! enough; we use 32 bits for any p) and is applied with one multiplication.
 //!
 //! Determinism: every call takes the next number of its thread's counter,
-//! which [`seed_dropout`] resets, and block `b` of call `k` is seeded from
-//! `(seed, k, b)`, so a training run with the same seed draws the same masks
-//! whatever the number of threads. GPU builds use burn's dropout.
+//! which [`seed_dropout`] resets; call `k` draws from stream `k` of the seed,
+//! block `b` from word `b * BLOCK` on, so a training run with the same seed
+//! draws the same masks whatever the number of threads. GPU builds use burn's dropout.
 
 use burn::nn::Dropout;
 use burn::prelude::*;
@@ -55,10 +55,11 @@ fn mask(len: usize, p: f64, seed: u64, call: u64) -> Vec<f32> {
     out.par_chunks_mut(BLOCK)
         .enumerate()
         .for_each(|(block, chunk)| {
-            let mut rng = ChaCha8Rng::seed_from_u64(
-                seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    ^ (block as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
-            );
+            // One ChaCha8 stream per call, each block at its own position in
+            // it (one 32-bit word per element): no two elements share a draw.
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(call);
+            rng.set_word_pos((block * BLOCK) as u128);
             for v in chunk.iter_mut() {
                 if rng.next_u32() < limit {
                     *v = scale;
@@ -80,6 +81,9 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     }
     if p >= 1.0 {
         return x.zeros_like();
+    }
+    if x.dtype() != burn::tensor::DType::F32 {
+        return layer.forward(x);
     }
     let shape = x.shape();
     let (seed, call) = next_call();

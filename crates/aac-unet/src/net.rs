@@ -79,6 +79,8 @@ impl ConvBlock {
 fn conv(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     #[cfg(not(feature = "gpu"))]
     {
+        // conv3x3 has no bias and padding 1, as every block's layer (conv3).
+        debug_assert!(layer.bias.is_none());
         crate::conv3x3::conv3x3(x, layer.weight.val())
     }
     #[cfg(feature = "gpu")]
