@@ -15,7 +15,7 @@ pub struct DemoArgs {
     /// Output directory (cohort in DIR/data, report in DIR/report).
     #[arg(long, default_value = "demo")]
     out: PathBuf,
-    /// A fast run (40 images, 2 folds, 2 epochs, small forest): about a minute on 2 cores.
+    /// A fast run (40 images, 2 folds, small forest): about a minute on 2 cores.
     #[arg(long, conflicts_with = "paper")]
     quick: bool,
     /// The paper's full settings (width 64, 30 warps per image, 5 epochs, lr 1e-4); meant for a GPU.
@@ -66,7 +66,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
     if a.quick {
         e.folds = 2;
         e.unet_width = 8;
-        e.epochs = 2;
+        e.epochs = 10;
         e.augment = 1;
         e.rf_patches = 2000;
         e.rf_transforms = 3;
