@@ -269,7 +269,7 @@ impl<C: CheckpointStrategy> BatchNormBackend for Autodiff<Flex, C> {
 /// statistics as burn's `BatchNorm` does; at inference (a plain device) as
 /// one affine pass; a frozen layer on an autodiff device by burn's own pass.
 pub fn batch_norm(layer: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    if cfg!(feature = "gpu") || x.dtype() != DType::F32 {
+    if cfg!(feature = "gpu") || x.dtype() != DType::F32 || x.shape().num_elements() == 0 {
         return layer.forward(x);
     }
     if !x.device().is_autodiff() {
