@@ -10,8 +10,10 @@ use crate::dataset_util::load_raw_cases;
 use crate::report;
 use aac_io::{Dataset, Gray16, Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
 use aac_rf::{choose_threshold, RfModel, RoiCase, TrainParams};
-use aac_score::metrics::{agreement, compare_masks, summarize, Agreement, Region};
-use aac_score::{score_labels, Grouping, Scored};
+use aac_score::metrics::{
+    agreement, compare_masks, subscore_agreement, summarize, Agreement, Region, SubscoreAgreement,
+};
+use aac_score::{score_labels, score_segmentation, Grouping, Scored};
 use aac_shape::ShapeModel;
 use aac_unet::train::RawCase;
 use aac_warp::{prepare_roi, AortaSource, WarpMap};
@@ -111,6 +113,10 @@ pub struct ImageResult {
     pub aac24_predicted: Option<u32>,
     /// Its sub-scores.
     pub sub_predicted: Option<[u32; 8]>,
+    /// AAC24 without rounding up, from the annotation.
+    pub aac24_continuous_annotation: f64,
+    /// AAC24 without rounding up, predicted.
+    pub aac24_continuous_predicted: Option<f64>,
     /// Dice per method.
     pub dsc: BTreeMap<String, Option<f64>>,
 }
@@ -126,6 +132,11 @@ pub struct Metrics {
     pub table1: Vec<TableRow>,
     /// AAC24 agreement: predicted vs annotation-derived, and vs each score column.
     pub aac24_agreement: BTreeMap<String, Agreement>,
+    /// The grouping behind the categories of `aac24_agreement`.
+    pub grouping: String,
+    /// Per-wall agreement of the 8 sub-scores: annotation-derived (a) vs the
+    /// 2-class U-net (b).
+    pub subscore_agreement: Option<SubscoreAgreement>,
     /// True if no test image was in the training or validation set of its fold (checked).
     pub no_test_image_in_training: bool,
     /// Seconds per stage.
@@ -145,6 +156,8 @@ pub struct EvalOutcome {
 struct Warped {
     roi: RoiCase,
     mask2: Option<Gray8>,
+    /// The shape model's aortic centre line in warped space (wall split prior).
+    prior_x: f64,
 }
 
 fn warp_case(ssm: &ShapeModel, c: &RawCase, mask2: Option<&Gray8>) -> Result<Warped> {
@@ -166,17 +179,26 @@ fn warp_case(ssm: &ShapeModel, c: &RawCase, mask2: Option<&Gray8>) -> Result<War
             mask: Some(map.warp_labels(&c.mask)),
         },
         mask2: mask2.map(|m| map.warp_labels(m)),
+        prior_x: prep.aorta_centre_x(),
     })
 }
 
-fn union_overlap(pred: &Gray8, truth: &Gray8) -> (Option<f64>, Option<f64>, Option<f64>) {
+fn region_overlap(
+    pred: &Gray8,
+    truth: &Gray8,
+    region: Region,
+) -> (Option<f64>, Option<f64>, Option<f64>) {
     match compare_masks(truth, pred) {
         Ok(c) => {
-            let o = c.get(Region::Union);
+            let o = c.get(region);
             (o.dice, o.jaccard, o.accuracy)
         }
         Err(_) => (None, None, None),
     }
+}
+
+fn union_overlap(pred: &Gray8, truth: &Gray8) -> (Option<f64>, Option<f64>, Option<f64>) {
+    region_overlap(pred, truth, Region::Union)
 }
 
 /// Dice, Jaccard and accuracy values collected over test images.
@@ -222,6 +244,8 @@ pub struct Example {
     pub truth: Gray8,
     /// Per method labels.
     pub labels: BTreeMap<String, Gray8>,
+    /// The shape model's aortic centre line in warped space.
+    pub prior_x: f64,
 }
 
 /// Runs the cross-validation and writes the report.
@@ -410,13 +434,22 @@ pub fn run_eval(a: &EvalArgs) -> Result<EvalOutcome> {
                 let o = union_overlap(&ls[k], &truth);
                 dsc.insert(m.clone(), o.0);
                 per_method.entry(m.clone()).or_default().push(o);
+                if m == "unet2" {
+                    for (region, key) in [
+                        (Region::Anterior, "unet2_anterior"),
+                        (Region::Posterior, "unet2_posterior"),
+                    ] {
+                        let o = region_overlap(&ls[k], &truth, region);
+                        per_method.entry(key.into()).or_default().push(o);
+                    }
+                }
             }
             if let Some(m2) = &warped[&i].mask2 {
                 intra.push(union_overlap(m2, &truth));
             }
             let pred: Option<Scored> = labels
                 .get("unet2")
-                .map(|ls| score_labels(&ls[k]))
+                .map(|ls| score_segmentation(&ls[k], warped[&i].prior_x))
                 .transpose()?;
             results.push(ImageResult {
                 id: ids[i].clone(),
@@ -425,6 +458,8 @@ pub fn run_eval(a: &EvalArgs) -> Result<EvalOutcome> {
                 sub_annotation: s_true.sub,
                 aac24_predicted: pred.map(|p| p.aac24),
                 sub_predicted: pred.map(|p| p.sub),
+                aac24_continuous_annotation: s_true.aac24_continuous(),
+                aac24_continuous_predicted: pred.map(|p| p.aac24_continuous()),
                 dsc,
             });
             if f == 0 && examples.len() < 4 && truth.as_raw().iter().any(|&v| v > 0) {
@@ -446,6 +481,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<EvalOutcome> {
                         .iter()
                         .map(|(m, ls)| (m.clone(), ls[k].clone()))
                         .collect(),
+                    prior_x: warped[&i].prior_x,
                 });
             }
         }
@@ -458,6 +494,8 @@ pub fn run_eval(a: &EvalArgs) -> Result<EvalOutcome> {
         ("rf", "Random forest"),
         ("unet", "U-net (binary)"),
         ("unet2", "U-net (2-class)"),
+        ("unet2_anterior", "U-net (2-class), anterior class"),
+        ("unet2_posterior", "U-net (2-class), posterior class"),
     ];
     for (key, label) in names {
         if let Some(lists) = per_method.get(key) {
@@ -481,7 +519,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<EvalOutcome> {
             .iter()
             .map(|r| r.aac24_annotation as f64)
             .collect();
-        if let Ok(ag) = agreement(&t, &p, Grouping::Clinical) {
+        if let Ok(ag) = agreement(&t, &p, Grouping::default()) {
             agree.insert("annotation-derived".to_string(), ag);
         }
         let sp = ds.scores_path();
@@ -505,13 +543,20 @@ pub fn run_eval(a: &EvalArgs) -> Result<EvalOutcome> {
                     .collect();
                 if pairs.len() >= 3 {
                     let (x, y): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-                    if let Ok(ag) = agreement(&x, &y, Grouping::Clinical) {
+                    if let Ok(ag) = agreement(&x, &y, Grouping::default()) {
                         agree.insert(format!("scores.csv:{col}"), ag);
                     }
                 }
             }
         }
     }
+    let subscores = {
+        let (t, p): (Vec<[u32; 8]>, Vec<[u32; 8]>) = with_pred
+            .iter()
+            .filter_map(|r| r.sub_predicted.map(|p| (r.sub_annotation, p)))
+            .unzip();
+        subscore_agreement(&t, &p).ok()
+    };
     timing.insert("total".into(), t_all.elapsed().as_secs_f64());
     let mut settings = BTreeMap::new();
     for (k, v) in [
@@ -534,6 +579,8 @@ pub fn run_eval(a: &EvalArgs) -> Result<EvalOutcome> {
         folds: a.folds,
         table1,
         aac24_agreement: agree,
+        grouping: Grouping::default().describe().into(),
+        subscore_agreement: subscores,
         no_test_image_in_training: leak_free,
         timing_s: timing,
         settings,

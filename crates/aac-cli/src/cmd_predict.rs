@@ -7,9 +7,9 @@ use crate::dataset_util::load_raw_cases;
 use crate::progress::bar;
 use aac_io::dataset::list_images;
 use aac_io::draw::{display_rgb, line, overlay_labels, resize_to_height, text};
-use aac_io::{read_image, Dataset, Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
-use aac_score::{score_labels, Grouping};
-use aac_warp::{prepare_roi, unwarp_labels, AortaSource, WarpMap};
+use aac_io::{read_image_spaced, Dataset, Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
+use aac_score::{score_fields, score_segmentation, wall_lengths_mm, Grouping};
+use aac_warp::{prepare_roi, row_lengths_mm, unwarp_labels, AortaSource, WarpMap};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use image::Rgb;
@@ -19,6 +19,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
+
+/// Index of the `status` column in predict's scores.csv.
+const STATUS_COLUMN: usize = aac_score::SCORE_CSV_HEADER.len();
 
 /// Columns predict adds after the score table's.
 const PREDICT_EXTRA_COLUMNS: [&str; 3] = ["status", "message", "flags"];
@@ -151,6 +154,34 @@ pub struct PredictArgs {
     /// Process only part K of N (1-based, stable by id), e.g. 3/10.
     #[arg(long)]
     shard: Option<String>,
+    /// Pixel spacing in mm ("0.3" or "ROW,COL") for images that do not state
+    /// it (PNG, TIFF); DICOM PixelSpacing / ImagerPixelSpacing takes
+    /// precedence. Without either, ant_length_mm and post_length_mm are empty.
+    #[arg(long, value_parser = parse_spacing)]
+    pixel_spacing: Option<[f64; 2]>,
+}
+
+/// Parses `--pixel-spacing`: one positive number (square pixels) or ROW,COL.
+fn parse_spacing(s: &str) -> std::result::Result<[f64; 2], String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let nums: Vec<f64> = parts
+        .iter()
+        .map(|p| {
+            p.parse::<f64>()
+                .map_err(|_| format!("'{p}' is not a number"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let v = match nums[..] {
+        [a] => [a, a],
+        [r, c] => [r, c],
+        _ => return Err("give one spacing in mm, or ROW,COL".into()),
+    };
+    if v.iter().any(|x| !x.is_finite() || *x <= 0.0 || *x > 10.0) {
+        return Err(format!(
+            "{s}: pixel spacing must be above 0 and at most 10 mm"
+        ));
+    }
+    Ok(v)
 }
 
 /// One scored image (a row of scores.csv).
@@ -280,7 +311,7 @@ struct Done {
 
 fn error_row(id: &str, msg: String) -> Done {
     let mut f = vec![id.to_string()];
-    f.extend(std::iter::repeat_n(String::new(), 11));
+    f.extend(std::iter::repeat_n(String::new(), STATUS_COLUMN - 1));
     f.extend([String::from("error"), msg, String::new()]);
     Done {
         row: f,
@@ -288,10 +319,16 @@ fn error_row(id: &str, msg: String) -> Done {
     }
 }
 
-fn predict_chunk(b: &Bundle, items: &[(String, PathBuf, PathBuf)], overlays: bool) -> Vec<Done> {
+fn predict_chunk(
+    b: &Bundle,
+    items: &[(String, PathBuf, PathBuf)],
+    overlays: bool,
+    default_spacing: Option<[f64; 2]>,
+) -> Vec<Done> {
     // Stage 1 (parallel): read, shape model, warp.
     type Prepared = (
         aac_io::Gray16,
+        Option<[f64; 2]>,
         Vec<Point>,
         aac_warp::PreparedRoi,
         aac_shape::Prediction,
@@ -300,7 +337,7 @@ fn predict_chunk(b: &Bundle, items: &[(String, PathBuf, PathBuf)], overlays: boo
     let prepared: Vec<Result<Prepared, String>> = items
         .par_iter()
         .map(|(id, img_path, pts_path)| {
-            let img = read_image(img_path).map_err(|e| e.to_string())?;
+            let (img, spacing) = read_image_spaced(img_path).map_err(|e| e.to_string())?;
             if !pts_path.exists() {
                 return Err(format!("{}: landmark file missing", pts_path.display()));
             }
@@ -319,13 +356,13 @@ fn predict_chunk(b: &Bundle, items: &[(String, PathBuf, PathBuf)], overlays: boo
             let data: Vec<f32> = img.as_raw().iter().map(|&v| v as f32).collect();
             let roi = map.warp_f32(&data, img.width() as usize, img.height() as usize, 0.0);
             let _ = id;
-            Ok((img, spine, prep, pred, roi))
+            Ok((img, spacing.or(default_spacing), spine, prep, pred, roi))
         })
         .collect();
     // Stage 2: the U-net on the good ones, batched.
     let rois: Vec<Vec<f32>> = prepared
         .iter()
-        .filter_map(|p| p.as_ref().ok().map(|x| x.4.clone()))
+        .filter_map(|p| p.as_ref().ok().map(|x| x.5.clone()))
         .collect();
     let mut planes = b.unet.predict(&rois, 4).into_iter();
     let threshold = b.header.threshold;
@@ -334,13 +371,17 @@ fn predict_chunk(b: &Bundle, items: &[(String, PathBuf, PathBuf)], overlays: boo
         .zip(items)
         .map(|(p, (id, _, _))| match p {
             Err(msg) => error_row(id, msg),
-            Ok((img, spine, prep, pred, roi)) => {
+            Ok((img, spacing, spine, prep, pred, roi)) => {
                 let pl = planes.next().unwrap_or_default();
                 let labels = labels_from(&pl, threshold);
-                let s = match score_labels(&labels) {
+                let s = match score_segmentation(&labels, prep.aorta_centre_x()) {
                     Ok(s) => s,
                     Err(e) => return error_row(id, e.to_string()),
                 };
+                let lengths = spacing.map(|sp| {
+                    let x = s.midline_x.unwrap_or_else(|| prep.aorta_centre_x());
+                    wall_lengths_mm(&labels, &s, &row_lengths_mm(&prep.roi, x, sp))
+                });
                 let flags = flags_for(
                     prep.fraction_inside,
                     prep.shape_mahalanobis,
@@ -349,16 +390,18 @@ fn predict_chunk(b: &Bundle, items: &[(String, PathBuf, PathBuf)], overlays: boo
                     &pl,
                     threshold,
                 );
-                let mut f = vec![id.clone(), s.aac24.to_string()];
-                f.extend(s.sub.iter().map(|v| v.to_string()));
-                f.push(s.midline_x.map(|l| format!("{l:.2}")).unwrap_or_default());
-                f.push(Grouping::Clinical.category(s.aac24 as f64).to_string());
+                let mut f = vec![id.clone()];
+                f.extend(score_fields(&s, Grouping::default(), lengths));
                 f.push(if flags.is_empty() {
                     "ok".into()
                 } else {
                     "flagged".into()
                 });
-                f.push(String::new());
+                f.push(if lengths.is_none() {
+                    "no pixel spacing (DICOM PixelSpacing or --pixel-spacing): wall lengths not computed".into()
+                } else {
+                    String::new()
+                });
                 f.push(flags.join(";"));
                 let overlay =
                     overlays.then(|| draw_overlay(&img, &spine, &prep, &pred, &labels, &s));
@@ -380,7 +423,8 @@ fn draw_overlay(
 ) -> aac_io::Rgb8 {
     let (w, h) = img.dimensions();
     let mut rgb = display_rgb(img);
-    let back = unwarp_labels(&prep.roi, labels, w, h);
+    // Drawn as counted, so the colours match the sub-scores.
+    let back = unwarp_labels(&prep.roi, &aac_score::counted_labels(labels, s), w, h);
     overlay_labels(&mut rgb, &back, 0.9);
     let a = pred.aorta();
     let sign = if pred.reflected { -1.0 } else { 1.0 };
@@ -473,7 +517,7 @@ pub fn predict(a: PredictArgs) -> Result<ExitCode> {
     let t0 = Instant::now();
     let chunk = (rayon::current_num_threads() * 4).max(8);
     for items in todo.chunks(chunk) {
-        let results = predict_chunk(&b, items, a.overlays);
+        let results = predict_chunk(&b, items, a.overlays, a.pixel_spacing);
         let mut lines = String::new();
         for (d, (id, _, _)) in results.iter().zip(items) {
             if let Some(o) = &d.overlay {
@@ -493,7 +537,10 @@ pub fn predict(a: PredictArgs) -> Result<ExitCode> {
     pb.finish_and_clear();
     let all = read_done(&scores_path)?;
     write_index(&a.out, &all)?;
-    let errors = all.iter().filter(|r| r.fields[12] == "error").count();
+    let errors = all
+        .iter()
+        .filter(|r| r.fields[STATUS_COLUMN] == "error")
+        .count();
     eprintln!(
         "scored {} images in {:.1} s ({:.2} images/s); {} total rows, {} errors, {} flagged; {}",
         todo.len(),
@@ -501,7 +548,9 @@ pub fn predict(a: PredictArgs) -> Result<ExitCode> {
         todo.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
         all.len(),
         errors,
-        all.iter().filter(|r| r.fields[12] == "flagged").count(),
+        all.iter()
+            .filter(|r| r.fields[STATUS_COLUMN] == "flagged")
+            .count(),
         a.out.join("index.html").display()
     );
     Ok(ExitCode::SUCCESS)
@@ -521,7 +570,10 @@ fn write_index(out: &Path, rows: &[Row]) -> Result<()> {
         } else {
             String::new()
         };
-        html.push_str(&format!("<tr class=\"{}\"><td>{cell}</td>", r.fields[12]));
+        html.push_str(&format!(
+            "<tr class=\"{}\"><td>{cell}</td>",
+            r.fields[STATUS_COLUMN]
+        ));
         for f in &r.fields {
             html.push_str(&format!(
                 "<td>{}</td>",

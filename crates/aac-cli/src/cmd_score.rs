@@ -5,8 +5,8 @@ use crate::progress::bar;
 use aac_io::dataset::list_images;
 use aac_io::{read_image, read_mask, read_scores, write_rgb_png, ROI_HEIGHT, ROI_WIDTH};
 use aac_score::metrics::{
-    agreement, compare_mask_files, summarize_comparisons, Agreement, CompareSummary,
-    MaskComparison, Region, Summary,
+    agreement, compare_mask_files, subscore_agreement, summarize_comparisons, Agreement,
+    CompareSummary, MaskComparison, Region, SubscoreAgreement, Summary,
 };
 use aac_score::overlay::{render_overlay, DEFAULT_SCALE};
 use aac_score::{score_labels, write_scores_csv, Grouping, ScoreError, Scored};
@@ -21,17 +21,20 @@ use std::process::ExitCode;
 /// Score categories on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum GroupingArg {
-    /// none (0), mild (1-4), severe (5 and above).
-    Clinical,
-    /// low (below 2), moderate (2-5), high (6 and above).
-    Ukb,
+    /// The established groups: low (0-1), moderate (2-5), high (6 and above);
+    /// the same cut points as UK Biobank work (alias `ukb`).
+    #[value(alias = "ukb")]
+    Established,
+    /// none (0), mild (1-4), severe (5 and above); no published source (alias `clinical`).
+    #[value(alias = "clinical")]
+    NoneMildSevere,
 }
 
 impl From<GroupingArg> for Grouping {
     fn from(g: GroupingArg) -> Self {
         match g {
-            GroupingArg::Clinical => Grouping::Clinical,
-            GroupingArg::Ukb => Grouping::Ukb,
+            GroupingArg::Established => Grouping::Established,
+            GroupingArg::NoneMildSevere => Grouping::NoneMildSevere,
         }
     }
 }
@@ -54,7 +57,7 @@ pub struct ScoreArgs {
     overlays: Option<PathBuf>,
     /// Score categories: clinical (none 0 / mild 1-4 / severe 5+) or ukb
     /// (low <2 / moderate 2-5 / high 6+).
-    #[arg(long, value_enum, default_value_t = GroupingArg::Clinical)]
+    #[arg(long, value_enum, default_value_t = GroupingArg::Established)]
     grouping: GroupingArg,
 }
 
@@ -88,7 +91,7 @@ pub struct AgreeArgs {
     #[arg(long, default_value = "aac24")]
     col: String,
     /// Categories for kappa and accuracy: clinical or ukb.
-    #[arg(long, value_enum, default_value_t = GroupingArg::Clinical)]
+    #[arg(long, value_enum, default_value_t = GroupingArg::Established)]
     grouping: GroupingArg,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -175,7 +178,9 @@ pub fn score(a: ScoreArgs) -> Result<ExitCode> {
     let rows = first_error(results)?;
 
     // 2. The table, atomically.
-    write_scores_csv(&a.out, &rows, grouping)?;
+    let table: Vec<(String, Scored, Option<[f64; 2]>)> =
+        rows.iter().map(|(id, s)| (id.clone(), *s, None)).collect();
+    write_scores_csv(&a.out, &table, grouping)?;
 
     // 3. Overlays, each file atomically.
     if let Some(dir) = &a.overlays {
@@ -369,6 +374,41 @@ struct AgreeReport<'a> {
     missing_in_b: &'a [String],
     #[serde(flatten)]
     agreement: &'a Agreement,
+    /// Per-wall agreement of the 8 sub-scores, when both tables have them.
+    subscores: Option<&'a SubscoreAgreement>,
+}
+
+/// The 8 sub-scores of every row that has all of them, by id; None when the
+/// table lacks a sub-score column. A value that is not an integer 0..3 is an
+/// error naming the file, the id and the column.
+fn subscores_of(path: &Path, t: &aac_io::ScoreTable) -> Result<Option<BTreeMap<String, [u32; 8]>>> {
+    let Some(idx) = aac_io::SUBSCORE_COLUMNS
+        .iter()
+        .map(|c| t.columns.iter().position(|n| n == c))
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return Ok(None);
+    };
+    let mut out = BTreeMap::new();
+    for (id, values) in &t.rows {
+        let mut sub = [0u32; 8];
+        let mut complete = true;
+        for (k, &c) in idx.iter().enumerate() {
+            match values[c] {
+                None => complete = false,
+                Some(v) if v.fract() == 0.0 && (0.0..=3.0).contains(&v) => sub[k] = v as u32,
+                Some(v) => bail!(
+                    "{}: id {id}: {} = {v} is not a sub-score (an integer 0..3)",
+                    path.display(),
+                    aac_io::SUBSCORE_COLUMNS[k]
+                ),
+            }
+        }
+        if complete {
+            out.insert(id.clone(), sub);
+        }
+    }
+    Ok(Some(out))
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -402,6 +442,16 @@ pub fn agree(a: AgreeArgs) -> Result<ExitCode> {
         );
     }
     let ag = agreement(&xs, &ys, a.grouping.into())?;
+    let subscores = match (subscores_of(&a.a, &ta)?, subscores_of(&a.b, &tb)?) {
+        (Some(sa), Some(sb)) => {
+            let (x, y): (Vec<[u32; 8]>, Vec<[u32; 8]>) = sa
+                .iter()
+                .filter_map(|(id, s)| sb.get(id).map(|t| (*s, *t)))
+                .unzip();
+            subscore_agreement(&x, &y).ok()
+        }
+        _ => None,
+    };
 
     if a.json {
         let report = AgreeReport {
@@ -411,6 +461,7 @@ pub fn agree(a: AgreeArgs) -> Result<ExitCode> {
             missing_in_a: &missing_in_a,
             missing_in_b: &missing_in_b,
             agreement: &ag,
+            subscores: subscores.as_ref(),
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
@@ -465,5 +516,36 @@ pub fn agree(a: AgreeArgs) -> Result<ExitCode> {
     for (name, r) in names.iter().zip(&ag.confusion) {
         println!("    {name:>10} {:>8} {:>8} {:>8}", r[0], r[1], r[2]);
     }
+    println!("  categories: {}", ag.grouping.describe());
+    match &subscores {
+        Some(s) => print_subscores(s),
+        None => println!("sub-scores: not compared (a table lacks the 8 sub-score columns)"),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the per-wall sub-score agreement of `aac agree`.
+fn print_subscores(s: &SubscoreAgreement) {
+    println!(
+        "sub-scores (8 per image, {} images with all 8 in both):",
+        s.n
+    );
+    let row = |name: &str, value: String| println!("  {name:<38} {value}");
+    row("weighted kappa (linear, 0-3, pooled)", opt(s.kappa_linear));
+    row("exact agreement (pooled)", opt(s.exact));
+    row(
+        "anterior total (A, B)",
+        format!("{}, {}", s.anterior_total.0, s.anterior_total.1),
+    );
+    row(
+        "posterior total (A, B)",
+        format!("{}, {}", s.posterior_total.0, s.posterior_total.1),
+    );
+    println!("  exact agreement per sub-score:");
+    for (name, v) in aac_score::metrics::SUBSCORE_NAMES
+        .iter()
+        .zip(s.exact_per_subscore)
+    {
+        println!("    {name:<8} {v:.3}");
+    }
 }

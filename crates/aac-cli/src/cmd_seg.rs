@@ -223,7 +223,7 @@ impl Segmenter {
 
 /// Labels from probability planes: binary 0/1, or 0/1/2 where the larger class wins.
 pub fn labels_from(planes: &[Vec<f32>], threshold: f32) -> aac_io::Gray8 {
-    aac_rf::model::labels_from_planes(planes, ROI_WIDTH, ROI_HEIGHT, threshold)
+    aac_score::labels_from_planes(planes, ROI_WIDTH, ROI_HEIGHT, threshold)
 }
 
 fn prob_png(plane: &[f32]) -> Gray16 {
@@ -400,8 +400,12 @@ pub fn train_unet_with_progress(
             if let Some(b) = pb.take() {
                 b.finish_and_clear();
             }
+            let per_class = match log.val_dice_per_class[..] {
+                [a, p] => format!(", anterior {a:.3}, posterior {p:.3}"),
+                _ => String::new(),
+            };
             eprintln!(
-                "{label} epoch {}: train loss {:.4}, val loss {:.4}, val Dice {:.3} (threshold {:.1}), {:.0} s, {:.1} img/s",
+                "{label} epoch {}: train loss {:.4}, val loss {:.4}, val Dice {:.3}{per_class} (threshold {:.1}), {:.0} s, {:.1} img/s",
                 log.epoch, log.train_loss, log.val_loss, log.val_dice, log.threshold, log.seconds, log.images_per_s
             );
         }

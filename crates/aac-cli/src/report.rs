@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 /// predictions.csv: per test image fold, scores and Dice.
 pub fn predictions_csv(results: &[ImageResult]) -> String {
-    let mut s = String::from("id,fold,aac24_annotation,aac24_predicted");
+    let mut s = String::from(
+        "id,fold,aac24_annotation,aac24_predicted,aac24_continuous_annotation,aac24_continuous_predicted",
+    );
     for c in aac_io::SUBSCORE_COLUMNS {
         s.push_str(&format!(",{c}_annotation"));
     }
@@ -26,11 +28,13 @@ pub fn predictions_csv(results: &[ImageResult]) -> String {
     for r in results {
         let opt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
         s.push_str(&format!(
-            "{},{},{},{}",
+            "{},{},{},{},{:.4},{}",
             r.id,
             r.fold,
             r.aac24_annotation,
-            r.aac24_predicted.map(|v| v.to_string()).unwrap_or_default()
+            r.aac24_predicted.map(|v| v.to_string()).unwrap_or_default(),
+            r.aac24_continuous_annotation,
+            opt(r.aac24_continuous_predicted)
         ));
         for v in r.sub_annotation {
             s.push_str(&format!(",{v}"));
@@ -117,7 +121,7 @@ fn fig3(examples: &[Example]) -> Option<Rgb8> {
             overlay_labels(&mut t, &e.truth, 0.9);
             let mut p = base.clone();
             overlay_labels(&mut p, l, 0.9);
-            let scored = aac_score::score_labels(l).ok()?;
+            let scored = aac_score::score_segmentation(l, e.prior_x).ok()?;
             let ov = render_overlay(Some(&e.image), l, &scored, 2);
             Some(hstack(
                 &[
@@ -305,6 +309,9 @@ pub fn write_report(
         }
         html.push_str("</table>");
     }
+    if let Some(sa) = &m.subscore_agreement {
+        html.push_str(&subscore_section(sa));
+    }
     for (file, caption, img) in &figures {
         aac_io::write_rgb_png(&out.join(file), img)?;
         html.push_str(&format!(
@@ -327,4 +334,31 @@ pub fn write_report(
     let index = out.join("index.html");
     aac_io::write_string_atomic(&index, &html)?;
     Ok(index)
+}
+
+/// The per-wall sub-score agreement as an HTML section.
+fn subscore_section(sa: &aac_score::metrics::SubscoreAgreement) -> String {
+    let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or("-".into());
+    let mut h = format!(
+        "<h2>Sub-score agreement per wall (2-class U-net vs annotation, {} images)</h2>\
+         <p>Linearly weighted κ over all 8 sub-scores (0-3): <b>{}</b>; exact agreement {}. \
+         Anterior sub-score points: annotation {}, predicted {}; posterior: annotation {}, predicted {}.</p>\
+         <table><tr><th>sub-score</th>",
+        sa.n,
+        opt(sa.kappa_linear),
+        opt(sa.exact),
+        sa.anterior_total.0,
+        sa.anterior_total.1,
+        sa.posterior_total.0,
+        sa.posterior_total.1
+    );
+    for n in aac_score::metrics::SUBSCORE_NAMES {
+        h.push_str(&format!("<th>{n}</th>"));
+    }
+    h.push_str("</tr><tr><td>exact agreement</td>");
+    for v in sa.exact_per_subscore {
+        h.push_str(&format!("<td>{v:.3}</td>"));
+    }
+    h.push_str("</tr></table>");
+    h
 }

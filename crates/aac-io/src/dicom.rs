@@ -1,6 +1,7 @@
 //! DICOM reading through dicom-rs: header information and pixel decoding for every
 //! transfer syntax the enabled codecs support (native, deflated, RLE, JPEG
-//! baseline/extended/lossless, JPEG-LS via CharLS, JPEG 2000 via openjp2).
+//! baseline/extended/lossless, JPEG 2000 via openjp2, and JPEG-LS via CharLS
+//! with the `jpegls` feature).
 
 use crate::error::{IoError, Result};
 use crate::image_io::Gray16;
@@ -124,8 +125,15 @@ pub fn read_header(path: &Path) -> Result<DicomHeader> {
 /// luminance (with a warning), and values mapped linearly into 0..65535 when they
 /// do not already fit.
 pub fn read_dicom_gray16(path: &Path) -> Result<Gray16> {
+    read_dicom_gray16_spaced(path).map(|(img, _)| img)
+}
+
+/// Like [`read_dicom_gray16`], with the pixel spacing [row, column] in mm
+/// when the file states it ([`pixel_spacing`]).
+pub fn read_dicom_gray16_spaced(path: &Path) -> Result<(Gray16, Option<[f64; 2]>)> {
     let obj = open_dicom(path)?;
-    catch(path, || decode_gray16(path, &obj))
+    let img = catch(path, || decode_gray16(path, &obj))?;
+    Ok((img, pixel_spacing(&obj)))
 }
 
 /// True if the transfer syntax is JPEG baseline (process 1) or extended (2/4).
@@ -204,7 +212,28 @@ fn jpeg_fallback(path: &Path, obj: &DefaultDicomObject) -> Result<(u32, u32, Vec
     Ok((jpeg.width, jpeg.height, v))
 }
 
+/// JPEG-LS lossless and near-lossless transfer syntaxes.
+const JPEG_LS_UIDS: [&str; 2] = ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"];
+
+/// Fails with an error naming the `jpegls` feature when the file is JPEG-LS
+/// and this build has no JPEG-LS decoder.
+fn check_codec_built(path: &Path, obj: &DefaultDicomObject) -> Result<()> {
+    let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
+    if JPEG_LS_UIDS.contains(&ts) && !cfg!(feature = "jpegls") {
+        return Err(IoError::format(
+            path,
+            format!(
+                "JPEG-LS pixel data (transfer syntax {ts}) needs the `jpegls` feature, which this build lacks; \
+                 rebuild with `cargo build --release --features jpegls` (needs CMake and a C++ compiler) \
+                 or convert the file to another transfer syntax"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn decode_gray16(path: &Path, obj: &DefaultDicomObject) -> Result<Gray16> {
+    check_codec_built(path, obj)?;
     let bad = |e: dicom_pixeldata::Error| {
         IoError::format(
             path,

@@ -43,14 +43,21 @@ fn extension(path: &Path) -> Option<String> {
 /// 8-bit images keep their values (0..255); colour images are converted to
 /// luminance with a warning; DICOM goes through [`dicom::read_dicom_gray16`].
 pub fn read_image(path: &Path) -> Result<Gray16> {
+    read_image_spaced(path).map(|(img, _)| img)
+}
+
+/// Like [`read_image`], with the pixel spacing [row, column] in mm where the
+/// file states it (DICOM PixelSpacing or ImagerPixelSpacing); None for PNG
+/// and TIFF.
+pub fn read_image_spaced(path: &Path) -> Result<(Gray16, Option<[f64; 2]>)> {
     if !path.exists() {
         return Err(IoError::format(path, "file does not exist"));
     }
     if is_dicom(path) {
-        return dicom::read_dicom_gray16(path);
+        return dicom::read_dicom_gray16_spaced(path);
     }
     let img = open_raster(path)?;
-    Ok(dynamic_to_gray16(path, img))
+    Ok((dynamic_to_gray16(path, img), None))
 }
 
 /// Opens a PNG/TIFF with the `image` crate, mapping its errors to [`IoError`].

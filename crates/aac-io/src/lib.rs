@@ -17,7 +17,9 @@ pub mod scores;
 pub use atomic::{write_atomic, write_bytes_atomic, write_string_atomic};
 pub use dataset::{check_dataset, Dataset, Problem};
 pub use error::{IoError, Result};
-pub use image_io::{read_image, write_png16, write_png8, write_rgb_png, Gray16, Gray8, Rgb8};
+pub use image_io::{
+    read_image, read_image_spaced, write_png16, write_png8, write_rgb_png, Gray16, Gray8, Rgb8,
+};
 pub use mask::{read_mask, write_mask, LABEL_ANTERIOR, LABEL_NONE, LABEL_POSTERIOR};
 pub use pts::{read_pts, read_pts_n, write_pts, Point, N_AORTA, N_POINTS, N_SPINE};
 pub use scores::{read_scores, ScoreTable, SUBSCORE_COLUMNS};

@@ -83,6 +83,7 @@ fn every_dicom_sample_decodes_or_is_refused_clearly() {
     for f in [
         "MR_small_RLE.dcm",
         "MR_small_jp2klossless.dcm",
+        #[cfg(feature = "jpegls")]
         "MR_small_jpeg_ls_lossless.dcm",
     ] {
         let img = read_image(&dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
@@ -238,4 +239,16 @@ fn atomic_write_leaves_no_partial_file_on_failure() {
         0,
         "temp file left behind"
     );
+}
+
+/// Without the `jpegls` feature a JPEG-LS file gives an error that names the
+/// file and the feature, never a panic or a wrong image.
+#[cfg(not(feature = "jpegls"))]
+#[test]
+fn jpeg_ls_without_feature_names_the_feature() {
+    let path = samples().join("MR_small_jpeg_ls_lossless.dcm");
+    let e = read_image(&path).unwrap_err().to_string();
+    assert!(e.contains("MR_small_jpeg_ls_lossless.dcm"), "{e}");
+    assert!(e.contains("`jpegls` feature"), "{e}");
+    assert!(e.contains("1.2.840.10008.1.2.4.80"), "{e}");
 }

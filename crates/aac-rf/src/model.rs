@@ -288,7 +288,7 @@ impl RfModel {
 
     /// Labels from a response: binary 0/1, or 0/1/2 (the larger class wins).
     pub fn labels(&self, response: &[Vec<f32>], width: u32, height: u32, threshold: f32) -> Gray8 {
-        labels_from_planes(response, width, height, threshold)
+        aac_score::labels_from_planes(response, width, height, threshold)
     }
 
     /// Saves the model as JSON (atomically).
@@ -348,31 +348,6 @@ impl RfModel {
         }
         Ok(m)
     }
-}
-
-/// Labels from probability planes (one plane: 0/1 at `p >= threshold`; two
-/// planes, anterior and posterior: 0 below the threshold, else the larger
-/// class, 1 or 2). Shared by the random forest and the U-net.
-pub fn labels_from_planes(planes: &[Vec<f32>], width: u32, height: u32, threshold: f32) -> Gray8 {
-    let n = (width * height) as usize;
-    let at = |c: usize, i: usize| planes.get(c).and_then(|p| p.get(i)).copied().unwrap_or(0.0);
-    let data: Vec<u8> = (0..n)
-        .map(|i| {
-            if planes.len() < 2 {
-                (at(0, i) >= threshold) as u8
-            } else {
-                let (a, p) = (at(0, i), at(1, i));
-                if a.max(p) < threshold {
-                    0
-                } else if a >= p {
-                    1
-                } else {
-                    2
-                }
-            }
-        })
-        .collect();
-    Gray8::from_raw(width, height, data).expect("buffer has width x height pixels")
 }
 
 /// Dice of the binary union of labels (1.0 when both are empty).

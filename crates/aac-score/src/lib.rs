@@ -8,7 +8,7 @@
 //!
 //! - [`scoring`]: the aortic midline fit (eq. 1 of Chaplin & Cootes 2019) and
 //!   the 8 Kauppila sub-scores; [`score_labels`] scores an in-memory label
-//!   image and [`labels_from_probabilities`] turns two probability maps into
+//!   image and [`labels_from_planes`] turns probability planes into
 //!   one, so segmentation code can score its output directly.
 //! - [`overlay`]: a picture of a scored mask like the paper's Fig. 3 (right).
 //! - [`metrics`]: Dice, Jaccard and accuracy between masks; R², Pearson,
@@ -27,8 +27,10 @@ use std::path::Path;
 
 pub use overlay::render_overlay;
 pub use scoring::{
-    calcified_rows, fit_midline, labels_from_probabilities, score_labels, score_mask_file,
-    subscore, Scored, MIDLINE_STEP, SIGMOID_STEEPNESS,
+    calcified_rows, counted_labels, counted_wall, fit_midline, fit_midline_near,
+    labels_from_planes, score_labels, score_mask_file, score_segmentation, subscore,
+    wall_lengths_mm, Scored, WallRule, MIDLINE_STEP, MIDLINE_WINDOW, MIN_CLASS_PIXELS,
+    SIGMOID_STEEPNESS,
 };
 
 /// Errors of scoring and evaluation.
@@ -72,24 +74,43 @@ pub enum ScoreError {
 
 /// How AAC24 scores are grouped into three categories.
 ///
-/// See `docs/scoring.md` for the sources of both groupings.
+/// See `docs/scoring.md` for the sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Grouping {
-    /// Clinical grouping: `none` (0), `mild` (1-4), `severe` (5 and above).
+    /// The established groups of the AAC literature (the default): `low`
+    /// (0-1), `moderate` (2-5), `high` (6 and above); Lewis et al. 2018
+    /// (Perth Longitudinal Study of Ageing Women), and the same cut points in
+    /// UK Biobank work (Sim et al.) and the ML-AAC-24 evaluation code.
     #[default]
-    Clinical,
-    /// Grouping of recent (UK) biobank and cohort work: `low` (below 2),
-    /// `moderate` (2 to 5), `high` (6 and above).
-    Ukb,
+    Established,
+    /// `none` (0), `mild` (1-4), `severe` (5 and above): a grouping without a
+    /// published source, kept for comparison with earlier versions.
+    NoneMildSevere,
 }
 
 impl Grouping {
     /// The names of the three categories, from lowest to highest.
     pub fn names(self) -> [&'static str; 3] {
         match self {
-            Grouping::Clinical => ["none", "mild", "severe"],
-            Grouping::Ukb => ["low", "moderate", "high"],
+            Grouping::Established => ["low", "moderate", "high"],
+            Grouping::NoneMildSevere => ["none", "mild", "severe"],
+        }
+    }
+
+    /// A short description for reports, e.g. "low 0-1 / moderate 2-5 / high >=6".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Grouping::Established => "established groups: low 0-1, moderate 2-5, high >=6",
+            Grouping::NoneMildSevere => "none 0, mild 1-4, severe >=5",
+        }
+    }
+
+    /// The lowest AAC24 of the middle and of the top category.
+    fn cut_points(self) -> (f64, f64) {
+        match self {
+            Grouping::Established => (2.0, 6.0),
+            Grouping::NoneMildSevere => (1.0, 5.0),
         }
     }
 
@@ -104,26 +125,8 @@ impl Grouping {
         } else {
             score.round().max(0.0)
         };
-        match self {
-            Grouping::Clinical => {
-                if s < 1.0 {
-                    0
-                } else if s < 5.0 {
-                    1
-                } else {
-                    2
-                }
-            }
-            Grouping::Ukb => {
-                if s < 2.0 {
-                    0
-                } else if s < 6.0 {
-                    1
-                } else {
-                    2
-                }
-            }
-        }
+        let (mid, top) = self.cut_points();
+        usize::from(s >= mid) + usize::from(s >= top)
     }
 
     /// The category name of an AAC24 score.
@@ -132,20 +135,8 @@ impl Grouping {
     }
 }
 
-/// The clinical category of an AAC24 score: `none` (0), `mild` (1-4),
-/// `severe` (5 and above).
-pub fn category_clinical(aac24: u32) -> &'static str {
-    Grouping::Clinical.category(f64::from(aac24))
-}
-
-/// The biobank category of an AAC24 score: `low` (below 2), `moderate` (2 to
-/// 5), `high` (6 and above).
-pub fn category_ukb(aac24: u32) -> &'static str {
-    Grouping::Ukb.category(f64::from(aac24))
-}
-
 /// The header of the score table written by [`write_scores_csv`].
-pub const SCORE_CSV_HEADER: [&str; 12] = [
+pub const SCORE_CSV_HEADER: [&str; 15] = [
     "id",
     "aac24",
     "l1_ant",
@@ -158,26 +149,45 @@ pub const SCORE_CSV_HEADER: [&str; 12] = [
     "l4_post",
     "midline_x",
     "category",
+    "aac24_continuous",
+    "ant_length_mm",
+    "post_length_mm",
 ];
 
+/// The fields of one score-table row after `id`, in [`SCORE_CSV_HEADER`]
+/// order: `midline_x` empty when there is no midline, `category` by
+/// `grouping`, the wall lengths empty when `lengths_mm` is None (no pixel
+/// spacing or no transform to source space).
+pub fn score_fields(s: &Scored, grouping: Grouping, lengths_mm: Option<[f64; 2]>) -> Vec<String> {
+    let mut rec: Vec<String> = Vec::with_capacity(SCORE_CSV_HEADER.len() - 1);
+    rec.push(s.aac24.to_string());
+    rec.extend(s.sub.iter().map(|v| v.to_string()));
+    rec.push(s.midline_x.map(|l| format!("{l:.3}")).unwrap_or_default());
+    rec.push(grouping.category(f64::from(s.aac24)).to_string());
+    rec.push(format!("{:.4}", s.aac24_continuous()));
+    for k in 0..2 {
+        rec.push(
+            lengths_mm
+                .map(|l| format!("{:.2}", l[k]))
+                .unwrap_or_default(),
+        );
+    }
+    rec
+}
+
 /// Writes a score table atomically: the header [`SCORE_CSV_HEADER`], then one
-/// row per `(id, scores)` in the order given. `midline_x` is empty when there
-/// is no midline; `category` follows `grouping`.
+/// row per `(id, scores, wall lengths)` in the order given ([`score_fields`]).
 pub fn write_scores_csv(
     path: &Path,
-    rows: &[(String, Scored)],
+    rows: &[(String, Scored, Option<[f64; 2]>)],
     grouping: Grouping,
 ) -> Result<(), ScoreError> {
     aac_io::write_atomic(path, |w: &mut dyn Write| {
         let mut csv = csv::Writer::from_writer(w);
         csv.write_record(SCORE_CSV_HEADER).map_err(csv_io)?;
-        for (id, s) in rows {
-            let mut rec: Vec<String> = Vec::with_capacity(SCORE_CSV_HEADER.len());
-            rec.push(id.clone());
-            rec.push(s.aac24.to_string());
-            rec.extend(s.sub.iter().map(|v| v.to_string()));
-            rec.push(s.midline_x.map(|l| format!("{l}")).unwrap_or_default());
-            rec.push(grouping.category(f64::from(s.aac24)).to_string());
+        for (id, s, lengths) in rows {
+            let mut rec = vec![id.clone()];
+            rec.extend(score_fields(s, grouping, *lengths));
             csv.write_record(&rec).map_err(csv_io)?;
         }
         csv.flush()
@@ -194,31 +204,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clinical_categories() {
+    fn none_mild_severe_categories() {
         let got: Vec<&str> = [0, 1, 4, 5, 24]
             .iter()
-            .map(|&s| category_clinical(s))
+            .map(|&s| Grouping::NoneMildSevere.category(f64::from(s)))
             .collect();
         assert_eq!(got, ["none", "mild", "mild", "severe", "severe"]);
     }
 
     #[test]
-    fn ukb_categories() {
+    fn established_categories_are_the_default() {
         let got: Vec<&str> = [0, 1, 2, 5, 6, 24]
             .iter()
-            .map(|&s| category_ukb(s))
+            .map(|&s| Grouping::default().category(f64::from(s)))
             .collect();
         assert_eq!(got, ["low", "low", "moderate", "moderate", "high", "high"]);
     }
 
     #[test]
     fn fractional_scores_round() {
-        assert_eq!(Grouping::Clinical.index(0.4), 0);
-        assert_eq!(Grouping::Clinical.index(0.5), 1);
-        assert_eq!(Grouping::Clinical.index(4.49), 1);
-        assert_eq!(Grouping::Ukb.index(1.5), 1);
-        assert_eq!(Grouping::Ukb.index(-3.0), 0);
-        assert_eq!(Grouping::Ukb.index(f64::NAN), 0);
+        assert_eq!(Grouping::NoneMildSevere.index(0.4), 0);
+        assert_eq!(Grouping::NoneMildSevere.index(0.5), 1);
+        assert_eq!(Grouping::NoneMildSevere.index(4.49), 1);
+        assert_eq!(Grouping::Established.index(1.5), 1);
+        assert_eq!(Grouping::Established.index(-3.0), 0);
+        assert_eq!(Grouping::Established.index(f64::NAN), 0);
     }
 
     #[test]
@@ -231,29 +241,27 @@ mod tests {
                 Scored {
                     aac24: 7,
                     sub: [1, 0, 2, 0, 3, 0, 1, 0],
+                    rows: [10, 0, 30, 0, 64, 0, 1, 0],
                     midline_x: Some(70.125),
+                    rule: WallRule::ByClass,
                 },
+                Some([41.5, 0.0]),
             ),
-            (
-                "b".to_string(),
-                Scored {
-                    aac24: 0,
-                    sub: [0; 8],
-                    midline_x: None,
-                },
-            ),
+            ("b".to_string(), Scored::ZERO, None),
         ];
-        write_scores_csv(&path, &rows, Grouping::Ukb).unwrap();
+        write_scores_csv(&path, &rows, Grouping::Established).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
+        // aac24_continuous = 3 * (10 + 30 + 64 + 1) / 64 = 4.921875.
         assert_eq!(
             text,
-            "id,aac24,l1_ant,l1_post,l2_ant,l2_post,l3_ant,l3_post,l4_ant,l4_post,midline_x,category\n\
-             a,7,1,0,2,0,3,0,1,0,70.125,high\n\
-             b,0,0,0,0,0,0,0,0,0,,low\n"
+            "id,aac24,l1_ant,l1_post,l2_ant,l2_post,l3_ant,l3_post,l4_ant,l4_post,midline_x,category,\
+             aac24_continuous,ant_length_mm,post_length_mm\n\
+             a,7,1,0,2,0,3,0,1,0,70.125,high,4.9219,41.50,0.00\n\
+             b,0,0,0,0,0,0,0,0,0,,low,0.0000,,\n"
         );
-        write_scores_csv(&path, &rows, Grouping::Clinical).unwrap();
+        write_scores_csv(&path, &rows, Grouping::NoneMildSevere).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("70.125,severe\n") && text.ends_with(",,none\n"));
+        assert!(text.contains("70.125,severe,") && text.contains(",,none,"));
     }
 
     #[test]
@@ -262,7 +270,7 @@ mod tests {
         let blocker = dir.path().join("file");
         std::fs::write(&blocker, "x").unwrap();
         let path = blocker.join("s.csv");
-        let e = write_scores_csv(&path, &[], Grouping::Clinical).unwrap_err();
+        let e = write_scores_csv(&path, &[], Grouping::default()).unwrap_err();
         assert!(e.to_string().contains("file"), "{e}");
     }
 }

@@ -581,6 +581,74 @@ pub fn agreement(a: &[f64], b: &[f64], grouping: Grouping) -> Result<Agreement, 
     })
 }
 
+/// Names of the 8 Kauppila sub-scores, in the order of [`crate::Scored::sub`].
+pub const SUBSCORE_NAMES: [&str; 8] = [
+    "l1_ant", "l1_post", "l2_ant", "l2_post", "l3_ant", "l3_post", "l4_ant", "l4_post",
+];
+
+/// Per-wall agreement of the 8 sub-scores (0..3) between readings a and b of
+/// the same images.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscoreAgreement {
+    /// Number of images.
+    pub n: usize,
+    /// Linear-weighted kappa over all 8 n sub-scores pooled (4 categories 0..3).
+    pub kappa_linear: Option<f64>,
+    /// Fraction of all 8 n sub-scores that agree exactly.
+    pub exact: Option<f64>,
+    /// Exact agreement per sub-score, in [`SUBSCORE_NAMES`] order.
+    pub exact_per_subscore: [f64; 8],
+    /// Sum over images of the 4 anterior sub-scores: by a, by b.
+    pub anterior_total: (u64, u64),
+    /// Sum over images of the 4 posterior sub-scores: by a, by b.
+    pub posterior_total: (u64, u64),
+    /// Pooled 4 x 4 confusion matrix: rows a, columns b.
+    pub confusion: [[u64; 4]; 4],
+}
+
+/// Sub-score agreement between two lists of 8 sub-scores (same images, same
+/// order). Fails when the lists differ in length, are empty, or hold a value
+/// above 3.
+pub fn subscore_agreement(a: &[[u32; 8]], b: &[[u32; 8]]) -> Result<SubscoreAgreement, ScoreError> {
+    if a.len() != b.len() {
+        return Err(ScoreError::Invalid(format!(
+            "sub-score lists differ in length: {} vs {}",
+            a.len(),
+            b.len()
+        )));
+    }
+    if a.is_empty() {
+        return Err(ScoreError::Invalid("no sub-score pairs to compare".into()));
+    }
+    if let Some(v) = a.iter().chain(b).flatten().find(|&&v| v > 3) {
+        return Err(ScoreError::Invalid(format!(
+            "sub-score {v} is outside 0..3"
+        )));
+    }
+    let mut m = [[0u64; 4]; 4];
+    let mut same = [0usize; 8];
+    let (mut ant, mut post) = ((0u64, 0u64), (0u64, 0u64));
+    for (x, y) in a.iter().zip(b) {
+        for k in 0..8 {
+            m[x[k] as usize][y[k] as usize] += 1;
+            same[k] += usize::from(x[k] == y[k]);
+            let t = if k % 2 == 0 { &mut ant } else { &mut post };
+            t.0 += u64::from(x[k]);
+            t.1 += u64::from(y[k]);
+        }
+    }
+    let n = a.len();
+    Ok(SubscoreAgreement {
+        n,
+        kappa_linear: weighted_kappa_linear(&m),
+        exact: category_accuracy(&m),
+        exact_per_subscore: same.map(|s| s as f64 / n as f64),
+        anterior_total: ant,
+        posterior_total: post,
+        confusion: m,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -836,5 +904,49 @@ mod tests {
         aac_io::write_mask(&pb, &Gray8::new(3, 1)).unwrap();
         let e = compare_mask_files(&pa, &pb).unwrap_err().to_string();
         assert!(e.contains("b.png") && e.contains("a.png"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod subscore_tests {
+    use super::*;
+
+    #[test]
+    fn subscore_agreement_by_hand() {
+        // Image 1: identical. Image 2: all anterior sub-scores moved to 0 (the
+        // defect of a wall split that runs to the ROI edge).
+        let a = [[1, 0, 2, 1, 0, 0, 3, 3], [2, 1, 2, 1, 1, 0, 0, 2]];
+        let b = [[1, 0, 2, 1, 0, 0, 3, 3], [0, 1, 0, 1, 0, 0, 0, 2]];
+        let s = subscore_agreement(&a, &b).unwrap();
+        assert_eq!(s.n, 2);
+        assert_eq!(s.anterior_total, (6 + 5, 6));
+        assert_eq!(s.posterior_total, (4 + 4, 8));
+        // 16 pairs, 13 equal (image 2 differs at l1_ant, l2_ant, l3_ant).
+        assert!((s.exact.unwrap() - 13.0 / 16.0).abs() < 1e-12);
+        assert_eq!(s.exact_per_subscore[0], 0.5);
+        assert_eq!(s.exact_per_subscore[1], 1.0);
+        assert_eq!(s.confusion[2][0], 2);
+        assert_eq!(s.confusion[1][0], 1);
+        // Hand-worked linear-weighted kappa (weights 1, 2/3, 1/3, 0):
+        // rows a = [5, 5, 4, 2], columns b = [8, 4, 2, 2]; observed weighted
+        // agreement (13 + 2/3 + 2 * 1/3) / 16; expected agreement
+        // sum_ij w_ij r_i c_j / 256.
+        let r = [5.0, 5.0, 4.0, 2.0];
+        let c = [8.0, 4.0, 2.0, 2.0];
+        let w = |i: usize, j: usize| 1.0 - (i as f64 - j as f64).abs() / 3.0;
+        let pe: f64 = (0..4)
+            .flat_map(|i| (0..4).map(move |j| (i, j)))
+            .map(|(i, j)| w(i, j) * r[i] * c[j] / 256.0)
+            .sum();
+        let po = (13.0 + 2.0 / 3.0 + 2.0 / 3.0) / 16.0;
+        let k = (po - pe) / (1.0 - pe);
+        assert!(
+            (s.kappa_linear.unwrap() - k).abs() < 1e-12,
+            "{:?} vs {k}",
+            s.kappa_linear
+        );
+        assert!(subscore_agreement(&a, &b[..1]).is_err());
+        assert!(subscore_agreement(&[[4, 0, 0, 0, 0, 0, 0, 0]], &[[0; 8]]).is_err());
+        assert!(subscore_agreement(&[], &[]).is_err());
     }
 }

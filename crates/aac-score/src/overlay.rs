@@ -8,7 +8,7 @@
 //! the image mark the rows counted as calcified (anterior, posterior), so the
 //! calcified length behind each sub-score can be read off directly.
 
-use crate::scoring::Scored;
+use crate::scoring::{counted_wall, Scored};
 use aac_io::draw::{display_rgb, text, ANTERIOR_COLOUR, POSTERIOR_COLOUR};
 use aac_io::{Gray16, Gray8, Rgb8, LABEL_ANTERIOR, LABEL_POSTERIOR};
 use image::imageops::{resize, FilterType};
@@ -44,7 +44,8 @@ fn fill(rgb: &mut Rgb8, x0: u32, y0: u32, w: u32, h: u32, c: Rgb<u8>) {
 ///
 /// `image` is the warped image (drawn on black when None; resized to the
 /// label size if it differs); `labels` the label mask; `scored` its scores
-/// (from [`crate::score_labels`]); `scale` the integer upscaling (clamped to
+/// (from [`crate::score_labels`] or [`crate::score_segmentation`]: pixels
+/// take the colour of the wall they count for); `scale` the integer upscaling (clamped to
 /// 1..=8; 2-3 keeps the text legible). Vertebra v is taken to span rows
 /// 64v .. 64v+63 as in warped space.
 pub fn render_overlay(image: Option<&Gray16>, labels: &Gray8, scored: &Scored, scale: u32) -> Rgb8 {
@@ -82,19 +83,24 @@ pub fn render_overlay(image: Option<&Gray16>, labels: &Gray8, scored: &Scored, s
     let mut row_ant = vec![false; h as usize];
     let mut row_post = vec![false; h as usize];
     for (x, y, p) in labels.enumerate_pixels() {
-        let xf = f64::from(x);
-        let (colour, counted) = match p.0[0] {
-            LABEL_ANTERIOR => (ANTERIOR_COLOUR, l.is_some_and(|l| xf > l)),
-            LABEL_POSTERIOR => (POSTERIOR_COLOUR, l.is_some_and(|l| xf < l)),
+        let class_colour = match p.0[0] {
+            LABEL_ANTERIOR => ANTERIOR_COLOUR,
+            LABEL_POSTERIOR => POSTERIOR_COLOUR,
             _ => continue,
         };
-        if counted {
-            if p.0[0] == LABEL_ANTERIOR {
+        let wall = l.and_then(|l| counted_wall(p.0[0], f64::from(x), l, scored.rule));
+        let counted = wall.is_some();
+        let colour = match wall {
+            Some(LABEL_ANTERIOR) => {
                 row_ant[y as usize] = true;
-            } else {
-                row_post[y as usize] = true;
+                ANTERIOR_COLOUR
             }
-        }
+            Some(_) => {
+                row_post[y as usize] = true;
+                POSTERIOR_COLOUR
+            }
+            None => class_colour,
+        };
         let alpha = if counted { 1.0 } else { FAINT };
         for dy in 0..s {
             for dx in 0..s {

@@ -42,6 +42,19 @@ const PLATEAU_TOLERANCE: f64 = 1e-9;
 /// Rows per vertebra in warped space.
 const ROWS: u32 = aac_io::ROWS_PER_VERTEBRA;
 
+/// Which labelled pixels count for a wall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WallRule {
+    /// The paper's rule for annotations: anterior pixels right of the
+    /// midline count for the anterior wall, posterior pixels left of it for
+    /// the posterior wall; pixels on the wrong side do not count.
+    ByClass,
+    /// For segmentations: every labelled pixel counts for the wall on its side
+    /// of the midline, whatever its class (see [`score_segmentation`]).
+    ByPosition,
+}
+
 /// The scores of one label image.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Scored {
@@ -50,8 +63,12 @@ pub struct Scored {
     /// Sub-scores 0..3 in the order l1_ant, l1_post, l2_ant, l2_post, l3_ant,
     /// l3_post, l4_ant, l4_post.
     pub sub: [u32; 8],
+    /// Calcified rows (0..64) per sub-score, same order.
+    pub rows: [u32; 8],
     /// The fitted aortic midline x, or None when the image has no labelled pixel.
     pub midline_x: Option<f64>,
+    /// How pixels were assigned to the walls.
+    pub rule: WallRule,
 }
 
 impl Scored {
@@ -59,8 +76,19 @@ impl Scored {
     pub const ZERO: Scored = Scored {
         aac24: 0,
         sub: [0; 8],
+        rows: [0; 8],
         midline_x: None,
+        rule: WallRule::ByClass,
     };
+
+    /// AAC24 without rounding up: Σ 3 × (calcified rows / 64) over the 8
+    /// segments, 0..24 (24 × the calcified fraction of the wall length).
+    pub fn aac24_continuous(&self) -> f64 {
+        self.rows
+            .iter()
+            .map(|&r| 3.0 * f64::from(r.min(ROWS)) / f64::from(ROWS))
+            .sum()
+    }
 }
 
 fn sigmoid(t: f64) -> f64 {
@@ -111,9 +139,49 @@ pub fn fit_midline(labels: &Gray8) -> Option<f64> {
     if ant.iter().chain(&post).all(|&n| n == 0) {
         return None;
     }
-    let n_steps = (f64::from(labels.width()) / MIDLINE_STEP).round() as usize;
+    Some(best_on_grid(&ant, &post, 0.0, f64::from(labels.width())))
+}
+
+/// Fits the midline near a prior position (the shape model's predicted aortic
+/// centre line, `aac_warp::PreparedRoi::aorta_centre_x`): R(l) is
+/// maximised over `prior ± MIDLINE_WINDOW` only, and when either class has
+/// fewer than [`MIN_CLASS_PIXELS`] pixels the labels cannot place a midline
+/// and the prior is returned. None when the image has no labelled pixel.
+///
+/// Eq. 1 alone runs to the edge of the ROI when a segmentation labels one
+/// class only (every pixel then counts for that wall); the window and the
+/// fallback keep the wall split where the anatomy puts it.
+pub fn fit_midline_near(labels: &Gray8, prior: f64) -> Option<f64> {
+    let (ant, post) = column_counts(labels);
+    let (n_ant, n_post): (u64, u64) = (ant.iter().sum(), post.iter().sum());
+    if n_ant + n_post == 0 {
+        return None;
+    }
+    let width = f64::from(labels.width());
+    let prior = prior.clamp(0.0, width);
+    if n_ant < MIN_CLASS_PIXELS || n_post < MIN_CLASS_PIXELS {
+        return Some(prior);
+    }
+    let lo = (prior - MIDLINE_WINDOW).max(0.0);
+    let hi = (prior + MIDLINE_WINDOW).min(width);
+    Some(best_on_grid(&ant, &post, lo, hi))
+}
+
+/// Half-width, in warped pixels, of the window around the shape model's
+/// predicted aortic centre line in which [`fit_midline_near`] searches. The
+/// predicted walls sit about 15-20 px either side of it, so a window of
+/// ±12 px keeps the midline inside the lumen.
+pub const MIDLINE_WINDOW: f64 = 12.0;
+/// Fewest pixels each class needs before the labels, rather than the
+/// predicted centre line, place the midline.
+pub const MIN_CLASS_PIXELS: u64 = 8;
+
+/// Midline at the middle of the plateau of maximal R(l) among the grid points
+/// `l = lo + i * step` up to `hi`.
+fn best_on_grid(ant: &[u64], post: &[u64], lo: f64, hi: f64) -> f64 {
+    let n_steps = ((hi - lo) / MIDLINE_STEP).round().max(0.0) as usize;
     let values: Vec<f64> = (0..=n_steps)
-        .map(|i| objective_from_counts(&ant, &post, i as f64 * MIDLINE_STEP))
+        .map(|i| objective_from_counts(ant, post, lo + i as f64 * MIDLINE_STEP))
         .collect();
     let (mut best_i, mut best) = (0usize, f64::NEG_INFINITY);
     for (i, &v) in values.iter().enumerate() {
@@ -123,38 +191,99 @@ pub fn fit_midline(labels: &Gray8) -> Option<f64> {
         }
     }
     let floor = best - PLATEAU_TOLERANCE * best.abs().max(1.0);
-    let mut lo = best_i;
-    while lo > 0 && values[lo - 1] >= floor {
-        lo -= 1;
+    let mut first = best_i;
+    while first > 0 && values[first - 1] >= floor {
+        first -= 1;
     }
-    let mut hi = best_i;
-    while hi + 1 < values.len() && values[hi + 1] >= floor {
-        hi += 1;
+    let mut last = best_i;
+    while last + 1 < values.len() && values[last + 1] >= floor {
+        last += 1;
     }
-    Some((lo + hi) as f64 * MIDLINE_STEP / 2.0)
+    lo + (first + last) as f64 * MIDLINE_STEP / 2.0
+}
+
+/// The wall (`LABEL_ANTERIOR` or `LABEL_POSTERIOR`) that a pixel with
+/// `label` at column `x` counts for under `rule`, or None when it does not
+/// count (background, the wrong side of the midline for its class, or on the
+/// midline).
+pub fn counted_wall(label: u8, x: f64, midline: f64, rule: WallRule) -> Option<u8> {
+    let side = if x > midline {
+        LABEL_ANTERIOR
+    } else if x < midline {
+        LABEL_POSTERIOR
+    } else {
+        return None;
+    };
+    match (rule, label) {
+        (_, 0) => None,
+        (WallRule::ByPosition, LABEL_ANTERIOR | LABEL_POSTERIOR) => Some(side),
+        (WallRule::ByClass, l) if l == side => Some(side),
+        _ => None,
+    }
+}
+
+/// The labels as scored: each pixel replaced by the wall it counts for under
+/// `scored`'s midline and rule (0 where it does not count). What a QC overlay
+/// should draw so that its colours match the sub-scores.
+pub fn counted_labels(labels: &Gray8, scored: &Scored) -> Gray8 {
+    let Some(l) = scored.midline_x else {
+        return Gray8::new(labels.width(), labels.height());
+    };
+    Gray8::from_fn(labels.width(), labels.height(), |x, y| {
+        let wall = counted_wall(labels.get_pixel(x, y).0[0], f64::from(x), l, scored.rule);
+        image::Luma([wall.unwrap_or(0)])
+    })
+}
+
+/// Whether warped row `y` counts as calcified on the anterior and on the
+/// posterior wall, given the midline and the rule.
+fn row_walls(labels: &Gray8, y: u32, midline: f64, rule: WallRule) -> (bool, bool) {
+    let (mut ant, mut post) = (false, false);
+    for x in 0..labels.width() {
+        match counted_wall(labels.get_pixel(x, y).0[0], f64::from(x), midline, rule) {
+            Some(LABEL_ANTERIOR) => ant = true,
+            Some(_) => post = true,
+            None => {}
+        }
+    }
+    (ant, post)
 }
 
 /// Rows counted as calcified given a midline, in sub-score order (l1_ant,
-/// l1_post, ..., l4_post): per vertebra the rows with at least one anterior
-/// pixel with x > `midline`, and those with at least one posterior pixel with
-/// x < `midline`. Rows below 256 are ignored.
+/// l1_post, ..., l4_post): per vertebra the rows where [`WallRule::ByClass`]
+/// finds an anterior pixel with x > `midline`, and those with a posterior
+/// pixel with x < `midline`. Rows below 256 are ignored.
 pub fn calcified_rows(labels: &Gray8, midline: f64) -> [u32; 8] {
+    rows_with_rule(labels, midline, WallRule::ByClass)
+}
+
+fn rows_with_rule(labels: &Gray8, midline: f64, rule: WallRule) -> [u32; 8] {
     let mut rows = [0u32; 8];
     for y in 0..labels.height().min(4 * ROWS) {
         let v = (y / ROWS) as usize;
-        let (mut has_ant, mut has_post) = (false, false);
-        for x in 0..labels.width() {
-            let xf = f64::from(x);
-            match labels.get_pixel(x, y).0[0] {
-                LABEL_ANTERIOR if xf > midline => has_ant = true,
-                LABEL_POSTERIOR if xf < midline => has_post = true,
-                _ => {}
-            }
-        }
-        rows[2 * v] += u32::from(has_ant);
-        rows[2 * v + 1] += u32::from(has_post);
+        let (ant, post) = row_walls(labels, y, midline, rule);
+        rows[2 * v] += u32::from(ant);
+        rows[2 * v + 1] += u32::from(post);
     }
     rows
+}
+
+/// The calcified length along the anterior and the posterior wall from T12/L1
+/// to L4/L5 in mm: the sum over counted rows of `row_length_mm[y]`, the
+/// source-image length of warped row y (`aac_warp::row_lengths_mm`). Both
+/// are 0 when `scored` has no midline (nothing calcified).
+pub fn wall_lengths_mm(labels: &Gray8, scored: &Scored, row_length_mm: &[f64]) -> [f64; 2] {
+    let Some(l) = scored.midline_x else {
+        return [0.0, 0.0];
+    };
+    let mut len = [0.0, 0.0];
+    for y in 0..labels.height().min(4 * ROWS) {
+        let (ant, post) = row_walls(labels, y, l, scored.rule);
+        let step = row_length_mm.get(y as usize).copied().unwrap_or(0.0);
+        len[0] += if ant { step } else { 0.0 };
+        len[1] += if post { step } else { 0.0 };
+    }
+    len
 }
 
 /// The Kauppila sub-score of a calcified length of `rows` rows out of 64:
@@ -181,22 +310,52 @@ fn check(labels: &Gray8) -> Result<(), ScoreError> {
     Ok(())
 }
 
-/// Scores a 128 x 256 label image (0 none, 1 anterior, 2 posterior): fits the
-/// midline and computes the 8 sub-scores and AAC24. An image without labelled
+/// Scores a 128 x 256 label image (0 none, 1 anterior, 2 posterior) by the
+/// paper's rule, for annotations: fits the midline (eq. 1) and computes the 8
+/// sub-scores and AAC24 with [`WallRule::ByClass`]. An image without labelled
 /// pixels has no midline and scores 0. Fails on another size or on labels
 /// outside 0..2.
 pub fn score_labels(labels: &Gray8) -> Result<Scored, ScoreError> {
     check(labels)?;
-    let Some(l) = fit_midline(labels) else {
-        return Ok(Scored::ZERO);
-    };
-    let rows = calcified_rows(labels, l);
+    Ok(match fit_midline(labels) {
+        Some(l) => scored_with(labels, l, WallRule::ByClass),
+        None => Scored::ZERO,
+    })
+}
+
+/// Scores the labels of a segmentation model, given the shape model's
+/// predicted aortic centre line `prior` in warped space
+/// (`aac_warp::PreparedRoi::aorta_centre_x`): the midline is fitted near it
+/// ([`fit_midline_near`]) and every labelled pixel counts for the wall on its
+/// side ([`WallRule::ByPosition`]).
+///
+/// Why not the paper's rule: a 2-class network that has not (yet) learned to
+/// tell the walls apart labels most calcification with one class; eq. 1 then
+/// runs to the edge of the ROI and every pixel counts for that wall (a whole
+/// cohort with every anterior sub-score 0). The wall a deposit lies on is a
+/// matter of position, which the predicted aorta and the labels' own split
+/// give robustly; measured on held-out synthetic cohorts in docs/scoring.md.
+pub fn score_segmentation(labels: &Gray8, prior: f64) -> Result<Scored, ScoreError> {
+    check(labels)?;
+    Ok(match fit_midline_near(labels, prior) {
+        Some(l) => scored_with(labels, l, WallRule::ByPosition),
+        None => Scored {
+            rule: WallRule::ByPosition,
+            ..Scored::ZERO
+        },
+    })
+}
+
+fn scored_with(labels: &Gray8, midline: f64, rule: WallRule) -> Scored {
+    let rows = rows_with_rule(labels, midline, rule);
     let sub = rows.map(subscore);
-    Ok(Scored {
+    Scored {
         aac24: sub.iter().sum(),
         sub,
-        midline_x: Some(l),
-    })
+        rows,
+        midline_x: Some(midline),
+        rule,
+    }
 }
 
 /// Reads a label mask PNG and scores it; every error names the file.
@@ -213,31 +372,37 @@ pub(crate) fn in_file(path: &Path, e: ScoreError) -> ScoreError {
     }
 }
 
-/// Turns two probability maps (row-major, `width` x `height`) into a label
-/// image: a pixel gets the class with the higher probability (anterior 1,
-/// posterior 2) if that probability exceeds `threshold`, else 0. Equal
-/// probabilities go to anterior; NaN and values missing because a slice is
-/// shorter than `width * height` count as 0.
-pub fn labels_from_probabilities(
-    ant: &[f32],
-    post: &[f32],
-    width: u32,
-    height: u32,
-    threshold: f32,
-) -> Gray8 {
-    let get = |v: &[f32], i: usize| v.get(i).copied().filter(|p| !p.is_nan()).unwrap_or(0.0);
-    Gray8::from_fn(width, height, |x, y| {
-        let i = y as usize * width as usize + x as usize;
-        let (a, p) = (get(ant, i), get(post, i));
-        let label = if a >= p && a > threshold {
-            LABEL_ANTERIOR
-        } else if p > a && p > threshold {
-            LABEL_POSTERIOR
-        } else {
-            0
-        };
-        image::Luma([label])
-    })
+/// Labels from probability planes, the one rule for every segmentation
+/// model. One plane: 1 where `p >= threshold`. Two planes (anterior,
+/// posterior): 0 where both are below the threshold, else the larger class
+/// (1 anterior on a tie, 2 posterior). A missing or NaN value counts 0.
+pub fn labels_from_planes(planes: &[Vec<f32>], width: u32, height: u32, threshold: f32) -> Gray8 {
+    let n = (width as usize) * (height as usize);
+    let at = |c: usize, i: usize| {
+        planes
+            .get(c)
+            .and_then(|p| p.get(i))
+            .copied()
+            .filter(|v| !v.is_nan())
+            .unwrap_or(0.0)
+    };
+    let data: Vec<u8> = (0..n)
+        .map(|i| {
+            if planes.len() < 2 {
+                u8::from(at(0, i) >= threshold)
+            } else {
+                let (a, p) = (at(0, i), at(1, i));
+                if a.max(p) < threshold {
+                    0
+                } else if a >= p {
+                    LABEL_ANTERIOR
+                } else {
+                    LABEL_POSTERIOR
+                }
+            }
+        })
+        .collect();
+    Gray8::from_raw(width, height, data).expect("buffer has width x height pixels")
 }
 
 #[cfg(test)]
@@ -453,11 +618,15 @@ mod tests {
     fn probabilities_to_labels() {
         let ant = [0.9, 0.2, 0.6, 0.3, f32::NAN, 0.7];
         let post = [0.1, 0.8, 0.6, 0.4, 0.9];
-        let m = labels_from_probabilities(&ant, &post, 3, 2, 0.5);
+        let planes = vec![ant.to_vec(), post.to_vec()];
+        let m = labels_from_planes(&planes, 3, 2, 0.5);
         // 0.9>0.1 -> 1; 0.8>0.2 -> 2; tie 0.6 -> 1; 0.4 below threshold -> 0;
         // NaN counts 0, 0.9 -> 2; post missing, 0.7 -> 1.
         assert_eq!(m.as_raw(), &vec![1, 2, 1, 0, 2, 1]);
-        let short = labels_from_probabilities(&[], &[], 2, 2, 0.5);
+        // At the threshold counts (a forest threshold of 1.0 must still mark).
+        let one = labels_from_planes(&[vec![1.0, 0.99]], 2, 1, 1.0);
+        assert_eq!(one.as_raw(), &vec![1, 0]);
+        let short = labels_from_planes(&[], 2, 2, 0.5);
         assert_eq!(short.as_raw(), &vec![0; 4]);
     }
 
@@ -470,7 +639,7 @@ mod tests {
             ant[(y * w + ANT_X) as usize] = 0.95;
             post[(y * w + POST_X) as usize] = 0.8;
         }
-        let s = score_labels(&labels_from_probabilities(&ant, &post, w, h, 0.5)).unwrap();
+        let s = score_labels(&labels_from_planes(&[ant, post], w, h, 0.5)).unwrap();
         assert_eq!(s.sub, [3, 3, 0, 0, 0, 0, 0, 0]);
     }
 }

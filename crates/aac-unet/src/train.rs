@@ -85,8 +85,17 @@ pub struct EpochLog {
     pub train_loss: f64,
     /// Validation loss.
     pub val_loss: f64,
-    /// Validation Dice (binary union) at the best threshold.
+    /// Validation Dice of the binary union of the classes at the threshold.
     pub val_dice: f64,
+    /// Validation Dice per class (anterior, posterior) at the threshold; empty
+    /// for a binary network.
+    #[serde(default)]
+    pub val_dice_per_class: Vec<f64>,
+    /// The selection score: the mean per-class Dice of a 2-class network (so
+    /// a network that never labels one wall cannot win), the union Dice of a
+    /// binary one.
+    #[serde(default)]
+    pub val_score: f64,
     /// That threshold.
     pub threshold: f32,
     /// Seconds for the epoch.
@@ -235,17 +244,33 @@ pub fn predict_batch(
         .collect()
 }
 
-/// Dice of the binary union of two sets of planes at a threshold (1.0 if both empty).
-pub fn planes_dice(pred: &[Vec<f32>], target: &[f32], threshold: f32) -> (usize, usize) {
-    let mut inter = 0;
-    let mut sum = 0;
-    for i in 0..PIXELS {
-        let p = pred.iter().any(|pl| pl[i] >= threshold);
-        let t = (0..pred.len()).any(|c| target[c * PIXELS + i] > 0.5);
-        inter += (p && t) as usize;
-        sum += p as usize + t as usize;
+/// Overlap counts of the labels a user gets from `pred` at `threshold`
+/// ([`aac_score::labels_from_planes`]) against the target planes: per region
+/// (union, then each class) the intersection and the sum of the two areas.
+pub fn label_overlaps(pred: &[Vec<f32>], target: &[f32], threshold: f32) -> [(usize, usize); 3] {
+    let labels = aac_score::labels_from_planes(pred, ROI_WIDTH, ROI_HEIGHT, threshold);
+    let classes = pred.len();
+    let mut out = [(0usize, 0usize); 3];
+    for (i, &l) in labels.as_raw().iter().enumerate() {
+        let t = (0..classes)
+            .find(|&c| target.get(c * PIXELS + i).is_some_and(|&v| v > 0.5))
+            .map_or(0, |c| c as u8 + 1);
+        let regions = [(l > 0, t > 0), (l == 1, t == 1), (l == 2, t == 2)];
+        for (o, (p, q)) in out.iter_mut().zip(regions) {
+            o.0 += usize::from(p && q);
+            o.1 += usize::from(p) + usize::from(q);
+        }
     }
-    (inter, sum)
+    out
+}
+
+/// Dice from overlap counts; 1.0 when both areas are empty.
+fn dice_of((inter, sum): (usize, usize)) -> f64 {
+    if sum == 0 {
+        1.0
+    } else {
+        2.0 * inter as f64 / sum as f64
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -380,15 +405,17 @@ pub fn train(
         // Validation with the eval-mode network (dropout off, running BN statistics).
         let eval = net.valid();
         let plain = crate::device();
-        let (mut vloss, mut inter, mut sums) = (0.0, [0usize; 9], [0usize; 9]);
+        let mut vloss = 0.0;
+        let mut counts = [[(0usize, 0usize); 3]; 9];
         for vb in val.chunks(4) {
             let inputs: Vec<&[f32]> = vb.iter().map(|s| s.x.as_slice()).collect();
             let preds = predict_batch(&eval, &inputs, classes, &plain);
             for (p, s) in preds.iter().zip(vb) {
                 for (ti, t) in (1..10).map(|k| k as f32 / 10.0).enumerate() {
-                    let (i, su) = planes_dice(p, &s.y, t);
-                    inter[ti] += i;
-                    sums[ti] += su;
+                    for (acc, o) in counts[ti].iter_mut().zip(label_overlaps(p, &s.y, t)) {
+                        acc.0 += o.0;
+                        acc.1 += o.1;
+                    }
                 }
                 let mut l = 0.0;
                 for (c, plane) in p.iter().enumerate() {
@@ -401,18 +428,30 @@ pub fn train(
                 vloss += l / PIXELS as f64;
             }
         }
-        let (dice, threshold) = (0..9)
-            .map(|i| {
-                (
-                    if sums[i] == 0 {
-                        1.0
-                    } else {
-                        2.0 * inter[i] as f64 / sums[i] as f64
-                    },
-                    (i + 1) as f32 / 10.0,
-                )
+        // Threshold and epoch chosen on the selection score (see EpochLog).
+        let selection = |c: &[(usize, usize); 3]| {
+            if classes == 2 {
+                (dice_of(c[1]) + dice_of(c[2])) / 2.0
+            } else {
+                dice_of(c[0])
+            }
+        };
+        let best_t = (0..9)
+            .max_by(|&i, &j| {
+                selection(&counts[i])
+                    .partial_cmp(&selection(&counts[j]))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(j.cmp(&i))
             })
-            .fold((f64::MIN, 0.5), |a, b| if b.0 > a.0 { b } else { a });
+            .unwrap_or(4);
+        let threshold = (best_t + 1) as f32 / 10.0;
+        let dice = dice_of(counts[best_t][0]);
+        let val_score = selection(&counts[best_t]);
+        let per_class: Vec<f64> = if classes == 2 {
+            vec![dice_of(counts[best_t][1]), dice_of(counts[best_t][2])]
+        } else {
+            Vec::new()
+        };
         let log = EpochLog {
             epoch: epoch + 1,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -422,6 +461,12 @@ pub fn train(
                 vloss / val.len() as f64
             },
             val_dice: if val.is_empty() { f64::NAN } else { dice },
+            val_dice_per_class: if val.is_empty() {
+                Vec::new()
+            } else {
+                per_class
+            },
+            val_score: if val.is_empty() { f64::NAN } else { val_score },
             threshold,
             seconds: t0.elapsed().as_secs_f64(),
             images_per_s: seen as f64 / train_secs,
@@ -429,7 +474,7 @@ pub fn train(
         let score = if val.is_empty() {
             -(log.train_loss)
         } else {
-            dice
+            val_score
         };
         if score > best_dice || best_bytes.is_empty() {
             best_dice = score;

@@ -9,7 +9,7 @@ pub mod warp_image;
 
 pub use mesh::{to_source, to_warped, unwarp_labels, Jitter, WarpMap};
 pub use roi::{Roi, RoiError};
-pub use warp_image::{prepare_roi, AortaSource, PreparedRoi};
+pub use warp_image::{prepare_roi, row_lengths_mm, AortaSource, PreparedRoi};
 
 /// Errors of the warp stage.
 #[derive(Debug, thiserror::Error)]

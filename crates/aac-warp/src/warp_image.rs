@@ -134,3 +134,36 @@ pub fn warp_points(roi: &Roi, points: &[Point]) -> Vec<Point> {
 pub fn warp_mask(map: &WarpMap, mask: &Gray8) -> Gray8 {
     map.warp_labels(mask)
 }
+
+impl PreparedRoi {
+    /// The aorta's centre line in warped space as the shape model predicts
+    /// it: the mean warped x of the midpoints between the posterior and
+    /// anterior wall points at the five disc levels. Used to split the walls
+    /// when a segmentation gives no clear midline of its own.
+    pub fn aorta_centre_x(&self) -> f64 {
+        let levels = self.aorta.len() / 2;
+        if levels == 0 {
+            return crate::roi::TARGET_X[2];
+        }
+        let sum: f64 = (0..levels)
+            .map(|k| to_warped(&self.roi, self.aorta[2 * k].mid(&self.aorta[2 * k + 1])).x)
+            .sum();
+        sum / levels as f64
+    }
+}
+
+/// Source-image length, in mm, of each of the 256 warped rows along the
+/// warped column `x`: the distance between where the top and the bottom edge
+/// of the row map to, with `spacing` = [row, column] mm per pixel (DICOM
+/// PixelSpacing order). Summed over calcified rows it gives the calcified
+/// length along a wall.
+pub fn row_lengths_mm(roi: &Roi, x: f64, spacing: [f64; 2]) -> Vec<f64> {
+    (0..SIZE.1)
+        .map(|y| {
+            let a = crate::mesh::to_source(roi, x, f64::from(y) - 0.5);
+            let b = crate::mesh::to_source(roi, x, f64::from(y) + 0.5);
+            let (dx, dy) = ((b.x - a.x) * spacing[1], (b.y - a.y) * spacing[0]);
+            (dx * dx + dy * dy).sqrt()
+        })
+        .collect()
+}
