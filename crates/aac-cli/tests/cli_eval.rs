@@ -80,11 +80,33 @@ fn eval_writes_the_report_and_never_tests_on_training_images() {
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(m["no_test_image_in_training"], true);
+    let methods: Vec<&str> = m["table1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        m["table1"].as_array().unwrap().len(),
-        4,
-        "rf, unet, unet2, intra-rater"
+        methods,
+        [
+            "Random forest",
+            "U-net (binary)",
+            "U-net (2-class)",
+            "U-net (2-class), anterior class",
+            "U-net (2-class), posterior class",
+            "Intra-rater (masks vs masks2)"
+        ]
     );
+    // Per-wall agreement next to the AAC24 agreement, with the grouping named.
+    let sub = &m["subscore_agreement"];
+    assert!(sub["n"].as_u64().unwrap() > 0, "{sub}");
+    assert!(sub["anterior_total"].is_array() && sub["posterior_total"].is_array());
+    assert!(m["grouping"].as_str().unwrap().contains("low 0-1"));
+    assert!(html.contains("Sub-score agreement per wall"));
+    let preds = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    assert!(preds.starts_with(
+        "id,fold,aac24_annotation,aac24_predicted,aac24_continuous_annotation,aac24_continuous_predicted,"
+    ));
     // Check the fold file ourselves: every image is tested exactly once, never trained on in that fold.
     let folds = std::fs::read_to_string(out.join("folds.csv")).unwrap();
     let mut roles: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();

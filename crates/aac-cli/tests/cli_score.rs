@@ -68,36 +68,42 @@ fn score_writes_table_and_overlays() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "id,aac24,l1_ant,l1_post,l2_ant,l2_post,l3_ant,l3_post,l4_ant,l4_post,midline_x,category"
+        "id,aac24,l1_ant,l1_post,l2_ant,l2_post,l3_ant,l3_post,l4_ant,l4_post,midline_x,category,\
+         aac24_continuous,ant_length_mm,post_length_mm"
     );
-    // a: L1 post 64 rows -> 3, L2 ant 22 rows -> 2: AAC24 5, severe.
+    // a: L1 post 64 rows -> 3, L2 ant 22 rows -> 2: AAC24 5, moderate;
+    // continuous 3 * (64 + 22) / 64 = 4.03; warped masks carry no lengths.
     assert!(lines[1].starts_with("a,5,0,3,2,0,0,0,0,0,"), "{}", lines[1]);
-    assert!(lines[1].ends_with(",severe"), "{}", lines[1]);
-    assert_eq!(lines[2], "b,0,0,0,0,0,0,0,0,0,,none");
-    // c: L3 ant 43 rows -> 3, L4 post 21 rows -> 1: AAC24 4, mild.
+    assert!(lines[1].ends_with(",moderate,4.0312,,"), "{}", lines[1]);
+    assert_eq!(lines[2], "b,0,0,0,0,0,0,0,0,0,,low,0.0000,,");
+    // c: L3 ant 43 rows -> 3, L4 post 21 rows -> 1: AAC24 4, moderate.
     assert!(lines[3].starts_with("c,4,0,0,0,0,3,0,0,1,"), "{}", lines[3]);
-    assert!(lines[3].ends_with(",mild"), "{}", lines[3]);
+    assert!(lines[3].ends_with(",moderate,3.0000,,"), "{}", lines[3]);
     for id in ["a", "b", "c"] {
         let p = ov.join(format!("{id}.png"));
         let img = image::open(&p).unwrap();
         assert_eq!(img.height(), 256 * 3 + 24, "{}", p.display());
     }
-    // The UK Biobank grouping.
-    let o = aac(&[
-        "score",
-        "--data",
-        s(&root),
-        "--out",
-        s(&out),
-        "--grouping",
-        "ukb",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let csv = std::fs::read_to_string(&out).unwrap();
-    assert!(
-        csv.contains(",moderate\n") && csv.contains(",,low\n"),
-        "{csv}"
-    );
+    // The grouping of version 0.1, by name and by its old alias.
+    for name in ["none-mild-severe", "clinical"] {
+        let o = aac(&[
+            "score",
+            "--data",
+            s(&root),
+            "--out",
+            s(&out),
+            "--grouping",
+            name,
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let csv = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            csv.contains(",severe,4.0312,")
+                && csv.contains(",,none,")
+                && csv.contains(",mild,3.0000,"),
+            "{csv}"
+        );
+    }
 }
 
 fn assert_fails(o: &Output, needles: &[&str]) {
@@ -235,7 +241,16 @@ fn agree_by_hand_and_bad_csv() {
         "id,aac24,other\ni5,5,1\ni4,4,1\ni3,5,1\ni2,4,1\ni1,2,1\nonly_b,0,1\n",
     )
     .unwrap();
-    let o = aac(&["agree", "--a", s(&a), "--b", s(&b), "--json"]);
+    let o = aac(&[
+        "agree",
+        "--a",
+        s(&a),
+        "--b",
+        s(&b),
+        "--grouping",
+        "none-mild-severe",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let f = |k: &str| v[k].as_f64().unwrap();
@@ -256,6 +271,8 @@ fn agree_by_hand_and_bad_csv() {
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
     assert!(t.contains("ICC(2,1)") && t.contains("0.625"), "{t}");
+    assert!(t.contains("established groups: low 0-1"), "{t}");
+    assert!(t.contains("sub-scores: not compared"), "{t}");
     assert!(t.contains("missing from B: 1 (only_a)"), "{t}");
 
     // --col and --grouping: 'other' is constant in both: correlations undefined.
@@ -302,5 +319,43 @@ fn agree_by_hand_and_bad_csv() {
     assert_fails(
         &aac(&["agree", "--a", s(&a), "--b", s(&other)]),
         &["no ids common"],
+    );
+}
+
+#[test]
+fn agree_reports_per_wall_subscore_agreement() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    let head = "id,aac24,l1_ant,l1_post,l2_ant,l2_post,l3_ant,l3_post,l4_ant,l4_post\n";
+    // The case of aac-score's subscore_agreement_by_hand: B lost every
+    // anterior sub-score of image 2 (anterior totals 11 vs 6).
+    std::fs::write(
+        &a,
+        format!("{head}i1,10,1,0,2,1,0,0,3,3\ni2,9,2,1,2,1,1,0,0,2\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        format!("{head}i1,10,1,0,2,1,0,0,3,3\ni2,4,0,1,0,1,0,0,0,2\n"),
+    )
+    .unwrap();
+    let o = aac(&["agree", "--a", s(&a), "--b", s(&b), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sub = &v["subscores"];
+    assert_eq!(sub["anterior_total"], serde_json::json!([11, 6]));
+    assert_eq!(sub["posterior_total"], serde_json::json!([8, 8]));
+    assert!((sub["exact"].as_f64().unwrap() - 13.0 / 16.0).abs() < 1e-12);
+    assert_eq!(sub["exact_per_subscore"][0], 0.5);
+    let t = text(&aac(&["agree", "--a", s(&a), "--b", s(&b)]));
+    assert!(
+        t.contains("anterior total (A, B)") && t.contains("11, 6"),
+        "{t}"
+    );
+    // A sub-score outside 0..3 is refused, naming file, id and column.
+    std::fs::write(&b, format!("{head}i1,10,1,0,2,1,0,0,3,4\n")).unwrap();
+    assert_fails(
+        &aac(&["agree", "--a", s(&a), "--b", s(&b)]),
+        &["b.csv", "i1", "l4_post"],
     );
 }

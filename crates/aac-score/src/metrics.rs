@@ -760,7 +760,7 @@ mod tests {
 
     #[test]
     fn agreement_by_hand() {
-        let a = agreement(&X, &Y, Grouping::Clinical).unwrap();
+        let a = agreement(&X, &Y, Grouping::NoneMildSevere).unwrap();
         assert_eq!(a.n, 5);
         let lf = a.linear.unwrap();
         close(lf.slope, 0.6, 1e-12);
@@ -835,7 +835,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(confusion(&a, &b, Grouping::Clinical), m);
+        assert_eq!(confusion(&a, &b, Grouping::NoneMildSevere), m);
         // For 2 x 2, linear weights are the identity: unweighted kappa.
         // [[20, 5], [10, 15]]: p_o = 0.7, p_e = (25*30 + 25*20)/2500 = 0.5, kappa 0.4.
         close(
@@ -873,19 +873,19 @@ mod tests {
         assert_eq!(origin_fit(&v, &[0.0; 3]).unwrap().r2, None);
         assert_eq!(bland_altman(&[1.0], &[2.0]), None);
         assert_eq!(mean_absolute_error(&[], &[]), None);
-        let a = agreement(&[0.0, 0.0], &[0.0, 0.0], Grouping::Ukb).unwrap();
+        let a = agreement(&[0.0, 0.0], &[0.0, 0.0], Grouping::Established).unwrap();
         assert_eq!((a.pearson, a.icc_2_1, a.kappa_linear), (None, None, None));
         assert_eq!(a.category_accuracy, Some(1.0));
         assert_eq!(a.bland_altman.unwrap().sd, 0.0);
-        assert!(agreement(&[], &[], Grouping::Ukb).is_err());
-        assert!(agreement(&[1.0], &[1.0, 2.0], Grouping::Ukb).is_err());
-        assert!(agreement(&[f64::NAN], &[1.0], Grouping::Ukb).is_err());
+        assert!(agreement(&[], &[], Grouping::Established).is_err());
+        assert!(agreement(&[1.0], &[1.0, 2.0], Grouping::Established).is_err());
+        assert!(agreement(&[f64::NAN], &[1.0], Grouping::Established).is_err());
     }
 
     #[test]
     fn identical_lists_agree_perfectly() {
         let v = [0.0, 1.0, 3.0, 6.0, 10.0, 24.0];
-        let a = agreement(&v, &v, Grouping::Ukb).unwrap();
+        let a = agreement(&v, &v, Grouping::Established).unwrap();
         close(a.pearson.unwrap(), 1.0, 1e-12);
         close(a.icc_2_1.unwrap(), 1.0, 1e-12);
         close(a.kappa_linear.unwrap(), 1.0, 1e-12);

@@ -642,4 +642,72 @@ mod tests {
         let s = score_labels(&labels_from_planes(&[ant, post], w, h, 0.5)).unwrap();
         assert_eq!(s.sub, [3, 3, 0, 0, 0, 0, 0, 0]);
     }
+
+    #[test]
+    fn one_class_labels_split_at_the_prior() {
+        // Both walls labelled posterior (a network that never learned the
+        // anterior class): eq. 1 runs to the edge and scores no anterior
+        // wall; the segmentation rule splits at the predicted centre line.
+        let mut m = blank();
+        paint(&mut m, POST_X, 0..64, LABEL_POSTERIOR);
+        paint(&mut m, ANT_X, 64..128, LABEL_POSTERIOR);
+        let paper = score_labels(&m).unwrap();
+        assert_eq!(paper.sub, [0, 3, 0, 3, 0, 0, 0, 0]);
+        let seg = score_segmentation(&m, 75.0).unwrap();
+        assert_eq!(seg.midline_x, Some(75.0));
+        assert_eq!(seg.sub, [0, 3, 3, 0, 0, 0, 0, 0]);
+        assert_eq!(seg.rule, WallRule::ByPosition);
+    }
+
+    #[test]
+    fn labels_place_the_midline_only_inside_the_window() {
+        // Two classes, well populated: eq. 1's maximum between the walls
+        // (60 and 90; 256 posterior vs 64 anterior pixels put it at
+        // 75 + ln(4)/2 = 75.7), inside the window 70 +/- 12.
+        let m = with_anterior(0..64);
+        let l = fit_midline_near(&m, 70.0).unwrap();
+        assert!((75.5..=76.0).contains(&l), "{l}");
+        // A prior far from the labels bounds the line: R(l) is flat (to
+        // 1e-9) over the window 8..32, whose middle is the prior.
+        assert_eq!(fit_midline_near(&m, 20.0), Some(20.0));
+        // Too few anterior pixels: the prior.
+        let mut few = blank();
+        paint(&mut few, POST_X, 0..64, LABEL_POSTERIOR);
+        paint(
+            &mut few,
+            ANT_X,
+            0..(MIN_CLASS_PIXELS as u32 - 1),
+            LABEL_ANTERIOR,
+        );
+        assert_eq!(fit_midline_near(&few, 80.0), Some(80.0));
+        assert_eq!(fit_midline_near(&blank(), 80.0), None);
+        assert_eq!(score_segmentation(&blank(), 80.0).unwrap().aac24, 0);
+    }
+
+    #[test]
+    fn continuous_score_and_wall_lengths_by_hand() {
+        // Anterior: 10 rows at L1, 64 at L2; posterior: 30 rows at L4.
+        let mut m = blank();
+        paint(&mut m, ANT_X, 0..10, LABEL_ANTERIOR);
+        paint(&mut m, ANT_X, 64..128, LABEL_ANTERIOR);
+        paint(&mut m, POST_X, 192..222, LABEL_POSTERIOR);
+        let s = score_segmentation(&m, 75.0).unwrap();
+        assert_eq!(s.rows, [10, 0, 64, 0, 0, 0, 0, 30]);
+        assert_eq!(s.sub, [1, 0, 3, 0, 0, 0, 0, 2]);
+        // 3 * (10 + 64 + 30) / 64 = 4.875, below the integer 6.
+        assert!((s.aac24_continuous() - 4.875).abs() < 1e-12);
+        // Rows 0..128 are 0.5 mm long in the source, rows 128..256 0.8 mm.
+        let row_mm: Vec<f64> = (0..256).map(|y| if y < 128 { 0.5 } else { 0.8 }).collect();
+        let [a, p] = wall_lengths_mm(&m, &s, &row_mm);
+        assert!((a - 74.0 * 0.5).abs() < 1e-9, "{a}");
+        assert!((p - 30.0 * 0.8).abs() < 1e-9, "{p}");
+        assert_eq!(
+            wall_lengths_mm(&blank(), &Scored::ZERO, &row_mm),
+            [0.0, 0.0]
+        );
+        // What is drawn is what is counted.
+        let drawn = counted_labels(&m, &s);
+        assert_eq!(drawn.get_pixel(ANT_X, 5).0[0], LABEL_ANTERIOR);
+        assert_eq!(drawn.get_pixel(POST_X, 200).0[0], LABEL_POSTERIOR);
+    }
 }

@@ -124,6 +124,13 @@ impl UNet {
             dec.push(ConvBlock::new(cout * 2, cout, None, dev));
         }
         let mut head = Conv2dConfig::new([w, cfg.classes], [1, 1]).init(dev);
+        // Zero weights: the head reads ReLU outputs (>= 0), so a random row
+        // that drew only negative weights could never raise its class above
+        // the prior where the features are 0; with 2 classes that left the
+        // anterior class unlearned for whole trainings (the anterior
+        // sub-scores of 0 in version 0.1). From zero, every row's gradient is
+        // the correlation of the features with its own targets.
+        head.weight = Param::from_tensor(Tensor::<4>::zeros([cfg.classes, w, 1, 1], dev));
         let p = cfg.prior.clamp(1e-6, 0.5);
         head.bias = Some(Param::from_tensor(Tensor::<1>::full(
             [cfg.classes],

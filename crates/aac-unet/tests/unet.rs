@@ -106,6 +106,90 @@ fn tiny_network_overfits_a_handful_of_rois() {
     assert!(dice > 0.8, "training Dice {dice}");
 }
 
+/// 64x32 two-wall "ROIs": each has one bright segment, on the anterior wall
+/// (columns 20-24, right) or on the posterior wall (columns 6-10, left), and
+/// target planes (anterior, posterior) that say which.
+fn toy_two_walls(n: usize) -> (Vec<f32>, Vec<f32>) {
+    let (h, w) = (64usize, 32usize);
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let anterior = i % 2 == 0;
+        let col = if anterior { 20 + i % 5 } else { 6 + i % 5 };
+        let (r0, r1) = (4 + (i * 7) % 20, 34 + (i * 5) % 26);
+        let mut ant = vec![0.0f32; h * w];
+        let mut post = vec![0.0f32; h * w];
+        for y in 0..h {
+            for x in 0..w {
+                let on = x == col && (r0..r1).contains(&y);
+                let noise = (((x * 31 + y * 17 + i * 7) % 13) as f32 / 13.0 - 0.5) * 0.2;
+                xs.push(if on { 1.0 } else { 0.2 } + noise);
+                if on {
+                    if anterior {
+                        ant[y * w + x] = 1.0;
+                    } else {
+                        post[y * w + x] = 1.0;
+                    }
+                }
+            }
+        }
+        ys.extend(ant);
+        ys.extend(post);
+    }
+    (xs, ys)
+}
+
+/// The defect of version 0.1 at its root: a 2-class network must give the
+/// anterior class to calcification on the anterior wall (and the posterior
+/// class to the posterior wall), through the one labels-from-planes rule.
+#[test]
+fn two_class_network_labels_each_wall_with_its_class() {
+    let dev = Device::flex().autodiff();
+    // Seed 5 draws an all-negative anterior row for a randomly initialised
+    // head: the anterior class then never rose above its prior.
+    dev.seed(5);
+    let c = cfg(2, 4, 3);
+    let mut net = UNet::new(&c, &dev);
+    let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
+    let n = 6;
+    let (xs, ys) = toy_two_walls(n);
+    let x = || Tensor::<4>::from_data(TensorData::new(xs.clone(), [n, 1, 64, 32]), &dev);
+    let y = || Tensor::<4>::from_data(TensorData::new(ys.clone(), [n, 2, 64, 32]), &dev);
+    for _ in 0..200 {
+        let out = net.forward(x());
+        let loss = bce_loss(out, y());
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(1e-2, net, grads);
+    }
+    let plain = Device::flex();
+    let xp = Tensor::<4>::from_data(TensorData::new(xs.clone(), [n, 1, 64, 32]), &plain);
+    let p: Vec<f32> = sigmoid(net.valid().forward(xp))
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
+    let plane = 64 * 32;
+    // Per wall: of the target pixels, how many get that wall's label.
+    let (mut hit, mut total) = ([0usize; 2], [0usize; 2]);
+    for i in 0..n {
+        let planes = vec![
+            p[(2 * i) * plane..(2 * i + 1) * plane].to_vec(),
+            p[(2 * i + 1) * plane..(2 * i + 2) * plane].to_vec(),
+        ];
+        let labels = aac_score::labels_from_planes(&planes, 32, 64, 0.5);
+        for (k, l) in labels.as_raw().iter().enumerate() {
+            for wall in 0..2 {
+                if ys[(2 * i + wall) * plane + k] > 0.5 {
+                    total[wall] += 1;
+                    hit[wall] += usize::from(*l as usize == wall + 1);
+                }
+            }
+        }
+    }
+    for (wall, name) in ["anterior", "posterior"].iter().enumerate() {
+        let recall = hit[wall] as f64 / total[wall] as f64;
+        assert!(recall > 0.8, "{name} wall labelled {name}: {recall:.3}");
+    }
+}
+
 #[test]
 fn eval_is_deterministic_and_save_load_gives_identical_predictions() {
     let dev = Device::flex();

@@ -215,3 +215,28 @@ fn bad_geometry_is_refused() {
     )
     .is_err());
 }
+
+/// Row lengths in mm: on an ROI that is the warped grid scaled by 2 in y and
+/// 3 in x, every warped row spans 2 source pixels vertically, i.e. 0.6 mm at
+/// a row spacing of 0.3 mm, whatever the column spacing.
+#[test]
+fn row_lengths_follow_the_warp_scale_and_pixel_spacing() {
+    use aac_warp::roi::{Roi, COLUMNS, LEVELS};
+    let mut points = [[Point::default(); COLUMNS]; LEVELS];
+    for (k, row) in points.iter_mut().enumerate() {
+        for (c, p) in row.iter_mut().enumerate() {
+            let t = target(k, c);
+            *p = Point::new(3.0 * t.x + 10.0, 2.0 * t.y + 5.0);
+        }
+    }
+    let roi = Roi { points };
+    for x in [10.0, 70.0, 120.0] {
+        let rows = aac_warp::row_lengths_mm(&roi, x, [0.3, 0.5]);
+        assert_eq!(rows.len(), 256);
+        assert!(
+            rows.iter().all(|r| (r - 0.6).abs() < 1e-9),
+            "{:?}",
+            &rows[..4]
+        );
+    }
+}
