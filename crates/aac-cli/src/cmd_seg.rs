@@ -362,6 +362,7 @@ pub fn unet_config(
             depth: 4,
             dropout: 0.5,
             prior: 0.005,
+            coords: true,
         },
         epochs,
         augment,
@@ -404,6 +405,11 @@ pub fn train_unet_with_progress(
                 [a, p] => format!(", anterior {a:.3}, posterior {p:.3}"),
                 _ => String::new(),
             };
+            let kappa = log
+                .val_subscore_kappa
+                .map(|k| format!(", sub-score kappa {k:.3}"))
+                .unwrap_or_default();
+            let per_class = format!("{per_class}{kappa}");
             eprintln!(
                 "{label} epoch {}: train loss {:.4}, val loss {:.4}, val Dice {:.3}{per_class} (threshold {:.1}), {:.0} s, {:.1} img/s",
                 log.epoch, log.train_loss, log.val_loss, log.val_dice, log.threshold, log.seconds, log.images_per_s

@@ -79,6 +79,8 @@ pub fn parse_pts(text: &str, origin: &Path) -> Result<Vec<Point>> {
     let mut points = Vec::new();
     let mut in_block = false;
     let mut closed = false;
+    // Editors on Windows often start UTF-8 files with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
         let lineno = i + 1;
         let line = raw.trim();

@@ -252,3 +252,11 @@ fn jpeg_ls_without_feature_names_the_feature() {
     assert!(e.contains("`jpegls` feature"), "{e}");
     assert!(e.contains("1.2.840.10008.1.2.4.80"), "{e}");
 }
+
+#[test]
+fn pts_with_a_utf8_byte_order_mark_is_read() {
+    let text = format!("\u{feff}{}", pts_text(30));
+    let pts = parse_pts(&text, Path::new("bom.pts")).unwrap();
+    assert_eq!(pts.len(), 30);
+    assert_eq!(pts[29], Point::new(29.0, 58.0));
+}

@@ -43,6 +43,7 @@ fn bench_width(width: usize, reps: usize) -> Timing {
         depth: 4,
         dropout: 0.5,
         prior: 0.01,
+        coords: true,
     };
     let dev = Device::flex().autodiff();
     dev.seed(1);

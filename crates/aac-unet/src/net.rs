@@ -28,6 +28,14 @@ pub struct UNetConfig {
     /// Initial output bias: log-odds of the calcified-pixel frequency, so the
     /// first epochs are not spent learning that almost everything is background.
     pub prior: f64,
+    /// Give the network the warped column as a second input channel (x from
+    /// -1 at the spine to 1 at the anterior edge). In warped space the walls
+    /// lie at fixed-ish columns, and without it a 2-class network must first
+    /// learn position from context: until then the class with more pixels
+    /// (posterior) takes the shared "calcified" feature and the other class
+    /// stays below threshold. Off in files written before it existed.
+    #[serde(default)]
+    pub coords: bool,
 }
 
 /// Two 3x3 convolutions, each followed by batch normalisation and ReLU, with
@@ -98,6 +106,7 @@ pub struct UNet {
     up: Vec<ConvTranspose2d>,
     dec: Vec<ConvBlock>,
     head: Conv2d,
+    coords: bool,
 }
 
 impl UNet {
@@ -105,7 +114,7 @@ impl UNet {
     pub fn new(cfg: &UNetConfig, dev: &Device) -> UNet {
         let w = cfg.width.max(1);
         let mut down = Vec::new();
-        let mut cin = 1;
+        let mut cin = 1 + usize::from(cfg.coords);
         for level in 0..cfg.depth {
             let cout = w << level;
             down.push(ConvBlock::new(cin, cout, Some(cfg.dropout), dev));
@@ -124,13 +133,15 @@ impl UNet {
             dec.push(ConvBlock::new(cout * 2, cout, None, dev));
         }
         let mut head = Conv2dConfig::new([w, cfg.classes], [1, 1]).init(dev);
-        // Zero weights: the head reads ReLU outputs (>= 0), so a random row
-        // that drew only negative weights could never raise its class above
-        // the prior where the features are 0; with 2 classes that left the
-        // anterior class unlearned for whole trainings (the anterior
-        // sub-scores of 0 in version 0.1). From zero, every row's gradient is
-        // the correlation of the features with its own targets.
-        head.weight = Param::from_tensor(Tensor::<4>::zeros([cfg.classes, w, 1, 1], dev));
+        // Non-negative weights: the head reads ReLU outputs (>= 0). A row
+        // that drew only negative weights can never raise its class above the
+        // prior where the features are 0, and its gradient pushes those
+        // features further down: with 2 classes that kept the anterior class
+        // unlearned for whole trainings (the anterior sub-scores of 0 of
+        // version 0.1). With |w| every class's gradient raises the features
+        // at its own targets from the first step.
+        let magnitudes = head.weight.val().abs().into_data();
+        head.weight = Param::from_tensor(Tensor::<4>::from_data(magnitudes, dev));
         let p = cfg.prior.clamp(1e-6, 0.5);
         head.bias = Some(Param::from_tensor(Tensor::<1>::full(
             [cfg.classes],
@@ -144,13 +155,14 @@ impl UNet {
             up,
             dec,
             head,
+            coords: cfg.coords,
         }
     }
 
     /// Logits [N, classes, H, W] for input [N, 1, H, W] (H and W divisible by 2^depth).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut skips = Vec::with_capacity(self.down.len());
-        let mut x = x;
+        let mut x = if self.coords { with_column_channel(x) } else { x };
         for block in &self.down {
             x = block.forward(x);
             skips.push(x.clone());
@@ -165,4 +177,16 @@ impl UNet {
         }
         self.head.forward(x)
     }
+}
+
+/// Appends the column coordinate (-1 at x = 0 .. 1 at the last column) as a
+/// second channel to a one-channel batch [N, 1, H, W].
+fn with_column_channel(x: Tensor<4>) -> Tensor<4> {
+    let [n, _, h, w] = x.dims();
+    let step = if w > 1 { 2.0 / (w - 1) as f32 } else { 0.0 };
+    let row: Vec<f32> = (0..w).map(|i| i as f32 * step - 1.0).collect();
+    let plane: Vec<f32> = row.iter().copied().cycle().take(h * w).collect();
+    let coords = Tensor::<4>::from_data(TensorData::new(plane, [1, 1, h, w]), &x.device())
+        .expand([n, 1, h, w]);
+    Tensor::cat(vec![x, coords], 1)
 }

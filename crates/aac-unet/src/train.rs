@@ -74,6 +74,9 @@ pub struct Sample {
     pub x: Vec<f32>,
     /// Targets, `classes` planes.
     pub y: Vec<f32>,
+    /// The shape model's aortic centre line in warped space (the prior of the
+    /// wall split when the sample is scored).
+    pub prior_x: f64,
 }
 
 /// The record of one epoch.
@@ -91,9 +94,15 @@ pub struct EpochLog {
     /// for a binary network.
     #[serde(default)]
     pub val_dice_per_class: Vec<f64>,
-    /// The selection score: the mean per-class Dice of a 2-class network (so
-    /// a network that never labels one wall cannot win), the union Dice of a
-    /// binary one.
+    /// Linearly weighted kappa of the validation images' 8 sub-scores (scored
+    /// as `aac predict` scores them) against their annotations' at the
+    /// threshold; None when undefined.
+    #[serde(default)]
+    pub val_subscore_kappa: Option<f64>,
+    /// The selection score of the threshold and the best epoch: the mean of
+    /// the sub-score kappa and the mean per-class Dice of a 2-class network
+    /// (so a network that never labels one wall cannot win), or the union
+    /// Dice of a binary one, in place of a kappa that is undefined.
     #[serde(default)]
     pub val_score: f64,
     /// That threshold.
@@ -157,6 +166,7 @@ pub fn training_sample(
                 cfg.net.classes,
                 cfg.photometric.as_ref(),
                 &mut rng,
+                0.0,
             ));
         }
     }
@@ -169,6 +179,7 @@ fn sample_from_map(
     classes: usize,
     photo: Option<&Photometric>,
     rng: &mut ChaCha8Rng,
+    prior_x: f64,
 ) -> Sample {
     let warped = map.warp_f32(&case.image, case.width, case.height, 0.0);
     let mut x = normalise(&warped);
@@ -178,6 +189,7 @@ fn sample_from_map(
     Sample {
         x,
         y: target_planes(&map.warp_labels(&case.mask), classes),
+        prior_x,
     }
 }
 
@@ -197,7 +209,14 @@ pub fn validation_sample(
     .map_err(|e| format!("{}: {e}", case.id))?;
     let map = WarpMap::new(&prep.roi, None);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    Ok(sample_from_map(case, &map, classes, None, &mut rng))
+    Ok(sample_from_map(
+        case,
+        &map,
+        classes,
+        None,
+        &mut rng,
+        prep.aorta_centre_x(),
+    ))
 }
 
 /// Binary cross-entropy with logits, averaged over pixels and summed over channels.
@@ -407,14 +426,25 @@ pub fn train(
         let plain = crate::device();
         let mut vloss = 0.0;
         let mut counts = [[(0usize, 0usize); 3]; 9];
+        // Per threshold, the sub-scores of every validation image (scored as
+        // `aac predict` scores) against those of its annotation.
+        let mut subs: Vec<(Vec<[u32; 8]>, Vec<[u32; 8]>)> = vec![(Vec::new(), Vec::new()); 9];
         for vb in val.chunks(4) {
             let inputs: Vec<&[f32]> = vb.iter().map(|s| s.x.as_slice()).collect();
             let preds = predict_batch(&eval, &inputs, classes, &plain);
             for (p, s) in preds.iter().zip(vb) {
+                let truth = truth_subscores(&s.y, classes);
                 for (ti, t) in (1..10).map(|k| k as f32 / 10.0).enumerate() {
                     for (acc, o) in counts[ti].iter_mut().zip(label_overlaps(p, &s.y, t)) {
                         acc.0 += o.0;
                         acc.1 += o.1;
+                    }
+                    if let Some(truth) = truth {
+                        let labels = aac_score::labels_from_planes(p, ROI_WIDTH, ROI_HEIGHT, t);
+                        if let Ok(pred) = aac_score::score_segmentation(&labels, s.prior_x) {
+                            subs[ti].0.push(truth);
+                            subs[ti].1.push(pred.sub);
+                        }
                     }
                 }
                 let mut l = 0.0;
@@ -429,24 +459,38 @@ pub fn train(
             }
         }
         // Threshold and epoch chosen on the selection score (see EpochLog).
-        let selection = |c: &[(usize, usize); 3]| {
-            if classes == 2 {
+        let kappas: Vec<Option<f64>> = subs
+            .iter()
+            .map(|(t, p)| {
+                aac_score::metrics::subscore_agreement(t, p)
+                    .ok()
+                    .and_then(|a| a.kappa_linear)
+            })
+            .collect();
+        let selection = |i: usize| {
+            let c = &counts[i];
+            let dice = if classes == 2 {
                 (dice_of(c[1]) + dice_of(c[2])) / 2.0
             } else {
                 dice_of(c[0])
+            };
+            match kappas[i] {
+                Some(k) => (dice + k) / 2.0,
+                None => dice,
             }
         };
         let best_t = (0..9)
             .max_by(|&i, &j| {
-                selection(&counts[i])
-                    .partial_cmp(&selection(&counts[j]))
+                selection(i)
+                    .partial_cmp(&selection(j))
                     .unwrap_or(std::cmp::Ordering::Equal)
                     .then(j.cmp(&i))
             })
             .unwrap_or(4);
         let threshold = (best_t + 1) as f32 / 10.0;
         let dice = dice_of(counts[best_t][0]);
-        let val_score = selection(&counts[best_t]);
+        let val_score = selection(best_t);
+        let val_subscore_kappa = kappas[best_t];
         let per_class: Vec<f64> = if classes == 2 {
             vec![dice_of(counts[best_t][1]), dice_of(counts[best_t][2])]
         } else {
@@ -467,6 +511,7 @@ pub fn train(
                 per_class
             },
             val_score: if val.is_empty() { f64::NAN } else { val_score },
+            val_subscore_kappa,
             threshold,
             seconds: t0.elapsed().as_secs_f64(),
             images_per_s: seen as f64 / train_secs,
@@ -519,4 +564,25 @@ pub fn train(
         header,
         logs,
     })
+}
+
+/// The 8 sub-scores of the annotation behind target planes (its warped labels
+/// scored by the paper's rule); None for a binary target, which has no walls.
+fn truth_subscores(y: &[f32], classes: usize) -> Option<[u32; 8]> {
+    if classes != 2 {
+        return None;
+    }
+    let labels: Vec<u8> = (0..PIXELS)
+        .map(|i| {
+            if y[i] > 0.5 {
+                aac_io::LABEL_ANTERIOR
+            } else if y[PIXELS + i] > 0.5 {
+                aac_io::LABEL_POSTERIOR
+            } else {
+                0
+            }
+        })
+        .collect();
+    let labels = Gray8::from_raw(ROI_WIDTH, ROI_HEIGHT, labels)?;
+    aac_score::score_labels(&labels).ok().map(|s| s.sub)
 }

@@ -19,6 +19,7 @@ fn cfg(classes: usize, width: usize, depth: usize) -> UNetConfig {
         depth,
         dropout: 0.5,
         prior: 0.01,
+        coords: false,
     }
 }
 
@@ -58,9 +59,11 @@ fn toy(n: usize) -> (Vec<f32>, Vec<f32>) {
 fn output_shapes_for_one_and_two_classes() {
     let dev = Device::flex();
     for classes in [1, 2] {
-        let net = UNet::new(&cfg(classes, 4, 4), &dev);
-        let x = Tensor::<4>::zeros([2, 1, 256, 128], &dev);
-        assert_eq!(net.forward(x).dims(), [2, classes, 256, 128]);
+        for coords in [false, true] {
+            let net = UNet::new(&UNetConfig { coords, ..cfg(classes, 4, 4) }, &dev);
+            let x = Tensor::<4>::zeros([2, 1, 256, 128], &dev);
+            assert_eq!(net.forward(x).dims(), [2, classes, 256, 128]);
+        }
     }
 }
 
