@@ -162,7 +162,11 @@ impl UNet {
     /// Logits [N, classes, H, W] for input [N, 1, H, W] (H and W divisible by 2^depth).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut skips = Vec::with_capacity(self.down.len());
-        let mut x = if self.coords { with_column_channel(x) } else { x };
+        let mut x = if self.coords {
+            with_column_channel(x)
+        } else {
+            x
+        };
         for block in &self.down {
             x = block.forward(x);
             skips.push(x.clone());

@@ -22,6 +22,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Sub-scores of validation images: (annotation, prediction).
+type SubscorePairs = (Vec<[u32; 8]>, Vec<[u32; 8]>);
+
 /// Pixels of one warped ROI.
 pub const PIXELS: usize = (ROI_WIDTH * ROI_HEIGHT) as usize;
 
@@ -428,7 +431,7 @@ pub fn train(
         let mut counts = [[(0usize, 0usize); 3]; 9];
         // Per threshold, the sub-scores of every validation image (scored as
         // `aac predict` scores) against those of its annotation.
-        let mut subs: Vec<(Vec<[u32; 8]>, Vec<[u32; 8]>)> = vec![(Vec::new(), Vec::new()); 9];
+        let mut subs: Vec<SubscorePairs> = vec![(Vec::new(), Vec::new()); 9];
         for vb in val.chunks(4) {
             let inputs: Vec<&[f32]> = vb.iter().map(|s| s.x.as_slice()).collect();
             let preds = predict_batch(&eval, &inputs, classes, &plain);

@@ -60,7 +60,13 @@ fn output_shapes_for_one_and_two_classes() {
     let dev = Device::flex();
     for classes in [1, 2] {
         for coords in [false, true] {
-            let net = UNet::new(&UNetConfig { coords, ..cfg(classes, 4, 4) }, &dev);
+            let net = UNet::new(
+                &UNetConfig {
+                    coords,
+                    ..cfg(classes, 4, 4)
+                },
+                &dev,
+            );
             let x = Tensor::<4>::zeros([2, 1, 256, 128], &dev);
             assert_eq!(net.forward(x).dims(), [2, classes, 256, 128]);
         }
