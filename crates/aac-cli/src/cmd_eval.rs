@@ -678,6 +678,20 @@ pub fn print_headline(m: &Metrics) {
             a.n
         );
     }
+    println!("Categories: {}", m.grouping);
+    if let Some(sa) = &m.subscore_agreement {
+        let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or("-".into());
+        println!(
+            "Sub-scores per wall (2-class U-net vs annotation): weighted kappa {}, exact {}; anterior points {} vs {} predicted, posterior {} vs {} (n={})",
+            opt(sa.kappa_linear),
+            opt(sa.exact),
+            sa.anterior_total.0,
+            sa.anterior_total.1,
+            sa.posterior_total.0,
+            sa.posterior_total.1,
+            sa.n
+        );
+    }
     println!(
         "No test image was used for training or validation in its fold: {}",
         m.no_test_image_in_training
