@@ -489,6 +489,12 @@ pub fn predict(a: PredictArgs) -> Result<ExitCode> {
             .ok();
     }
     let b = bundle::load(&a.model)?;
+    if !a.landmarks.is_dir() {
+        bail!(
+            "{}: landmark directory does not exist (--landmarks)",
+            a.landmarks.display()
+        );
+    }
     let images = list_images(&a.images)?;
     let shard = a.shard.as_deref().map(parse_shard).transpose()?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -540,6 +546,11 @@ pub fn predict(a: PredictArgs) -> Result<ExitCode> {
     pb.finish_and_clear();
     let all = read_done(&scores_path)?;
     write_index(&a.out, &all)?;
+    let scored_now: BTreeSet<&str> = todo.iter().map(|t| t.0.as_str()).collect();
+    let failed_now = all
+        .iter()
+        .filter(|r| r.fields[STATUS_COLUMN] == "error" && scored_now.contains(r.fields[0].as_str()))
+        .count();
     let errors = all
         .iter()
         .filter(|r| r.fields[STATUS_COLUMN] == "error")
@@ -556,6 +567,13 @@ pub fn predict(a: PredictArgs) -> Result<ExitCode> {
             .count(),
         a.out.join("index.html").display()
     );
+    if !todo.is_empty() && failed_now == todo.len() {
+        bail!(
+            "every one of the {} images failed (see the message column of {})",
+            todo.len(),
+            scores_path.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

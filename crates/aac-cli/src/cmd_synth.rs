@@ -32,6 +32,62 @@ pub struct SynthArgs {
     /// Every image has some calcification (like the paper's 195-image cohort).
     #[arg(long)]
     calcified_only: bool,
+    /// Replace the dataset already in --out (its images/, landmarks/, masks/,
+    /// masks2/, scores.csv and truth.json; nothing else is touched).
+    #[arg(long)]
+    force: bool,
+}
+
+/// The entries of a dataset that `aac synth` writes.
+const DATASET_ENTRIES: [&str; 6] = [
+    "images",
+    "landmarks",
+    "masks",
+    "masks2",
+    "scores.csv",
+    "truth.json",
+];
+
+/// Refuses a non-empty output directory (stale images of an earlier cohort
+/// would pass `aac check` beside the new ones), or with `force` removes the
+/// dataset entries in it.
+fn prepare_output(out: &std::path::Path, force: bool) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Ok(());
+    };
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    if !force {
+        return Err(anyhow!(
+            "{}: output directory is not empty ({} entries); choose a new directory, or pass --force to replace the dataset in it",
+            out.display(),
+            names.len()
+        ));
+    }
+    remove_dataset_entries(out)
+}
+
+/// Removes the dataset entries `aac synth` writes ([`DATASET_ENTRIES`]) from
+/// `out`, so that a new cohort written there has no stale files.
+pub(crate) fn remove_dataset_entries(out: &std::path::Path) -> Result<()> {
+    for name in DATASET_ENTRIES {
+        let p = out.join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let removed = if meta.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        removed.map_err(|e| anyhow!("{}: cannot remove: {e}", p.display()))?;
+    }
+    Ok(())
 }
 
 /// Runs `aac synth`.
@@ -46,6 +102,7 @@ pub fn synth(a: SynthArgs) -> Result<ExitCode> {
     if a.n == 0 {
         return Err(anyhow!("--n must be at least 1"));
     }
+    prepare_output(&a.out, a.force)?;
     let opts = CohortOptions {
         n: a.n,
         seed: a.seed,

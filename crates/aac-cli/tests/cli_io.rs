@@ -176,3 +176,31 @@ fn bad_inputs_fail_cleanly_with_the_file_named() {
     assert!(!o.status.success());
     assert!(!text(&o).contains("panicked"));
 }
+
+/// `aac synth` into a directory that holds something refuses (stale images
+/// of an earlier cohort would pass `aac check`); `--force` replaces the
+/// dataset and leaves other files alone.
+#[test]
+fn synth_refuses_a_non_empty_output_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("d");
+    let r = root.to_str().unwrap();
+    assert!(aac(&["synth", "--n", "3", "--out", r]).status.success());
+    std::fs::write(root.join("notes.txt"), "mine").unwrap();
+    let o = aac(&["synth", "--n", "2", "--seed", "5", "--out", r]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("not empty") && t.contains("--force") && !t.contains("panicked"),
+        "{t}"
+    );
+    assert_eq!(std::fs::read_dir(root.join("images")).unwrap().count(), 3);
+    let o = aac(&["synth", "--n", "2", "--seed", "5", "--out", r, "--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_dir(root.join("images")).unwrap().count(), 2);
+    assert_eq!(
+        std::fs::read_to_string(root.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    assert!(aac(&["check", r]).status.success());
+}

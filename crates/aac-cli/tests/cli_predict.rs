@@ -11,12 +11,16 @@ fn aac(args: &[&str]) -> Output {
         .expect("run aac")
 }
 
-fn ok(o: Output) -> String {
-    let t = format!(
+fn output_text(o: &Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
-    );
+    )
+}
+
+fn ok(o: Output) -> String {
+    let t = output_text(&o);
     assert!(o.status.success(), "{t}");
     t
 }
@@ -150,6 +154,50 @@ fn bundle_predict_resume_shards_and_broken_files() {
         assert_eq!(m[id]["aac24"], row["aac24"], "{id}");
         assert_eq!(m[id]["status"], row["status"], "{id}");
     }
+    // Per-wall and continuous columns are filled; PNG has no spacing, so the
+    // lengths are empty and the message says why; --pixel-spacing fills them.
+    let ok_row = &by_id["synth00000"];
+    assert!(ok_row["aac24_continuous"].parse::<f64>().unwrap() <= 24.0);
+    assert!(ok_row["ant_length_mm"].is_empty() && ok_row["message"].contains("pixel spacing"));
+    let spaced = tmp.path().join("spaced");
+    let mut a = args.to_vec();
+    a[8] = s(&spaced);
+    a.extend(["--pixel-spacing", "0.3"]);
+    ok(aac(&a));
+    let sp = rows(&spaced);
+    let row0 = sp.iter().find(|r| r["id"] == "synth00000").unwrap();
+    assert!(
+        row0["ant_length_mm"].parse::<f64>().unwrap() >= 0.0,
+        "{row0:?}"
+    );
+    a.pop();
+    a.push("0");
+    let o = aac(&a);
+    assert!(
+        !o.status.success() && output_text(&o).contains("pixel spacing"),
+        "{}",
+        output_text(&o)
+    );
+
+    // A run in which every image fails exits non-zero; a missing landmark
+    // directory is refused before anything is written.
+    let empty = tmp.path().join("no_landmarks");
+    std::fs::create_dir_all(&empty).unwrap();
+    let all_failed = tmp.path().join("all_failed");
+    let mut a = args.to_vec();
+    a[6] = s(&empty);
+    a[8] = s(&all_failed);
+    let o = aac(&a);
+    assert!(!o.status.success(), "{}", output_text(&o));
+    assert!(
+        output_text(&o).contains("every one of the 6 images failed"),
+        "{}",
+        output_text(&o)
+    );
+    a[6] = "/no/such/landmarks";
+    let o = aac(&a);
+    assert!(!o.status.success() && output_text(&o).contains("landmark directory does not exist"));
+
     // Bad bundle.
     std::fs::write(&model, b"AAC-BUNDLE\n{\"version\": 9}\n").unwrap();
     let o = aac(&args);
