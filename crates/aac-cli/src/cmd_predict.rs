@@ -148,9 +148,9 @@ pub struct PredictArgs {
     /// Output directory (scores.csv, index.html, overlays/).
     #[arg(long)]
     out: PathBuf,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    jobs: Option<usize>,
+    /// Worker threads, 1-1024 (default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    jobs: Option<u16>,
     /// Write a QC overlay per image.
     #[arg(long)]
     overlays: bool,
@@ -484,9 +484,9 @@ fn draw_overlay(
 pub fn predict(a: PredictArgs) -> Result<ExitCode> {
     if let Some(j) = a.jobs {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(j.max(1))
+            .num_threads(usize::from(j))
             .build_global()
-            .ok();
+            .with_context(|| format!("--jobs {j}: cannot start the worker threads"))?;
     }
     let b = bundle::load(&a.model)?;
     if !a.landmarks.is_dir() {

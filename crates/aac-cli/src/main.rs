@@ -78,7 +78,34 @@ enum TrainCommand {
     Bundle(cmd_predict::TrainBundleArgs),
 }
 
+/// Makes a failed write to standard output (a closed pipe, a full disk) an
+/// error exit instead of a panic: `println!` panics on such a failure, in
+/// every command, and this is the one place that sees all of them.
+fn exit_cleanly_when_stdout_fails() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(why) = msg.strip_prefix("failed printing to stdout: ") {
+            use std::io::Write;
+            if !why.contains("Broken pipe") {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "error: cannot write to standard output: {why}"
+                );
+            }
+            std::process::exit(1);
+        }
+        default_hook(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    exit_cleanly_when_stdout_fails();
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",

@@ -204,3 +204,22 @@ fn synth_refuses_a_non_empty_output_unless_forced() {
     );
     assert!(aac(&["check", r]).status.success());
 }
+
+/// A full or closed standard output is an error exit, never a panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn full_stdout_is_an_error_not_a_panic() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+    let Ok(full) = full else {
+        return; // no /dev/full in this environment
+    };
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_aac"))
+        .args(["info", samples().join("CT_small.dcm").to_str().unwrap()])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("cannot write to standard output"), "{err}");
+}

@@ -194,6 +194,11 @@ fn bundle_predict_resume_shards_and_broken_files() {
         "{}",
         output_text(&o)
     );
+    let mut huge = args.to_vec();
+    huge.extend(["--jobs", "100000000"]);
+    let o = aac(&huge);
+    assert!(!o.status.success() && !output_text(&o).contains("panicked"));
+    assert!(output_text(&o).contains("--jobs"), "{}", output_text(&o));
     a[6] = "/no/such/landmarks";
     let o = aac(&a);
     assert!(!o.status.success() && output_text(&o).contains("landmark directory does not exist"));
