@@ -1,6 +1,7 @@
 //! The deployable model bundle (`aac train bundle` writes it, `aac predict`
 //! reads it): one file with a magic line, a JSON header line (shape model,
-//! training metadata) and the 2-class U-net's model bytes.
+//! training metadata), a checksum line over both and the 2-class U-net's
+//! model bytes.
 
 use aac_shape::ShapeModel;
 use anyhow::{bail, Context, Result};
@@ -9,8 +10,10 @@ use std::path::Path;
 
 /// First line of a bundle file.
 pub const MAGIC: &[u8] = b"AAC-BUNDLE\n";
-/// Bundle format version.
-pub const VERSION: u32 = 1;
+/// Bundle format version (2: with a checksum line).
+pub const VERSION: u32 = 2;
+/// Prefix of the checksum line.
+const CHECKSUM_PREFIX: &[u8] = b"fnv1a64:";
 
 /// The header of a bundle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,14 +55,50 @@ pub fn fnv1a(data: &[u8], mut h: u64) -> u64 {
     h
 }
 
+/// The checksum of a bundle: FNV-1a over the header line and the model bytes.
+/// It catches damaged or edited files, not deliberate forgery.
+fn checksum(header_line: &[u8], unet_bytes: &[u8]) -> String {
+    let h = fnv1a(unet_bytes, fnv1a(header_line, 0xcbf2_9ce4_8422_2325));
+    format!("{h:016x}")
+}
+
 /// Writes a bundle atomically.
 pub fn save(path: &Path, header: &BundleHeader, unet_bytes: &[u8]) -> Result<()> {
+    let header_line = serde_json::to_vec(header)?;
     let mut out = MAGIC.to_vec();
-    out.extend(serde_json::to_vec(header)?);
+    out.extend(&header_line);
+    out.push(b'\n');
+    out.extend(CHECKSUM_PREFIX);
+    out.extend(checksum(&header_line, unet_bytes).as_bytes());
     out.push(b'\n');
     out.extend_from_slice(unet_bytes);
     aac_io::write_bytes_atomic(path, &out)?;
     Ok(())
+}
+
+/// Splits a version-2 bundle into header line, model bytes and the stored
+/// checksum, checking the checksum.
+fn split<'a>(path: &Path, bytes: &'a [u8]) -> Result<(&'a [u8], &'a [u8])> {
+    let rest = &bytes[MAGIC.len().min(bytes.len())..];
+    let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+        bail!("{}: truncated model bundle", path.display())
+    };
+    let (header_line, rest) = (&rest[..nl], &rest[nl + 1..]);
+    let Some(nl2) = rest.iter().position(|&b| b == b'\n') else {
+        bail!("{}: truncated model bundle", path.display())
+    };
+    let stored = rest[..nl2]
+        .strip_prefix(CHECKSUM_PREFIX)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .with_context(|| format!("{}: bundle has no checksum line", path.display()))?;
+    let unet_bytes = &rest[nl2 + 1..];
+    if checksum(header_line, unet_bytes) != stored {
+        bail!(
+            "{}: the bundle is damaged or was edited (checksum mismatch); use the file `aac train bundle` wrote",
+            path.display()
+        );
+    }
+    Ok((header_line, unet_bytes))
 }
 
 /// Reads and checks a bundle.
@@ -77,6 +116,12 @@ pub fn load(path: &Path) -> Result<Bundle> {
     };
     let v: serde_json::Value = serde_json::from_slice(&rest[..nl])
         .with_context(|| format!("{}: corrupt bundle header", path.display()))?;
+    if v.get("version").and_then(|x| x.as_u64()) == Some(1) {
+        bail!(
+            "{}: bundle version 1 (no checksum) is no longer read; retrain it with `aac train bundle`",
+            path.display()
+        );
+    }
     if v.get("version").and_then(|x| x.as_u64()) != Some(VERSION as u64) {
         bail!(
             "{}: bundle version {} is not supported (expected {VERSION})",
@@ -86,15 +131,37 @@ pub fn load(path: &Path) -> Result<Bundle> {
                 .unwrap_or("?".into())
         );
     }
+    let (_, unet_bytes) = split(path, &bytes)?;
     let header: BundleHeader = serde_json::from_value(v)
         .with_context(|| format!("{}: corrupt bundle header", path.display()))?;
+    if !(header.threshold > 0.0 && header.threshold <= 1.0) {
+        bail!(
+            "{}: bundle threshold {} is outside (0, 1]",
+            path.display(),
+            header.threshold
+        );
+    }
     header
         .ssm
         .validate()
         .with_context(|| format!("{}: bundle shape model", path.display()))?;
-    let unet = aac_unet::UnetModel::from_bytes(&rest[nl + 1..], path)?;
+    let unet = aac_unet::UnetModel::from_bytes(unet_bytes, path)?;
     if unet.header.config.classes != 2 {
         bail!("{}: the bundle's U-net must have 2 classes", path.display());
+    }
+    // Finite weights give finite probabilities on any input.
+    let probe = vec![0.0f32; (aac_io::ROI_WIDTH * aac_io::ROI_HEIGHT) as usize];
+    if unet
+        .predict(&[probe], 1)
+        .iter()
+        .flatten()
+        .flatten()
+        .any(|p| !p.is_finite())
+    {
+        bail!(
+            "{}: the bundle's U-net has non-finite weights",
+            path.display()
+        );
     }
     Ok(Bundle { header, unet })
 }

@@ -203,6 +203,21 @@ fn bundle_predict_resume_shards_and_broken_files() {
     let o = aac(&a);
     assert!(!o.status.success() && output_text(&o).contains("landmark directory does not exist"));
 
+    // A bundle damaged in the middle of its weights, or with an edited
+    // header value, is refused rather than scoring everything wrongly.
+    let good = std::fs::read(&model).unwrap();
+    let mut damaged = good.clone();
+    let mid = damaged.len() / 2 + 17;
+    damaged[mid] ^= 0x5a;
+    std::fs::write(&model, &damaged).unwrap();
+    let o = aac(&args);
+    assert!(!o.status.success() && output_text(&o).contains("damaged or was edited"));
+    let edited = String::from_utf8_lossy(&good).replacen("\"threshold\":", "\"threshold\":9", 1);
+    std::fs::write(&model, edited.as_bytes()).unwrap();
+    let o = aac(&args);
+    assert!(!o.status.success(), "{}", output_text(&o));
+    assert!(!output_text(&o).contains("panicked"));
+
     // Bad bundle.
     std::fs::write(&model, b"AAC-BUNDLE\n{\"version\": 9}\n").unwrap();
     let o = aac(&args);
