@@ -44,6 +44,8 @@ pub struct Bundle {
     pub header: BundleHeader,
     /// The U-net.
     pub unet: aac_unet::UnetModel,
+    /// The file's checksum (identifies the bundle in provenance records).
+    pub checksum: String,
 }
 
 /// FNV-1a 64-bit hash, for fingerprinting training data (not security).
@@ -78,7 +80,7 @@ pub fn save(path: &Path, header: &BundleHeader, unet_bytes: &[u8]) -> Result<()>
 
 /// Splits a version-2 bundle into header line, model bytes and the stored
 /// checksum, checking the checksum.
-fn split<'a>(path: &Path, bytes: &'a [u8]) -> Result<(&'a [u8], &'a [u8])> {
+fn split<'a>(path: &Path, bytes: &'a [u8]) -> Result<(&'a [u8], &'a [u8], String)> {
     let rest = &bytes[MAGIC.len().min(bytes.len())..];
     let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
         bail!("{}: truncated model bundle", path.display())
@@ -98,7 +100,7 @@ fn split<'a>(path: &Path, bytes: &'a [u8]) -> Result<(&'a [u8], &'a [u8])> {
             path.display()
         );
     }
-    Ok((header_line, unet_bytes))
+    Ok((header_line, unet_bytes, stored.to_string()))
 }
 
 /// Reads and checks a bundle.
@@ -131,7 +133,7 @@ pub fn load(path: &Path) -> Result<Bundle> {
                 .unwrap_or("?".into())
         );
     }
-    let (_, unet_bytes) = split(path, &bytes)?;
+    let (_, unet_bytes, checksum) = split(path, &bytes)?;
     let header: BundleHeader = serde_json::from_value(v)
         .with_context(|| format!("{}: corrupt bundle header", path.display()))?;
     if !(header.threshold > 0.0 && header.threshold <= 1.0) {
@@ -163,5 +165,9 @@ pub fn load(path: &Path) -> Result<Bundle> {
             path.display()
         );
     }
-    Ok(Bundle { header, unet })
+    Ok(Bundle {
+        header,
+        unet,
+        checksum,
+    })
 }

@@ -247,6 +247,62 @@ fn read_done(path: &Path) -> Result<Vec<Row>> {
         .collect())
 }
 
+/// The record of what scored each row, beside scores.csv.
+const PROVENANCE_FILE: &str = "provenance.csv";
+/// Its columns.
+const PROVENANCE_COLUMNS: [&str; 4] = ["id", "bundle", "image", "landmarks"];
+
+/// Size and modification time of a file ("missing" when it cannot be read):
+/// a changed input shows as a changed fingerprint.
+fn fingerprint(path: &Path) -> String {
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            format!("{}:{mtime}", m.len())
+        }
+        Err(_) => "missing".into(),
+    }
+}
+
+/// The provenance of one row after its id: bundle checksum, image and
+/// landmark fingerprints.
+fn provenance_fields(bundle: &str, image: &Path, landmarks: &Path) -> Vec<String> {
+    vec![
+        bundle.to_string(),
+        fingerprint(image),
+        fingerprint(landmarks),
+    ]
+}
+
+/// The provenance records of an output directory by id (empty when there are
+/// none yet). A torn last line is ignored, so its row is scored again.
+fn read_provenance(path: &Path) -> Result<BTreeMap<String, Vec<String>>> {
+    if !path.exists() {
+        return Ok(BTreeMap::new());
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(rdr
+        .records()
+        .filter_map(|r| r.ok())
+        .filter(|r| r.len() == PROVENANCE_COLUMNS.len())
+        .map(|r| {
+            (
+                r[0].to_string(),
+                r.iter().skip(1).map(String::from).collect(),
+            )
+        })
+        .collect())
+}
+
 fn csv_line(fields: &[String]) -> String {
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
@@ -499,14 +555,39 @@ pub fn predict(a: PredictArgs) -> Result<ExitCode> {
     let shard = a.shard.as_deref().map(parse_shard).transpose()?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let scores_path = a.out.join("scores.csv");
-    let done_rows = read_done(&scores_path)?;
+    let provenance_path = a.out.join(PROVENANCE_FILE);
+    let provenance = read_provenance(&provenance_path)?;
+    let (done_rows, stale): (Vec<Row>, Vec<Row>) =
+        read_done(&scores_path)?.into_iter().partition(|r| {
+            let id = &r.fields[0];
+            images.get(id).is_some_and(|img| {
+                provenance.get(id)
+                    == Some(&provenance_fields(
+                        &b.checksum,
+                        img,
+                        &a.landmarks.join(format!("{id}.pts")),
+                    ))
+            })
+        });
+    if !stale.is_empty() {
+        eprintln!(
+            "{} rows of {} were scored from other inputs or another bundle (or have no record): they are scored again",
+            stale.len(),
+            scores_path.display()
+        );
+    }
     let done: BTreeSet<String> = done_rows.iter().map(|r| r.fields[0].clone()).collect();
-    // Rewrite the file with only complete rows, so appending is safe.
+    // Rewrite both files with only complete, current rows, so appending is safe.
     let mut text = csv_line(&COLUMNS.map(String::from));
+    let mut prov = csv_line(&PROVENANCE_COLUMNS.map(String::from));
     for r in &done_rows {
         text.push_str(&csv_line(&r.fields));
+        let mut p = vec![r.fields[0].clone()];
+        p.extend(provenance[&r.fields[0]].iter().cloned());
+        prov.push_str(&csv_line(&p));
     }
     aac_io::write_string_atomic(&scores_path, &text)?;
+    aac_io::write_string_atomic(&provenance_path, &prov)?;
     let todo: Vec<(String, PathBuf, PathBuf)> = images
         .iter()
         .filter(|(id, _)| shard.is_none_or(|(k, n)| shard_of(id, n) == k))
@@ -522,6 +603,10 @@ pub fn predict(a: PredictArgs) -> Result<ExitCode> {
         .append(true)
         .open(&scores_path)
         .with_context(|| format!("opening {}", scores_path.display()))?;
+    let mut prov_file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&provenance_path)
+        .with_context(|| format!("opening {}", provenance_path.display()))?;
     let pb = bar(todo.len() as u64, "predict");
     let t0 = Instant::now();
     let chunk = (rayon::current_num_threads() * 4).max(8);
@@ -538,6 +623,17 @@ pub fn predict(a: PredictArgs) -> Result<ExitCode> {
             }
             lines.push_str(&csv_line(&d.row));
         }
+        let mut prov_lines = String::new();
+        for (id, img, pts) in items {
+            let mut p = vec![id.clone()];
+            p.extend(provenance_fields(&b.checksum, img, pts));
+            prov_lines.push_str(&csv_line(&p));
+        }
+        // The provenance first: a score row without its record is re-scored.
+        prov_file
+            .write_all(prov_lines.as_bytes())
+            .and_then(|_| prov_file.sync_data())
+            .with_context(|| format!("appending to {}", provenance_path.display()))?;
         file.write_all(lines.as_bytes())
             .and_then(|_| file.sync_data())
             .with_context(|| format!("appending to {}", scores_path.display()))?;
@@ -644,7 +740,11 @@ pub struct MergeArgs {
 
 /// Runs `aac merge`.
 pub fn merge(a: MergeArgs) -> Result<ExitCode> {
+    // 1. Read and check every input before writing anything.
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    let mut sources: BTreeMap<String, &PathBuf> = BTreeMap::new();
+    let mut provenance: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut bundles: BTreeMap<String, &PathBuf> = BTreeMap::new();
     for dir in &a.inputs {
         let p = dir.join("scores.csv");
         if !p.exists() {
@@ -652,6 +752,17 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
                 "{}: no scores.csv (not an `aac predict` output)",
                 dir.display()
             );
+        }
+        let prov = read_provenance(&dir.join(PROVENANCE_FILE))?;
+        for fields in prov.values() {
+            bundles.entry(fields[0].clone()).or_insert(dir);
+            if bundles.len() > 1 {
+                let dirs: Vec<String> = bundles.values().map(|d| d.display().to_string()).collect();
+                bail!(
+                    "{} were scored with different bundles; merge outputs of one bundle only",
+                    dirs.join(" and ")
+                );
+            }
         }
         for r in read_done(&p)? {
             let id = r.fields[0].clone();
@@ -663,17 +774,32 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
                     );
                 }
             }
-            for sub in ["overlays", "thumbs"] {
-                let src = dir.join(sub).join(format!("{id}.png"));
-                if src.exists() {
-                    let bytes = std::fs::read(&src)
-                        .with_context(|| format!("reading {}", src.display()))?;
-                    aac_io::write_bytes_atomic(&a.out.join(sub).join(format!("{id}.png")), &bytes)?;
-                }
+            if let Some(f) = prov.get(&id) {
+                provenance.insert(id.clone(), f.clone());
             }
+            sources.insert(id.clone(), dir);
             rows.insert(id, r);
         }
     }
+    // 2. Copy the overlays, then write the tables.
+    for (id, dir) in &sources {
+        for sub in ["overlays", "thumbs"] {
+            let src = dir.join(sub).join(format!("{id}.png"));
+            if src.exists() {
+                let bytes =
+                    std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
+                aac_io::write_bytes_atomic(&a.out.join(sub).join(format!("{id}.png")), &bytes)?;
+            }
+        }
+    }
+    let mut prov = csv_line(&PROVENANCE_COLUMNS.map(String::from));
+    for (id, f) in &provenance {
+        let mut line = vec![id.clone()];
+        line.extend(f.iter().cloned());
+        prov.push_str(&csv_line(&line));
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    aac_io::write_string_atomic(&a.out.join(PROVENANCE_FILE), &prov)?;
     let mut text = csv_line(&COLUMNS.map(String::from));
     for r in rows.values() {
         text.push_str(&csv_line(&r.fields));

@@ -154,6 +154,48 @@ fn bundle_predict_resume_shards_and_broken_files() {
         assert_eq!(m[id]["aac24"], row["aac24"], "{id}");
         assert_eq!(m[id]["status"], row["status"], "{id}");
     }
+    // Resume never keeps a row scored from other inputs: a changed image is
+    // scored again, and all of them with another bundle.
+    // (another image under the same id: a different size, whatever the
+    // file system's time resolution)
+    let replacement = std::fs::read(new.join("images/synth00005.png")).unwrap();
+    assert_ne!(
+        replacement.len() as u64,
+        std::fs::metadata(new.join("images/synth00004.png"))
+            .unwrap()
+            .len()
+    );
+    std::fs::write(new.join("images/synth00004.png"), &replacement).unwrap();
+    let t = ok(aac(&args));
+    assert!(t.contains("1 images to score (5 already done)"), "{t}");
+    let model2 = tmp.path().join("model2.aac");
+    ok(aac(&[
+        "train",
+        "bundle",
+        "--data",
+        s(&train),
+        "--out",
+        s(&model2),
+        "--unet-width",
+        "2",
+        "--epochs",
+        "1",
+        "--seed",
+        "9",
+    ]));
+    let mut other = args.to_vec();
+    other[2] = s(&model2);
+    let t = ok(aac(&other));
+    assert!(t.contains("6 images to score (0 already done)"), "{t}");
+    // merge refuses shards of different bundles, and a missing input, and
+    // writes nothing then.
+    let refused = tmp.path().join("refused");
+    let o = aac(&["merge", s(&s1), s(&out), "--out", s(&refused)]);
+    assert!(!o.status.success() && output_text(&o).contains("different bundles"));
+    let o = aac(&["merge", s(&s1), "/no/such/shard", "--out", s(&refused)]);
+    assert!(!o.status.success() && output_text(&o).contains("/no/such/shard"));
+    assert!(!refused.exists(), "merge wrote output before failing");
+
     // Per-wall and continuous columns are filled; PNG has no spacing, so the
     // lengths are empty and the message says why; --pixel-spacing fills them.
     let ok_row = &by_id["synth00000"];
