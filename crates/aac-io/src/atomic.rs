@@ -30,6 +30,8 @@ pub fn write_atomic<F>(path: &Path, fill: F) -> Result<()>
 where
     F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
 {
+    let target = output_target(path)?;
+    let path = target.as_path();
     ensure_parent(path)?;
     let tmp = temp_name(path);
     let result = (|| {
@@ -52,6 +54,39 @@ where
     }
 }
 
+/// Where an output named `path` is written: a symbolic link is followed (the
+/// rename replaces the file it points to, not the link); anything that exists
+/// and is not a regular file (a FIFO, a device, a directory) is refused, so a
+/// device given as the output is never replaced by a file.
+fn output_target(path: &Path) -> Result<PathBuf> {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(path.to_path_buf());
+    };
+    if meta.file_type().is_symlink() {
+        let resolved = match fs::read_link(path) {
+            Ok(t) if t.is_absolute() => t,
+            Ok(t) => path.parent().unwrap_or(Path::new("")).join(t),
+            Err(e) => return Err(IoError::os(path, e)),
+        };
+        return match fs::metadata(&resolved) {
+            Ok(m) if !m.is_file() => Err(not_regular(path)),
+            _ => Ok(resolved),
+        };
+    }
+    if meta.is_file() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(not_regular(path))
+    }
+}
+
+fn not_regular(path: &Path) -> IoError {
+    IoError::format(
+        path,
+        "exists and is not a regular file (a directory, device or pipe); choose another output path",
+    )
+}
+
 /// Writes bytes to `path` atomically.
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, |w| w.write_all(bytes))
@@ -60,4 +95,38 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Writes a UTF-8 string to `path` atomically.
 pub fn write_string_atomic(path: &Path, text: &str) -> Result<()> {
     write_bytes_atomic(path, text.as_bytes())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_are_followed_and_special_files_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.txt");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("link.txt");
+        std::os::unix::fs::symlink("real.txt", &link).unwrap();
+        write_string_atomic(&link, "new").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new");
+        let e = write_string_atomic(dir.path(), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        if Path::new("/dev/null").exists() {
+            let e = write_string_atomic(Path::new("/dev/null"), "x")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("/dev/null") && e.contains("not a regular file"),
+                "{e}"
+            );
+            assert!(!fs::metadata("/dev/null").unwrap().is_file());
+        }
+    }
 }

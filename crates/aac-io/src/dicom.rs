@@ -234,6 +234,9 @@ fn check_codec_built(path: &Path, obj: &DefaultDicomObject) -> Result<()> {
 
 fn decode_gray16(path: &Path, obj: &DefaultDicomObject) -> Result<Gray16> {
     check_codec_built(path, obj)?;
+    if let (Some(w), Some(h)) = (int_attr(obj, tags::COLUMNS), int_attr(obj, tags::ROWS)) {
+        crate::image_io::check_image_size(path, u64::from(w), u64::from(h))?;
+    }
     let bad = |e: dicom_pixeldata::Error| {
         IoError::format(
             path,

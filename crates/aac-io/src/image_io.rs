@@ -60,12 +60,38 @@ pub fn read_image_spaced(path: &Path) -> Result<(Gray16, Option<[f64; 2]>)> {
     Ok((dynamic_to_gray16(path, img), None))
 }
 
+/// The largest image the pipeline reads, in pixels (40 megapixels: a VFA
+/// scan has 2-5). Larger images are refused before their pixels are decoded,
+/// so one huge file cannot exhaust the memory of a cohort run.
+pub const MAX_IMAGE_PIXELS: u64 = 40_000_000;
+
+/// Fails when a width x height image is above [`MAX_IMAGE_PIXELS`].
+pub(crate) fn check_image_size(path: &Path, width: u64, height: u64) -> Result<()> {
+    if width.saturating_mul(height) > MAX_IMAGE_PIXELS {
+        return Err(IoError::format(
+            path,
+            format!(
+                "image is {width}x{height} pixels, above the limit of {} megapixels",
+                MAX_IMAGE_PIXELS / 1_000_000
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Opens a PNG/TIFF with the `image` crate, mapping its errors to [`IoError`].
 pub(crate) fn open_raster(path: &Path) -> Result<DynamicImage> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| IoError::os(path, e))?
-        .with_guessed_format()
-        .map_err(|e| IoError::os(path, e))?;
+    let open = || {
+        image::ImageReader::open(path)
+            .map_err(|e| IoError::os(path, e))?
+            .with_guessed_format()
+            .map_err(|e| IoError::os(path, e))
+    };
+    let (w, h) = open()?
+        .into_dimensions()
+        .map_err(|e| IoError::format(path, format!("cannot decode image: {e}")))?;
+    check_image_size(path, u64::from(w), u64::from(h))?;
+    let reader = open()?;
     let img = reader
         .decode()
         .map_err(|e| IoError::format(path, format!("cannot decode image: {e}")))?;

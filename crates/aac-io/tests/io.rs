@@ -260,3 +260,45 @@ fn pts_with_a_utf8_byte_order_mark_is_read() {
     assert_eq!(pts.len(), 30);
     assert_eq!(pts[29], Point::new(29.0, 58.0));
 }
+
+/// An image above the size limit is refused from its header, before its
+/// pixels are decoded.
+#[test]
+fn images_above_the_size_limit_are_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("huge.png");
+    // A valid PNG header claiming 20000 x 20000 pixels, with no pixel data.
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend(20000u32.to_be_bytes());
+    png.extend(20000u32.to_be_bytes());
+    png.extend([16, 0, 0, 0, 0]);
+    let crc = crc32(&png[12..]);
+    png.extend(crc.to_be_bytes());
+    for chunk in [b"IDAT", b"IEND"] {
+        png.extend(0u32.to_be_bytes());
+        png.extend(chunk);
+        png.extend(crc32(chunk).to_be_bytes());
+    }
+    std::fs::write(&p, &png).unwrap();
+    let e = read_image(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("huge.png") && e.contains("20000x20000") && e.contains("limit"),
+        "{e}"
+    );
+}
+
+/// CRC-32 of PNG chunks (for the test's hand-made header).
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xffff_ffffu32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
