@@ -223,3 +223,56 @@ fn full_stdout_is_an_error_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains("cannot write to standard output"), "{err}");
 }
+
+/// `aac check` catches inconsistent score tables and landmark files that
+/// would score wrongly later: aac24 not the sum of its sub-scores, fractional
+/// scores, an image without a row, a duplicated column, collinear points, and
+/// anterior/posterior corners swapped on one vertebra or on all of them.
+#[test]
+fn check_catches_inconsistent_scores_and_landmarks() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("d");
+    let r = root.to_str().unwrap();
+    assert!(aac(&["synth", "--n", "6", "--out", r]).status.success());
+    let head = "id,aac24,l1_ant,l1_post,l2_ant,l2_post,l3_ant,l3_post,l4_ant,l4_post\n";
+    std::fs::write(
+        root.join("scores.csv"),
+        format!(
+            "{head}synth00000,5,1,0,0,0,0,0,0,0\nsynth00001,1.5,0,0,0,0,0,0,0,0\n\
+             synth00002,0,0,0,0,0,0,0,0,0\nsynth00003,0,0,0,0,0,0,0,0,0\nsynth00004,0,0,0,0,0,0,0,0,0\n"
+        ),
+    )
+    .unwrap();
+    let lm = |i: usize| root.join(format!("landmarks/synth0000{i}.pts"));
+    let mut pts = aac_io::read_pts(&lm(2)).unwrap();
+    for (k, p) in pts.iter_mut().enumerate() {
+        *p = aac_io::Point::new(10.0 + k as f64, 20.0 + 3.0 * k as f64);
+    }
+    aac_io::write_pts(&lm(2), &pts).unwrap();
+    let mut pts = aac_io::read_pts(&lm(3)).unwrap();
+    pts.swap(4, 5); // L2: superior corners swapped
+    pts.swap(6, 7); // and inferior
+    aac_io::write_pts(&lm(3), &pts).unwrap();
+    let mut pts = aac_io::read_pts(&lm(4)).unwrap();
+    for v in 0..4 {
+        pts.swap(4 * v, 4 * v + 1);
+        pts.swap(4 * v + 2, 4 * v + 3);
+    }
+    aac_io::write_pts(&lm(4), &pts).unwrap();
+    let o = aac(&["check", r]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    for want in [
+        "synth00000: aac24 = 5 but its 8 sub-scores sum to 1",
+        "synth00001: aac24 = 1.5 is not an integer",
+        "image \"synth00005\" has no row",
+        "synth00002.pts: vertebra L1 is degenerate (its corners are collinear)",
+        "synth00003.pts: the corners of L2 run the other way round",
+        "synth00004.pts: the aorta points lie behind",
+    ] {
+        assert!(t.contains(want), "missing {want:?} in:\n{t}");
+    }
+    std::fs::write(root.join("scores.csv"), "id,aac24,aac24\nsynth00000,0,0\n").unwrap();
+    let t = text(&aac(&["check", r]));
+    assert!(t.contains("column 'aac24' appears twice"), "{t}");
+}

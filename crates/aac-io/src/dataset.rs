@@ -5,7 +5,7 @@
 use crate::error::{IoError, Result};
 use crate::image_io::{read_image, IMAGE_EXTENSIONS};
 use crate::mask::read_mask;
-use crate::pts::{read_pts, Point, N_POINTS};
+use crate::pts::{read_pts, Point, N_POINTS, N_SPINE};
 use crate::scores::{read_scores, SUBSCORE_COLUMNS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -133,6 +133,48 @@ pub fn landmark_problem(points: &[Point], size: Option<(u32, u32)>) -> Option<St
                 "vertebra L{} is degenerate (corners coincide)",
                 v + 1
             ));
+        }
+    }
+    // Corner order: the quadrilateral 0-1-2-3 of every vertebra turns the
+    // same way (its signed area has the sign of the facing direction), and
+    // is not flat.
+    let area = |v: usize| {
+        let q = [0, 1, 2, 3].map(|k| points[4 * v + k]);
+        (0..4)
+            .map(|k| {
+                let (a, b) = (q[k], q[(k + 1) % 4]);
+                a.x * b.y - b.x * a.y
+            })
+            .sum::<f64>()
+            / 2.0
+    };
+    let areas: Vec<f64> = (0..4).map(area).collect();
+    if let Some(v) = (0..4).find(|&v| areas[v].abs() < 4.0) {
+        return Some(format!(
+            "vertebra L{} is degenerate (its corners are collinear)",
+            v + 1
+        ));
+    }
+    if let Some(v) = (1..4).find(|&v| areas[v].signum() != areas[0].signum()) {
+        return Some(format!(
+            "the corners of L{} run the other way round than those of L1 (anterior and posterior corners swapped?)",
+            v + 1
+        ));
+    }
+    // Facing: anterior corners lie toward +x when the area is positive.
+    let facing = areas[0].signum();
+    let mean_x = |idx: &mut dyn Iterator<Item = usize>| {
+        let v: Vec<f64> = idx.map(|i| points[i].x).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let anterior_x = mean_x(&mut (0..4).flat_map(|v| [4 * v + 1, 4 * v + 2]));
+    if points.len() >= N_POINTS {
+        let aorta_x = mean_x(&mut (N_SPINE..N_POINTS));
+        if facing * (aorta_x - anterior_x) <= 0.0 {
+            return Some(
+                "the aorta points lie behind the vertebral bodies' anterior corners (anterior and posterior corners swapped, or the points mirrored?)"
+                    .into(),
+            );
         }
     }
     let mid_y = |v: usize| {
@@ -272,12 +314,39 @@ pub fn check_dataset(root: &Path) -> Vec<Problem> {
     if sp.exists() {
         match read_scores(&sp, &["aac24"]) {
             Ok(table) => {
+                for id in ds.images.keys() {
+                    if !table.rows.contains_key(id) {
+                        problems.push(Problem {
+                            path: sp.clone(),
+                            message: format!("image {id:?} has no row"),
+                        });
+                    }
+                }
                 for (id, values) in &table.rows {
                     if !ds.images.contains_key(id) {
                         problems.push(Problem {
                             path: sp.clone(),
                             message: format!("id {id:?} has no image"),
                         });
+                    }
+                    let col = |name: &str| {
+                        table
+                            .columns
+                            .iter()
+                            .position(|c| c == name)
+                            .and_then(|i| values[i])
+                    };
+                    let subs: Option<Vec<f64>> = SUBSCORE_COLUMNS.iter().map(|c| col(c)).collect();
+                    if let (Some(total), Some(subs)) = (col("aac24"), subs) {
+                        let sum: f64 = subs.iter().sum();
+                        if (total - sum).abs() > 1e-9 {
+                            problems.push(Problem {
+                                path: sp.clone(),
+                                message: format!(
+                                    "{id}: aac24 = {total} but its 8 sub-scores sum to {sum}"
+                                ),
+                            });
+                        }
                     }
                     for (c, v) in table.columns.iter().zip(values) {
                         let limit = if c == "aac24" {
@@ -288,6 +357,10 @@ pub fn check_dataset(root: &Path) -> Vec<Problem> {
                             continue;
                         };
                         match v {
+                            Some(x) if x.fract() != 0.0 => problems.push(Problem {
+                                path: sp.clone(),
+                                message: format!("{id}: {c} = {x} is not an integer"),
+                            }),
                             Some(x) if (0.0..=limit).contains(x) => {}
                             Some(x) => problems.push(Problem {
                                 path: sp.clone(),

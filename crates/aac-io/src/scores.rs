@@ -54,6 +54,16 @@ pub fn read_scores(path: &Path, required: &[&str]) -> Result<ScoreTable> {
         .filter(|(i, _)| *i != id_col)
         .map(|(_, h)| h.to_string())
         .collect();
+    if let Some((_, c)) = columns
+        .iter()
+        .enumerate()
+        .find(|(i, c)| columns[..*i].contains(c) || c.as_str() == "id")
+    {
+        return Err(IoError::format(
+            path,
+            format!("column '{c}' appears twice in the header"),
+        ));
+    }
     for r in required {
         if !columns.iter().any(|c| c == r) {
             return Err(IoError::format(path, format!("header has no '{r}' column")));
