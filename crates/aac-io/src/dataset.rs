@@ -76,21 +76,39 @@ pub fn list_images(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
     let mut images = BTreeMap::new();
     for entry in entries {
         let path = entry.map_err(|e| IoError::os(dir, e))?.path();
-        let Some(ext) = path
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if hidden {
+            continue;
+        }
+        let ext = path
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        else {
+            .unwrap_or_default();
+        // DICOM exports often have no extension: recognised by their magic.
+        let dicom_without_extension =
+            ext.is_empty() && path.is_file() && crate::image_io::is_dicom(&path);
+        if !IMAGE_EXTENSIONS.contains(&ext.as_str()) && !dicom_without_extension {
+            if path.is_file() {
+                tracing::warn!(
+                    "{}: skipped: not an image extension ({})",
+                    path.display(),
+                    IMAGE_EXTENSIONS.join(", ")
+                );
+            }
             continue;
-        };
-        if !IMAGE_EXTENSIONS.contains(&ext.as_str()) || !path.is_file() {
+        }
+        if !path.is_file() {
+            tracing::warn!(
+                "{}: skipped: not a readable file (a directory, or a dangling or looping link)",
+                path.display()
+            );
             continue;
         }
         let Some(id) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
             continue;
         };
-        if id.starts_with('.') {
-            continue;
-        }
         if let Some(prev) = images.insert(id.clone(), path.clone()) {
             return Err(IoError::format(
                 &path,

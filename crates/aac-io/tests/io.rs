@@ -302,3 +302,22 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !c
 }
+
+/// Image listing: a DICOM file without an extension is an image; a dangling
+/// link, a text file and hidden files are skipped (each with a warning),
+/// never an error or a silent loss of the good images.
+#[test]
+fn listing_takes_extensionless_dicom_and_skips_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    image::GrayImage::new(4, 4).save(d.join("a.png")).unwrap();
+    std::fs::copy(samples().join("CT_small.dcm"), d.join("b")).unwrap();
+    std::fs::write(d.join("c.txt"), "notes").unwrap();
+    std::fs::write(d.join(".hidden.png"), "x").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(d.join("nowhere.png"), d.join("dangling.png")).unwrap();
+    let images = aac_io::dataset::list_images(d).unwrap();
+    let ids: Vec<&str> = images.keys().map(String::as_str).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(read_image(&images["b"]).unwrap().dimensions(), (128, 128));
+}
