@@ -266,12 +266,11 @@ pub fn predict_batch(
         .collect()
 }
 
-/// Overlap counts of the labels a user gets from `pred` at `threshold`
-/// ([`aac_score::labels_from_planes`]) against the target planes: per region
-/// (union, then each class) the intersection and the sum of the two areas.
-pub fn label_overlaps(pred: &[Vec<f32>], target: &[f32], threshold: f32) -> [(usize, usize); 3] {
-    let labels = aac_score::labels_from_planes(pred, ROI_WIDTH, ROI_HEIGHT, threshold);
-    let classes = pred.len();
+/// Overlap counts of `labels` (what a user gets from `classes` probability
+/// planes, [`aac_score::labels_from_planes`]) against the target planes: per
+/// region (union, then each class) the intersection and the sum of the two
+/// areas.
+pub fn label_overlaps(labels: &Gray8, classes: usize, target: &[f32]) -> [(usize, usize); 3] {
     let mut out = [(0usize, 0usize); 3];
     for (i, &l) in labels.as_raw().iter().enumerate() {
         let t = (0..classes)
@@ -438,12 +437,13 @@ pub fn train(
             for (p, s) in preds.iter().zip(vb) {
                 let truth = truth_subscores(&s.y, classes);
                 for (ti, t) in (1..10).map(|k| k as f32 / 10.0).enumerate() {
-                    for (acc, o) in counts[ti].iter_mut().zip(label_overlaps(p, &s.y, t)) {
+                    let labels = aac_score::labels_from_planes(p, ROI_WIDTH, ROI_HEIGHT, t);
+                    let overlaps = label_overlaps(&labels, classes, &s.y);
+                    for (acc, o) in counts[ti].iter_mut().zip(overlaps) {
                         acc.0 += o.0;
                         acc.1 += o.1;
                     }
                     if let Some(truth) = truth {
-                        let labels = aac_score::labels_from_planes(p, ROI_WIDTH, ROI_HEIGHT, t);
                         if let Ok(pred) = aac_score::score_segmentation(&labels, s.prior_x) {
                             subs[ti].0.push(truth);
                             subs[ti].1.push(pred.sub);
