@@ -171,3 +171,92 @@ pub fn load(path: &Path) -> Result<Bundle> {
         checksum,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// A valid bundle file's bytes: an untrained width-2 U-net and a shape
+    /// model fitted on synthetic landmarks.
+    fn valid_bundle() -> &'static [u8] {
+        static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+        BYTES.get_or_init(|| {
+            let style = aac_synth::Style::hologic();
+            let shapes: Vec<_> = (0..12)
+                .map(|i| aac_synth::generate_case(3, i, &style, true).landmarks)
+                .collect();
+            let ssm = ShapeModel::fit(&shapes, 0.95, 0).unwrap();
+            let config = aac_unet::net::UNetConfig {
+                classes: 2,
+                width: 2,
+                depth: 2,
+                dropout: 0.0,
+                prior: -4.0,
+                coords: true,
+            };
+            let net = aac_unet::net::UNet::new(&config, &aac_unet::device());
+            let unet_header = aac_unet::model_file::UnetHeader {
+                format: aac_unet::model_file::FORMAT.into(),
+                version: aac_unet::model_file::VERSION,
+                config,
+                threshold: 0.5,
+                val_dice: None,
+                epoch: 1,
+                photometric: false,
+            };
+            let unet_bytes = aac_unet::model_file::to_bytes(&net, &unet_header).unwrap();
+            let header = BundleHeader {
+                format: "aac-bundle".into(),
+                version: VERSION,
+                aac_version: "test".into(),
+                created_unix: 0,
+                data_hash: "0".into(),
+                n_images: 12,
+                val_dsc: None,
+                threshold: 0.5,
+                ssm,
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("b.aac");
+            save(&p, &header, &unet_bytes).unwrap();
+            std::fs::read(&p).unwrap()
+        })
+    }
+
+    fn load_bytes(bytes: &[u8]) -> Result<Bundle> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.aac");
+        std::fs::write(&p, bytes).unwrap();
+        load(&p)
+    }
+
+    #[test]
+    fn the_valid_bundle_loads() {
+        assert!(load_bytes(valid_bundle()).is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any changed byte anywhere is refused with an error naming the
+        /// file, never a panic and never a bundle that loads.
+        #[test]
+        fn any_changed_byte_is_refused(at in 0.0f64..1.0, xor in 1u8..=255) {
+            let mut bytes = valid_bundle().to_vec();
+            let i = ((bytes.len() - 1) as f64 * at) as usize;
+            bytes[i] ^= xor;
+            let err = load_bytes(&bytes).err().expect("a damaged bundle loaded");
+            prop_assert!(format!("{err:#}").contains("m.aac"), "{err:#}");
+        }
+
+        /// Any truncation is refused.
+        #[test]
+        fn any_truncation_is_refused(at in 0.0f64..1.0) {
+            let bytes = valid_bundle();
+            let n = ((bytes.len() - 1) as f64 * at) as usize;
+            prop_assert!(load_bytes(&bytes[..n]).is_err());
+        }
+    }
+}

@@ -242,7 +242,10 @@ fn read_done(path: &Path) -> Result<Vec<Row>> {
         .enumerate()
         .filter(|(i, r)| r.len() == COLUMNS.len() && (complete_last_line || *i + 1 < n))
         .map(|(_, r)| Row {
-            fields: r.iter().map(String::from).collect(),
+            fields: r
+                .iter()
+                .map(|f| aac_io::unguard_cell(f).to_string())
+                .collect(),
         })
         .collect())
 }
@@ -296,8 +299,11 @@ fn read_provenance(path: &Path) -> Result<BTreeMap<String, Vec<String>>> {
         .filter(|r| r.len() == PROVENANCE_COLUMNS.len())
         .map(|r| {
             (
-                r[0].to_string(),
-                r.iter().skip(1).map(String::from).collect(),
+                aac_io::unguard_cell(&r[0]).to_string(),
+                r.iter()
+                    .skip(1)
+                    .map(|f| aac_io::unguard_cell(f).to_string())
+                    .collect(),
             )
         })
         .collect())
@@ -307,9 +313,13 @@ fn csv_line(fields: &[String]) -> String {
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
-    let _ = w.write_record(fields);
+    let _ = w.write_record(fields.iter().map(|f| aac_io::guard_cell(f).into_owned()));
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
+
+/// Flag of a scan whose spine landmarks do not fit its image (mirrored, or
+/// from another image): [`aac_warp::check_landmarks_against_image`].
+const LANDMARKS_DISAGREE_FLAG: &str = "landmarks_disagree_with_image";
 
 /// QC: flags for doubtful predictions.
 fn flags_for(
@@ -392,6 +402,7 @@ fn predict_chunk(
         aac_warp::PreparedRoi,
         aac_shape::Prediction,
         Vec<f32>,
+        bool,
     );
     let prepared: Vec<Result<Prepared, String>> = items
         .par_iter()
@@ -415,7 +426,16 @@ fn predict_chunk(
             let data: Vec<f32> = img.as_raw().iter().map(|&v| v as f32).collect();
             let roi = map.warp_f32(&data, img.width() as usize, img.height() as usize, 0.0);
             let _ = id;
-            Ok((img, spacing.or(default_spacing), spine, prep, pred, roi))
+            let disagree = aac_warp::check_landmarks_against_image(&img, &spine).disagrees();
+            Ok((
+                img,
+                spacing.or(default_spacing),
+                spine,
+                prep,
+                pred,
+                roi,
+                disagree,
+            ))
         })
         .collect();
     // Stage 2: the U-net on the good ones, batched.
@@ -430,7 +450,7 @@ fn predict_chunk(
         .zip(items)
         .map(|(p, (id, _, _))| match p {
             Err(msg) => error_row(id, msg),
-            Ok((img, spacing, spine, prep, pred, roi)) => {
+            Ok((img, spacing, spine, prep, pred, roi, landmarks_disagree)) => {
                 let pl = planes.next().unwrap_or_default();
                 let labels = labels_from(&pl, threshold);
                 let s = match score_segmentation(&labels, prep.aorta_centre_x()) {
@@ -441,7 +461,7 @@ fn predict_chunk(
                     let x = s.midline_x.unwrap_or_else(|| prep.aorta_centre_x());
                     wall_lengths_mm(&labels, &s, &row_lengths_mm(&prep.roi, x, sp))
                 });
-                let flags = flags_for(
+                let mut flags = flags_for(
                     prep.fraction_inside,
                     prep.shape_mahalanobis,
                     b.header.ssm.n_modes(),
@@ -449,6 +469,12 @@ fn predict_chunk(
                     &pl,
                     threshold,
                 );
+                if landmarks_disagree {
+                    flags.push(LANDMARKS_DISAGREE_FLAG);
+                }
+                if prep.roi.layout.is_fallback() {
+                    flags.push("roi_band_adjusted");
+                }
                 let mut f = vec![id.clone()];
                 f.extend(score_fields(&s, Grouping::default(), lengths));
                 f.push(if flags.is_empty() {
@@ -835,5 +861,24 @@ mod index_tests {
         assert!(!html.contains("<script>alert") && !html.contains("\"><script>"));
         assert!(html.contains("thumbs/x%22%20onerror%3D%22alert%281%29%2Epng"));
         assert!(html.contains("alt=\"x&quot; onerror=&quot;alert(1)\""));
+    }
+
+    #[test]
+    fn formula_ids_are_guarded_in_scores_csv_and_read_back_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scores.csv");
+        let id = "=HYPERLINK(\"http://x\",\"y\")";
+        let mut fields = vec![id.to_string()];
+        fields.resize(COLUMNS.len(), String::new());
+        fields[STATUS_COLUMN] = "error".into();
+        fields[STATUS_COLUMN + 1] = "-bad input".into();
+        let mut text = csv_line(&COLUMNS.map(String::from));
+        text.push_str(&csv_line(&fields));
+        std::fs::write(&path, &text).unwrap();
+        assert!(text.contains("\"'=HYPERLINK("), "{text}");
+        assert!(text.contains(",'-bad input,"), "{text}");
+        let rows = read_done(&path).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].fields, fields);
     }
 }

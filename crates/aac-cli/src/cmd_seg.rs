@@ -373,6 +373,7 @@ pub fn unet_config(
         photometric: photometric.then(aac_unet::photometric::Photometric::default),
         checkpoint: None,
         resume: false,
+        patience: None,
     }
 }
 

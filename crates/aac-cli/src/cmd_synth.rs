@@ -23,8 +23,12 @@ pub struct SynthArgs {
     /// Output dataset root.
     #[arg(long)]
     out: PathBuf,
-    /// Scanner/site style: hologic, lunar or legacy.
-    #[arg(long, default_value = "hologic")]
+    /// Scanner/site style: `random` draws every image's look, anatomy and
+    /// calcification from wide ranges (domain randomisation, for training);
+    /// the named styles imitate one scanner each (for testing on a look not
+    /// trained on).
+    #[arg(long, default_value = Style::DEFAULT,
+          value_parser = clap::builder::PossibleValuesParser::new(Style::NAMES))]
     style: String,
     /// Write images as DICOM (.dcm) instead of 16-bit PNG.
     #[arg(long)]

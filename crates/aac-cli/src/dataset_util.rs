@@ -4,13 +4,18 @@ use aac_io::{dicom::read_header, image_io::is_dicom, read_pts, Dataset, Point};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 
-/// Reads the 30-point landmarks of every image (errors name the file).
+/// Reads the 30-point landmarks of every image and checks that each set is a
+/// plausible spine and aorta ([`aac_io::dataset::landmark_problem`]); errors
+/// name the file.
 pub fn read_all_landmarks(ds: &Dataset) -> Result<Vec<(String, Vec<Point>)>> {
     ds.ids()
         .into_iter()
         .map(|id| {
             let p = ds.landmarks_path(&id);
             let pts = aac_io::read_pts_n(&p, aac_io::N_POINTS)?;
+            if let Some(problem) = aac_io::dataset::landmark_problem(&pts, None) {
+                anyhow::bail!("{}: {problem}", p.display());
+            }
             Ok((id, pts))
         })
         .collect()

@@ -15,44 +15,44 @@ use std::path::{Path, PathBuf};
 
 /// predictions.csv: per test image fold, scores and Dice.
 pub fn predictions_csv(results: &[ImageResult]) -> String {
-    let mut s = String::from(
-        "id,fold,aac24_annotation,aac24_predicted,aac24_continuous_annotation,aac24_continuous_predicted",
-    );
-    for c in aac_io::SUBSCORE_COLUMNS {
-        s.push_str(&format!(",{c}_annotation"));
+    let mut header: Vec<String> = [
+        "id",
+        "fold",
+        "aac24_annotation",
+        "aac24_predicted",
+        "aac24_continuous_annotation",
+        "aac24_continuous_predicted",
+    ]
+    .map(String::from)
+    .to_vec();
+    for suffix in ["annotation", "predicted"] {
+        header.extend(aac_io::SUBSCORE_COLUMNS.map(|c| format!("{c}_{suffix}")));
     }
-    for c in aac_io::SUBSCORE_COLUMNS {
-        s.push_str(&format!(",{c}_predicted"));
-    }
-    s.push_str(",dsc_rf,dsc_unet,dsc_unet2\n");
+    header.extend(["dsc_rf", "dsc_unet", "dsc_unet2"].map(String::from));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(&header);
     for r in results {
         let opt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
-        s.push_str(&format!(
-            "{},{},{},{},{:.4},{}",
-            r.id,
-            r.fold,
-            r.aac24_annotation,
+        let mut rec = vec![
+            aac_io::guard_cell(&r.id).into_owned(),
+            r.fold.to_string(),
+            r.aac24_annotation.to_string(),
             r.aac24_predicted.map(|v| v.to_string()).unwrap_or_default(),
-            r.aac24_continuous_annotation,
-            opt(r.aac24_continuous_predicted)
-        ));
-        for v in r.sub_annotation {
-            s.push_str(&format!(",{v}"));
-        }
-        for k in 0..8 {
-            s.push_str(&format!(
-                ",{}",
-                r.sub_predicted
-                    .map(|p| p[k].to_string())
-                    .unwrap_or_default()
-            ));
-        }
+            format!("{:.4}", r.aac24_continuous_annotation),
+            opt(r.aac24_continuous_predicted),
+        ];
+        rec.extend(r.sub_annotation.iter().map(|v| v.to_string()));
+        rec.extend((0..8).map(|k| {
+            r.sub_predicted
+                .map(|p| p[k].to_string())
+                .unwrap_or_default()
+        }));
         for m in ["rf", "unet", "unet2"] {
-            s.push_str(&format!(",{}", opt(r.dsc.get(m).copied().flatten())));
+            rec.push(opt(r.dsc.get(m).copied().flatten()));
         }
-        s.push('\n');
+        let _ = w.write_record(&rec);
     }
-    s
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 fn png_data_uri(img: &Rgb8) -> String {

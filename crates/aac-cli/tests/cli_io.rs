@@ -171,7 +171,12 @@ fn bad_inputs_fail_cleanly_with_the_file_named() {
         "--out",
         tmp.path().to_str().unwrap(),
     ]);
-    assert!(!o.status.success() && text(&o).contains("unknown style"));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("'nope'") && text(&o).contains("random, hologic, lunar, legacy"),
+        "{}",
+        text(&o)
+    );
     let o = aac(&["check", tmp.path().join("nothing").to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(!text(&o).contains("panicked"));

@@ -130,6 +130,10 @@ pub fn faces_right(points: &[Point]) -> bool {
     ant > post
 }
 
+/// Largest landmark coordinate accepted, in pixels: no scan is a million
+/// pixels across, so a point beyond it is a damaged file.
+pub const MAX_COORDINATE: f64 = 1e6;
+
 /// Checks that landmarks are plausible: finite, not collapsed, vertebrae ordered
 /// from head to feet. Returns a description of the first problem.
 pub fn landmark_problem(points: &[Point], size: Option<(u32, u32)>) -> Option<String> {
@@ -142,6 +146,29 @@ pub fn landmark_problem(points: &[Point], size: Option<(u32, u32)>) -> Option<St
         .find(|(_, p)| !p.x.is_finite() || !p.y.is_finite())
     {
         return Some(format!("point {i} is not finite"));
+    }
+    // A point far away is the problem itself; checked before the geometry,
+    // which such a point would upset and so get blamed.
+    if let Some((i, p)) = points
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.x.abs() > MAX_COORDINATE || p.y.abs() > MAX_COORDINATE)
+    {
+        return Some(format!(
+            "point {i} ({:.3e}, {:.3e}) lies far outside any image",
+            p.x, p.y
+        ));
+    }
+    if let Some((w, h)) = size {
+        let margin = 0.5 * w.max(h) as f64;
+        if let Some((i, p)) = points.iter().enumerate().take(20).find(|(_, p)| {
+            p.x < -margin || p.y < -margin || p.x > w as f64 + margin || p.y > h as f64 + margin
+        }) {
+            return Some(format!(
+                "spine point {i} ({:.1}, {:.1}) lies far outside the {w}x{h} image",
+                p.x, p.y
+            ));
+        }
     }
     for v in 0..4 {
         let h = points[4 * v].dist(&points[4 * v + 3]);
@@ -207,17 +234,6 @@ pub fn landmark_problem(points: &[Point], size: Option<(u32, u32)>) -> Option<St
             ));
         }
     }
-    if let Some((w, h)) = size {
-        let margin = 0.5 * w.max(h) as f64;
-        if let Some((i, p)) = points.iter().enumerate().take(20).find(|(_, p)| {
-            p.x < -margin || p.y < -margin || p.x > w as f64 + margin || p.y > h as f64 + margin
-        }) {
-            return Some(format!(
-                "spine point {i} ({:.1}, {:.1}) lies far outside the {w}x{h} image",
-                p.x, p.y
-            ));
-        }
-    }
     None
 }
 
@@ -239,9 +255,9 @@ impl std::fmt::Display for Problem {
 fn push_err(problems: &mut Vec<Problem>, e: IoError) {
     match e {
         IoError::Format { path, message } => problems.push(Problem { path, message }),
-        IoError::Os { path, source } => problems.push(Problem {
+        IoError::Os { path, error } => problems.push(Problem {
             path,
-            message: source.to_string(),
+            message: error.to_string(),
         }),
     }
 }

@@ -16,6 +16,7 @@ pub fn open_dicom(path: &Path) -> Result<DefaultDicomObject> {
     if !path.exists() {
         return Err(IoError::format(path, "file does not exist"));
     }
+    crate::dicom_guard::check_declared_lengths(path)?;
     catch(path, || {
         open_file(path).map_err(|e| {
             IoError::format(

@@ -6,12 +6,15 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
     /// The file could not be opened, read or written.
-    #[error("{path}: {source}")]
+    ///
+    /// The operating-system error is part of the message, not a separate
+    /// cause, so that a printed error chain does not say it twice.
+    #[error("{path}: {error}")]
     Os {
         /// The file concerned.
         path: PathBuf,
         /// The underlying operating-system error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file exists but its content is not what the contract requires.
     #[error("{path}: {message}")]
@@ -33,10 +36,10 @@ impl IoError {
     }
 
     /// An operating-system error for `path`.
-    pub fn os(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn os(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         IoError::Os {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

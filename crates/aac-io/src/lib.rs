@@ -3,8 +3,10 @@
 //! and its checker, and atomic writes.
 
 pub mod atomic;
+pub mod csv_cell;
 pub mod dataset;
 pub mod dicom;
+pub mod dicom_guard;
 pub mod draw;
 pub mod error;
 pub mod image_io;
@@ -15,6 +17,7 @@ pub mod pts;
 pub mod scores;
 
 pub use atomic::{write_atomic, write_bytes_atomic, write_string_atomic};
+pub use csv_cell::{guard_cell, unguard_cell};
 pub use dataset::{check_dataset, Dataset, Problem};
 pub use error::{IoError, Result};
 pub use image_io::{

@@ -73,7 +73,7 @@ pub fn read_scores(path: &Path, required: &[&str]) -> Result<ScoreTable> {
     for (i, rec) in rdr.records().enumerate() {
         let line = i + 2;
         let rec = rec.map_err(|e| csv_err(path, e))?;
-        let id = rec.get(id_col).unwrap_or("").to_string();
+        let id = crate::unguard_cell(rec.get(id_col).unwrap_or("")).to_string();
         if id.is_empty() {
             return Err(IoError::format(path, format!("line {line}: empty id")));
         }

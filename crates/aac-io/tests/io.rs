@@ -158,6 +158,36 @@ fn dicom_written_by_us_reads_back() {
 }
 
 #[test]
+fn dicom_length_field_larger_than_the_file_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("huge.dcm");
+    let img = Gray16::from_fn(30, 20, |x, y| image::Luma([(x * 100 + y) as u16]));
+    let info = dicom::DicomWriteInfo {
+        pixel_spacing_mm: [0.35, 0.35],
+        manufacturer: "aac synth".into(),
+        bits_stored: 12,
+        id: "case0001".into(),
+    };
+    dicom::write_dicom_gray16(&p, &img, &info).unwrap();
+    let mut bytes = std::fs::read(&p).unwrap();
+    // Pixel Data (7FE0,0010), explicit VR little endian: tag, "OW", 2 reserved
+    // bytes, then the 4-byte length, here made to claim almost 4 GB.
+    let at = bytes
+        .windows(6)
+        .position(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+        .expect("pixel data element");
+    bytes[at + 8..at + 12].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    std::fs::write(&p, &bytes).unwrap();
+    for err in [
+        read_image(&p).unwrap_err().to_string(),
+        read_header(&p).unwrap_err().to_string(),
+    ] {
+        assert!(err.contains("huge.dcm"), "{err}");
+        assert!(err.contains("declares 4294967280 bytes"), "{err}");
+    }
+}
+
+#[test]
 fn corrupt_and_missing_images_give_named_errors() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("broken.png");
@@ -320,4 +350,32 @@ fn listing_takes_extensionless_dicom_and_skips_the_rest() {
     let ids: Vec<&str> = images.keys().map(String::as_str).collect();
     assert_eq!(ids, ["a", "b"]);
     assert_eq!(read_image(&images["b"]).unwrap().dimensions(), (128, 128));
+}
+
+#[test]
+fn a_point_far_away_is_blamed_itself_not_the_vertebra_order() {
+    // A plausible facing-right spine: L1..L4 downward, 30 px per body.
+    let mut pts = Vec::new();
+    for v in 0..4 {
+        let y = 100.0 + 40.0 * v as f64;
+        pts.extend([
+            Point::new(100.0, y),
+            Point::new(140.0, y),
+            Point::new(140.0, y + 30.0),
+            Point::new(100.0, y + 30.0),
+        ]);
+    }
+    pts.extend([
+        Point::new(100.0, 95.0),
+        Point::new(140.0, 95.0),
+        Point::new(100.0, 265.0),
+        Point::new(140.0, 265.0),
+    ]);
+    assert_eq!(dataset::landmark_problem(&pts, None), None);
+    pts[5].y = 1e300;
+    let msg = dataset::landmark_problem(&pts, None).unwrap();
+    assert!(
+        msg.contains("point 5") && msg.contains("far outside"),
+        "{msg}"
+    );
 }

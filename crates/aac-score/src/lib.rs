@@ -186,7 +186,7 @@ pub fn write_scores_csv(
         let mut csv = csv::Writer::from_writer(w);
         csv.write_record(SCORE_CSV_HEADER).map_err(csv_io)?;
         for (id, s, lengths) in rows {
-            let mut rec = vec![id.clone()];
+            let mut rec = vec![aac_io::guard_cell(id).into_owned()];
             rec.extend(score_fields(s, grouping, *lengths));
             csv.write_record(&rec).map_err(csv_io)?;
         }

@@ -203,8 +203,23 @@ impl ShapeModel {
                 s.len()
             )));
         }
+        if let Some((i, msg)) = shapes
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| aac_io::dataset::landmark_problem(s, None).map(|m| (i, m)))
+        {
+            return Err(ShapeError::Degenerate(format!("shape {i}: {msg}")));
+        }
         let canon: Vec<Vec<Point>> = shapes.iter().map(|s| canonical(s)).collect();
         let mut model = fit_pca(&canon, variance_fraction);
+        // Shapes of unit size that vary by less than 1e-6 of it (sd) are all
+        // the same shape up to rounding.
+        if model.variances.iter().sum::<f64>() < 1e-12 || model.validate().is_err() {
+            return Err(ShapeError::Invalid(
+                "the training shapes do not vary (all the same shape?): no shape model can be fitted"
+                    .into(),
+            ));
+        }
         let folds = cv_folds.min(canon.len());
         if folds >= 2 && canon.len() >= 2 * folds {
             let mut sq = [0.0; N_AORTA];
@@ -298,6 +313,63 @@ impl ShapeModel {
         {
             return Err(ShapeError::Invalid(
                 "shape model arrays have the wrong sizes or values".into(),
+            ));
+        }
+        self.validate_values()
+    }
+
+    /// The values a fitted model can have: everything finite, unit-length
+    /// modes, a mean spine of unit size whose 30 points, scaled to image size,
+    /// form a plausible spine with the aorta in front. A model edited or
+    /// damaged by hand fails here, instead of every landmark file being blamed
+    /// later.
+    fn validate_values(&self) -> Result<(), ShapeError> {
+        let bad = |what: &str| Err(ShapeError::Invalid(format!("shape model: {what}")));
+        let all_finite = self
+            .mean
+            .iter()
+            .chain(self.modes.iter().flatten())
+            .all(|v| v.is_finite());
+        if !all_finite {
+            return bad("mean or modes hold non-finite values");
+        }
+        if let Some(k) = self
+            .modes
+            .iter()
+            .position(|m| (m.iter().map(|v| v * v).sum::<f64>().sqrt() - 1.0).abs() > 1e-3)
+        {
+            return bad(&format!("mode {k} is not of unit length"));
+        }
+        if self.variances.iter().any(|v| *v >= 1.0) {
+            return bad("a mode variance is larger than the shape itself");
+        }
+        if self
+            .aorta_residual_var
+            .iter()
+            .any(|v| !(v.is_finite() && *v >= 0.0))
+            || self
+                .aorta_sd_scale
+                .iter()
+                .any(|v| !(v.is_finite() && (1.0..1e3).contains(v)))
+        {
+            return bad("aorta uncertainty values out of range");
+        }
+        let mean = to_points(&self.mean);
+        let spine_size = size(&mean[..N_SPINE]);
+        if !(0.5..2.0).contains(&spine_size) {
+            return bad(&format!(
+                "the mean spine has size {spine_size:.3}, expected about 1"
+            ));
+        }
+        // At 1000 pixels per model unit the mean is an image-sized shape that
+        // the landmark checks of real annotations apply to.
+        let scaled: Vec<Point> = mean
+            .iter()
+            .map(|p| Point::new(1000.0 * p.x, 1000.0 * p.y))
+            .collect();
+        if let Some(problem) = aac_io::dataset::landmark_problem(&scaled, None) {
+            return bad(&format!(
+                "the mean shape is not a plausible spine and aorta: {problem}"
             ));
         }
         Ok(())

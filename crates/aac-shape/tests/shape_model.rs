@@ -81,3 +81,43 @@ fn degenerate_landmarks_are_refused() {
         .contains("degenerate"));
     assert!(ShapeModel::fit(&s[..2], 0.98, 0).is_err());
 }
+
+#[test]
+fn fit_refuses_degenerate_and_identical_shapes() {
+    let (mut s, _) = shapes(10, 10);
+    let same = vec![s[0].clone(); 10];
+    let err = ShapeModel::fit(&same, 0.98, 0).unwrap_err().to_string();
+    assert!(err.contains("do not vary"), "{err}");
+    // Shape 3: all 30 points on one line.
+    s[3] = (0..30).map(|i| Point::new(10.0, 10.0 + i as f64)).collect();
+    let err = ShapeModel::fit(&s, 0.98, 0).unwrap_err().to_string();
+    assert!(err.contains("shape 3"), "{err}");
+}
+
+#[test]
+fn a_model_with_absurd_values_is_refused_on_load() {
+    let (s, _) = shapes(20, 11);
+    let model = ShapeModel::fit(&s, 0.95, 0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ssm.json");
+    let damaged = |edit: &dyn Fn(&mut ShapeModel)| {
+        let mut m = model.clone();
+        edit(&mut m);
+        std::fs::write(&p, serde_json::to_string(&m).unwrap()).unwrap();
+        ShapeModel::load(&p).unwrap_err().to_string()
+    };
+    let err = damaged(&|m| m.mean.iter_mut().for_each(|v| *v *= 1e6));
+    assert!(
+        err.contains("ssm.json") && err.contains("mean spine has size"),
+        "{err}"
+    );
+    let err = damaged(&|m| m.modes[0].iter_mut().for_each(|v| *v *= 50.0));
+    assert!(err.contains("mode 0 is not of unit length"), "{err}");
+    let err = damaged(&|m| {
+        // Mirror the aorta to behind the spine.
+        for k in 20..30 {
+            m.mean[2 * k] = -m.mean[2 * k];
+        }
+    });
+    assert!(err.contains("not a plausible spine"), "{err}");
+}

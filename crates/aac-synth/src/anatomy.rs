@@ -1,6 +1,7 @@
 //! Patient geometry in pixel coordinates, with the patient facing right
 //! (anterior toward larger x); the caller mirrors it for left-facing scans.
 
+use crate::style::{AnatomyRanges, Style};
 use aac_io::Point;
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
@@ -207,14 +208,15 @@ pub fn draw_anatomy<R: Rng>(
     rng: &mut R,
     frame: &Frame,
     calcified_only: bool,
-    gas_prob: f64,
-    low_rib_prob: f64,
+    style: &Style,
 ) -> Anatomy {
+    let ranges = &style.anatomy;
+    let (gas_prob, low_rib_prob) = (style.gas, style.low_ribs);
     let mm = 1.0 / frame.spacing_mm;
     let (w, h) = (frame.width as f64, frame.height as f64);
     let kyphosis = uniform(rng, (8.0, 22.0)).to_radians();
-    let lordosis = uniform(rng, (6.0, 22.0)).to_radians();
-    let size = uniform(rng, (0.88, 1.12));
+    let lordosis = uniform(rng, ranges.lordosis_deg).to_radians();
+    let size = uniform(rng, ranges.size);
     let osteo = uniform(rng, (0.0, 1.0)); // bone loss: lower density, more deformity
 
     // Heights in mm: thoracic bodies grow from ~17 to ~24 mm, lumbar ~26-29.
@@ -236,11 +238,11 @@ pub fn draw_anatomy<R: Rng>(
         heights.push(hh * size * (1.0 + normal(rng, 0.04)));
         depths.push(dd * size * (1.0 + normal(rng, 0.04)));
         let disc = if lumbar { 9.5 } else { 4.5 + 0.3 * i as f64 };
-        discs.push(disc * size * uniform(rng, (0.6, 1.25)));
+        discs.push(disc * size * uniform(rng, ranges.disc_height));
     }
     let total: f64 = heights.iter().sum::<f64>() + discs.iter().sum::<f64>();
     let top_margin_mm = (h / mm - total - 55.0).max(10.0) * uniform(rng, (0.25, 0.6));
-    let spine_x = w * uniform(rng, (0.30, 0.42));
+    let spine_x = w * uniform(rng, ranges.spine_x);
 
     let mut vertebrae = Vec::new();
     let mut centre = Point::new(spine_x, top_margin_mm * mm + heights[0] * mm / 2.0);
@@ -279,8 +281,8 @@ pub fn draw_anatomy<R: Rng>(
             name: VERTEBRA_NAMES[i].to_string(),
             corners,
             concavity,
-            density: uniform(rng, (0.3, 0.4)) - 0.07 * osteo,
-            rim_px: (uniform(rng, (0.8, 1.6)) * mm).max(1.0),
+            density: uniform(rng, ranges.bone_density) - 0.07 * osteo,
+            rim_px: (uniform(rng, ranges.rim_mm) * mm).max(1.0),
         });
         if i + 1 < VERTEBRA_NAMES.len() {
             let next_theta = axis_angle(i as f64 + 1.0, kyphosis, lordosis);
@@ -315,7 +317,7 @@ pub fn draw_anatomy<R: Rng>(
         ),
     ];
 
-    let aorta = draw_aorta(rng, &vertebrae, frame, mm);
+    let aorta = draw_aorta(rng, &vertebrae, frame, mm, ranges);
     let diaphragm_y = {
         let t11 = vertebrae[L1 - 2].centre().y;
         let l1 = vertebrae[L1].centre().y;
@@ -377,7 +379,7 @@ pub fn draw_anatomy<R: Rng>(
             depth: uniform(rng, (0.04, 0.14)),
         });
     }
-    let deposits = draw_deposits(rng, &vertebrae, &aorta, mm, calcified_only);
+    let deposits = draw_deposits(rng, &vertebrae, &aorta, mm, calcified_only, ranges);
     Anatomy {
         width: frame.width,
         height: frame.height,
@@ -414,10 +416,22 @@ pub fn spine_anterior_x(vertebrae: &[Vertebra], y: f64) -> f64 {
     pts[pts.len() - 1].x
 }
 
-fn draw_aorta<R: Rng>(rng: &mut R, vertebrae: &[Vertebra], frame: &Frame, mm: f64) -> Aorta {
-    let gap0 = uniform(rng, (3.0, 8.0));
-    let diam0 = uniform(rng, (15.0, 25.0));
-    let tort_amp = uniform(rng, (0.0, 3.0));
+fn draw_aorta<R: Rng>(
+    rng: &mut R,
+    vertebrae: &[Vertebra],
+    frame: &Frame,
+    mm: f64,
+    ranges: &AnatomyRanges,
+) -> Aorta {
+    let gap0 = uniform(rng, ranges.aorta_gap_mm);
+    let diam0 = uniform(rng, ranges.aorta_diameter_mm);
+    let tort_amp = uniform(rng, ranges.tortuosity_mm);
+    // The gap stays within the drawn range's neighbourhood (2-10 mm for the
+    // named styles) however the tortuosity swings.
+    let gap_limits = (
+        ranges.aorta_gap_mm.0.min(2.0),
+        ranges.aorta_gap_mm.1.max(10.0),
+    );
     let tort_period = uniform(rng, (80.0, 200.0)) * mm;
     let phase = uniform(rng, (0.0, std::f64::consts::TAU));
     let taper = uniform(rng, (-0.1, 0.05));
@@ -431,7 +445,7 @@ fn draw_aorta<R: Rng>(rng: &mut R, vertebrae: &[Vertebra], frame: &Frame, mm: f6
         let yf = y as f64;
         let rel = ((yf - y_l1) / (y_l5 - y_l1).max(1.0)).clamp(-0.5, 1.2);
         let gap = (gap0 + tort_amp * (yf / tort_period * std::f64::consts::TAU + phase).sin())
-            .clamp(2.0, 10.0);
+            .clamp(gap_limits.0, gap_limits.1);
         let diam = diam0 * (1.0 + taper * rel);
         let p = spine_anterior_x(vertebrae, yf) + gap * mm;
         posterior_x.push(p);
@@ -464,6 +478,7 @@ fn draw_deposits<R: Rng>(
     aorta: &Aorta,
     mm: f64,
     calcified_only: bool,
+    ranges: &AnatomyRanges,
 ) -> Vec<Deposit> {
     // Population: ~40% without AAC; severity skewed to mild.
     if !calcified_only && rng.random::<f64>() < 0.4 {
@@ -490,13 +505,13 @@ fn draw_deposits<R: Rng>(
         } else {
             Wall::Posterior
         };
-        let faint = rng.random::<f64>() < 0.2;
+        let faint = rng.random::<f64>() < ranges.faint_probability;
         let contrast = if faint {
-            uniform(rng, (0.03, 0.07))
+            uniform(rng, ranges.faint_contrast)
         } else {
-            uniform(rng, (0.08, 0.35))
+            uniform(rng, ranges.deposit_contrast)
         };
-        let thickness = (uniform(rng, (0.8, 2.5)) * mm).max(1.2);
+        let thickness = (uniform(rng, ranges.deposit_thickness_mm) * mm).max(1.2);
         let inset = match wall {
             Wall::Anterior => -uniform(rng, (0.0, 1.0)) * mm,
             Wall::Posterior => uniform(rng, (0.0, 1.0)) * mm,

@@ -15,7 +15,7 @@ use anatomy::{disc_levels, draw_anatomy, Anatomy, Frame, Wall, L1};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-pub use style::Style;
+pub use style::{AnatomyRanges, Style};
 pub use truth::Aac24;
 
 mod cohort;
@@ -100,10 +100,10 @@ pub fn generate_case(seed: u64, index: usize, style: &Style, calcified_only: boo
         height: (fov_h / spacing).round() as usize,
         spacing_mm: spacing,
     };
-    let anatomy = draw_anatomy(&mut rng, &frame, calcified_only, style.gas, style.low_ribs);
+    let anatomy = draw_anatomy(&mut rng, &frame, calcified_only, style);
     let (canvas, mask) = render::render(&mut rng, &anatomy);
     let params = scan::draw_params(&mut rng, style, frame.width);
-    let pixels = scan::acquire(&mut rng, canvas, &params, style.correlated_noise);
+    let pixels = scan::acquire(&mut rng, canvas, &params);
     let deposits2 = truth::second_reading(&mut rng, &anatomy.deposits);
     let mut mask2 = vec![0u8; frame.width * frame.height];
     render::label_deposits(&anatomy, &deposits2, &mut mask2);

@@ -23,6 +23,9 @@ pub struct ScanParams {
     pub gamma: f64,
     /// Width of a flat band at the posterior edge (pixels; 0 = none) and its value.
     pub flat_band: (usize, u16),
+    /// Fraction of the noise that is spatially correlated texture.
+    #[serde(default)]
+    pub correlated_noise: f64,
 }
 
 fn range<R: Rng>(rng: &mut R, (a, b): (f64, f64)) -> f64 {
@@ -50,14 +53,16 @@ pub fn draw_params<R: Rng>(rng: &mut R, style: &Style, width: usize) -> ScanPara
         blur_px: range(rng, style.blur_px),
         noise: range(rng, style.noise),
         streaks,
-        window: (range(rng, (-0.06, 0.04)), range(rng, (0.85, 1.15))),
+        window: (range(rng, style.window_low), range(rng, style.window_high)),
         gamma: range(rng, style.gamma),
         flat_band,
+        correlated_noise: range(rng, style.correlated_noise),
     }
 }
 
 /// Applies blur, noise and display mapping; returns 12-bit values, row-major.
-pub fn acquire<R: Rng>(rng: &mut R, mut c: Canvas, p: &ScanParams, correlated: f64) -> Vec<u16> {
+pub fn acquire<R: Rng>(rng: &mut R, mut c: Canvas, p: &ScanParams) -> Vec<u16> {
+    let correlated = p.correlated_noise;
     let normals = NormalTable::new(rng);
     let mut noise_rng = rand_pcg::Pcg64Mcg::new(rng.random::<u128>() | 1);
     // Correlated grain: white noise added before the blur, scaled so that its

@@ -21,8 +21,9 @@ pub struct Style {
     pub blur_px: (f64, f64),
     /// White-noise standard deviation range (in attenuation units, bone ~0.5).
     pub noise: (f64, f64),
-    /// Fraction of the noise that is spatially correlated (blurred) texture.
-    pub correlated_noise: f64,
+    /// Fraction of the noise that is spatially correlated (blurred) texture,
+    /// drawn per image from this range.
+    pub correlated_noise: (f64, f64),
     /// Probability of horizontal scan-line streaks, and their strength.
     pub streaks: (f64, f64),
     /// Probability of a flat band outside the scanned field.
@@ -35,19 +36,133 @@ pub struct Style {
     pub gamma: (f64, f64),
     /// Probability that the patient faces right (anterior toward larger x).
     pub faces_right: f64,
+    /// Range of the display window's low end (attenuation units).
+    #[serde(default = "default_window_low")]
+    pub window_low: (f64, f64),
+    /// Range of the display window's high end (attenuation units).
+    #[serde(default = "default_window_high")]
+    pub window_high: (f64, f64),
+    /// Ranges of the patient's anatomy and calcification.
+    #[serde(default)]
+    pub anatomy: AnatomyRanges,
+}
+
+fn default_window_low() -> (f64, f64) {
+    (-0.06, 0.04)
+}
+
+fn default_window_high() -> (f64, f64) {
+    (0.85, 1.15)
+}
+
+/// Ranges the anatomy of one image is drawn from (uniformly, per image).
+/// The defaults are those of the named styles; [`Style::random`] widens them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AnatomyRanges {
+    /// Body size factor (1 = an average adult).
+    pub size: (f64, f64),
+    /// Lumbar lordosis (degrees).
+    pub lordosis_deg: (f64, f64),
+    /// Trabecular bone density before bone loss (attenuation units).
+    pub bone_density: (f64, f64),
+    /// Cortical rim thickness (mm).
+    pub rim_mm: (f64, f64),
+    /// Disc height factor (1 = average).
+    pub disc_height: (f64, f64),
+    /// Position of the spine across the image (fraction of the width).
+    pub spine_x: (f64, f64),
+    /// Gap between the spine's anterior border and the aorta (mm).
+    pub aorta_gap_mm: (f64, f64),
+    /// Aortic diameter (mm).
+    pub aorta_diameter_mm: (f64, f64),
+    /// Amplitude of the aorta's tortuosity (mm).
+    pub tortuosity_mm: (f64, f64),
+    /// Contrast of an ordinary deposit (attenuation units).
+    pub deposit_contrast: (f64, f64),
+    /// Probability that a deposit is very faint.
+    pub faint_probability: f64,
+    /// Contrast of a very faint deposit (attenuation units).
+    pub faint_contrast: (f64, f64),
+    /// Deposit thickness (mm).
+    pub deposit_thickness_mm: (f64, f64),
+}
+
+impl Default for AnatomyRanges {
+    fn default() -> Self {
+        AnatomyRanges {
+            size: (0.88, 1.12),
+            lordosis_deg: (6.0, 22.0),
+            bone_density: (0.3, 0.4),
+            rim_mm: (0.8, 1.6),
+            disc_height: (0.6, 1.25),
+            spine_x: (0.30, 0.42),
+            aorta_gap_mm: (3.0, 8.0),
+            aorta_diameter_mm: (15.0, 25.0),
+            tortuosity_mm: (0.0, 3.0),
+            deposit_contrast: (0.08, 0.35),
+            faint_probability: 0.2,
+            faint_contrast: (0.03, 0.07),
+            deposit_thickness_mm: (0.8, 2.5),
+        }
+    }
 }
 
 impl Style {
     /// All preset names.
-    pub const NAMES: [&'static str; 3] = ["hologic", "lunar", "legacy"];
+    pub const NAMES: [&'static str; 4] = ["random", "hologic", "lunar", "legacy"];
+
+    /// The style `aac synth` uses when none is named.
+    pub const DEFAULT: &'static str = "random";
 
     /// A preset by name, or None.
     pub fn by_name(name: &str) -> Option<Style> {
         match name {
+            "random" => Some(Style::random()),
             "hologic" => Some(Style::hologic()),
             "lunar" => Some(Style::lunar()),
             "legacy" => Some(Style::legacy()),
             _ => None,
+        }
+    }
+
+    /// Domain randomisation: every image draws its resolution, blur, noise
+    /// level and texture, streaks, display curve, artefacts, anatomy and
+    /// calcification from ranges wider than any one scanner's, and around
+    /// those of all three named styles, so that a scanner never seen falls
+    /// inside the training distribution rather than beside it.
+    pub fn random() -> Style {
+        Style {
+            name: "random".into(),
+            manufacturer: "aac synthetic (randomised)".into(),
+            spacing_mm: (0.25, 0.6),
+            fov_height_mm: (440.0, 520.0),
+            fov_width_mm: (160.0, 240.0),
+            blur_px: (0.4, 2.0),
+            noise: (0.015, 0.07),
+            correlated_noise: (0.0, 0.8),
+            streaks: (0.4, 0.022),
+            flat_band: 0.25,
+            gas: 0.6,
+            low_ribs: 0.6,
+            gamma: (0.5, 1.5),
+            faces_right: 0.5,
+            window_low: (-0.12, 0.06),
+            window_high: (0.75, 1.3),
+            anatomy: AnatomyRanges {
+                size: (0.8, 1.2),
+                lordosis_deg: (2.0, 30.0),
+                bone_density: (0.2, 0.45),
+                rim_mm: (0.5, 2.2),
+                disc_height: (0.45, 1.35),
+                spine_x: (0.25, 0.45),
+                aorta_gap_mm: (1.5, 12.0),
+                aorta_diameter_mm: (13.0, 32.0),
+                tortuosity_mm: (0.0, 5.0),
+                deposit_contrast: (0.05, 0.4),
+                faint_probability: 0.3,
+                faint_contrast: (0.02, 0.07),
+                deposit_thickness_mm: (0.5, 3.0),
+            },
         }
     }
 
@@ -62,13 +177,16 @@ impl Style {
             fov_width_mm: (200.0, 230.0),
             blur_px: (0.7, 1.0),
             noise: (0.025, 0.045),
-            correlated_noise: 0.3,
+            correlated_noise: (0.3, 0.3),
             streaks: (0.25, 0.012),
             flat_band: 0.0,
             gas: 0.5,
             low_ribs: 0.5,
             gamma: (0.85, 1.15),
             faces_right: 0.7,
+            window_low: default_window_low(),
+            window_high: default_window_high(),
+            anatomy: AnatomyRanges::default(),
         }
     }
 
@@ -84,13 +202,16 @@ impl Style {
             fov_width_mm: (215.0, 235.0),
             blur_px: (1.2, 1.7),
             noise: (0.02, 0.035),
-            correlated_noise: 0.7,
+            correlated_noise: (0.7, 0.7),
             streaks: (0.05, 0.015),
             flat_band: 0.35,
             gas: 0.75,
             low_ribs: 0.75,
             gamma: (0.6, 0.9),
             faces_right: 0.5,
+            window_low: default_window_low(),
+            window_high: default_window_high(),
+            anatomy: AnatomyRanges::default(),
         }
     }
 
@@ -105,13 +226,16 @@ impl Style {
             fov_width_mm: (165.0, 180.0),
             blur_px: (0.5, 0.8),
             noise: (0.04, 0.06),
-            correlated_noise: 0.15,
+            correlated_noise: (0.15, 0.15),
             streaks: (0.7, 0.022),
             flat_band: 0.15,
             gas: 0.5,
             low_ribs: 0.5,
             gamma: (1.0, 1.35),
             faces_right: 0.8,
+            window_low: default_window_low(),
+            window_high: default_window_high(),
+            anatomy: AnatomyRanges::default(),
         }
     }
 }

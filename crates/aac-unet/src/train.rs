@@ -51,6 +51,25 @@ pub struct TrainConfig {
     pub checkpoint: Option<PathBuf>,
     /// Resume from the checkpoint if it exists.
     pub resume: bool,
+    /// Stop when the validation selection score has not improved for this
+    /// many epochs (None: run every epoch).
+    pub patience: Option<usize>,
+}
+
+/// Fraction of the base learning rate left at the last epoch.
+const LR_FLOOR: f64 = 0.05;
+
+/// Learning rate of `epoch` (0-based) of `epochs`: a cosine decay from `base`
+/// to `base * LR_FLOOR`, so that the last epochs refine rather than jump
+/// (Loshchilov & Hutter 2017, without restarts). A function of the epoch
+/// alone, so a resumed run follows the same schedule.
+pub fn epoch_lr(base: f64, epoch: usize, epochs: usize) -> f64 {
+    let t = if epochs > 1 {
+        epoch as f64 / (epochs - 1) as f64
+    } else {
+        0.0
+    };
+    base * (LR_FLOOR + (1.0 - LR_FLOOR) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
 }
 
 /// A raw (unwarped) annotated image.
@@ -395,6 +414,7 @@ pub fn train(
             cfg.seed ^ ((epoch as u64 + 1) * 0x9E37),
         ));
         let steps = order.len().div_ceil(cfg.batch.max(1));
+        let lr = epoch_lr(cfg.lr, epoch, cfg.epochs);
         progress(Progress::EpochStart {
             epoch: epoch + 1,
             steps,
@@ -413,7 +433,7 @@ pub fn train(
                 let loss = bce_loss(net.forward(x), y);
                 let value: f32 = loss.clone().into_scalar();
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optim.step(cfg.lr, net, grads);
+                net = optim.step(lr, net, grads);
                 loss_sum += value as f64 * batch.len() as f64;
                 seen += batch.len();
                 progress(Progress::Step {
@@ -555,6 +575,9 @@ pub fn train(
             };
             let text = serde_json::to_string(&c).map_err(|e| e.to_string())?;
             aac_io::write_string_atomic(ck, &text).map_err(|e| e.to_string())?;
+        }
+        if cfg.patience.is_some_and(|p| epoch + 1 >= best_epoch + p) {
+            break;
         }
     }
     if best_bytes.is_empty() {

@@ -275,6 +275,7 @@ fn training_pipeline_runs_checkpoints_and_resumes() {
         photometric: Some(Default::default()),
         checkpoint: Some(ck.clone()),
         resume: false,
+        patience: None,
     };
     let mut epochs = 0;
     let t1 = train(&tc, &raw[..4], &raw[4..], &ssm, &mut |p| {
@@ -310,4 +311,14 @@ fn training_pipeline_runs_checkpoints_and_resumes() {
     };
     assert_eq!(losses(&t3), losses(&t2));
     assert_eq!(t3.header.threshold, t2.header.threshold);
+}
+
+#[test]
+fn learning_rate_decays_from_the_base_to_the_floor() {
+    use aac_unet::train::epoch_lr;
+    let lrs: Vec<f64> = (0..8).map(|e| epoch_lr(2e-3, e, 8)).collect();
+    assert!((lrs[0] - 2e-3).abs() < 1e-12);
+    assert!((lrs[7] - 1e-4).abs() < 1e-12, "{}", lrs[7]);
+    assert!(lrs.windows(2).all(|w| w[1] < w[0]), "{lrs:?}");
+    assert_eq!(epoch_lr(1e-3, 0, 1), 1e-3);
 }

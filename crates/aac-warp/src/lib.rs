@@ -3,10 +3,12 @@
 //! left, anterior toward larger x), plus the training augmentation.
 
 pub mod augment;
+pub mod landmark_check;
 pub mod mesh;
 pub mod roi;
 pub mod warp_image;
 
+pub use landmark_check::{check_landmarks_against_image, LandmarkImageAgreement};
 pub use mesh::{to_source, to_warped, unwarp_labels, Jitter, WarpMap};
 pub use roi::{Roi, RoiError};
 pub use warp_image::{prepare_roi, row_lengths_mm, AortaSource, PreparedRoi};

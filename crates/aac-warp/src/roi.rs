@@ -33,6 +33,112 @@ pub const SIZE: (u32, u32) = (ROI_WIDTH, ROI_HEIGHT);
 pub struct Roi {
     /// Control points by disc level and column.
     pub points: [[Point; COLUMNS]; LEVELS],
+    /// How the aorta band was laid out.
+    #[serde(default)]
+    pub layout: BandLayout,
+}
+
+/// How the aorta band of an ROI was laid out at each disc level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub enum BandLayout {
+    /// The paper's: from the posterior wall toward the anterior wall, widened
+    /// by 3 SD.
+    #[default]
+    AsPredicted,
+    /// Along the spine's normal at each level, same distances (when the
+    /// predicted walls make the grid fold).
+    AlongSpineNormal,
+    /// Along the spine's normal, the widened band narrowed to this fraction
+    /// of its length (never below a fifth of the body depth).
+    Narrowed(f64),
+}
+
+impl BandLayout {
+    /// The layouts tried in order.
+    const FALLBACKS: [BandLayout; 7] = [
+        BandLayout::AsPredicted,
+        BandLayout::AlongSpineNormal,
+        BandLayout::Narrowed(0.85),
+        BandLayout::Narrowed(0.7),
+        BandLayout::Narrowed(0.55),
+        BandLayout::Narrowed(0.4),
+        BandLayout::Narrowed(0.0),
+    ];
+
+    /// True when the band is not the paper's (QC: the scan is unusual).
+    pub fn is_fallback(&self) -> bool {
+        *self != BandLayout::AsPredicted
+    }
+}
+
+/// The spine borders alone must not fold: that is the landmarks' fault, not
+/// the band's.
+fn check_spine_folding(levels: &[Level]) -> Result<(), RoiError> {
+    let mut sign = 0.0;
+    for (k, pair) in levels.windows(2).enumerate() {
+        let (a, b, d, e) = (pair[0].post, pair[0].ant, pair[1].post, pair[1].ant);
+        for (p, q, r) in [(a, b, e), (a, e, d)] {
+            let cross = (q.x - p.x) * (r.y - p.y) - (q.y - p.y) * (r.x - p.x);
+            if cross.abs() < 1e-6 || (sign != 0.0 && cross.signum() != sign) {
+                return Err(RoiError::Degenerate(format!(
+                    "the spine borders fold over at disc level {k} (vertebrae out of order?)"
+                )));
+            }
+            sign = cross.signum();
+        }
+    }
+    Ok(())
+}
+
+/// The geometry of one disc level from which its ROI row is laid out.
+struct Level {
+    post: Point,
+    ant: Point,
+    /// Unit vector from the posterior to the anterior spine border.
+    normal: (f64, f64),
+    /// Posterior aortic wall (kept in front of the spine).
+    wall_p: Point,
+    /// Its distance in front of the anterior spine border.
+    gap: f64,
+    /// Unit vector from the posterior to the anterior wall.
+    wall_dir: (f64, f64),
+    /// Length of the band from the posterior wall: wall distance + 3 SD.
+    reach: f64,
+    /// The shortest band allowed.
+    min_reach: f64,
+}
+
+impl Level {
+    /// The four control points of this level under `layout`.
+    fn row(&self, layout: BandLayout) -> [Point; COLUMNS] {
+        let (ux, uy) = self.normal;
+        let on_normal = |d: f64| Point::new(self.ant.x + d * ux, self.ant.y + d * uy);
+        match layout {
+            BandLayout::AsPredicted => {
+                let (vx, vy) = self.wall_dir;
+                let outer = Point::new(
+                    self.wall_p.x + self.reach * vx,
+                    self.wall_p.y + self.reach * vy,
+                );
+                [self.post, self.ant, self.wall_p, outer]
+            }
+            BandLayout::AlongSpineNormal => [
+                self.post,
+                self.ant,
+                on_normal(self.gap),
+                on_normal(self.gap + self.reach),
+            ],
+            BandLayout::Narrowed(f) => {
+                let reach = (f * self.reach).max(self.min_reach);
+                [
+                    self.post,
+                    self.ant,
+                    on_normal(self.gap),
+                    on_normal(self.gap + reach),
+                ]
+            }
+        }
+    }
 }
 
 /// Why an ROI cannot be built.
@@ -76,6 +182,12 @@ impl Roi {
     /// 3 SD lies between the spine and the posterior wall, inside the ROI; the
     /// posterior wall control point is kept in front of the spine so the warp
     /// stays one-to-one.
+    ///
+    /// Where the aorta predicted at neighbouring levels points in directions
+    /// that make the grid fold over (a spine at the edge of the shape model's
+    /// range), the band is laid along each level's spine normal instead, and
+    /// narrowed step by step if it still folds ([`BandLayout`]); a spine whose
+    /// own borders fold is an error.
     pub fn build(points: &[Point], aorta: &[Point], aorta_sd: &[f64]) -> Result<Roi, RoiError> {
         if points.len() < 20 {
             return Err(RoiError::TooFewPoints(points.len()));
@@ -84,7 +196,7 @@ impl Roi {
             return Err(RoiError::TooFewPoints(20 + aorta.len()));
         }
         let discs = disc_points(points);
-        let mut rows = [[Point::default(); COLUMNS]; LEVELS];
+        let mut levels = Vec::with_capacity(LEVELS);
         for (k, (post, ant)) in discs.iter().enumerate() {
             let (dx, dy) = (ant.x - post.x, ant.y - post.y);
             let n = (dx * dx + dy * dy).sqrt();
@@ -108,18 +220,35 @@ impl Roi {
             let sd = aorta_sd[2 * k].max(aorta_sd[2 * k + 1]);
             let (wx, wy) = (wall_a.x - wall_p.x, wall_a.y - wall_p.y);
             let wn = (wx * wx + wy * wy).sqrt();
-            let (vx, vy) = if wn > 1.0 {
+            let wall_dir = if wn > 1.0 {
                 (wx / wn, wy / wn)
             } else {
                 (ux, uy)
             };
-            let reach = (wn + 3.0 * sd).max(0.2 * n);
-            let outer = Point::new(wall_p.x + reach * vx, wall_p.y + reach * vy);
-            rows[k] = [*post, *ant, wall_p, outer];
+            levels.push(Level {
+                post: *post,
+                ant: *ant,
+                normal: (ux, uy),
+                wall_p,
+                gap: along(wall_p),
+                wall_dir,
+                reach: (wn + 3.0 * sd).max(0.2 * n),
+                min_reach: 0.2 * n,
+            });
         }
-        let roi = Roi { points: rows };
-        roi.check_folding()?;
-        Ok(roi)
+        check_spine_folding(&levels)?;
+        let mut last_err = None;
+        for layout in BandLayout::FALLBACKS {
+            let roi = Roi {
+                points: std::array::from_fn(|k| levels[k].row(layout)),
+                layout,
+            };
+            match roi.check_folding() {
+                Ok(()) => return Ok(roi),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| RoiError::Degenerate("no layout fits".into())))
     }
 
     /// Every cell of the grid must keep its orientation (no fold-over).

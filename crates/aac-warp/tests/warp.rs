@@ -229,7 +229,10 @@ fn row_lengths_follow_the_warp_scale_and_pixel_spacing() {
             *p = Point::new(3.0 * t.x + 10.0, 2.0 * t.y + 5.0);
         }
     }
-    let roi = Roi { points };
+    let roi = Roi {
+        points,
+        layout: Default::default(),
+    };
     for x in [10.0, 70.0, 120.0] {
         let rows = aac_warp::row_lengths_mm(&roi, x, [0.3, 0.5]);
         assert_eq!(rows.len(), 256);
@@ -239,4 +242,71 @@ fn row_lengths_follow_the_warp_scale_and_pixel_spacing() {
             &rows[..4]
         );
     }
+}
+
+/// Landmarks mirrored in x (the image left as it is) are caught by the
+/// intensity check; the true landmarks pass, in every generator style.
+#[test]
+fn mirrored_landmarks_disagree_with_their_image_and_true_ones_agree() {
+    use aac_warp::check_landmarks_against_image;
+    for name in Style::NAMES {
+        let style = Style::by_name(name).unwrap();
+        let (mut true_flagged, mut mirrored_passed) = (0, 0);
+        let n = 30;
+        for i in 0..n {
+            let case = generate_case(5, i, &style, false);
+            let spine = &case.landmarks[..N_SPINE];
+            if check_landmarks_against_image(&case.image, spine).disagrees() {
+                true_flagged += 1;
+            }
+            let w = f64::from(case.image.width() - 1);
+            let mirrored: Vec<Point> = spine.iter().map(|p| Point::new(w - p.x, p.y)).collect();
+            if !check_landmarks_against_image(&case.image, &mirrored).disagrees() {
+                mirrored_passed += 1;
+            }
+        }
+        eprintln!("{name}: true flagged {true_flagged}/{n}, mirrored passed {mirrored_passed}/{n}");
+        assert!(
+            true_flagged <= 1,
+            "{name}: {true_flagged} of {n} true landmark sets flagged"
+        );
+        assert!(
+            mirrored_passed <= 1,
+            "{name}: {mirrored_passed} of {n} mirrored sets passed"
+        );
+    }
+}
+
+/// Walls predicted in crossing directions at neighbouring levels (a spine at
+/// the edge of the shape model's range) give a region of interest laid out
+/// another way and marked so, never an error; a spine out of order still is.
+#[test]
+fn crossing_wall_directions_fall_back_to_an_unfolded_band() {
+    use aac_warp::roi::{BandLayout, Roi};
+    let case = generate_case(4, 0, &Style::hologic(), true);
+    let spine = &case.landmarks[..N_SPINE];
+    let discs = disc_points(spine);
+    let right = case.landmarks[20].x > spine[0].x;
+    let s = if right { 1.0 } else { -1.0 };
+    let mut aorta = Vec::new();
+    for (k, (_, ant)) in discs.iter().enumerate() {
+        let p = Point::new(ant.x + s * 10.0, ant.y);
+        // Anterior walls swing 60 px up and down alternately.
+        let tilt = if k % 2 == 0 { 60.0 } else { -60.0 };
+        aorta.extend([p, Point::new(p.x + s * 40.0, p.y + tilt)]);
+    }
+    let sd = vec![15.0; 10];
+    let roi = Roi::build(spine, &aorta, &sd).expect("a valid spine gives an ROI");
+    assert_ne!(roi.layout, BandLayout::AsPredicted);
+    assert!(roi.layout.is_fallback());
+    // The ordinary case keeps the paper's layout.
+    let plain = Roi::build(spine, &case.landmarks[20..], &[2.0; 10]).unwrap();
+    assert_eq!(plain.layout, BandLayout::AsPredicted);
+    // Vertebrae out of order are still refused.
+    let mut swapped = spine.to_vec();
+    swapped.swap(0, 12);
+    swapped.swap(1, 13);
+    swapped.swap(2, 14);
+    swapped.swap(3, 15);
+    assert!(Roi::build(&swapped, &aorta, &sd).is_err());
 }
