@@ -79,6 +79,17 @@ fn bundle_predict_resume_shards_and_broken_files() {
         &vec![aac_io::Point::new(3.0, 3.0); 20],
     )
     .unwrap();
+    // Landmarks mirrored in x relative to their image: scored, but flagged.
+    let mirrored = new.join("landmarks/synth00004.pts");
+    let width = aac_io::read_image(&new.join("images/synth00004.png"))
+        .unwrap()
+        .width();
+    let flipped: Vec<aac_io::Point> = aac_io::read_pts(&mirrored)
+        .unwrap()
+        .iter()
+        .map(|p| aac_io::Point::new(f64::from(width - 1) - p.x, p.y))
+        .collect();
+    aac_io::write_pts(&mirrored, &flipped).unwrap();
     let out = tmp.path().join("out");
     let (img_dir, lm_dir) = (new.join("images"), new.join("landmarks"));
     let args = [
@@ -108,6 +119,12 @@ fn bundle_predict_resume_shards_and_broken_files() {
         by_id["synth00000"]
     );
     assert!(by_id["synth00000"]["aac24"].parse::<u32>().unwrap() <= 24);
+    assert!(
+        by_id["synth00004"]["flags"].contains("landmarks_disagree_with_image"),
+        "{:?}",
+        by_id["synth00004"]
+    );
+    assert!(!by_id["synth00000"]["flags"].contains("landmarks_disagree_with_image"));
     assert!(out.join("overlays/synth00000.png").exists() && out.join("index.html").exists());
 
     // A crash midway: two rows lost and a torn line; re-running completes without duplicates.

@@ -379,3 +379,19 @@ fn a_point_far_away_is_blamed_itself_not_the_vertebra_order() {
         "{msg}"
     );
 }
+
+#[test]
+fn an_os_error_is_said_once_in_the_printed_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.pts");
+    std::fs::create_dir(&p).unwrap();
+    let err = read_pts(&p).unwrap_err();
+    let mut chain = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        chain.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    assert!(chain.contains("x.pts"), "{chain}");
+    assert_eq!(chain.matches("os error").count(), 1, "{chain}");
+}
