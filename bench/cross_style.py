@@ -19,21 +19,12 @@ Prints a Markdown table; docs/segmentation.md records the figures.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-AAC = os.environ.get("AAC_BIN", os.path.join(ROOT, "target", "release", "aac"))
+from aac_bench import AAC, aac
+
 STYLES = ["hologic", "lunar", "legacy"]
-
-
-def aac(*args, capture=False):
-    cmd = [AAC, *map(str, args)]
-    res = subprocess.run(cmd, check=False, capture_output=capture, text=True)
-    if res.returncode != 0:
-        sys.exit(f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr if capture else ''}")
-    return res.stdout if capture else None
 
 
 def main():

@@ -90,7 +90,7 @@ pub struct AgreeArgs {
     /// Column compared, in both files.
     #[arg(long, default_value = "aac24")]
     col: String,
-    /// Categories for kappa and accuracy: clinical or ukb.
+    /// Categories for kappa and accuracy (AAC24 groups).
     #[arg(long, value_enum, default_value_t = GroupingArg::Established)]
     grouping: GroupingArg,
     /// Print JSON instead of a table.

@@ -10,6 +10,19 @@ fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dicom-samples")
 }
 
+/// Writes a 30 x 20 DICOM with 0.35 mm pixels to `p`; returns its pixels.
+fn write_small_dicom(p: &Path) -> Gray16 {
+    let img = Gray16::from_fn(30, 20, |x, y| image::Luma([(x * 100 + y) as u16]));
+    let info = dicom::DicomWriteInfo {
+        pixel_spacing_mm: [0.35, 0.35],
+        manufacturer: "aac synth".into(),
+        bits_stored: 12,
+        id: "case0001".into(),
+    };
+    dicom::write_dicom_gray16(p, &img, &info).unwrap();
+    img
+}
+
 fn pts_text(n: usize) -> String {
     let pts: Vec<Point> = (0..n)
         .map(|i| Point::new(i as f64, 2.0 * i as f64))
@@ -142,14 +155,7 @@ fn dicom_headers_report_transfer_syntax_and_modality() {
 fn dicom_written_by_us_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("a.dcm");
-    let img = Gray16::from_fn(30, 20, |x, y| image::Luma([(x * 100 + y) as u16]));
-    let info = dicom::DicomWriteInfo {
-        pixel_spacing_mm: [0.35, 0.35],
-        manufacturer: "aac synth".into(),
-        bits_stored: 12,
-        id: "case0001".into(),
-    };
-    dicom::write_dicom_gray16(&p, &img, &info).unwrap();
+    let img = write_small_dicom(&p);
     assert_eq!(read_image(&p).unwrap().as_raw(), img.as_raw());
     assert_eq!(
         read_header(&p).unwrap().pixel_spacing_mm,
@@ -161,14 +167,7 @@ fn dicom_written_by_us_reads_back() {
 fn dicom_length_field_larger_than_the_file_is_refused_before_reading() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("huge.dcm");
-    let img = Gray16::from_fn(30, 20, |x, y| image::Luma([(x * 100 + y) as u16]));
-    let info = dicom::DicomWriteInfo {
-        pixel_spacing_mm: [0.35, 0.35],
-        manufacturer: "aac synth".into(),
-        bits_stored: 12,
-        id: "case0001".into(),
-    };
-    dicom::write_dicom_gray16(&p, &img, &info).unwrap();
+    write_small_dicom(&p);
     let mut bytes = std::fs::read(&p).unwrap();
     // Pixel Data (7FE0,0010), explicit VR little endian: tag, "OW", 2 reserved
     // bytes, then the 4-byte length, here made to claim almost 4 GB.
