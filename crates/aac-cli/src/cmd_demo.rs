@@ -1,7 +1,7 @@
 //! `aac demo`: generate a synthetic cohort like the paper's and evaluate on it.
 
-use crate::cmd_eval::{print_headline, run_eval, EvalArgs};
-use crate::progress::bar;
+use aac_pipeline::eval::{print_headline, run_eval, EvalConfig};
+use aac_pipeline::progress::bar;
 use aac_synth::{write_cohort, CohortOptions, Style};
 use anyhow::Result;
 use clap::Args;
@@ -50,7 +50,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         summary.mean_aac24,
         data.display()
     );
-    let mut e = EvalArgs {
+    let mut e = EvalConfig {
         data: data.clone(),
         out: a.out.join("report"),
         folds: 5,

@@ -1,9 +1,9 @@
 //! `aac score`, `aac compare`, `aac agree`: AAC24 from warped label masks,
 //! overlap between two sets of masks, agreement between two score tables.
 
-use crate::progress::bar;
 use aac_io::dataset::list_images;
 use aac_io::{read_image, read_mask, read_scores, write_rgb_png, ROI_HEIGHT, ROI_WIDTH};
+use aac_pipeline::progress::bar;
 use aac_score::metrics::{
     agreement, compare_mask_files, subscore_agreement, summarize_comparisons, Agreement,
     CompareSummary, MaskComparison, Region, SubscoreAgreement, Summary,

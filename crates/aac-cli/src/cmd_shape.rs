@@ -1,8 +1,8 @@
 //! `aac ssm fit|eval|plot` and `aac warp`.
 
-use crate::dataset_util::{pixel_spacings, read_all_landmarks, read_landmarks_any};
-use crate::progress::bar;
 use aac_io::{read_image, read_mask, write_mask, write_png16, write_pts, Dataset, Point};
+use aac_pipeline::dataset_util::{pixel_spacings, read_all_landmarks, read_landmarks_any};
+use aac_pipeline::progress::bar;
 use aac_shape::{eval::cross_validate, ShapeModel};
 use aac_warp::warp_image::{warp_gray16, warp_points};
 use aac_warp::{prepare_roi, AortaSource, WarpMap};
@@ -132,7 +132,7 @@ pub fn ssm(cmd: SsmCommand) -> Result<ExitCode> {
             let id = a.id.unwrap_or_else(|| ds.ids()[0].clone());
             let img = read_image(&ds.image_path(&id))?;
             let pts = read_landmarks_any(&ds.landmarks_path(&id))?;
-            let fig = crate::shape_plot::figure(&model, &img, &pts)?;
+            let fig = aac_pipeline::shape_plot::figure(&model, &img, &pts)?;
             aac_io::write_rgb_png(&a.out, &fig)?;
             println!("wrote {}", a.out.display());
         }

@@ -1,8 +1,8 @@
 //! `aac synth` and `aac montage`.
 
-use crate::progress::bar;
 use aac_io::draw::{display_rgb, dot, hstack, overlay_labels, resize_to_height};
 use aac_io::{read_image, read_mask, read_pts, write_rgb_png, Dataset};
+use aac_pipeline::progress::bar;
 use aac_synth::{write_cohort, CohortOptions, Style};
 use anyhow::{anyhow, Result};
 use clap::Args;

@@ -1,6 +1,5 @@
 //! `aac`: automated AAC24 scoring of lateral DXA VFA scans.
 
-mod bundle;
 mod cmd_demo;
 mod cmd_eval;
 mod cmd_io;
@@ -9,10 +8,7 @@ mod cmd_score;
 mod cmd_seg;
 mod cmd_shape;
 mod cmd_synth;
-mod dataset_util;
-mod progress;
-mod report;
-mod shape_plot;
+mod training_args;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

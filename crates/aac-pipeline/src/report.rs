@@ -2,7 +2,7 @@
 //! the tables and figures (PNG images embedded as data URIs, so the page opens
 //! offline).
 
-use crate::cmd_eval::{Example, ImageResult, MeanSd, Metrics};
+use crate::eval::{Example, ImageResult, MeanSd, Metrics};
 use aac_io::draw::{
     display_rgb, hstack, line_chart, overlay_labels, scatter_chart, text, vstack, Series,
 };

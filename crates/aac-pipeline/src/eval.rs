@@ -1,0 +1,708 @@
+//! `aac eval`: the paper's experiment. k-fold cross-validation: per fold the
+//! shape model, the random forest and the U-nets are trained on the training
+//! images only (thresholds and best epoch on a validation split), the test
+//! images are segmented and scored, and a report is written.
+
+use crate::dataset_util::load_raw_cases;
+use crate::report;
+use crate::seg::{
+    labels_from, split_ids, train_unet_with_progress, unet_config, write_loss_curves,
+};
+use aac_io::{Dataset, Gray16, Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
+use aac_rf::{choose_threshold, RfModel, RoiCase, TrainParams};
+use aac_score::metrics::{
+    agreement, compare_masks, subscore_agreement, summarize, Agreement, Region, SubscoreAgreement,
+};
+use aac_score::{score_labels, score_segmentation, Grouping, Scored};
+use aac_shape::ShapeModel;
+use aac_unet::train::RawCase;
+use aac_warp::{prepare_roi, AortaSource, WarpMap};
+use anyhow::{bail, Context, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Settings of a cross-validated evaluation (`aac eval`, `aac demo`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct EvalConfig {
+    /// Raw annotated dataset (images, 30-point landmarks, masks; optional masks2, scores.csv).
+    pub data: PathBuf,
+    /// Report directory.
+    pub out: PathBuf,
+    /// Number of folds.
+    pub folds: usize,
+    /// Seed (fold assignment, training).
+    pub seed: u64,
+    /// Methods: any of rf, unet (binary), unet2 (2-class), comma-separated.
+    pub methods: String,
+    /// U-net width (filters at the first level).
+    pub unet_width: usize,
+    /// U-net epochs.
+    pub epochs: usize,
+    /// Augmented warps per training image per epoch (the paper: 30; 1 keeps a
+    /// 5-fold run on 2 CPU cores within half an hour).
+    pub augment: usize,
+    /// U-net learning rate (the paper: 1e-4 over ~4700 steps; a CPU budget of a
+    /// few hundred steps needs a larger one).
+    pub lr: f64,
+    /// Random-forest training patches.
+    pub rf_patches: usize,
+    /// Random-forest trees.
+    pub rf_trees: usize,
+    /// Random transforms per patch.
+    pub rf_transforms: usize,
+    /// Turn off the photometric augmentation of the U-nets.
+    pub no_photometric: bool,
+}
+
+impl EvalConfig {
+    /// The default settings for a dataset and a report directory: the
+    /// training defaults of [`crate::defaults`], shared with `train unet` and
+    /// `train bundle`.
+    pub fn new(data: PathBuf, out: PathBuf) -> Self {
+        use crate::defaults as d;
+        EvalConfig {
+            data,
+            out,
+            folds: d::FOLDS,
+            seed: d::SEED,
+            methods: d::METHODS.into(),
+            unet_width: d::UNET_WIDTH,
+            epochs: d::EPOCHS,
+            augment: d::AUGMENT,
+            lr: d::LR,
+            rf_patches: d::RF_PATCHES,
+            rf_trees: d::RF_TREES,
+            rf_transforms: d::RF_TRANSFORMS,
+            no_photometric: false,
+        }
+    }
+}
+
+/// Mean (SD) of one metric.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeanSd {
+    /// Mean.
+    pub mean: f64,
+    /// Standard deviation.
+    pub sd: f64,
+    /// Number of images.
+    pub n: usize,
+}
+
+/// One row of Table 1.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableRow {
+    /// Method.
+    pub method: String,
+    /// Dice.
+    pub dsc: Option<MeanSd>,
+    /// Jaccard.
+    pub jsc: Option<MeanSd>,
+    /// Pixel accuracy.
+    pub acc: Option<MeanSd>,
+}
+
+/// Per test image results.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageResult {
+    /// Id.
+    pub id: String,
+    /// Fold in which it was a test image.
+    pub fold: usize,
+    /// AAC24 from the annotated (warped) mask.
+    pub aac24_annotation: u32,
+    /// Sub-scores from the annotation.
+    pub sub_annotation: [u32; 8],
+    /// AAC24 predicted by the 2-class U-net.
+    pub aac24_predicted: Option<u32>,
+    /// Its sub-scores.
+    pub sub_predicted: Option<[u32; 8]>,
+    /// AAC24 without rounding up, from the annotation.
+    pub aac24_continuous_annotation: f64,
+    /// AAC24 without rounding up, predicted.
+    pub aac24_continuous_predicted: Option<f64>,
+    /// Dice per method.
+    pub dsc: BTreeMap<String, Option<f64>>,
+}
+
+/// Everything in metrics.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    /// Images.
+    pub n_images: usize,
+    /// Folds.
+    pub folds: usize,
+    /// Table 1.
+    pub table1: Vec<TableRow>,
+    /// AAC24 agreement: predicted vs annotation-derived, and vs each score column.
+    pub aac24_agreement: BTreeMap<String, Agreement>,
+    /// The grouping behind the categories of `aac24_agreement`.
+    pub grouping: String,
+    /// Per-wall agreement of the 8 sub-scores: annotation-derived (a) vs the
+    /// 2-class U-net (b).
+    pub subscore_agreement: Option<SubscoreAgreement>,
+    /// True if no test image was in the training or validation set of its fold (checked).
+    pub no_test_image_in_training: bool,
+    /// Seconds per stage.
+    pub timing_s: BTreeMap<String, f64>,
+    /// Settings.
+    pub settings: BTreeMap<String, String>,
+}
+
+/// What `run_eval` returns.
+pub struct EvalOutcome {
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The report's index.html.
+    pub index: PathBuf,
+}
+
+struct Warped {
+    roi: RoiCase,
+    mask2: Option<Gray8>,
+    /// The shape model's aortic centre line in warped space (wall split prior).
+    prior_x: f64,
+}
+
+fn warp_case(ssm: &ShapeModel, c: &RawCase, mask2: Option<&Gray8>) -> Result<Warped> {
+    let (prep, _) = prepare_roi(
+        ssm,
+        &c.landmarks,
+        AortaSource::Predicted,
+        (c.width as u32, c.height as u32),
+        0.3,
+    )
+    .with_context(|| format!("{}: warp", c.id))?;
+    let map = WarpMap::new(&prep.roi, None);
+    let image = map.warp_f32(&c.image, c.width, c.height, 0.0);
+    Ok(Warped {
+        roi: RoiCase {
+            width: ROI_WIDTH,
+            height: ROI_HEIGHT,
+            image,
+            mask: Some(map.warp_labels(&c.mask)),
+        },
+        mask2: mask2.map(|m| map.warp_labels(m)),
+        prior_x: prep.aorta_centre_x(),
+    })
+}
+
+fn region_overlap(
+    pred: &Gray8,
+    truth: &Gray8,
+    region: Region,
+) -> (Option<f64>, Option<f64>, Option<f64>) {
+    match compare_masks(truth, pred) {
+        Ok(c) => {
+            let o = c.get(region);
+            (o.dice, o.jaccard, o.accuracy)
+        }
+        Err(_) => (None, None, None),
+    }
+}
+
+fn union_overlap(pred: &Gray8, truth: &Gray8) -> (Option<f64>, Option<f64>, Option<f64>) {
+    region_overlap(pred, truth, Region::Union)
+}
+
+/// Dice, Jaccard and accuracy values collected over test images.
+#[derive(Default)]
+struct OverlapLists {
+    dice: Vec<f64>,
+    jaccard: Vec<f64>,
+    accuracy: Vec<f64>,
+}
+
+impl OverlapLists {
+    fn push(&mut self, (d, j, a): (Option<f64>, Option<f64>, Option<f64>)) {
+        self.dice.extend(d);
+        self.jaccard.extend(j);
+        self.accuracy.extend(a);
+    }
+
+    fn row(&self, method: &str) -> TableRow {
+        TableRow {
+            method: method.into(),
+            dsc: mean_sd(&self.dice),
+            jsc: mean_sd(&self.jaccard),
+            acc: mean_sd(&self.accuracy),
+        }
+    }
+}
+
+fn mean_sd(v: &[f64]) -> Option<MeanSd> {
+    summarize(v).map(|s| MeanSd {
+        mean: s.mean,
+        sd: s.sd,
+        n: s.n,
+    })
+}
+
+/// Example images kept for the figures.
+pub struct Example {
+    /// Id.
+    pub id: String,
+    /// Warped image.
+    pub image: Gray16,
+    /// Annotation.
+    pub truth: Gray8,
+    /// Per method labels.
+    pub labels: BTreeMap<String, Gray8>,
+    /// The shape model's aortic centre line in warped space.
+    pub prior_x: f64,
+}
+
+/// Runs the cross-validation and writes the report.
+pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
+    let methods: BTreeSet<String> = a
+        .methods
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for m in &methods {
+        if !["rf", "unet", "unet2"].contains(&m.as_str()) {
+            bail!("unknown method {m:?} in --methods (choose from rf, unet, unet2)");
+        }
+    }
+    if a.folds < 2 {
+        bail!("--folds must be at least 2");
+    }
+    let t_all = Instant::now();
+    let mut timing: BTreeMap<String, f64> = BTreeMap::new();
+    let ds = Dataset::open(&a.data)?;
+    let ids = ds.ids();
+    if ids.len() < 2 * a.folds {
+        bail!(
+            "{}: {} images are too few for {} folds",
+            a.data.display(),
+            ids.len(),
+            a.folds
+        );
+    }
+    let t0 = Instant::now();
+    let raw = load_raw_cases(&ds, &ids, "masks")?;
+    let has_masks2 = ds.has_dir("masks2");
+    let masks2: Vec<Option<Gray8>> = raw
+        .par_iter()
+        .map(|c| {
+            if has_masks2 {
+                aac_io::read_mask(
+                    &ds.mask_path(&c.id, "masks2"),
+                    Some((c.width as u32, c.height as u32)),
+                )
+                .map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    *timing.entry("load".into()).or_default() += t0.elapsed().as_secs_f64();
+    // Fold assignment: a seeded shuffle, then round robin.
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(a.seed));
+    let mut fold_of = vec![0usize; ids.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        fold_of[i] = pos % a.folds;
+    }
+    let mut results: Vec<ImageResult> = Vec::new();
+    let mut per_method: BTreeMap<String, OverlapLists> = BTreeMap::new();
+    let mut intra = OverlapLists::default();
+    let mut examples: Vec<Example> = Vec::new();
+    let mut loss_logs: Vec<(String, Vec<aac_unet::train::EpochLog>)> = Vec::new();
+    let mut leak_free = true;
+    let mut fold_rows = String::from("id,fold,role\n");
+    let mut first_ssm: Option<ShapeModel> = None;
+    for f in 0..a.folds {
+        eprintln!("fold {}/{}", f + 1, a.folds);
+        let test_idx: Vec<usize> = (0..ids.len()).filter(|&i| fold_of[i] == f).collect();
+        let rest: Vec<String> = (0..ids.len())
+            .filter(|&i| fold_of[i] != f)
+            .map(|i| ids[i].clone())
+            .collect();
+        let (train_ids, val_ids) = split_ids(&rest, 0.2);
+        let index: BTreeMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.as_str(), i))
+            .collect();
+        let train_idx: Vec<usize> = train_ids.iter().map(|s| index[s.as_str()]).collect();
+        let val_idx: Vec<usize> = val_ids.iter().map(|s| index[s.as_str()]).collect();
+        let test_set: BTreeSet<usize> = test_idx.iter().copied().collect();
+        if train_idx
+            .iter()
+            .chain(&val_idx)
+            .any(|i| test_set.contains(i))
+        {
+            leak_free = false;
+        }
+        for (role, list) in [
+            ("train", &train_idx),
+            ("val", &val_idx),
+            ("test", &test_idx),
+        ] {
+            for &i in list.iter() {
+                fold_rows.push_str(&format!("{},{},{role}\n", ids[i], f));
+            }
+        }
+        let t = Instant::now();
+        let shapes: Vec<Vec<Point>> = train_idx
+            .iter()
+            .map(|&i| raw[i].landmarks.clone())
+            .collect();
+        let ssm = ShapeModel::fit(&shapes, 0.98, 5).context("shape model")?;
+        let all_idx: Vec<usize> = train_idx
+            .iter()
+            .chain(&val_idx)
+            .chain(&test_idx)
+            .copied()
+            .collect();
+        let warped: BTreeMap<usize, Warped> = all_idx
+            .par_iter()
+            .map(|&i| warp_case(&ssm, &raw[i], masks2[i].as_ref()).map(|w| (i, w)))
+            .collect::<Result<_>>()?;
+        *timing.entry("shape model + warp".into()).or_default() += t.elapsed().as_secs_f64();
+        let rois =
+            |idx: &[usize]| -> Vec<RoiCase> { idx.iter().map(|i| warped[i].roi.clone()).collect() };
+        let test_rois = rois(&test_idx);
+        let mut labels: BTreeMap<String, Vec<Gray8>> = BTreeMap::new();
+        if methods.contains("rf") {
+            let t = Instant::now();
+            let mut p = TrainParams {
+                patches: a.rf_patches,
+                transforms: a.rf_transforms,
+                ..Default::default()
+            };
+            p.forest.trees = a.rf_trees;
+            p.forest.seed = a.seed + f as u64;
+            let mut rf = RfModel::train(&rois(&train_idx), &p)
+                .map_err(|e| anyhow::anyhow!("fold {f}: random forest: {e}"))?;
+            rf.threshold = choose_threshold(&rf, &rois(&val_idx));
+            let out: Vec<Gray8> = test_rois
+                .par_iter()
+                .map(|c| {
+                    rf.labels(
+                        &rf.response(&c.image, c.width, c.height),
+                        c.width,
+                        c.height,
+                        rf.threshold,
+                    )
+                })
+                .collect();
+            labels.insert("rf".into(), out);
+            *timing.entry("random forest".into()).or_default() += t.elapsed().as_secs_f64();
+        }
+        for (name, classes) in [("unet", 1usize), ("unet2", 2usize)] {
+            if !methods.contains(name) {
+                continue;
+            }
+            let t = Instant::now();
+            let cfg = unet_config(
+                classes,
+                a.unet_width,
+                a.epochs,
+                a.augment,
+                a.lr,
+                a.seed + f as u64,
+                !a.no_photometric,
+            );
+            let train: Vec<RawCase> = train_idx.iter().map(|&i| raw[i].clone()).collect();
+            let val: Vec<RawCase> = val_idx.iter().map(|&i| raw[i].clone()).collect();
+            let trained =
+                train_unet_with_progress(&cfg, &train, &val, &ssm, &format!("f{} {name}", f + 1))?;
+            let model = aac_unet::UnetModel::from_bytes(&trained.model, Path::new("<trained>"))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let planes = model.predict(
+                &test_rois
+                    .iter()
+                    .map(|c| c.image.clone())
+                    .collect::<Vec<_>>(),
+                4,
+            );
+            labels.insert(
+                name.into(),
+                planes
+                    .iter()
+                    .map(|p| labels_from(p, model.header.threshold))
+                    .collect(),
+            );
+            loss_logs.push((format!("fold {} {name}", f + 1), trained.logs));
+            *timing.entry(format!("U-net ({name})")).or_default() += t.elapsed().as_secs_f64();
+        }
+        for (k, &i) in test_idx.iter().enumerate() {
+            let truth = warped[&i].roi.mask.clone().expect("annotated");
+            let s_true = score_labels(&truth)
+                .with_context(|| format!("{}: scoring the annotation", ids[i]))?;
+            let mut dsc = BTreeMap::new();
+            for (m, ls) in &labels {
+                let o = union_overlap(&ls[k], &truth);
+                dsc.insert(m.clone(), o.0);
+                per_method.entry(m.clone()).or_default().push(o);
+                if m == "unet2" {
+                    for (region, key) in [
+                        (Region::Anterior, "unet2_anterior"),
+                        (Region::Posterior, "unet2_posterior"),
+                    ] {
+                        let o = region_overlap(&ls[k], &truth, region);
+                        per_method.entry(key.into()).or_default().push(o);
+                    }
+                }
+            }
+            if let Some(m2) = &warped[&i].mask2 {
+                intra.push(union_overlap(m2, &truth));
+            }
+            let pred: Option<Scored> = labels
+                .get("unet2")
+                .map(|ls| score_segmentation(&ls[k], warped[&i].prior_x))
+                .transpose()?;
+            results.push(ImageResult {
+                id: ids[i].clone(),
+                fold: f,
+                aac24_annotation: s_true.aac24,
+                sub_annotation: s_true.sub,
+                aac24_predicted: pred.map(|p| p.aac24),
+                sub_predicted: pred.map(|p| p.sub),
+                aac24_continuous_annotation: s_true.aac24_continuous(),
+                aac24_continuous_predicted: pred.map(|p| p.aac24_continuous()),
+                dsc,
+            });
+            if f == 0 && examples.len() < 4 && truth.as_raw().iter().any(|&v| v > 0) {
+                let img = Gray16::from_raw(
+                    ROI_WIDTH,
+                    ROI_HEIGHT,
+                    test_rois[k]
+                        .image
+                        .iter()
+                        .map(|&v| v.clamp(0.0, 65535.0) as u16)
+                        .collect(),
+                )
+                .expect("size");
+                examples.push(Example {
+                    id: ids[i].clone(),
+                    image: img,
+                    truth,
+                    labels: labels
+                        .iter()
+                        .map(|(m, ls)| (m.clone(), ls[k].clone()))
+                        .collect(),
+                    prior_x: warped[&i].prior_x,
+                });
+            }
+        }
+        if first_ssm.is_none() {
+            first_ssm = Some(ssm);
+        }
+    }
+    let mut table1: Vec<TableRow> = Vec::new();
+    let names = [
+        ("rf", "Random forest"),
+        ("unet", "U-net (binary)"),
+        ("unet2", "U-net (2-class)"),
+        ("unet2_anterior", "U-net (2-class), anterior class"),
+        ("unet2_posterior", "U-net (2-class), posterior class"),
+    ];
+    for (key, label) in names {
+        if let Some(lists) = per_method.get(key) {
+            table1.push(lists.row(label));
+        }
+    }
+    if !intra.dice.is_empty() {
+        table1.push(intra.row("Intra-rater (masks vs masks2)"));
+    }
+    let mut agree = BTreeMap::new();
+    let with_pred: Vec<&ImageResult> = results
+        .iter()
+        .filter(|r| r.aac24_predicted.is_some())
+        .collect();
+    if !with_pred.is_empty() {
+        let p: Vec<f64> = with_pred
+            .iter()
+            .map(|r| r.aac24_predicted.unwrap_or(0) as f64)
+            .collect();
+        let t: Vec<f64> = with_pred
+            .iter()
+            .map(|r| r.aac24_annotation as f64)
+            .collect();
+        if let Ok(ag) = agreement(&t, &p, Grouping::default()) {
+            agree.insert("annotation-derived".to_string(), ag);
+        }
+        let sp = ds.scores_path();
+        if sp.exists() {
+            let table = aac_io::read_scores(&sp, &["aac24"])?;
+            for col in table
+                .columns
+                .iter()
+                .filter(|c| !aac_io::SUBSCORE_COLUMNS.contains(&c.as_str()))
+            {
+                let Some(values) = table.column(col) else {
+                    continue;
+                };
+                let pairs: Vec<(f64, f64)> = with_pred
+                    .iter()
+                    .filter_map(|r| {
+                        values
+                            .get(&r.id)
+                            .map(|v| (*v, r.aac24_predicted.unwrap_or(0) as f64))
+                    })
+                    .collect();
+                if pairs.len() >= 3 {
+                    let (x, y): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+                    if let Ok(ag) = agreement(&x, &y, Grouping::default()) {
+                        agree.insert(format!("scores.csv:{col}"), ag);
+                    }
+                }
+            }
+        }
+    }
+    let subscores = {
+        let (t, p): (Vec<[u32; 8]>, Vec<[u32; 8]>) = with_pred
+            .iter()
+            .filter_map(|r| r.sub_predicted.map(|p| (r.sub_annotation, p)))
+            .unzip();
+        subscore_agreement(&t, &p).ok()
+    };
+    timing.insert("total".into(), t_all.elapsed().as_secs_f64());
+    let mut settings = BTreeMap::new();
+    for (k, v) in [
+        ("data", a.data.display().to_string()),
+        ("methods", a.methods.clone()),
+        ("seed", a.seed.to_string()),
+        ("unet_width", a.unet_width.to_string()),
+        ("epochs", a.epochs.to_string()),
+        ("augment", a.augment.to_string()),
+        ("lr", a.lr.to_string()),
+        ("photometric", (!a.no_photometric).to_string()),
+        ("rf_patches", a.rf_patches.to_string()),
+        ("rf_trees", a.rf_trees.to_string()),
+        ("rf_transforms", a.rf_transforms.to_string()),
+    ] {
+        settings.insert(k.to_string(), v);
+    }
+    let metrics = Metrics {
+        n_images: ids.len(),
+        folds: a.folds,
+        table1,
+        aac24_agreement: agree,
+        grouping: Grouping::default().describe().into(),
+        subscore_agreement: subscores,
+        no_test_image_in_training: leak_free,
+        timing_s: timing,
+        settings,
+    };
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    aac_io::write_string_atomic(&a.out.join("folds.csv"), &fold_rows)?;
+    aac_io::write_string_atomic(
+        &a.out.join("metrics.json"),
+        &serde_json::to_string_pretty(&metrics)?,
+    )?;
+    aac_io::write_string_atomic(
+        &a.out.join("predictions.csv"),
+        &report::predictions_csv(&results),
+    )?;
+    for (name, logs) in &loss_logs {
+        let stem = name.replace(' ', "_");
+        write_loss_curves(
+            logs,
+            &a.out.join(format!("loss_{stem}.csv")),
+            &a.out.join(format!("loss_{stem}.png")),
+            name,
+        )?;
+    }
+    let fig1 = match (&first_ssm, raw.first()) {
+        (Some(ssm), Some(c)) => {
+            let img = Gray16::from_raw(
+                c.width as u32,
+                c.height as u32,
+                c.image
+                    .iter()
+                    .map(|&v| v.clamp(0.0, 65535.0) as u16)
+                    .collect(),
+            )
+            .expect("size");
+            crate::shape_plot::figure(ssm, &img, &c.landmarks).ok()
+        }
+        _ => None,
+    };
+    let index = report::write_report(
+        &a.out,
+        &metrics,
+        &results,
+        &examples,
+        fig1.as_ref(),
+        &loss_logs,
+    )?;
+    Ok(EvalOutcome { metrics, index })
+}
+
+/// Prints Table 1 and the AAC24 agreement to the terminal.
+pub fn print_headline(m: &Metrics) {
+    println!(
+        "Table 1 ({} images, {}-fold cross-validation)",
+        m.n_images, m.folds
+    );
+    println!(
+        "{:<32} {:>16} {:>16} {:>18}",
+        "method", "DSC (SD)", "JSC (SD)", "ACC (SD)"
+    );
+    let f = |v: &Option<MeanSd>, pct: bool| match v {
+        Some(s) if pct => format!("{:.1}% ({:.2}%)", 100.0 * s.mean, 100.0 * s.sd),
+        Some(s) => format!("{:.3} ({:.3})", s.mean, s.sd),
+        None => "-".into(),
+    };
+    for r in &m.table1 {
+        println!(
+            "{:<32} {:>16} {:>16} {:>18}",
+            r.method,
+            f(&r.dsc, false),
+            f(&r.jsc, false),
+            f(&r.acc, true)
+        );
+    }
+    for (name, a) in &m.aac24_agreement {
+        let r2 = a
+            .linear
+            .as_ref()
+            .and_then(|l| l.r2)
+            .map(|v| format!("{v:.3}"))
+            .unwrap_or("-".into());
+        let r2o = a
+            .origin
+            .as_ref()
+            .and_then(|l| l.r2)
+            .map(|v| format!("{v:.3}"))
+            .unwrap_or("-".into());
+        let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or("-".into());
+        println!(
+            "AAC24 predicted vs {name}: R2 {r2} (through origin {r2o}), r {}, ICC {}, MAE {}, category accuracy {}, weighted kappa {} (n={})",
+            opt(a.pearson),
+            opt(a.icc_2_1),
+            opt(a.mae),
+            opt(a.category_accuracy),
+            opt(a.kappa_linear),
+            a.n
+        );
+    }
+    println!("Categories: {}", m.grouping);
+    if let Some(sa) = &m.subscore_agreement {
+        let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or("-".into());
+        println!(
+            "Sub-scores per wall (2-class U-net vs annotation): weighted kappa {}, exact {}; anterior points {} vs {} predicted, posterior {} vs {} (n={})",
+            opt(sa.kappa_linear),
+            opt(sa.exact),
+            sa.anterior_total.0,
+            sa.anterior_total.1,
+            sa.posterior_total.0,
+            sa.posterior_total.1,
+            sa.n
+        );
+    }
+    println!(
+        "No test image was used for training or validation in its fold: {}",
+        m.no_test_image_in_training
+    );
+}

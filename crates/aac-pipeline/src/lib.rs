@@ -1,0 +1,14 @@
+//! The aac pipeline as a library, under the `aac` command line: model
+//! bundles, segmentation by a trained model, cross-validated evaluation with
+//! its report, and the helpers they share. Each entry point takes a plain
+//! settings struct, so other Rust code can run what the CLI runs.
+
+pub mod bundle;
+pub mod dataset_util;
+pub mod defaults;
+pub mod eval;
+pub mod predict;
+pub mod progress;
+pub mod report;
+pub mod seg;
+pub mod shape_plot;

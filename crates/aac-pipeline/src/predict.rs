@@ -1,0 +1,887 @@
+//! `aac train bundle`, `aac predict` and `aac merge`: scoring a whole cohort
+//! of new scans with a bounded, resumable, parallel pipeline and a QC page.
+
+use crate::bundle::{self, Bundle, BundleHeader};
+use crate::dataset_util::load_raw_cases;
+use crate::progress::bar;
+use crate::seg::{labels_from, split_ids, train_unet_with_progress, unet_config};
+use aac_io::dataset::list_images;
+use aac_io::draw::{display_rgb, line, overlay_labels, resize_to_height, text};
+use aac_io::{read_image_spaced, Dataset, Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
+use aac_score::{score_fields, score_segmentation, wall_lengths_mm, Grouping};
+use aac_warp::{prepare_roi, row_lengths_mm, unwarp_labels, AortaSource, WarpMap};
+use anyhow::{bail, Context, Result};
+use image::Rgb;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+/// Index of the `status` column in predict's scores.csv.
+const STATUS_COLUMN: usize = aac_score::SCORE_CSV_HEADER.len();
+
+/// Columns predict adds after the score table's.
+const PREDICT_EXTRA_COLUMNS: [&str; 3] = ["status", "message", "flags"];
+
+/// The columns of predict's scores.csv: the score table's header
+/// ([`aac_score::SCORE_CSV_HEADER`]), then status, message and flags.
+pub const COLUMNS: [&str; aac_score::SCORE_CSV_HEADER.len() + PREDICT_EXTRA_COLUMNS.len()] = {
+    let head = aac_score::SCORE_CSV_HEADER;
+    let mut out = [""; aac_score::SCORE_CSV_HEADER.len() + PREDICT_EXTRA_COLUMNS.len()];
+    let mut i = 0;
+    while i < head.len() {
+        out[i] = head[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < PREDICT_EXTRA_COLUMNS.len() {
+        out[head.len() + j] = PREDICT_EXTRA_COLUMNS[j];
+        j += 1;
+    }
+    out
+};
+
+/// Settings of `aac train bundle`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BundleConfig {
+    /// Raw annotated dataset.
+    pub data: PathBuf,
+    /// Output bundle.
+    pub out: PathBuf,
+    /// U-net width.
+    pub unet_width: usize,
+    /// Epochs.
+    pub epochs: usize,
+    /// Augmented warps per image per epoch.
+    pub augment: usize,
+    /// Learning rate of the first epoch.
+    pub lr: f64,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl BundleConfig {
+    /// The default settings ([`crate::defaults`]) for a dataset and an output.
+    pub fn new(data: PathBuf, out: PathBuf) -> Self {
+        use crate::defaults as d;
+        BundleConfig {
+            data,
+            out,
+            unet_width: d::UNET_WIDTH,
+            epochs: d::EPOCHS,
+            augment: d::AUGMENT,
+            lr: d::LR,
+            seed: d::SEED,
+        }
+    }
+}
+
+/// Trains a bundle: the shape model and a 2-class U-net on the dataset, the
+/// threshold and epoch chosen on a validation split (`aac train bundle`).
+pub fn train_bundle(a: &BundleConfig) -> Result<()> {
+    let ds = Dataset::open(&a.data)?;
+    let ids = ds.ids();
+    if ids.len() < 5 {
+        bail!(
+            "{}: at least 5 annotated images are needed",
+            a.data.display()
+        );
+    }
+    let all = load_raw_cases(&ds, &ids, "masks")?;
+    let shapes: Vec<Vec<Point>> = all.iter().map(|c| c.landmarks.clone()).collect();
+    let ssm = aac_shape::ShapeModel::fit(&shapes, 0.98, 5)?;
+    let (train_ids, val_ids) = split_ids(&ids, crate::defaults::VAL_FRACTION);
+    let pick = |s: &[String]| {
+        all.iter()
+            .filter(|c| s.contains(&c.id))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let cfg = unet_config(2, a.unet_width, a.epochs, a.augment, a.lr, a.seed, true);
+    let trained =
+        train_unet_with_progress(&cfg, &pick(&train_ids), &pick(&val_ids), &ssm, "bundle")?;
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for c in &all {
+        h = bundle::fnv1a(c.id.as_bytes(), h);
+        for p in &c.landmarks {
+            h = bundle::fnv1a(&p.x.to_le_bytes(), h);
+            h = bundle::fnv1a(&p.y.to_le_bytes(), h);
+        }
+        h = bundle::fnv1a(c.mask.as_raw(), h);
+    }
+    let header = BundleHeader {
+        format: "aac-bundle".into(),
+        version: bundle::VERSION,
+        aac_version: env!("CARGO_PKG_VERSION").into(),
+        created_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        data_hash: format!("{h:016x}"),
+        n_images: ids.len(),
+        val_dsc: trained.header.val_dice,
+        threshold: trained.header.threshold,
+        ssm,
+    };
+    bundle::save(&a.out, &header, &trained.model)?;
+    eprintln!(
+        "wrote {} (trained on {} images, validation Dice {}, threshold {:.1})",
+        a.out.display(),
+        ids.len(),
+        header
+            .val_dsc
+            .map(|d| format!("{d:.3}"))
+            .unwrap_or("-".into()),
+        header.threshold
+    );
+    Ok(())
+}
+
+/// Settings of `aac predict`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictConfig {
+    /// Model bundle from `aac train bundle`.
+    pub model: PathBuf,
+    /// Directory of raw images (PNG, TIFF, DICOM).
+    pub images: PathBuf,
+    /// Directory of .pts files with at least the 20 spine points.
+    pub landmarks: PathBuf,
+    /// Output directory (scores.csv, provenance.csv, index.html, overlays/).
+    pub out: PathBuf,
+    /// Worker threads (None: all cores).
+    pub jobs: Option<usize>,
+    /// Write a QC overlay per image.
+    pub overlays: bool,
+    /// Process only this part of the images.
+    pub shard: Option<Shard>,
+    /// Pixel spacing [row, column] in mm for images that do not state it;
+    /// DICOM PixelSpacing / ImagerPixelSpacing takes precedence.
+    pub pixel_spacing: Option<[f64; 2]>,
+}
+
+/// Part K of N of a cohort (1-based), stable by id: `3/10`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// This part, 1..=n.
+    pub k: u64,
+    /// Number of parts.
+    pub n: u64,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("'{s}': a shard looks like K/N, e.g. 2/8"))?;
+        let parse = |v: &str, what: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("'{s}': {what} is not a whole number"))
+        };
+        let (k, n) = (parse(k, "K")?, parse(n, "N")?);
+        if n == 0 || k == 0 || k > n {
+            return Err(format!("'{s}': need 1 <= K <= N"));
+        }
+        Ok(Shard { k, n })
+    }
+}
+
+impl Shard {
+    /// True if `id` belongs to this shard.
+    pub fn contains(&self, id: &str) -> bool {
+        shard_of(id, self.n) == self.k
+    }
+}
+
+/// One scored image (a row of scores.csv).
+#[derive(Debug, Clone)]
+struct Row {
+    fields: Vec<String>,
+}
+
+/// Shard of an id: a stable hash, so shards do not depend on the file listing.
+fn shard_of(id: &str, n: u64) -> u64 {
+    bundle::fnv1a(id.as_bytes(), 0xcbf2_9ce4_8422_2325) % n + 1
+}
+
+/// Reads the complete rows of an existing scores.csv (a torn last line from a
+/// crash is dropped).
+fn read_done(path: &Path) -> Result<Vec<Row>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header = rdr
+        .headers()
+        .with_context(|| format!("{}: not a scores file", path.display()))?
+        .clone();
+    if header.iter().collect::<Vec<_>>() != COLUMNS {
+        bail!(
+            "{}: exists but is not a `aac predict` scores file; choose another --out",
+            path.display()
+        );
+    }
+    let complete_last_line = text.ends_with('\n');
+    let records: Vec<csv::StringRecord> = rdr.records().filter_map(|r| r.ok()).collect();
+    let n = records.len();
+    Ok(records
+        .into_iter()
+        .enumerate()
+        .filter(|(i, r)| r.len() == COLUMNS.len() && (complete_last_line || *i + 1 < n))
+        .map(|(_, r)| Row {
+            fields: r
+                .iter()
+                .map(|f| aac_io::unguard_cell(f).to_string())
+                .collect(),
+        })
+        .collect())
+}
+
+/// The record of what scored each row, beside scores.csv.
+const PROVENANCE_FILE: &str = "provenance.csv";
+/// Its columns.
+const PROVENANCE_COLUMNS: [&str; 4] = ["id", "bundle", "image", "landmarks"];
+
+/// Size and modification time of a file ("missing" when it cannot be read):
+/// a changed input shows as a changed fingerprint.
+fn fingerprint(path: &Path) -> String {
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            format!("{}:{mtime}", m.len())
+        }
+        Err(_) => "missing".into(),
+    }
+}
+
+/// The provenance of one row after its id: bundle checksum, image and
+/// landmark fingerprints.
+fn provenance_fields(bundle: &str, image: &Path, landmarks: &Path) -> Vec<String> {
+    vec![
+        bundle.to_string(),
+        fingerprint(image),
+        fingerprint(landmarks),
+    ]
+}
+
+/// The provenance records of an output directory by id (empty when there are
+/// none yet). A torn last line is ignored, so its row is scored again.
+fn read_provenance(path: &Path) -> Result<BTreeMap<String, Vec<String>>> {
+    if !path.exists() {
+        return Ok(BTreeMap::new());
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(rdr
+        .records()
+        .filter_map(|r| r.ok())
+        .filter(|r| r.len() == PROVENANCE_COLUMNS.len())
+        .map(|r| {
+            (
+                aac_io::unguard_cell(&r[0]).to_string(),
+                r.iter()
+                    .skip(1)
+                    .map(|f| aac_io::unguard_cell(f).to_string())
+                    .collect(),
+            )
+        })
+        .collect())
+}
+
+fn csv_line(fields: &[String]) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    let _ = w.write_record(fields.iter().map(|f| aac_io::guard_cell(f).into_owned()));
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Flag of a scan whose spine landmarks do not fit its image (mirrored, or
+/// from another image): [`aac_warp::check_landmarks_against_image`].
+const LANDMARKS_DISAGREE_FLAG: &str = "landmarks_disagree_with_image";
+
+/// QC: flags for doubtful predictions.
+fn flags_for(
+    fraction_inside: f64,
+    mahalanobis: f64,
+    n_modes: usize,
+    roi: &[f32],
+    planes: &[Vec<f32>],
+    threshold: f32,
+) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    if fraction_inside < 0.995 {
+        flags.push("band_outside_image");
+    }
+    // A flat, constant region inside the aorta band (masked by the scanner).
+    let w = ROI_WIDTH as usize;
+    let (mut flat, mut total) = (0usize, 0usize);
+    for y in 1..(ROI_HEIGHT as usize - 1) {
+        for x in 57..(w - 1) {
+            let v = roi[y * w + x];
+            total += 1;
+            if roi[y * w + x - 1] == v
+                && roi[y * w + x + 1] == v
+                && roi[(y - 1) * w + x] == v
+                && roi[(y + 1) * w + x] == v
+            {
+                flat += 1;
+            }
+        }
+    }
+    if flat as f64 > 0.05 * total as f64 {
+        flags.push("flat_region_in_aorta_band");
+    }
+    // Unusual shape: b far outside the training distribution (chi-square tail).
+    let k = n_modes.max(1) as f64;
+    if mahalanobis * mahalanobis > k + 5.0 * (2.0 * k).sqrt() {
+        flags.push("unusual_shape_fit");
+    }
+    // Low confidence: many pixels near the threshold relative to those above it.
+    let (mut unsure, mut sure) = (0usize, 0usize);
+    for p in planes.iter().flatten() {
+        if *p >= threshold * 0.5 && *p < threshold {
+            unsure += 1;
+        } else if *p >= threshold {
+            sure += 1;
+        }
+    }
+    if unsure > 20 && unsure > 2 * sure {
+        flags.push("low_confidence_segmentation");
+    }
+    flags
+}
+
+struct Done {
+    row: Vec<String>,
+    overlay: Option<aac_io::Rgb8>,
+}
+
+fn error_row(id: &str, msg: String) -> Done {
+    let mut f = vec![id.to_string()];
+    f.extend(std::iter::repeat_n(String::new(), STATUS_COLUMN - 1));
+    f.extend([String::from("error"), msg, String::new()]);
+    Done {
+        row: f,
+        overlay: None,
+    }
+}
+
+fn predict_chunk(
+    b: &Bundle,
+    items: &[(String, PathBuf, PathBuf)],
+    overlays: bool,
+    default_spacing: Option<[f64; 2]>,
+) -> Vec<Done> {
+    // Stage 1 (parallel): read, shape model, warp.
+    type Prepared = (
+        aac_io::Gray16,
+        Option<[f64; 2]>,
+        Vec<Point>,
+        aac_warp::PreparedRoi,
+        aac_shape::Prediction,
+        Vec<f32>,
+        bool,
+    );
+    let prepared: Vec<Result<Prepared, String>> = items
+        .par_iter()
+        .map(|(id, img_path, pts_path)| {
+            let (img, spacing) = read_image_spaced(img_path).map_err(|e| e.to_string())?;
+            if !pts_path.exists() {
+                return Err(format!("{}: landmark file missing", pts_path.display()));
+            }
+            let pts =
+                crate::dataset_util::read_landmarks_any(pts_path).map_err(|e| format!("{e:#}"))?;
+            let spine = pts[..20].to_vec();
+            let (prep, pred) = prepare_roi(
+                &b.header.ssm,
+                &spine,
+                AortaSource::Predicted,
+                img.dimensions(),
+                0.3,
+            )
+            .map_err(|e| format!("{}: {e}", pts_path.display()))?;
+            let map = WarpMap::new(&prep.roi, None);
+            let data: Vec<f32> = img.as_raw().iter().map(|&v| v as f32).collect();
+            let roi = map.warp_f32(&data, img.width() as usize, img.height() as usize, 0.0);
+            let _ = id;
+            let disagree = aac_warp::check_landmarks_against_image(&img, &spine).disagrees();
+            Ok((
+                img,
+                spacing.or(default_spacing),
+                spine,
+                prep,
+                pred,
+                roi,
+                disagree,
+            ))
+        })
+        .collect();
+    // Stage 2: the U-net on the good ones, batched.
+    let rois: Vec<Vec<f32>> = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok().map(|x| x.5.clone()))
+        .collect();
+    let mut planes = b.unet.predict(&rois, 4).into_iter();
+    let threshold = b.header.threshold;
+    prepared
+        .into_iter()
+        .zip(items)
+        .map(|(p, (id, _, _))| match p {
+            Err(msg) => error_row(id, msg),
+            Ok((img, spacing, spine, prep, pred, roi, landmarks_disagree)) => {
+                let pl = planes.next().unwrap_or_default();
+                let labels = labels_from(&pl, threshold);
+                let s = match score_segmentation(&labels, prep.aorta_centre_x()) {
+                    Ok(s) => s,
+                    Err(e) => return error_row(id, e.to_string()),
+                };
+                let lengths = spacing.map(|sp| {
+                    let x = s.midline_x.unwrap_or_else(|| prep.aorta_centre_x());
+                    wall_lengths_mm(&labels, &s, &row_lengths_mm(&prep.roi, x, sp))
+                });
+                let mut flags = flags_for(
+                    prep.fraction_inside,
+                    prep.shape_mahalanobis,
+                    b.header.ssm.n_modes(),
+                    &roi,
+                    &pl,
+                    threshold,
+                );
+                if landmarks_disagree {
+                    flags.push(LANDMARKS_DISAGREE_FLAG);
+                }
+                if prep.roi.layout.is_fallback() {
+                    flags.push("roi_band_adjusted");
+                }
+                let mut f = vec![id.clone()];
+                f.extend(score_fields(&s, Grouping::default(), lengths));
+                f.push(if flags.is_empty() {
+                    "ok".into()
+                } else {
+                    "flagged".into()
+                });
+                f.push(if lengths.is_none() {
+                    "no pixel spacing (DICOM PixelSpacing or --pixel-spacing): wall lengths not computed".into()
+                } else {
+                    String::new()
+                });
+                f.push(flags.join(";"));
+                let overlay =
+                    overlays.then(|| draw_overlay(&img, &spine, &prep, &pred, &labels, &s));
+                Done { row: f, overlay }
+            }
+        })
+        .collect()
+}
+
+/// The QC overlay on the original image: predicted calcification mapped back,
+/// the aorta band (predicted walls +/- 3 SD), disc levels and sub-scores.
+fn draw_overlay(
+    img: &aac_io::Gray16,
+    spine: &[Point],
+    prep: &aac_warp::PreparedRoi,
+    pred: &aac_shape::Prediction,
+    labels: &Gray8,
+    s: &aac_score::Scored,
+) -> aac_io::Rgb8 {
+    let (w, h) = img.dimensions();
+    let mut rgb = display_rgb(img);
+    // Drawn as counted, so the colours match the sub-scores.
+    let back = unwarp_labels(&prep.roi, &aac_score::counted_labels(labels, s), w, h);
+    overlay_labels(&mut rgb, &back, 0.9);
+    let a = pred.aorta();
+    let sign = if pred.reflected { -1.0 } else { 1.0 };
+    for k in 0..4 {
+        for (wall, dir) in [(0usize, -1.0), (1, 1.0)] {
+            let p = |kk: usize| {
+                Point::new(
+                    a[2 * kk + wall].x + sign * dir * 3.0 * pred.aorta_sd[2 * kk + wall],
+                    a[2 * kk + wall].y,
+                )
+            };
+            line(&mut rgb, p(k), p(k + 1), Rgb([255, 150, 0]));
+            line(
+                &mut rgb,
+                a[2 * k + wall],
+                a[2 * k + 2 + wall],
+                Rgb([255, 220, 0]),
+            );
+        }
+    }
+    for row in &prep.roi.points {
+        line(&mut rgb, row[0], row[3], Rgb([0, 220, 230]));
+    }
+    let scale = (h / 500).max(1);
+    for v in 0..4 {
+        let c = prep.roi.points[v][3].mid(&prep.roi.points[v + 1][3]);
+        let x = if pred.reflected {
+            c.x as i32 - 60 * scale as i32
+        } else {
+            c.x as i32 + 6
+        };
+        text(
+            &mut rgb,
+            x,
+            c.y as i32,
+            &format!("L{} {}/{}", v + 1, s.sub[2 * v], s.sub[2 * v + 1]),
+            scale,
+            Rgb([255, 255, 255]),
+        );
+    }
+    text(
+        &mut rgb,
+        6,
+        6,
+        &format!("AAC24 {}", s.aac24),
+        2 * scale,
+        Rgb([255, 255, 0]),
+    );
+    let _ = spine;
+    rgb
+}
+
+/// Scores a cohort (`aac predict`): every image of `images` with its
+/// landmarks, appended to `out/scores.csv` chunk by chunk (resumable), with
+/// QC flags, overlays and an index page. Fails when every image failed.
+pub fn predict(a: &PredictConfig) -> Result<()> {
+    match a.jobs {
+        Some(j) => rayon::ThreadPoolBuilder::new()
+            .num_threads(j)
+            .build()
+            .with_context(|| format!("{j} worker threads cannot be started"))?
+            .install(|| predict_in_pool(a)),
+        None => predict_in_pool(a),
+    }
+}
+
+fn predict_in_pool(a: &PredictConfig) -> Result<()> {
+    let b = bundle::load(&a.model)?;
+    if !a.landmarks.is_dir() {
+        bail!(
+            "{}: landmark directory does not exist (--landmarks)",
+            a.landmarks.display()
+        );
+    }
+    let images = list_images(&a.images)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let scores_path = a.out.join("scores.csv");
+    let provenance_path = a.out.join(PROVENANCE_FILE);
+    let provenance = read_provenance(&provenance_path)?;
+    let (done_rows, stale): (Vec<Row>, Vec<Row>) =
+        read_done(&scores_path)?.into_iter().partition(|r| {
+            let id = &r.fields[0];
+            images.get(id).is_some_and(|img| {
+                provenance.get(id)
+                    == Some(&provenance_fields(
+                        &b.checksum,
+                        img,
+                        &a.landmarks.join(format!("{id}.pts")),
+                    ))
+            })
+        });
+    if !stale.is_empty() {
+        eprintln!(
+            "{} rows of {} were scored from other inputs or another bundle (or have no record): they are scored again",
+            stale.len(),
+            scores_path.display()
+        );
+    }
+    let done: BTreeSet<String> = done_rows.iter().map(|r| r.fields[0].clone()).collect();
+    // Rewrite both files with only complete, current rows, so appending is safe.
+    let mut text = csv_line(&COLUMNS.map(String::from));
+    let mut prov = csv_line(&PROVENANCE_COLUMNS.map(String::from));
+    for r in &done_rows {
+        text.push_str(&csv_line(&r.fields));
+        let mut p = vec![r.fields[0].clone()];
+        p.extend(provenance[&r.fields[0]].iter().cloned());
+        prov.push_str(&csv_line(&p));
+    }
+    aac_io::write_string_atomic(&scores_path, &text)?;
+    aac_io::write_string_atomic(&provenance_path, &prov)?;
+    let todo: Vec<(String, PathBuf, PathBuf)> = images
+        .iter()
+        .filter(|(id, _)| a.shard.is_none_or(|s| s.contains(id)))
+        .filter(|(id, _)| !done.contains(*id))
+        .map(|(id, p)| (id.clone(), p.clone(), a.landmarks.join(format!("{id}.pts"))))
+        .collect();
+    eprintln!(
+        "{} images to score ({} already done)",
+        todo.len(),
+        done.len()
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&scores_path)
+        .with_context(|| format!("opening {}", scores_path.display()))?;
+    let mut prov_file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&provenance_path)
+        .with_context(|| format!("opening {}", provenance_path.display()))?;
+    let pb = bar(todo.len() as u64, "predict");
+    let t0 = Instant::now();
+    let chunk = (rayon::current_num_threads() * 4).max(8);
+    for items in todo.chunks(chunk) {
+        let results = predict_chunk(&b, items, a.overlays, a.pixel_spacing);
+        let mut lines = String::new();
+        for (d, (id, _, _)) in results.iter().zip(items) {
+            if let Some(o) = &d.overlay {
+                aac_io::write_rgb_png(&a.out.join("overlays").join(format!("{id}.png")), o)?;
+                aac_io::write_rgb_png(
+                    &a.out.join("thumbs").join(format!("{id}.png")),
+                    &resize_to_height(o, 200),
+                )?;
+            }
+            lines.push_str(&csv_line(&d.row));
+        }
+        let mut prov_lines = String::new();
+        for (id, img, pts) in items {
+            let mut p = vec![id.clone()];
+            p.extend(provenance_fields(&b.checksum, img, pts));
+            prov_lines.push_str(&csv_line(&p));
+        }
+        // The provenance first: a score row without its record is re-scored.
+        prov_file
+            .write_all(prov_lines.as_bytes())
+            .and_then(|_| prov_file.sync_data())
+            .with_context(|| format!("appending to {}", provenance_path.display()))?;
+        file.write_all(lines.as_bytes())
+            .and_then(|_| file.sync_data())
+            .with_context(|| format!("appending to {}", scores_path.display()))?;
+        pb.inc(items.len() as u64);
+    }
+    pb.finish_and_clear();
+    let all = read_done(&scores_path)?;
+    write_index(&a.out, &all)?;
+    let scored_now: BTreeSet<&str> = todo.iter().map(|t| t.0.as_str()).collect();
+    let failed_now = all
+        .iter()
+        .filter(|r| r.fields[STATUS_COLUMN] == "error" && scored_now.contains(r.fields[0].as_str()))
+        .count();
+    let errors = all
+        .iter()
+        .filter(|r| r.fields[STATUS_COLUMN] == "error")
+        .count();
+    eprintln!(
+        "scored {} images in {:.1} s ({:.2} images/s); {} total rows, {} errors, {} flagged; {}",
+        todo.len(),
+        t0.elapsed().as_secs_f64(),
+        todo.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+        all.len(),
+        errors,
+        all.iter()
+            .filter(|r| r.fields[STATUS_COLUMN] == "flagged")
+            .count(),
+        a.out.join("index.html").display()
+    );
+    if !todo.is_empty() && failed_now == todo.len() {
+        bail!(
+            "every one of the {} images failed (see the message column of {})",
+            todo.len(),
+            scores_path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Text escaped for HTML content and quoted attributes. Five replacements, so
+/// written here rather than taken from a crate.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn write_index(out: &Path, rows: &[Row]) -> Result<()> {
+    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>aac predictions</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px}th{cursor:pointer;background:#eee}tr.flagged{background:#fff3cd}tr.error{background:#f8d7da}img{height:120px}</style></head><body><h1>AAC24 predictions</h1><p>Click a column header to sort. Yellow rows are flagged for review, red rows failed.</p><table id=\"t\"><thead><tr><th>thumbnail</th>");
+    for c in COLUMNS {
+        html.push_str(&format!("<th>{c}</th>"));
+    }
+    html.push_str("</tr></thead><tbody>");
+    for r in rows {
+        let id = &r.fields[0];
+        let thumb = out.join("thumbs").join(format!("{id}.png"));
+        let cell = if thumb.exists() {
+            // Ids come from file names: URL-encoded in paths, escaped in text.
+            let file = percent_encoding::utf8_percent_encode(
+                &format!("{id}.png"),
+                percent_encoding::NON_ALPHANUMERIC,
+            )
+            .to_string();
+            format!(
+                "<a href=\"overlays/{file}\"><img src=\"thumbs/{file}\" alt=\"{}\"></a>",
+                html_escape(id)
+            )
+        } else {
+            String::new()
+        };
+        html.push_str(&format!(
+            "<tr class=\"{}\"><td>{cell}</td>",
+            html_escape(&r.fields[STATUS_COLUMN])
+        ));
+        for f in &r.fields {
+            html.push_str(&format!("<td>{}</td>", html_escape(f)));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</tbody></table><script>document.querySelectorAll('#t th').forEach((th,i)=>th.onclick=()=>{const tb=document.querySelector('#t tbody');const rows=[...tb.rows];const asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';rows.sort((a,b)=>{const x=a.cells[i].innerText,y=b.cells[i].innerText;const nx=parseFloat(x),ny=parseFloat(y);const c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c});rows.forEach(r=>tb.appendChild(r));});</script></body></html>\n");
+    aac_io::write_string_atomic(&out.join("index.html"), &html)?;
+    Ok(())
+}
+
+/// Settings of `aac merge`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MergeConfig {
+    /// Output directories of `aac predict` (e.g. one per shard).
+    pub inputs: Vec<PathBuf>,
+    /// Merged output directory.
+    pub out: PathBuf,
+}
+
+/// Merges `aac predict` outputs (`aac merge`): every input is read and
+/// checked before anything is written; outputs of different bundles are
+/// refused.
+pub fn merge(a: &MergeConfig) -> Result<()> {
+    // 1. Read and check every input before writing anything.
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    let mut sources: BTreeMap<String, &PathBuf> = BTreeMap::new();
+    let mut provenance: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut bundles: BTreeMap<String, &PathBuf> = BTreeMap::new();
+    for dir in &a.inputs {
+        let p = dir.join("scores.csv");
+        if !p.exists() {
+            bail!(
+                "{}: no scores.csv (not an `aac predict` output)",
+                dir.display()
+            );
+        }
+        let prov = read_provenance(&dir.join(PROVENANCE_FILE))?;
+        for fields in prov.values() {
+            bundles.entry(fields[0].clone()).or_insert(dir);
+            if bundles.len() > 1 {
+                let dirs: Vec<String> = bundles.values().map(|d| d.display().to_string()).collect();
+                bail!(
+                    "{} were scored with different bundles; merge outputs of one bundle only",
+                    dirs.join(" and ")
+                );
+            }
+        }
+        for r in read_done(&p)? {
+            let id = r.fields[0].clone();
+            if let Some(prev) = rows.get(&id) {
+                if prev.fields != r.fields {
+                    bail!(
+                        "{}: id {id} also appears with different results in another input",
+                        p.display()
+                    );
+                }
+            }
+            if let Some(f) = prov.get(&id) {
+                provenance.insert(id.clone(), f.clone());
+            }
+            sources.insert(id.clone(), dir);
+            rows.insert(id, r);
+        }
+    }
+    // 2. Copy the overlays, then write the tables.
+    for (id, dir) in &sources {
+        for sub in ["overlays", "thumbs"] {
+            let src = dir.join(sub).join(format!("{id}.png"));
+            if src.exists() {
+                let bytes =
+                    std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
+                aac_io::write_bytes_atomic(&a.out.join(sub).join(format!("{id}.png")), &bytes)?;
+            }
+        }
+    }
+    let mut prov = csv_line(&PROVENANCE_COLUMNS.map(String::from));
+    for (id, f) in &provenance {
+        let mut line = vec![id.clone()];
+        line.extend(f.iter().cloned());
+        prov.push_str(&csv_line(&line));
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    aac_io::write_string_atomic(&a.out.join(PROVENANCE_FILE), &prov)?;
+    let mut text = csv_line(&COLUMNS.map(String::from));
+    for r in rows.values() {
+        text.push_str(&csv_line(&r.fields));
+    }
+    aac_io::write_string_atomic(&a.out.join("scores.csv"), &text)?;
+    let all: Vec<Row> = rows.into_values().collect();
+    write_index(&a.out, &all)?;
+    eprintln!(
+        "merged {} rows from {} inputs into {}",
+        all.len(),
+        a.inputs.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+
+    #[test]
+    fn ids_cannot_inject_markup_into_the_qc_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "x\" onerror=\"alert(1)";
+        std::fs::create_dir_all(dir.path().join("thumbs")).unwrap();
+        std::fs::write(dir.path().join("thumbs").join(format!("{id}.png")), b"png").unwrap();
+        let mut fields = vec![id.to_string()];
+        fields.resize(COLUMNS.len(), String::new());
+        fields[STATUS_COLUMN] = "ok\"><script>".into();
+        write_index(dir.path(), &[Row { fields }]).unwrap();
+        let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+        assert!(!html.contains("onerror=\"alert"), "{html}");
+        assert!(!html.contains("<script>alert") && !html.contains("\"><script>"));
+        assert!(html.contains("thumbs/x%22%20onerror%3D%22alert%281%29%2Epng"));
+        assert!(html.contains("alt=\"x&quot; onerror=&quot;alert(1)\""));
+    }
+
+    #[test]
+    fn formula_ids_are_guarded_in_scores_csv_and_read_back_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scores.csv");
+        let id = "=HYPERLINK(\"http://x\",\"y\")";
+        let mut fields = vec![id.to_string()];
+        fields.resize(COLUMNS.len(), String::new());
+        fields[STATUS_COLUMN] = "error".into();
+        fields[STATUS_COLUMN + 1] = "-bad input".into();
+        let mut text = csv_line(&COLUMNS.map(String::from));
+        text.push_str(&csv_line(&fields));
+        std::fs::write(&path, &text).unwrap();
+        assert!(text.contains("\"'=HYPERLINK("), "{text}");
+        assert!(text.contains(",'-bad input,"), "{text}");
+        let rows = read_done(&path).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].fields, fields);
+    }
+}

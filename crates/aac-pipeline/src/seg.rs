@@ -1,0 +1,280 @@
+//! Segmentation by a trained model: loading warped ROIs, the random forest's
+//! feature export, any model file as a [`Segmenter`], writing probability
+//! maps and masks, and U-net training with progress and loss curves.
+
+use crate::progress::bar;
+use aac_io::{
+    read_image, read_mask, write_mask, write_png16, Dataset, Gray16, ROI_HEIGHT, ROI_WIDTH,
+};
+use aac_rf::{RfModel, RoiCase, TrainParams};
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use std::path::Path;
+
+/// Loads the warped cases of a dataset (masks from `mask_dir` if present).
+pub fn load_rois(ds: &Dataset, ids: &[String], mask_dir: Option<&str>) -> Result<Vec<RoiCase>> {
+    ids.par_iter()
+        .map(|id| {
+            let img = read_image(&ds.image_path(id))?;
+            if img.dimensions() != (ROI_WIDTH, ROI_HEIGHT) {
+                bail!(
+                    "{}: image is {}x{}, a warped ROI must be {ROI_WIDTH}x{ROI_HEIGHT} (run `aac warp` first)",
+                    ds.image_path(id).display(),
+                    img.width(),
+                    img.height()
+                );
+            }
+            let mask = match mask_dir {
+                Some(d) => Some(read_mask(&ds.mask_path(id, d), Some((ROI_WIDTH, ROI_HEIGHT)))?),
+                None => None,
+            };
+            Ok(RoiCase { width: ROI_WIDTH, height: ROI_HEIGHT, image: img.as_raw().iter().map(|&v| v as f32).collect(), mask })
+        })
+        .collect()
+}
+
+/// Splits ids deterministically into (train, validation).
+pub fn split_ids(ids: &[String], val_fraction: f64) -> (Vec<String>, Vec<String>) {
+    let n_val = ((ids.len() as f64) * val_fraction.clamp(0.0, 0.9)).round() as usize;
+    let n_val = if ids.len() >= 2 {
+        n_val.max(1).min(ids.len() - 1)
+    } else {
+        0
+    };
+    // Every k-th image goes to validation, spread over the cohort.
+    let step = ids.len() as f64 / n_val.max(1) as f64;
+    let val: Vec<usize> = (0..n_val)
+        .map(|i| ((i as f64 + 0.5) * step) as usize)
+        .collect();
+    let (mut t, mut v) = (Vec::new(), Vec::new());
+    for (i, id) in ids.iter().enumerate() {
+        if val.contains(&i) {
+            v.push(id.clone())
+        } else {
+            t.push(id.clone())
+        }
+    }
+    (t, v)
+}
+
+/// Writes the random forest's training feature matrix (features.f32,
+/// labels.u8, shape.json) to `dir`, for the benchmark.
+pub fn export_features(dir: &Path, train: &[RoiCase], p: &TrainParams) -> Result<()> {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.forest.seed);
+    let features = aac_rf::haar::random_features(&mut rng, p.features.max(1));
+    let (x, y) = aac_rf::model::training_matrix(train, &features, p, p.forest.seed ^ 0x5eed);
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    aac_io::write_bytes_atomic(&dir.join("features.f32"), &bytes)?;
+    aac_io::write_bytes_atomic(&dir.join("labels.u8"), &y)?;
+    let shape = serde_json::json!({"rows": y.len(), "cols": features.len(), "dtype": "float32 little-endian, row-major"});
+    aac_io::write_string_atomic(&dir.join("shape.json"), &shape.to_string())?;
+    Ok(())
+}
+
+/// A loaded segmentation model.
+pub enum Segmenter {
+    /// Random forest.
+    Rf(RfModel),
+    /// U-net.
+    Unet(Box<aac_unet::UnetModel>),
+}
+
+impl Segmenter {
+    /// Loads any supported model file.
+    pub fn load(path: &Path) -> Result<Segmenter> {
+        let head = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = String::from_utf8_lossy(&head[..head.len().min(200)]).to_string();
+        if text.contains("\"aac-rf\"") {
+            return Ok(Segmenter::Rf(RfModel::load(path)?));
+        }
+        if head.starts_with(aac_unet::model_file::MAGIC) {
+            return Ok(Segmenter::Unet(Box::new(aac_unet::UnetModel::load(path)?)));
+        }
+        bail!("{}: not an aac segmentation model (expected a file from `aac train rf` or `aac train unet`)", path.display())
+    }
+
+    /// Probability planes (classes) of each ROI.
+    pub fn predict(&self, cases: &[RoiCase]) -> Vec<Vec<Vec<f32>>> {
+        match self {
+            Segmenter::Rf(m) => cases
+                .iter()
+                .map(|c| m.response(&c.image, c.width, c.height))
+                .collect(),
+            Segmenter::Unet(u) => {
+                let rois: Vec<Vec<f32>> = cases.iter().map(|c| c.image.clone()).collect();
+                u.predict(&rois, 4)
+            }
+        }
+    }
+
+    /// The default threshold.
+    pub fn threshold(&self) -> f32 {
+        match self {
+            Segmenter::Rf(m) => m.threshold,
+            Segmenter::Unet(u) => u.header.threshold,
+        }
+    }
+
+    /// Number of output classes.
+    pub fn classes(&self) -> usize {
+        match self {
+            Segmenter::Rf(m) => m.classes,
+            Segmenter::Unet(u) => u.header.config.classes,
+        }
+    }
+}
+
+/// Labels from probability planes: binary 0/1, or 0/1/2 where the larger class wins.
+pub fn labels_from(planes: &[Vec<f32>], threshold: f32) -> aac_io::Gray8 {
+    aac_score::labels_from_planes(planes, ROI_WIDTH, ROI_HEIGHT, threshold)
+}
+
+fn prob_png(plane: &[f32]) -> Gray16 {
+    let data = plane
+        .iter()
+        .map(|&p| (p.clamp(0.0, 1.0) * 65535.0).round() as u16)
+        .collect();
+    Gray16::from_raw(ROI_WIDTH, ROI_HEIGHT, data).expect("size matches")
+}
+
+/// Writes one image's segmentation: prob/<id>.png (P(calcified), 16-bit),
+/// for 2 classes also prob_ant/ and prob_post/, and masks/<id>.png.
+pub fn write_segmentation(out: &Path, id: &str, planes: &[Vec<f32>], threshold: f32) -> Result<()> {
+    let any: Vec<f32> = if planes.len() == 1 {
+        planes[0].clone()
+    } else {
+        planes[0]
+            .iter()
+            .zip(&planes[1])
+            .map(|(a, p)| a.max(*p))
+            .collect()
+    };
+    write_png16(&out.join("prob").join(format!("{id}.png")), &prob_png(&any))?;
+    if planes.len() == 2 {
+        write_png16(
+            &out.join("prob_ant").join(format!("{id}.png")),
+            &prob_png(&planes[0]),
+        )?;
+        write_png16(
+            &out.join("prob_post").join(format!("{id}.png")),
+            &prob_png(&planes[1]),
+        )?;
+    }
+    write_mask(
+        &out.join("masks").join(format!("{id}.png")),
+        &labels_from(planes, threshold),
+    )?;
+    Ok(())
+}
+
+/// The default U-net training settings used by `train unet`, `eval` and `train bundle`.
+pub fn unet_config(
+    classes: usize,
+    width: usize,
+    epochs: usize,
+    augment: usize,
+    lr: f64,
+    seed: u64,
+    photometric: bool,
+) -> aac_unet::train::TrainConfig {
+    aac_unet::train::TrainConfig {
+        net: aac_unet::UNetConfig {
+            classes,
+            width,
+            depth: 4,
+            dropout: 0.5,
+            prior: 0.005,
+            coords: true,
+        },
+        epochs,
+        augment,
+        batch: 4,
+        lr,
+        seed,
+        geometric: aac_warp::augment::AugmentParams::default(),
+        photometric: photometric.then(aac_unet::photometric::Photometric::default),
+        checkpoint: None,
+        resume: false,
+        patience: None,
+    }
+}
+
+/// Trains a U-net with a progress bar per epoch; returns the trained result.
+pub fn train_unet_with_progress(
+    cfg: &aac_unet::train::TrainConfig,
+    train: &[aac_unet::train::RawCase],
+    val: &[aac_unet::train::RawCase],
+    ssm: &aac_shape::ShapeModel,
+    label: &str,
+) -> Result<aac_unet::train::Trained> {
+    use aac_unet::train::Progress;
+    let mut pb: Option<indicatif::ProgressBar> = None;
+    let result = aac_unet::train::train(cfg, train, val, ssm, &mut |p| match p {
+        Progress::EpochStart { epoch, steps } => {
+            let b = bar(steps as u64, &format!("{label} ep {epoch}"));
+            pb = Some(b);
+        }
+        Progress::Step { loss, images_per_s } => {
+            if let Some(b) = &pb {
+                b.set_message(format!("{label} loss {loss:.4} {images_per_s:.1} img/s"));
+                b.inc(1);
+            }
+        }
+        Progress::EpochEnd(log) => {
+            if let Some(b) = pb.take() {
+                b.finish_and_clear();
+            }
+            let per_class = match log.val_dice_per_class[..] {
+                [a, p] => format!(", anterior {a:.3}, posterior {p:.3}"),
+                _ => String::new(),
+            };
+            let kappa = log
+                .val_subscore_kappa
+                .map(|k| format!(", sub-score kappa {k:.3}"))
+                .unwrap_or_default();
+            let per_class = format!("{per_class}{kappa}");
+            eprintln!(
+                "{label} epoch {}: train loss {:.4}, val loss {:.4}, val Dice {:.3}{per_class} (threshold {:.1}), {:.0} s, {:.1} img/s",
+                log.epoch, log.train_loss, log.val_loss, log.val_dice, log.threshold, log.seconds, log.images_per_s
+            );
+        }
+    });
+    result.map_err(|e| anyhow::anyhow!(e))
+}
+
+/// Writes loss curves as CSV and PNG.
+pub fn write_loss_curves(
+    logs: &[aac_unet::train::EpochLog],
+    csv_path: &Path,
+    png_path: &Path,
+    title: &str,
+) -> Result<()> {
+    let mut csv =
+        String::from("epoch,train_loss,val_loss,val_dice,threshold,seconds,images_per_s\n");
+    for l in logs {
+        csv.push_str(&format!(
+            "{},{:.6},{:.6},{:.4},{:.2},{:.1},{:.2}\n",
+            l.epoch, l.train_loss, l.val_loss, l.val_dice, l.threshold, l.seconds, l.images_per_s
+        ));
+    }
+    aac_io::write_string_atomic(csv_path, &csv)?;
+    use aac_io::draw::{line_chart, Series};
+    let s = [
+        Series {
+            label: "train loss",
+            points: logs
+                .iter()
+                .map(|l| (l.epoch as f64, l.train_loss))
+                .collect(),
+            colour: image::Rgb([30, 90, 220]),
+        },
+        Series {
+            label: "val loss",
+            points: logs.iter().map(|l| (l.epoch as f64, l.val_loss)).collect(),
+            colour: image::Rgb([220, 40, 40]),
+        },
+    ];
+    aac_io::write_rgb_png(png_path, &line_chart(title, "epoch", &s, 480, 300))?;
+    Ok(())
+}
