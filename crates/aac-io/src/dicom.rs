@@ -147,6 +147,7 @@ fn is_jpeg_sequential(obj: &DefaultDicomObject) -> bool {
 /// colour converted to luminance) from dicom-pixeldata's decoding.
 fn decoded_values(
     path: &Path,
+    obj: &DefaultDicomObject,
     decoded: &dicom_pixeldata::DecodedPixelData<'_>,
 ) -> std::result::Result<(u32, u32, Vec<f64>), dicom_pixeldata::Error> {
     let (w, h) = (decoded.columns(), decoded.rows());
@@ -155,7 +156,7 @@ fn decoded_values(
         let mut v: Vec<f64> = decoded.to_vec_frame(0)?;
         v.truncate(n);
         if decoded.photometric_interpretation().to_string() == "MONOCHROME1" {
-            invert(&mut v);
+            invert(obj, &mut v);
         }
         Ok((w, h, v))
     } else {
@@ -169,9 +170,46 @@ fn decoded_values(
     }
 }
 
-fn invert(v: &mut [f64]) {
-    let (lo, hi) = min_max(v);
-    v.iter_mut().for_each(|x| *x = lo + hi - *x);
+/// MONOCHROME1 (higher is darker) to MONOCHROME2: each value mirrored within
+/// the range the stored bits can hold (0 .. 2^BitsStored - 1, or its signed
+/// counterpart), after the Modality LUT, so that the result does not depend
+/// on the image's own darkest and brightest pixels. Without BitsStored the
+/// observed range is used.
+fn invert(obj: &DefaultDicomObject, v: &mut [f64]) {
+    let sum = match int_attr(obj, tags::BITS_STORED).filter(|b| (1..=32).contains(b)) {
+        Some(bits) => {
+            let signed = int_attr(obj, tags::PIXEL_REPRESENTATION) == Some(1);
+            let (lo, hi) = if signed {
+                (
+                    -(2f64.powi(bits as i32 - 1)),
+                    2f64.powi(bits as i32 - 1) - 1.0,
+                )
+            } else {
+                (0.0, 2f64.powi(bits as i32) - 1.0)
+            };
+            let (slope, intercept) = rescale(obj);
+            2.0 * intercept + slope * (lo + hi)
+        }
+        None => {
+            let (lo, hi) = min_max(v);
+            lo + hi
+        }
+    };
+    v.iter_mut().for_each(|x| *x = sum - *x);
+}
+
+/// Rescale Slope and Intercept (the Modality LUT), 1 and 0 when absent.
+fn rescale(obj: &DefaultDicomObject) -> (f64, f64) {
+    let float_attr = |tag| {
+        obj.element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_float64().ok())
+    };
+    (
+        float_attr(tags::RESCALE_SLOPE).unwrap_or(1.0),
+        float_attr(tags::RESCALE_INTERCEPT).unwrap_or(0.0),
+    )
 }
 
 /// Decodes the first frame of an encapsulated JPEG with [`crate::jpeg12`],
@@ -186,31 +224,52 @@ fn jpeg_fallback(path: &Path, obj: &DefaultDicomObject) -> Result<(u32, u32, Vec
             "JPEG transfer syntax but pixel data is not encapsulated",
         )
     })?;
-    let frames = int_attr(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
-    let bytes: Vec<u8> = if frames <= 1 {
-        fragments.iter().flatten().copied().collect()
-    } else {
-        fragments.first().cloned().unwrap_or_default()
-    };
+    let bytes = first_frame_bytes(obj, fragments);
     let jpeg = crate::jpeg12::decode_jpeg_gray(&bytes)
         .map_err(|e| IoError::format(path, format!("cannot decode JPEG pixel data: {e}")))?;
-    let float_attr = |tag| {
-        obj.element_opt(tag)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_float64().ok())
-    };
-    let slope = float_attr(tags::RESCALE_SLOPE).unwrap_or(1.0);
-    let intercept = float_attr(tags::RESCALE_INTERCEPT).unwrap_or(0.0);
+    let (slope, intercept) = rescale(obj);
     let mut v: Vec<f64> = jpeg
         .pixels
         .iter()
         .map(|&p| p as f64 * slope + intercept)
         .collect();
     if string_attr(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("MONOCHROME1") {
-        invert(&mut v);
+        invert(obj, &mut v);
     }
     Ok((jpeg.width, jpeg.height, v))
+}
+
+/// The encapsulated bytes of the first frame. A single-frame image may be
+/// split over several fragments (all of them are the frame); with several
+/// frames the Basic Offset Table says where the second frame starts, and
+/// without one each fragment is taken as a frame.
+fn first_frame_bytes(obj: &DefaultDicomObject, fragments: &[Vec<u8>]) -> Vec<u8> {
+    let frames = int_attr(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
+    if frames <= 1 {
+        return fragments.concat();
+    }
+    let offsets: Vec<u32> = obj
+        .element(tags::PIXEL_DATA)
+        .ok()
+        .and_then(|e| e.value().offset_table().map(|t| t.to_vec()))
+        .unwrap_or_default();
+    match offsets.get(1) {
+        // Offsets count from the first fragment's item tag; each item adds
+        // an 8-byte header to its length.
+        Some(&end) => {
+            let mut out = Vec::new();
+            let mut pos = 0u64;
+            for f in fragments {
+                if pos >= u64::from(end) {
+                    break;
+                }
+                out.extend_from_slice(f);
+                pos += 8 + f.len() as u64;
+            }
+            out
+        }
+        None => fragments.first().cloned().unwrap_or_default(),
+    }
 }
 
 /// JPEG-LS lossless and near-lossless transfer syntaxes.
@@ -249,7 +308,7 @@ fn decode_gray16(path: &Path, obj: &DefaultDicomObject) -> Result<Gray16> {
         tracing::warn!("{}: {frames} frames, using the first", path.display());
     }
     let (w, h, values) = match obj.decode_pixel_data_frame(0) {
-        Ok(decoded) => decoded_values(path, &decoded).map_err(bad)?,
+        Ok(decoded) => decoded_values(path, obj, &decoded).map_err(bad)?,
         Err(e) if is_jpeg_sequential(obj) => {
             // jpeg-decoder refuses 12-bit JPEG (process 2/4): use our own decoder.
             tracing::debug!(

@@ -394,3 +394,23 @@ fn an_os_error_is_said_once_in_the_printed_chain() {
     assert!(chain.contains("x.pts"), "{chain}");
     assert_eq!(chain.matches("os error").count(), 1, "{chain}");
 }
+
+#[test]
+fn monochrome1_is_inverted_within_the_stored_bits_not_the_observed_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m1.dcm");
+    let img = write_small_dicom(&p);
+    let bytes = std::fs::read(&p).unwrap();
+    let at = bytes
+        .windows(11)
+        .position(|w| w == b"MONOCHROME2")
+        .expect("photometric interpretation");
+    let mut bytes = bytes;
+    bytes[at + 10] = b'1';
+    std::fs::write(&p, &bytes).unwrap();
+    let back = read_image(&p).unwrap();
+    // 12 bits stored: v -> 4095 - v, whatever the image's own range.
+    for (a, b) in img.as_raw().iter().zip(back.as_raw()) {
+        assert_eq!(u32::from(*a) + u32::from(*b), 4095);
+    }
+}

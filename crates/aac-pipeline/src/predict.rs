@@ -198,6 +198,9 @@ impl Shard {
     }
 }
 
+/// Pixels of a warped region of interest.
+const PIXELS: usize = (ROI_WIDTH * ROI_HEIGHT) as usize;
+
 /// One scored image (a row of scores.csv).
 #[derive(Debug, Clone)]
 struct Row {
@@ -448,7 +451,15 @@ fn predict_chunk(
         .map(|(p, (id, _, _))| match p {
             Err(msg) => error_row(id, msg),
             Ok((img, spacing, spine, prep, pred, roi, landmarks_disagree)) => {
-                let pl = planes.next().unwrap_or_default();
+                let pl = match planes.next() {
+                    Some(pl) if pl.len() == 2 && pl.iter().all(|p| p.len() == PIXELS) => pl,
+                    _ => {
+                        return error_row(
+                            id,
+                            "the network returned no output for this image (internal error)".into(),
+                        )
+                    }
+                };
                 let labels = labels_from(&pl, threshold);
                 let s = match score_segmentation(&labels, prep.aorta_centre_x()) {
                     Ok(s) => s,
@@ -883,5 +894,90 @@ mod index_tests {
         let rows = read_done(&path).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].fields, fields);
+    }
+
+    #[test]
+    fn shards_parse_and_split_a_cohort_into_disjoint_parts() {
+        assert_eq!("2/8".parse::<Shard>(), Ok(Shard { k: 2, n: 8 }));
+        assert_eq!(" 1 / 1 ".parse::<Shard>(), Ok(Shard { k: 1, n: 1 }));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
+            let err = bad.parse::<Shard>().unwrap_err();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        let shards: Vec<Shard> = (1..=3).map(|k| Shard { k, n: 3 }).collect();
+        let mut sizes = [0usize; 3];
+        for i in 0..300 {
+            let id = format!("case{i}");
+            let owners: Vec<usize> = (0..3).filter(|&j| shards[j].contains(&id)).collect();
+            assert_eq!(owners.len(), 1, "{id}");
+            sizes[owners[0]] += 1;
+        }
+        assert!(sizes.iter().all(|&n| n > 70), "{sizes:?}");
+    }
+
+    fn row(id: &str, status: &str) -> Vec<String> {
+        let mut f = vec![id.to_string()];
+        f.resize(COLUMNS.len(), "0".into());
+        f[STATUS_COLUMN] = status.into();
+        f[STATUS_COLUMN + 1] = String::new();
+        f[STATUS_COLUMN + 2] = String::new();
+        f
+    }
+
+    #[test]
+    fn resume_keeps_complete_rows_and_drops_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scores.csv");
+        let mut text = csv_line(&COLUMNS.map(String::from));
+        text.push_str(&csv_line(&row("a", "ok")));
+        text.push_str(&csv_line(&row("b", "flagged")));
+        let torn = csv_line(&row("c", "ok"));
+        text.push_str(&torn[..torn.len() / 2]);
+        std::fs::write(&path, &text).unwrap();
+        let ids: Vec<String> = read_done(&path)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.fields[0].clone())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        std::fs::write(&path, "id,something\nx,1\n").unwrap();
+        assert!(read_done(&path).is_err());
+    }
+
+    #[test]
+    fn merge_refuses_outputs_of_different_bundles_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let shard = |name: &str, id: &str, bundle: &str| {
+            let d = dir.path().join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            let mut text = csv_line(&COLUMNS.map(String::from));
+            text.push_str(&csv_line(&row(id, "ok")));
+            std::fs::write(d.join("scores.csv"), text).unwrap();
+            let mut prov = csv_line(&PROVENANCE_COLUMNS.map(String::from));
+            prov.push_str(&csv_line(&[id, bundle, "1:2", "3:4"].map(String::from)));
+            std::fs::write(d.join(PROVENANCE_FILE), prov).unwrap();
+            d
+        };
+        let (a, b) = (shard("s1", "x", "aaaa"), shard("s2", "y", "bbbb"));
+        let out = dir.path().join("merged");
+        let err = merge(&MergeConfig {
+            inputs: vec![a.clone(), b],
+            out: out.clone(),
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("different bundles"), "{err:#}");
+        assert!(!out.exists());
+        let c = shard("s3", "z", "aaaa");
+        merge(&MergeConfig {
+            inputs: vec![a, c],
+            out: out.clone(),
+        })
+        .unwrap();
+        let ids: Vec<String> = read_done(&out.join("scores.csv"))
+            .unwrap()
+            .into_iter()
+            .map(|r| r.fields[0].clone())
+            .collect();
+        assert_eq!(ids, ["x", "z"]);
     }
 }

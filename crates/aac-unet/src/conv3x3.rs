@@ -16,6 +16,7 @@
 //! autodiff). GPU builds (`--features gpu`) use burn's convolution as is.
 
 use crate::flex_util::{flex_from, gemm_parallelism, FlexTensor};
+use crate::gemm_checked::{product, Layout};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -139,37 +140,18 @@ fn weight_gradient(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
                 for kx in 0..3 {
                     let tap = ky * 3 + kx;
                     let offset = ky * row + kx;
-                    // Bounds of the strided reads below: rows oc < o of dypad
-                    // span o * len; the last read of xpad is at
-                    // (c - 1) * plane + offset + len - 1 <= c * plane + 1.
-                    debug_assert!((c - 1) * plane + offset + len <= xpad.len());
-                    // SAFETY: dst is o x c at strides (9c, 9) from `tap`,
-                    // inside dw (o * c * 9); lhs is o x len at strides
-                    // (len, 1) inside dypad; rhs is len x c at strides
-                    // (1, plane) from `offset`, inside xpad (asserted above).
-                    unsafe {
-                        gemm::gemm(
-                            o,
-                            c,
-                            len,
-                            dw.as_mut_ptr().add(tap),
-                            9,
-                            (9 * c) as isize,
-                            false,
-                            dypad.as_ptr(),
-                            1,
-                            len as isize,
-                            xpad.as_ptr().add(offset),
-                            plane as isize,
-                            1,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            par,
-                        );
-                    }
+                    // dw[oc, ch, tap] = dy[oc, :] . xpad[ch, offset + :]
+                    product(
+                        (o, c, len),
+                        &mut dw,
+                        Layout::new(tap, 9 * c, 9),
+                        false,
+                        &dypad,
+                        Layout::new(0, len, 1),
+                        &xpad,
+                        Layout::new(offset, 1, plane),
+                        par,
+                    );
                 }
             }
             dw
@@ -237,37 +219,18 @@ fn correlate(
         let mut ypad = vec![0f32; rows * len];
         for k in 0..9 {
             let offset = (k / 3) * row + k % 3;
-            let last_weight =
-                (taps.tap)(k) + (rows - 1) * taps.row_stride + (cin - 1) * taps.col_stride;
-            assert!(last_weight < weights.len());
-            debug_assert!((cin - 1) * plane + offset + len <= xpad.len());
-            // SAFETY: dst is rows x len at strides (len, 1) inside ypad; lhs
-            // is rows x cin inside weights (asserted above); rhs is cin x len
-            // at strides (plane, 1) from `offset`, inside xpad (see
-            // padded_planes).
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    len,
-                    cin,
-                    ypad.as_mut_ptr(),
-                    1,
-                    len as isize,
-                    k > 0,
-                    weights.as_ptr().add((taps.tap)(k)),
-                    taps.col_stride as isize,
-                    taps.row_stride as isize,
-                    xpad.as_ptr().add(offset),
-                    1,
-                    plane as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    parallelism,
-                );
-            }
+            // ypad[r, :] (+)= M_k[r, :] . xpad[:, offset + :]
+            product(
+                (rows, len, cin),
+                &mut ypad,
+                Layout::new(0, len, 1),
+                k > 0,
+                weights,
+                Layout::new((taps.tap)(k), taps.row_stride, taps.col_stride),
+                &xpad,
+                Layout::new(offset, plane, 1),
+                parallelism,
+            );
         }
         for r in 0..rows {
             for y in 0..h {

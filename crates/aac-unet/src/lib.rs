@@ -6,6 +6,7 @@ pub mod batchnorm;
 pub mod conv3x3;
 pub mod dropout;
 mod flex_util;
+mod gemm_checked;
 pub mod infer;
 pub mod model_file;
 pub mod net;

@@ -10,6 +10,7 @@
 //! GPU builds use burn's layer.
 
 use crate::flex_util::{flex_from, gemm_parallelism, FlexTensor};
+use crate::gemm_checked::Layout;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -36,15 +37,10 @@ fn dims4(t: &FlexTensor) -> [usize; 4] {
     t.layout().shape().dims()
 }
 
-/// `dst (m x n) = lhs (m x k) * rhs (k x n)`, row-major blocks given by
-/// (row stride, column stride) pairs.
-///
-/// # Safety
-/// `dst` must have row stride `n` and column stride 1. The extents of all
-/// three blocks are asserted against the slices, so the products stay inside
-/// them; the function is `unsafe` only because it calls `gemm`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn product(
+/// `dst (m x n) = lhs (m x k) * rhs (k x n)`, with `dst` dense row-major and
+/// the inputs given by (row stride, column stride) pairs; bounds-checked by
+/// [`crate::gemm_checked::product`].
+fn product(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     lhs: &[f32],
@@ -53,28 +49,15 @@ unsafe fn product(
     (rhs_rs, rhs_cs): (usize, usize),
     parallelism: gemm::Parallelism,
 ) {
-    assert!(m * n * k > 0 && dst.len() >= m * n);
-    assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst.as_mut_ptr(),
-        1,
-        n as isize,
+    crate::gemm_checked::product(
+        (m, n, k),
+        dst,
+        Layout::new(0, n, 1),
         false,
-        lhs.as_ptr(),
-        lhs_cs as isize,
-        lhs_rs as isize,
-        rhs.as_ptr(),
-        rhs_cs as isize,
-        rhs_rs as isize,
-        0.0,
-        1.0,
-        false,
-        false,
-        false,
+        lhs,
+        Layout::new(0, lhs_rs, lhs_cs),
+        rhs,
+        Layout::new(0, rhs_rs, rhs_cs),
         parallelism,
     );
 }
@@ -97,19 +80,17 @@ fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor
         .enumerate()
         .for_each(|(b, yb)| {
             let mut z = vec![0f32; 4 * o * hw];
-            // SAFETY: Wt [4O, C] is W [C, O, 2, 2] read at (row 1, col 4O);
+            // Wt [4O, C] is W [C, O, 2, 2] read at (row 1, col 4O);
             // X [C, hw] is image b of x; z is 4O x hw.
-            unsafe {
-                product(
-                    (4 * o, hw, c),
-                    &mut z,
-                    ws,
-                    (1, 4 * o),
-                    &xs[b * c * hw..(b + 1) * c * hw],
-                    (hw, 1),
-                    par,
-                );
-            }
+            product(
+                (4 * o, hw, c),
+                &mut z,
+                ws,
+                (1, 4 * o),
+                &xs[b * c * hw..(b + 1) * c * hw],
+                (hw, 1),
+                par,
+            );
             for oc in 0..o {
                 for tap in 0..4 {
                     let (a, bb) = (tap / 2, tap % 2);
@@ -171,12 +152,10 @@ impl Backward<Flex, 3> for UpConvBackward {
                 let xb = &xs[b * c * hw..(b + 1) * c * hw];
                 let mut dx = vec![0f32; c * hw];
                 let mut dw = vec![0f32; c * 4 * o];
-                // SAFETY: Wt^T [C, 4O] is W read row-major; dZ is 4O x hw;
+                // Wt^T [C, 4O] is W read row-major; dZ is 4O x hw;
                 // X [C, hw]; dZ^T [hw, 4O] is dZ read at (row 1, col hw).
-                unsafe {
-                    product((c, hw, 4 * o), &mut dx, ws, (4 * o, 1), &dz, (hw, 1), par);
-                    product((c, 4 * o, hw), &mut dw, xb, (hw, 1), &dz, (1, hw), par);
-                }
+                product((c, hw, 4 * o), &mut dx, ws, (4 * o, 1), &dz, (hw, 1), par);
+                product((c, 4 * o, hw), &mut dw, xb, (hw, 1), &dz, (1, hw), par);
                 let db: Vec<f32> = (0..o)
                     .map(|oc| dz[oc * 4 * hw..(oc + 1) * 4 * hw].iter().sum())
                     .collect();
