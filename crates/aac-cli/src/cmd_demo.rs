@@ -55,7 +55,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         out: a.out.join("report"),
         folds: 5,
         seed: a.seed,
-        methods: "rf,unet,unet2".into(),
+        methods: aac_pipeline::defaults::METHODS.to_vec(),
         unet_width: 8,
         epochs: 5,
         augment: 1,

@@ -2,11 +2,38 @@
 
 use crate::training_args::UnetTrainingArgs;
 use aac_pipeline::defaults as d;
-use aac_pipeline::eval::{print_headline, run_eval, EvalConfig};
+use aac_pipeline::eval::{print_headline, run_eval, EvalConfig, Method};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// `--methods` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum MethodArg {
+    /// The Haar-feature random forest (the paper's baseline).
+    Rf,
+    /// The binary U-net.
+    Unet,
+    /// The 2-class (anterior/posterior wall) U-net.
+    Unet2,
+}
+
+impl MethodArg {
+    fn method(self) -> Method {
+        match self {
+            MethodArg::Rf => Method::Rf,
+            MethodArg::Unet => Method::Unet,
+            MethodArg::Unet2 => Method::Unet2,
+        }
+    }
+}
+
+impl std::fmt::Display for MethodArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.method().name())
+    }
+}
 
 /// Arguments of `aac eval`.
 #[derive(Args, Clone)]
@@ -23,9 +50,9 @@ pub struct EvalArgs {
     /// Seed (fold assignment, training).
     #[arg(long, default_value_t = d::SEED)]
     pub seed: u64,
-    /// Methods: any of rf, unet (binary), unet2 (2-class), comma-separated.
-    #[arg(long, default_value = d::METHODS)]
-    pub methods: String,
+    /// Methods compared, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [MethodArg::Rf, MethodArg::Unet, MethodArg::Unet2])]
+    pub methods: Vec<MethodArg>,
     /// U-net training.
     #[command(flatten)]
     pub unet: UnetTrainingArgs,
@@ -52,7 +79,7 @@ impl EvalArgs {
             out: self.out.clone(),
             folds: self.folds,
             seed: self.seed,
-            methods: self.methods.clone(),
+            methods: self.methods.iter().map(|m| m.method()).collect(),
             unet_width: self.unet.unet_width,
             epochs: self.unet.epochs,
             augment: self.unet.augment,

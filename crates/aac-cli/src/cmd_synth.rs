@@ -158,7 +158,11 @@ pub fn montage(a: MontageArgs) -> Result<ExitCode> {
         let mp = ds.mask_path(&id, "masks");
         if mp.exists() {
             let mask = read_mask(&mp, Some(img.dimensions()))?;
-            let dilated = imageproc_dilate(&mask);
+            // Thin labels thickened so they stay visible after downscaling.
+            let dilated = imageproc::morphology::grayscale_dilate(
+                &mask,
+                &imageproc::morphology::Mask::square(2),
+            );
             overlay_labels(&mut rgb, &dilated, 0.8);
         }
         let lp = ds.landmarks_path(&id);
@@ -178,24 +182,4 @@ pub fn montage(a: MontageArgs) -> Result<ExitCode> {
     write_rgb_png(&a.out, &hstack(&tiles, 6))?;
     println!("wrote {}", a.out.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Thickens thin labels so they stay visible after downscaling.
-fn imageproc_dilate(mask: &aac_io::Gray8) -> aac_io::Gray8 {
-    let mut out = mask.clone();
-    let (w, h) = mask.dimensions();
-    for (x, y, p) in mask.enumerate_pixels() {
-        if p.0[0] == 0 {
-            continue;
-        }
-        for dy in -2i32..=2 {
-            for dx in -2i32..=2 {
-                let (nx, ny) = (x as i32 + dx, y as i32 + dy);
-                if nx >= 0 && ny >= 0 && (nx as u32) < w && (ny as u32) < h {
-                    out.put_pixel(nx as u32, ny as u32, *p);
-                }
-            }
-        }
-    }
-    out
 }

@@ -19,7 +19,11 @@ pub const SEED: u64 = 1;
 /// Cross-validation folds.
 pub const FOLDS: usize = 5;
 /// Methods `aac eval` compares.
-pub const METHODS: &str = "rf,unet,unet2";
+pub const METHODS: [crate::eval::Method; 3] = [
+    crate::eval::Method::Rf,
+    crate::eval::Method::Unet,
+    crate::eval::Method::Unet2,
+];
 /// Random-forest training patches.
 pub const RF_PATCHES: usize = 10_000;
 /// Random-forest trees.

@@ -26,6 +26,29 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// A segmentation method `aac eval` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// The Haar-feature random forest (the paper's baseline).
+    Rf,
+    /// The binary U-net.
+    Unet,
+    /// The 2-class (anterior/posterior wall) U-net.
+    Unet2,
+}
+
+impl Method {
+    /// The name used in reports, tables and on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Rf => "rf",
+            Method::Unet => "unet",
+            Method::Unet2 => "unet2",
+        }
+    }
+}
+
 /// Settings of a cross-validated evaluation (`aac eval`, `aac demo`).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EvalConfig {
@@ -37,8 +60,8 @@ pub struct EvalConfig {
     pub folds: usize,
     /// Seed (fold assignment, training).
     pub seed: u64,
-    /// Methods: any of rf, unet (binary), unet2 (2-class), comma-separated.
-    pub methods: String,
+    /// Methods compared.
+    pub methods: Vec<Method>,
     /// U-net width (filters at the first level).
     pub unet_width: usize,
     /// U-net epochs.
@@ -70,7 +93,7 @@ impl EvalConfig {
             out,
             folds: d::FOLDS,
             seed: d::SEED,
-            methods: d::METHODS.into(),
+            methods: d::METHODS.to_vec(),
             unet_width: d::UNET_WIDTH,
             epochs: d::EPOCHS,
             augment: d::AUGMENT,
@@ -259,16 +282,9 @@ pub struct Example {
 
 /// Runs the cross-validation and writes the report.
 pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
-    let methods: BTreeSet<String> = a
-        .methods
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    for m in &methods {
-        if !["rf", "unet", "unet2"].contains(&m.as_str()) {
-            bail!("unknown method {m:?} in --methods (choose from rf, unet, unet2)");
-        }
+    let methods: BTreeSet<&str> = a.methods.iter().map(Method::name).collect();
+    if methods.is_empty() {
+        bail!("no method to evaluate (--methods)");
     }
     if a.folds < 2 {
         bail!("--folds must be at least 2");
@@ -570,7 +586,10 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
     let mut settings = BTreeMap::new();
     for (k, v) in [
         ("data", a.data.display().to_string()),
-        ("methods", a.methods.clone()),
+        (
+            "methods",
+            methods.iter().copied().collect::<Vec<_>>().join(","),
+        ),
         ("seed", a.seed.to_string()),
         ("unet_width", a.unet_width.to_string()),
         ("epochs", a.epochs.to_string()),
