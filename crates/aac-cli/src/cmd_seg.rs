@@ -7,7 +7,7 @@ use aac_pipeline::seg::{
     write_loss_curves, write_segmentation, Segmenter,
 };
 use aac_rf::{choose_threshold, RfModel, TrainParams};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,8 +71,7 @@ pub fn train_rf(a: TrainRfArgs) -> Result<ExitCode> {
     }
     pb.set_message("forest");
     pb.inc(1);
-    let mut model =
-        RfModel::train(&train, &p).map_err(|e| anyhow::anyhow!("{}: {e}", a.data.display()))?;
+    let mut model = RfModel::train(&train, &p).with_context(|| a.data.display().to_string())?;
     pb.set_message("threshold");
     pb.inc(1);
     if !val.is_empty() {

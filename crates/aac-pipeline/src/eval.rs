@@ -397,7 +397,7 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
             p.forest.trees = a.rf_trees;
             p.forest.seed = a.seed + f as u64;
             let mut rf = RfModel::train(&rois(&train_idx), &p)
-                .map_err(|e| anyhow::anyhow!("fold {f}: random forest: {e}"))?;
+                .with_context(|| format!("fold {f}: random forest"))?;
             rf.threshold = choose_threshold(&rf, &rois(&val_idx));
             let out: Vec<Gray8> = test_rois
                 .par_iter()
@@ -431,8 +431,7 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
             let val: Vec<RawCase> = val_idx.iter().map(|&i| raw[i].clone()).collect();
             let trained =
                 train_unet_with_progress(&cfg, &train, &val, &ssm, &format!("f{} {name}", f + 1))?;
-            let model = aac_unet::UnetModel::from_bytes(&trained.model, Path::new("<trained>"))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let model = aac_unet::UnetModel::from_bytes(&trained.model, Path::new("<trained>"))?;
             let planes = model.predict(
                 &test_rois
                     .iter()

@@ -240,7 +240,7 @@ pub fn train_unet_with_progress(
             );
         }
     });
-    result.map_err(|e| anyhow::anyhow!(e))
+    Ok(result?)
 }
 
 /// Writes loss curves as CSV and PNG.

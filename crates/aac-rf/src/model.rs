@@ -10,6 +10,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Why a random forest cannot be trained.
+#[derive(Debug, thiserror::Error)]
+pub enum RfError {
+    /// The training masks label no pixel as calcified.
+    #[error("no calcified pixels in the training masks")]
+    NoCalcifiedPixels,
+}
+
 /// The `format` of an RF model file.
 pub const FORMAT: &str = "aac-rf";
 /// Its version.
@@ -213,13 +221,13 @@ pub fn training_matrix(
 
 impl RfModel {
     /// Trains a model on warped cases with masks.
-    pub fn train(cases: &[RoiCase], p: &TrainParams) -> Result<RfModel, String> {
+    pub fn train(cases: &[RoiCase], p: &TrainParams) -> Result<RfModel, RfError> {
         if !cases.iter().any(|c| {
             c.mask
                 .as_ref()
                 .is_some_and(|m| m.as_raw().iter().any(|&v| v > 0))
         }) {
-            return Err("no calcified pixels in the training masks".into());
+            return Err(RfError::NoCalcifiedPixels);
         }
         let mut rng = ChaCha8Rng::seed_from_u64(p.forest.seed);
         let features = random_features(&mut rng, p.features.max(1));

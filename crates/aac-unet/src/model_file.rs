@@ -45,6 +45,12 @@ pub enum ModelFileError {
         /// What is wrong.
         message: String,
     },
+    /// A network or header could not be serialised.
+    #[error("cannot serialise the network: {0}")]
+    Serialise(String),
+    /// The file could not be written.
+    #[error(transparent)]
+    Io(#[from] aac_io::IoError),
 }
 
 fn bad(path: &Path, message: impl Into<String>) -> ModelFileError {
@@ -55,14 +61,14 @@ fn bad(path: &Path, message: impl Into<String>) -> ModelFileError {
 }
 
 /// Serialises a network (in eval mode) and its header to bytes.
-pub fn to_bytes(net: &UNet, header: &UnetHeader) -> Result<Vec<u8>, String> {
+pub fn to_bytes(net: &UNet, header: &UnetHeader) -> Result<Vec<u8>, ModelFileError> {
     let record = net
         .valid()
         .into_record()
         .into_bytes()
-        .map_err(|e| format!("cannot serialise the network: {e:?}"))?;
+        .map_err(|e| ModelFileError::Serialise(format!("{e:?}")))?;
     let mut out = MAGIC.to_vec();
-    out.extend(serde_json::to_vec(header).map_err(|e| e.to_string())?);
+    out.extend(serde_json::to_vec(header).map_err(|e| ModelFileError::Serialise(e.to_string()))?);
     out.push(b'\n');
     out.extend_from_slice(&record);
     Ok(out)
@@ -119,9 +125,10 @@ pub fn from_bytes(
 }
 
 /// Writes a model file atomically.
-pub fn save(path: &Path, net: &UNet, header: &UnetHeader) -> Result<(), String> {
+pub fn save(path: &Path, net: &UNet, header: &UnetHeader) -> Result<(), ModelFileError> {
     let bytes = to_bytes(net, header)?;
-    aac_io::write_bytes_atomic(path, &bytes).map_err(|e| e.to_string())
+    aac_io::write_bytes_atomic(path, &bytes)?;
+    Ok(())
 }
 
 /// Reads a model file.

@@ -22,6 +22,36 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Why training could not run or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The training set is empty.
+    #[error("no training images")]
+    NoTrainingImages,
+    /// No epoch ran (zero epochs asked for).
+    #[error("no epoch was trained (is --epochs 0?)")]
+    NoEpoch,
+    /// An image whose region of interest cannot be built.
+    #[error("{id}: {source}")]
+    Case {
+        /// The image id.
+        id: String,
+        /// Why its region of interest failed.
+        source: aac_warp::WarpError,
+    },
+    /// The checkpoint could not be read or written.
+    #[error("{path}: {message}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A network or optimiser state could not be (de)serialised.
+    #[error("{0}")]
+    Model(#[from] model_file::ModelFileError),
+}
+
 /// Sub-scores of validation images: (annotation, prediction).
 type SubscorePairs = (Vec<[u32; 8]>, Vec<[u32; 8]>);
 
@@ -176,7 +206,7 @@ pub fn training_sample(
     ssm: &ShapeModel,
     cfg: &TrainConfig,
     seed: u64,
-) -> Result<Sample, String> {
+) -> Result<Sample, TrainError> {
     for attempt in 0..8u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(
             seed.wrapping_add(attempt.wrapping_mul(0x2545_F491_4F6C_DD1D)),
@@ -220,7 +250,7 @@ pub fn validation_sample(
     case: &RawCase,
     ssm: &ShapeModel,
     classes: usize,
-) -> Result<Sample, String> {
+) -> Result<Sample, TrainError> {
     let (prep, _) = prepare_roi(
         ssm,
         &case.landmarks,
@@ -228,7 +258,10 @@ pub fn validation_sample(
         (case.width as u32, case.height as u32),
         0.3,
     )
-    .map_err(|e| format!("{}: {e}", case.id))?;
+    .map_err(|source| TrainError::Case {
+        id: case.id.clone(),
+        source,
+    })?;
     let map = WarpMap::new(&prep.roi, None);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     Ok(sample_from_map(
@@ -360,9 +393,9 @@ pub fn train(
     val_cases: &[RawCase],
     ssm: &ShapeModel,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Trained, String> {
+) -> Result<Trained, TrainError> {
     if train_cases.is_empty() {
-        return Err("no training images".into());
+        return Err(TrainError::NoTrainingImages);
     }
     let classes = cfg.net.classes;
     let dev = crate::device().autodiff();
@@ -379,14 +412,18 @@ pub fn train(
     let mut best_bytes: Vec<u8> = Vec::new();
     if let (true, Some(ck)) = (cfg.resume, &cfg.checkpoint) {
         if ck.exists() {
-            let text = std::fs::read_to_string(ck).map_err(|e| format!("{}: {e}", ck.display()))?;
+            let ck_err = |message: String| TrainError::Checkpoint {
+                path: ck.clone(),
+                message,
+            };
+            let text = std::fs::read_to_string(ck).map_err(|e| ck_err(e.to_string()))?;
             let c: Checkpoint = serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not a checkpoint: {e}", ck.display()))?;
-            let (n, _) = model_file::from_bytes(&c.net, &dev, ck).map_err(|e| e.to_string())?;
+                .map_err(|e| ck_err(format!("not a checkpoint: {e}")))?;
+            let (n, _) = model_file::from_bytes(&c.net, &dev, ck)?;
             net = n;
             optim = optim
                 .from_bytes(burn::tensor::Bytes::from_bytes_vec(c.optim))
-                .map_err(|e| format!("{}: optimiser state: {e:?}", ck.display()))?;
+                .map_err(|e| ck_err(format!("optimiser state: {e:?}")))?;
             start_epoch = c.epoch;
             logs = c.logs;
             best_dice = c.best_dice;
@@ -569,22 +606,30 @@ pub fn train(
                 net: model_file::to_bytes(&net, &header_for(epoch + 1, f64::MIN, threshold))?,
                 optim: optim
                     .into_bytes()
-                    .map_err(|e| format!("optimiser state: {e:?}"))?
+                    .map_err(|e| TrainError::Checkpoint {
+                        path: ck.clone(),
+                        message: format!("optimiser state: {e:?}"),
+                    })?
                     .to_vec(),
                 best: best_bytes.clone(),
             };
-            let text = serde_json::to_string(&c).map_err(|e| e.to_string())?;
-            aac_io::write_string_atomic(ck, &text).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string(&c).map_err(|e| TrainError::Checkpoint {
+                path: ck.clone(),
+                message: e.to_string(),
+            })?;
+            aac_io::write_string_atomic(ck, &text).map_err(|e| TrainError::Checkpoint {
+                path: ck.clone(),
+                message: e.to_string(),
+            })?;
         }
         if cfg.patience.is_some_and(|p| epoch + 1 >= best_epoch + p) {
             break;
         }
     }
     if best_bytes.is_empty() {
-        return Err("no epoch was trained (is --epochs 0?)".into());
+        return Err(TrainError::NoEpoch);
     }
-    let (_, header) = model_file::from_bytes(&best_bytes, &crate::device(), Path::new("<memory>"))
-        .map_err(|e| e.to_string())?;
+    let (_, header) = model_file::from_bytes(&best_bytes, &crate::device(), Path::new("<memory>"))?;
     Ok(Trained {
         model: best_bytes,
         header,
