@@ -228,7 +228,7 @@ fn warp_one(
     let img = read_image(&ds.image_path(id))?;
     let lp = ds.landmarks_path(id);
     let pts = read_landmarks_any(&lp)?;
-    let (prep, pred) = prepare_roi(ssm, &pts, source, img.dimensions(), 0.5)
+    let (prep, pred) = prepare_roi(ssm, &pts, source, img.dimensions())
         .with_context(|| format!("{}", lp.display()))?;
     let map = WarpMap::new(&prep.roi, None);
     write_png16(

@@ -198,7 +198,6 @@ fn warp_case(ssm: &ShapeModel, c: &RawCase, mask2: Option<&Gray8>) -> Result<War
         &c.landmarks,
         AortaSource::Predicted,
         (c.width as u32, c.height as u32),
-        0.3,
     )
     .with_context(|| format!("{}: warp", c.id))?;
     let map = WarpMap::new(&prep.roi, None);

@@ -419,7 +419,6 @@ fn predict_chunk(
                 &spine,
                 AortaSource::Predicted,
                 img.dimensions(),
-                0.3,
             )
             .map_err(|e| format!("{}: {e}", pts_path.display()))?;
             let map = WarpMap::new(&prep.roi, None);

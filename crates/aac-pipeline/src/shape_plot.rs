@@ -76,13 +76,7 @@ pub fn figure(model: &ShapeModel, image: &Gray16, points: &[Point]) -> Result<Rg
     let a = mode_panel(model, usize::MAX, "A mean");
     let b = mode_panel(model, 0, "B mode 1");
     let c = mode_panel(model, 1, "C mode 2");
-    let (prep, pred) = prepare_roi(
-        model,
-        points,
-        AortaSource::Predicted,
-        image.dimensions(),
-        0.2,
-    )?;
+    let (prep, pred) = prepare_roi(model, points, AortaSource::Predicted, image.dimensions())?;
     // Crop around the ROI.
     let xs = prep.roi.points.iter().flatten().map(|p| p.x);
     let ys = prep.roi.points.iter().flatten().map(|p| p.y);

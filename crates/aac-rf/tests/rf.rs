@@ -22,7 +22,6 @@ fn warped_cohort(n: usize, seed: u64) -> Vec<RoiCase> {
                 &c.landmarks,
                 AortaSource::Predicted,
                 c.image.dimensions(),
-                0.5,
             )
             .unwrap();
             let map = WarpMap::new(&prep.roi, None);

@@ -256,7 +256,6 @@ pub fn validation_sample(
         &case.landmarks,
         AortaSource::Predicted,
         (case.width as u32, case.height as u32),
-        0.3,
     )
     .map_err(|source| TrainError::Case {
         id: case.id.clone(),

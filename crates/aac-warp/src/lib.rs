@@ -11,7 +11,7 @@ pub mod warp_image;
 pub use landmark_check::{check_landmarks_against_image, LandmarkImageAgreement};
 pub use mesh::{to_source, to_warped, unwarp_labels, Jitter, WarpMap};
 pub use roi::{Roi, RoiError};
-pub use warp_image::{prepare_roi, row_lengths_mm, AortaSource, PreparedRoi};
+pub use warp_image::{prepare_roi, row_lengths_mm, AortaSource, PreparedRoi, MIN_FRACTION_INSIDE};
 
 /// Errors of the warp stage.
 #[derive(Debug, thiserror::Error)]

@@ -66,15 +66,20 @@ impl PreparedRoi {
     }
 }
 
+/// The least share of a region of interest's area that must lie inside its
+/// image; a scan cropped through more of the band is refused, and one that
+/// keeps at least this much is scored (and flagged `band_outside_image`
+/// below 99.5%). One rule for `warp`, training, `eval` and `predict`.
+pub const MIN_FRACTION_INSIDE: f64 = 0.3;
+
 /// Builds the ROI of an image from its landmarks. `points` holds the 20 spine
-/// points (30 with the annotated aorta). Fails if the ROI lies mostly outside
-/// the image (less than `min_inside` of its area inside).
+/// points (30 with the annotated aorta). Fails if less than
+/// [`MIN_FRACTION_INSIDE`] of the ROI's area lies inside the image.
 pub fn prepare_roi(
     ssm: &ShapeModel,
     points: &[Point],
     source: AortaSource,
     size: (u32, u32),
-    min_inside: f64,
 ) -> Result<(PreparedRoi, Prediction), WarpError> {
     let pred = ssm.predict(&points[..N_SPINE.min(points.len())])?;
     let aorta: Vec<Point> = match source {
@@ -90,7 +95,7 @@ pub fn prepare_roi(
     };
     let roi = Roi::build(points, &aorta, &pred.aorta_sd)?;
     let fraction_inside = roi.fraction_inside(size.0, size.1);
-    if fraction_inside < min_inside {
+    if fraction_inside < MIN_FRACTION_INSIDE {
         return Err(WarpError::Roi(crate::RoiError::OutsideImage(
             format!("only {:.0}% of it inside", 100.0 * fraction_inside),
             size.0,

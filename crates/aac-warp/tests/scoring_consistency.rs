@@ -21,7 +21,6 @@ fn warped_truth_masks_score_like_the_generator() {
             &c.landmarks,
             AortaSource::Annotated,
             c.image.dimensions(),
-            0.5,
         )
         .unwrap();
         let warped = WarpMap::new(&prep.roi, None).warp_labels(&c.mask);
@@ -65,14 +64,8 @@ fn segmentation_wall_split_survives_a_network_that_labels_one_class() {
     let (mut truth, mut as_is, mut one_class, mut paper_rule) = (vec![], vec![], vec![], vec![]);
     for c in &cases {
         let spine = &c.landmarks[..20];
-        let (prep, _) = prepare_roi(
-            &ssm,
-            spine,
-            AortaSource::Predicted,
-            c.image.dimensions(),
-            0.5,
-        )
-        .unwrap();
+        let (prep, _) =
+            prepare_roi(&ssm, spine, AortaSource::Predicted, c.image.dimensions()).unwrap();
         let warped = WarpMap::new(&prep.roi, None).warp_labels(&c.mask);
         let mut posterior_only = warped.clone();
         posterior_only

@@ -26,7 +26,6 @@ fn control_points_land_on_their_targets() {
             &case.landmarks,
             AortaSource::Predicted,
             case.image.dimensions(),
-            0.5,
         )
         .unwrap();
         let discs = disc_points(&case.landmarks);
@@ -61,7 +60,6 @@ fn control_points_land_on_their_targets() {
             &case.landmarks,
             AortaSource::Annotated,
             case.image.dimensions(),
-            0.5,
         )
         .unwrap();
         let warped = warp_points(&ann.roi, &case.landmarks);
@@ -86,7 +84,6 @@ fn forward_and_inverse_maps_agree_and_inverse_warp_restores_the_image() {
         &case.landmarks,
         AortaSource::Predicted,
         case.image.dimensions(),
-        0.5,
     )
     .unwrap();
     for (x, y) in [(3.0, 5.0), (60.0, 100.0), (120.0, 250.0), (39.5, 64.0)] {
@@ -131,7 +128,6 @@ fn masks_keep_labels_and_unwarp_onto_the_original() {
             &case.landmarks,
             AortaSource::Predicted,
             case.image.dimensions(),
-            0.5,
         )
         .unwrap();
         let map = WarpMap::new(&prep.roi, None);
@@ -198,7 +194,7 @@ fn bad_geometry_is_refused() {
     let (cases, ssm) = cohort(10);
     let mut lm = cases[0].landmarks.clone();
     // An image far smaller than the ROI.
-    let err = prepare_roi(&ssm, &lm, AortaSource::Predicted, (40, 40), 0.5)
+    let err = prepare_roi(&ssm, &lm, AortaSource::Predicted, (40, 40))
         .unwrap_err()
         .to_string();
     assert!(err.contains("beyond the 40x40 image"), "{err}");
@@ -206,14 +202,7 @@ fn bad_geometry_is_refused() {
     for i in 0..4 {
         lm.swap(i, 4 + i);
     }
-    assert!(prepare_roi(
-        &ssm,
-        &lm[..N_SPINE],
-        AortaSource::Predicted,
-        (2000, 2000),
-        0.5
-    )
-    .is_err());
+    assert!(prepare_roi(&ssm, &lm[..N_SPINE], AortaSource::Predicted, (2000, 2000),).is_err());
 }
 
 /// Row lengths in mm: on an ROI that is the warped grid scaled by 2 in y and
