@@ -4,12 +4,14 @@
 
 /// U-net filters at the first level (doubling per level).
 pub const UNET_WIDTH: usize = 8;
-/// U-net epochs: 8 x 2 warps, about 6 minutes on 2 cores for 300 images;
-/// the shortest measured to keep per-wall totals near the truth on a held-out
-/// style (docs/predict.md). 3 x 1 undercounted the anterior wall by ~20%.
+/// U-net epochs: 8 x 1 warp, about 21 minutes on 2 cores for the 1,000
+/// `random`-style images of the README's recipe (about 6 for 300).
 pub const EPOCHS: usize = 8;
 /// Augmented warps per training image per epoch (the paper: 30, on a GPU).
-pub const AUGMENT: usize = 2;
+/// More distinct images beat more warps of the same ones: 600 images x 1
+/// warp scored held-out styles better than 300 x 2 in the same time
+/// (docs/segmentation.md, held-out-style table).
+pub const AUGMENT: usize = 1;
 /// Adam learning rate at the first epoch, decayed by a cosine to 5% by the
 /// last (the paper: 1e-4 over ~4700 steps; a CPU budget of a few hundred
 /// steps needs a larger one).
