@@ -18,7 +18,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "aac", version, about, long_about = None)]
 struct Cli {
-    /// Log more (-v info, -vv debug).
+    /// Log more (-v debug, -vv trace; progress messages are shown at info).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -103,13 +103,30 @@ fn exit_cleanly_when_stdout_fails() {
 fn main() -> ExitCode {
     exit_cleanly_when_stdout_fails();
     let cli = Cli::parse();
+    // The library reports progress at `info`; -v shows its details.
     let level = match cli.verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
     };
+    // Our crates at `level`, dependencies (burn, dicom-rs) at warn only.
+    let ours = [
+        "aac",
+        "aac_io",
+        "aac_synth",
+        "aac_shape",
+        "aac_warp",
+        "aac_rf",
+        "aac_unet",
+        "aac_score",
+        "aac_pipeline",
+    ];
+    let directives = std::iter::once("warn".to_string())
+        .chain(ours.iter().map(|c| format!("{c}={level}")))
+        .collect::<Vec<_>>()
+        .join(",");
     let filter = tracing_subscriber::EnvFilter::try_from_env("AAC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

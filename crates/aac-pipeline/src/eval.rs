@@ -334,7 +334,7 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
     let mut fold_rows = String::from("id,fold,role\n");
     let mut first_ssm: Option<ShapeModel> = None;
     for f in 0..a.folds {
-        eprintln!("fold {}/{}", f + 1, a.folds);
+        tracing::info!("fold {}/{}", f + 1, a.folds);
         let test_idx: Vec<usize> = (0..ids.len()).filter(|&i| fold_of[i] == f).collect();
         let rest: Vec<String> = (0..ids.len())
             .filter(|&i| fold_of[i] != f)

@@ -127,7 +127,7 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
         ssm,
     };
     bundle::save(&a.out, &header, &trained.model)?;
-    eprintln!(
+    tracing::info!(
         "wrote {} (trained on {} images, validation Dice {}, threshold {:.1})",
         a.out.display(),
         ids.len(),
@@ -609,7 +609,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
             })
         });
     if !stale.is_empty() {
-        eprintln!(
+        tracing::info!(
             "{} rows of {} were scored from other inputs or another bundle (or have no record): they are scored again",
             stale.len(),
             scores_path.display()
@@ -633,7 +633,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         .filter(|(id, _)| !done.contains(*id))
         .map(|(id, p)| (id.clone(), p.clone(), a.landmarks.join(format!("{id}.pts"))))
         .collect();
-    eprintln!(
+    tracing::info!(
         "{} images to score ({} already done)",
         todo.len(),
         done.len()
@@ -690,7 +690,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         .iter()
         .filter(|r| r.fields[STATUS_COLUMN] == "error")
         .count();
-    eprintln!(
+    tracing::info!(
         "scored {} images in {:.1} s ({:.2} images/s); {} total rows, {} errors, {} flagged; {}",
         todo.len(),
         t0.elapsed().as_secs_f64(),
@@ -846,7 +846,7 @@ pub fn merge(a: &MergeConfig) -> Result<()> {
     aac_io::write_string_atomic(&a.out.join("scores.csv"), &text)?;
     let all: Vec<Row> = rows.into_values().collect();
     write_index(&a.out, &all)?;
-    eprintln!(
+    tracing::info!(
         "merged {} rows from {} inputs into {}",
         all.len(),
         a.inputs.len(),

@@ -234,7 +234,7 @@ pub fn train_unet_with_progress(
                 .map(|k| format!(", sub-score kappa {k:.3}"))
                 .unwrap_or_default();
             let per_class = format!("{per_class}{kappa}");
-            eprintln!(
+            tracing::info!(
                 "{label} epoch {}: train loss {:.4}, val loss {:.4}, val Dice {:.3}{per_class} (threshold {:.1}), {:.0} s, {:.1} img/s",
                 log.epoch, log.train_loss, log.val_loss, log.val_dice, log.threshold, log.seconds, log.images_per_s
             );
