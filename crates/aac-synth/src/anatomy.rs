@@ -157,7 +157,9 @@ pub struct Anatomy {
     pub deposits: Vec<Deposit>,
 }
 
-fn uniform<R: Rng>(rng: &mut R, (a, b): (f64, f64)) -> f64 {
+/// A uniform draw from [a, b), or `a` without touching the generator when
+/// the range is empty (so fixed values leave the random stream unchanged).
+pub(crate) fn uniform<R: Rng>(rng: &mut R, (a, b): (f64, f64)) -> f64 {
     if b > a {
         rng.random_range(a..b)
     } else {

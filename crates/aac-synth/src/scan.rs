@@ -1,6 +1,7 @@
 //! Turns an attenuation map into a scanner image: blur, quantum and correlated
 //! noise, scan-line streaks, display mapping to 12 bits, flat bands.
 
+use crate::anatomy::uniform;
 use crate::field::gaussian_blur;
 use crate::render::Canvas;
 use crate::style::Style;
@@ -28,35 +29,30 @@ pub struct ScanParams {
     pub correlated_noise: f64,
 }
 
-fn range<R: Rng>(rng: &mut R, (a, b): (f64, f64)) -> f64 {
-    if b > a {
-        rng.random_range(a..b)
-    } else {
-        a
-    }
-}
-
 /// Draws the acquisition parameters of one scan from a style.
 pub fn draw_params<R: Rng>(rng: &mut R, style: &Style, width: usize) -> ScanParams {
     let streaks = if rng.random::<f64>() < style.streaks.0 {
-        style.streaks.1 * range(rng, (0.5, 1.5))
+        style.streaks.1 * uniform(rng, (0.5, 1.5))
     } else {
         0.0
     };
     let flat_band = if rng.random::<f64>() < style.flat_band {
-        let w = (width as f64 * range(rng, (0.03, 0.09))) as usize;
+        let w = (width as f64 * uniform(rng, (0.03, 0.09))) as usize;
         (w, if rng.random::<bool>() { 4095 } else { 0 })
     } else {
         (0, 0)
     };
     ScanParams {
-        blur_px: range(rng, style.blur_px),
-        noise: range(rng, style.noise),
+        blur_px: uniform(rng, style.blur_px),
+        noise: uniform(rng, style.noise),
         streaks,
-        window: (range(rng, style.window_low), range(rng, style.window_high)),
-        gamma: range(rng, style.gamma),
+        window: (
+            uniform(rng, style.window_low),
+            uniform(rng, style.window_high),
+        ),
+        gamma: uniform(rng, style.gamma),
         flat_band,
-        correlated_noise: range(rng, style.correlated_noise),
+        correlated_noise: uniform(rng, style.correlated_noise),
     }
 }
 
