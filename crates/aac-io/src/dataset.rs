@@ -5,7 +5,7 @@
 use crate::error::{IoError, Result};
 use crate::image_io::{read_image, IMAGE_EXTENSIONS};
 use crate::mask::read_mask;
-use crate::pts::{read_pts, Point, N_POINTS, N_SPINE};
+use crate::pts::{index, read_pts, Point, N_POINTS, N_SPINE};
 use crate::scores::{read_scores, SUBSCORE_COLUMNS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -124,8 +124,8 @@ pub fn list_images(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
 pub fn faces_right(points: &[Point]) -> bool {
     let (mut ant, mut post) = (0.0, 0.0);
     for v in 0..4 {
-        ant += points[4 * v + 1].x + points[4 * v + 2].x;
-        post += points[4 * v].x + points[4 * v + 3].x;
+        ant += points[index::sup_ant(v)].x + points[index::inf_ant(v)].x;
+        post += points[index::sup_post(v)].x + points[index::inf_post(v)].x;
     }
     ant > post
 }
@@ -171,8 +171,8 @@ pub fn landmark_problem(points: &[Point], size: Option<(u32, u32)>) -> Option<St
         }
     }
     for v in 0..4 {
-        let h = points[4 * v].dist(&points[4 * v + 3]);
-        let w = points[4 * v].dist(&points[4 * v + 1]);
+        let h = points[index::sup_post(v)].dist(&points[index::inf_post(v)]);
+        let w = points[index::sup_post(v)].dist(&points[index::sup_ant(v)]);
         if h < 2.0 || w < 2.0 {
             return Some(format!(
                 "vertebra L{} is degenerate (corners coincide)",
@@ -184,7 +184,7 @@ pub fn landmark_problem(points: &[Point], size: Option<(u32, u32)>) -> Option<St
     // same way (its signed area has the sign of the facing direction), and
     // is not flat.
     let area = |v: usize| {
-        let q = [0, 1, 2, 3].map(|k| points[4 * v + k]);
+        let q = index::corners(v).map(|i| points[i]);
         (0..4)
             .map(|k| {
                 let (a, b) = (q[k], q[(k + 1) % 4]);
@@ -212,7 +212,7 @@ pub fn landmark_problem(points: &[Point], size: Option<(u32, u32)>) -> Option<St
         let v: Vec<f64> = idx.map(|i| points[i].x).collect();
         v.iter().sum::<f64>() / v.len() as f64
     };
-    let anterior_x = mean_x(&mut (0..4).flat_map(|v| [4 * v + 1, 4 * v + 2]));
+    let anterior_x = mean_x(&mut (0..4).flat_map(|v| [index::sup_ant(v), index::inf_ant(v)]));
     if points.len() >= N_POINTS {
         let aorta_x = mean_x(&mut (N_SPINE..N_POINTS));
         if facing * (aorta_x - anterior_x) <= 0.0 {
@@ -222,9 +222,7 @@ pub fn landmark_problem(points: &[Point], size: Option<(u32, u32)>) -> Option<St
             );
         }
     }
-    let mid_y = |v: usize| {
-        (points[4 * v].y + points[4 * v + 1].y + points[4 * v + 2].y + points[4 * v + 3].y) / 4.0
-    };
+    let mid_y = |v: usize| index::corners(v).iter().map(|&i| points[i].y).sum::<f64>() / 4.0;
     for v in 0..3 {
         if mid_y(v + 1) <= mid_y(v) {
             return Some(format!(

@@ -54,6 +54,12 @@ pub mod index {
     pub const fn inf_post(v: usize) -> usize {
         4 * v + 3
     }
+    /// The four corners of lumbar vertebra `v` in order around the body:
+    /// superior-posterior, superior-anterior, inferior-anterior,
+    /// inferior-posterior.
+    pub const fn corners(v: usize) -> [usize; 4] {
+        [sup_post(v), sup_ant(v), inf_ant(v), inf_post(v)]
+    }
     /// T12 inferior endplate, posterior corner.
     pub const T12_INF_POST: usize = 16;
     /// T12 inferior endplate, anterior corner.

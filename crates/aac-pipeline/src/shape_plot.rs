@@ -13,26 +13,28 @@ const W: u32 = 300;
 const H: u32 = 420;
 
 fn draw_shape(img: &mut Rgb8, pts: &[Point], map: &dyn Fn(Point) -> Point, colour: Rgb<u8>) {
+    use aac_io::pts::index;
     for v in 0..4 {
+        let c = index::corners(v);
         for i in 0..4 {
-            line(
-                img,
-                map(pts[4 * v + i]),
-                map(pts[4 * v + (i + 1) % 4]),
-                colour,
-            );
+            line(img, map(pts[c[i]]), map(pts[c[(i + 1) % 4]]), colour);
         }
     }
-    line(img, map(pts[16]), map(pts[17]), colour);
-    line(img, map(pts[18]), map(pts[19]), colour);
-    for wall in 0..2 {
-        for k in 0..4 {
-            line(
-                img,
-                map(pts[20 + 2 * k + wall]),
-                map(pts[22 + 2 * k + wall]),
-                colour,
-            );
+    line(
+        img,
+        map(pts[index::T12_INF_POST]),
+        map(pts[index::T12_INF_ANT]),
+        colour,
+    );
+    line(
+        img,
+        map(pts[index::L5_SUP_POST]),
+        map(pts[index::L5_SUP_ANT]),
+        colour,
+    );
+    for k in 0..4 {
+        for wall in [index::aorta_post, index::aorta_ant] {
+            line(img, map(pts[wall(k)]), map(pts[wall(k + 1)]), colour);
         }
     }
 }

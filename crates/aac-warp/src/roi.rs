@@ -160,12 +160,13 @@ pub enum RoiError {
 pub fn disc_points(spine: &[Point]) -> [(Point, Point); LEVELS] {
     let mut out = [(Point::default(), Point::default()); LEVELS];
     // (upper inferior-posterior, upper inferior-anterior, lower superior-posterior, lower superior-anterior)
+    use aac_io::pts::index::*;
     let idx = [
-        (16, 17, 0, 1),
-        (3, 2, 4, 5),
-        (7, 6, 8, 9),
-        (11, 10, 12, 13),
-        (15, 14, 18, 19),
+        (T12_INF_POST, T12_INF_ANT, sup_post(0), sup_ant(0)),
+        (inf_post(0), inf_ant(0), sup_post(1), sup_ant(1)),
+        (inf_post(1), inf_ant(1), sup_post(2), sup_ant(2)),
+        (inf_post(2), inf_ant(2), sup_post(3), sup_ant(3)),
+        (inf_post(3), inf_ant(3), L5_SUP_POST, L5_SUP_ANT),
     ];
     for (k, &(up, ua, lp, la)) in idx.iter().enumerate() {
         out[k] = (spine[up].mid(&spine[lp]), spine[ua].mid(&spine[la]));
