@@ -6,4 +6,4 @@ pub mod forest;
 pub mod haar;
 pub mod model;
 
-pub use model::{choose_threshold, dice, RfError, RfModel, RoiCase, TrainParams};
+pub use model::{choose_threshold, RfError, RfModel, RoiCase, TrainParams};

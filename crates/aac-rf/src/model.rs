@@ -4,6 +4,7 @@
 use crate::forest::{Data, Forest, ForestParams};
 use crate::haar::{integral, random_features, Haar, WINDOW};
 use aac_io::{Gray8, IoError};
+use aac_score::metrics::{overlap, Region};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -358,21 +359,9 @@ impl RfModel {
     }
 }
 
-/// Dice of the binary union of labels (1.0 when both are empty).
-pub fn dice(a: &Gray8, b: &Gray8) -> f64 {
-    let (mut i, mut s) = (0usize, 0usize);
-    for (x, y) in a.as_raw().iter().zip(b.as_raw()) {
-        i += (*x > 0 && *y > 0) as usize;
-        s += (*x > 0) as usize + (*y > 0) as usize;
-    }
-    if s == 0 {
-        1.0
-    } else {
-        2.0 * i as f64 / s as f64
-    }
-}
-
-/// Chooses the vote threshold maximising the mean Dice on validation cases.
+/// Chooses the vote threshold maximising the mean Dice (of any calcification)
+/// over the validation cases; a case where both the prediction and the
+/// annotation are empty has no Dice and is left out of the mean, as in Table 1.
 pub fn choose_threshold(model: &RfModel, val: &[RoiCase]) -> f32 {
     let responses: Vec<(Vec<Vec<f32>>, &RoiCase)> = val
         .iter()
@@ -381,16 +370,16 @@ pub fn choose_threshold(model: &RfModel, val: &[RoiCase]) -> f32 {
         .collect();
     let mut best = (f64::MIN, 0.5f32);
     for t in (1..=10).map(|k| k as f32 / 10.0) {
-        let d: f64 = responses
+        let dices: Vec<f64> = responses
             .iter()
-            .map(|(r, c)| {
-                dice(
-                    &model.labels(r, c.width, c.height, t),
-                    c.mask.as_ref().expect("filtered"),
-                )
+            .filter_map(|(r, c)| {
+                let labels = model.labels(r, c.width, c.height, t);
+                overlap(&labels, c.mask.as_ref().expect("filtered"), Region::Union)
+                    .ok()
+                    .and_then(|o| o.dice)
             })
-            .sum::<f64>()
-            / responses.len().max(1) as f64;
+            .collect();
+        let d = dices.iter().sum::<f64>() / dices.len().max(1) as f64;
         if d > best.0 {
             best = (d, t);
         }

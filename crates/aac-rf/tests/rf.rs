@@ -1,7 +1,7 @@
 //! The forest learns calcification from warped synthetic ROIs.
 
 use aac_io::Point;
-use aac_rf::{choose_threshold, dice, RfModel, RoiCase, TrainParams};
+use aac_rf::{choose_threshold, RfModel, RoiCase, TrainParams};
 use aac_shape::ShapeModel;
 use aac_synth::{generate_case, Style};
 use aac_warp::warp_image::warp_gray16;
@@ -60,7 +60,10 @@ fn forest_beats_chance_on_held_out_rois() {
         let r = model.response(&c.image, 128, 256);
         let labels = model.labels(&r, 128, 256, model.threshold);
         let truth = c.mask.as_ref().unwrap();
-        total += dice(&labels, truth);
+        total += aac_score::metrics::overlap(&labels, truth, aac_score::metrics::Region::Union)
+            .unwrap()
+            .dice
+            .unwrap_or(1.0);
         // A random mask with the same number of positives.
         let frac =
             truth.as_raw().iter().filter(|&&v| v > 0).count() as f64 / truth.as_raw().len() as f64;

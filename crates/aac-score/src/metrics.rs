@@ -71,6 +71,13 @@ pub struct Overlap {
     pub accuracy: Option<f64>,
 }
 
+/// Dice from the intersection and the summed areas of two masks:
+/// 2 |A ∩ B| / (|A| + |B|); None when both are empty. The one Dice rule of
+/// model selection, Table 1 and `aac compare`.
+pub fn dice_ratio(intersection: u64, summed_areas: u64) -> Option<f64> {
+    (summed_areas > 0).then(|| 2.0 * intersection as f64 / summed_areas as f64)
+}
+
 impl Overlap {
     /// The metrics of the given pixel counts.
     pub fn from_counts(tp: u64, fp: u64, fn_: u64, tn: u64) -> Self {
@@ -82,7 +89,7 @@ impl Overlap {
             fp,
             fn_,
             tn,
-            dice: ratio(2 * tp, 2 * tp + fp + fn_),
+            dice: dice_ratio(tp, 2 * tp + fp + fn_),
             jaccard: ratio(tp, fg),
             accuracy: ratio(tp + tn, all),
         }

@@ -336,13 +336,12 @@ pub fn label_overlaps(labels: &Gray8, classes: usize, target: &[f32]) -> [(usize
     out
 }
 
-/// Dice from overlap counts; 1.0 when both areas are empty.
+/// Dice from counts pooled over the validation set
+/// ([`aac_score::metrics::dice_ratio`]). Undefined only when no validation
+/// image has the class and none is predicted: then every threshold is
+/// perfect for it, so it counts 1.
 fn dice_of((inter, sum): (usize, usize)) -> f64 {
-    if sum == 0 {
-        1.0
-    } else {
-        2.0 * inter as f64 / sum as f64
-    }
+    aac_score::metrics::dice_ratio(inter as u64, sum as u64).unwrap_or(1.0)
 }
 
 #[derive(Serialize, Deserialize)]
