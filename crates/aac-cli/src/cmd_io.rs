@@ -29,8 +29,12 @@ pub struct ConvertArgs {
 /// Arguments of `aac check`.
 #[derive(Args)]
 pub struct CheckArgs {
+    /// Dataset root (or `--data ROOT`, as the other commands take it).
+    #[arg(required_unless_present = "data", conflicts_with = "data")]
+    root: Option<PathBuf>,
     /// Dataset root.
-    root: PathBuf,
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 /// Runs `aac info`.
@@ -100,14 +104,17 @@ pub fn convert(a: ConvertArgs) -> Result<ExitCode> {
 
 /// Runs `aac check`.
 pub fn check(a: CheckArgs) -> Result<ExitCode> {
-    let problems = check_dataset(&a.root);
+    let Some(root) = a.root.or(a.data) else {
+        bail!("give the dataset root: aac check --data ROOT");
+    };
+    let problems = check_dataset(&root);
     if problems.is_empty() {
-        let n = aac_io::Dataset::open(&a.root)?.images.len();
-        println!("{}: OK ({n} images)", a.root.display());
+        let n = aac_io::Dataset::open(&root)?.images.len();
+        println!("{}: OK ({n} images)", root.display());
         return Ok(ExitCode::SUCCESS);
     }
     for p in &problems {
         println!("{p}");
     }
-    bail!("{}: {} problem(s) found", a.root.display(), problems.len())
+    bail!("{}: {} problem(s) found", root.display(), problems.len())
 }

@@ -13,7 +13,7 @@ pub struct UnetTrainingArgs {
     /// paper: 64, meant for a GPU).
     #[arg(long = "unet-width", alias = "width", default_value_t = d::UNET_WIDTH)]
     pub unet_width: usize,
-    /// Epochs (8 x 1 warp: about 21 minutes on 2 cores for 1,000 images).
+    /// Epochs (8 x 1 warp: 11-21 minutes on 2 cores for 1,000 images).
     #[arg(long, default_value_t = d::EPOCHS)]
     pub epochs: usize,
     /// Augmented warps per training image per epoch (the paper: 30).

@@ -86,6 +86,9 @@ fn synth_dicom_cohort_reads_back() {
     assert!(v["pixel_spacing_mm"][0].as_f64().unwrap() > 0.25);
     assert_eq!(v["transfer_syntax"]["uid"], "1.2.840.10008.1.2.1");
     assert!(aac(&["check", root.to_str().unwrap()]).status.success());
+    assert!(aac(&["check", "--data", root.to_str().unwrap()])
+        .status
+        .success());
 }
 
 #[test]

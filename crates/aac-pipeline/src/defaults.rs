@@ -4,7 +4,7 @@
 
 /// U-net filters at the first level (doubling per level).
 pub const UNET_WIDTH: usize = 8;
-/// U-net epochs: 8 x 1 warp, about 21 minutes on 2 cores for the 1,000
+/// U-net epochs: 8 x 1 warp, 11-21 minutes on 2 cores for the 1,000
 /// `random`-style images of the README's recipe (about 6 for 300).
 pub const EPOCHS: usize = 8;
 /// Augmented warps per training image per epoch (the paper: 30, on a GPU).
