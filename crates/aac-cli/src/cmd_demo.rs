@@ -40,7 +40,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
     };
     let pb = bar(n as u64, "synth");
     // A quick demo after a full one must not leave the full one's images.
-    crate::cmd_synth::remove_dataset_entries(&data)?;
+    aac_pipeline::synth::remove_dataset_entries(&data)?;
     let summary = write_cohort(&data, &opts, &|| pb.inc(1))?;
     pb.finish_and_clear();
     let t_synth = t0.elapsed().as_secs_f64();

@@ -73,6 +73,10 @@ pub struct PredictArgs {
     /// precedence. Without either, ant_length_mm and post_length_mm are empty.
     #[arg(long, value_parser = parse_spacing)]
     pixel_spacing: Option<[f64; 2]>,
+    /// Probability threshold (0-1) in place of the one the bundle chose on
+    /// its validation split.
+    #[arg(long)]
+    threshold: Option<f32>,
 }
 
 /// Parses `--pixel-spacing`: one positive number (square pixels) or ROW,COL.
@@ -109,6 +113,7 @@ pub fn predict(a: PredictArgs) -> Result<ExitCode> {
         overlays: a.overlays,
         shard: a.shard,
         pixel_spacing: a.pixel_spacing,
+        threshold: a.threshold,
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,17 +1,14 @@
-//! `aac train rf` and `aac segment`.
+//! `aac train rf`, `aac train unet` and `aac segment`: flags -> settings ->
+//! [`aac_pipeline::training`] and [`aac_pipeline::seg`], then printing.
 
-use aac_io::{write_png16, Dataset, Gray16, ROI_HEIGHT, ROI_WIDTH};
-use aac_pipeline::progress::bar;
-use aac_pipeline::seg::{
-    export_features, load_rois, split_ids, train_unet_with_progress, unet_config,
-    write_loss_curves, write_segmentation, Segmenter,
+use aac_pipeline::seg::{segment_dataset, SegmentConfig};
+use aac_pipeline::training::{
+    train_rf as run_train_rf, train_unet as run_train_unet, RfTrainConfig, UnetTrainConfig,
 };
-use aac_rf::{choose_threshold, RfModel, TrainParams};
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 /// Arguments of `aac train rf`.
 #[derive(Args)]
@@ -23,13 +20,13 @@ pub struct TrainRfArgs {
     #[arg(long)]
     out: PathBuf,
     /// Training patches (half calcified, half not).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = aac_pipeline::defaults::RF_PATCHES)]
     patches: usize,
     /// Trees.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = aac_pipeline::defaults::RF_TREES)]
     trees: usize,
     /// Random scale/rotation transforms per patch.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = aac_pipeline::defaults::RF_TRANSFORMS)]
     transforms: usize,
     /// Haar features.
     #[arg(long, default_value_t = 200)]
@@ -38,10 +35,10 @@ pub struct TrainRfArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     classes: u8,
     /// Fraction of images held out to choose the threshold.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = aac_pipeline::defaults::VAL_FRACTION)]
     val_fraction: f64,
     /// Seed.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = aac_pipeline::defaults::SEED)]
     seed: u64,
     /// Also write the training feature matrix (features.f32, labels.u8, shape.json) here, for the benchmark.
     #[arg(long)]
@@ -50,43 +47,26 @@ pub struct TrainRfArgs {
 
 /// Runs `aac train rf`.
 pub fn train_rf(a: TrainRfArgs) -> Result<ExitCode> {
-    let ds = Dataset::open(&a.data)?;
-    let (train_ids, val_ids) = split_ids(&ds.ids(), a.val_fraction);
-    let t0 = Instant::now();
-    let train = load_rois(&ds, &train_ids, Some("masks"))?;
-    let val = load_rois(&ds, &val_ids, Some("masks"))?;
-    let mut p = TrainParams {
+    let r = run_train_rf(&RfTrainConfig {
+        data: a.data,
+        out: a.out.clone(),
         patches: a.patches,
+        trees: a.trees,
         transforms: a.transforms,
         features: a.features,
-        classes: a.classes as usize,
-        ..Default::default()
-    };
-    p.forest.trees = a.trees.max(1);
-    p.forest.seed = a.seed;
-    let pb = bar(3, "train rf");
-    pb.set_message("features");
-    if let Some(dir) = &a.export_features {
-        export_features(dir, &train, &p)?;
-    }
-    pb.set_message("forest");
-    pb.inc(1);
-    let mut model = RfModel::train(&train, &p).with_context(|| a.data.display().to_string())?;
-    pb.set_message("threshold");
-    pb.inc(1);
-    if !val.is_empty() {
-        model.threshold = choose_threshold(&model, &val);
-    }
-    pb.finish_and_clear();
-    model.save(&a.out)?;
+        classes: usize::from(a.classes),
+        val_fraction: a.val_fraction,
+        seed: a.seed,
+        export_features: a.export_features,
+    })?;
     eprintln!(
         "trained {} trees on {} images ({} samples) in {:.1} s; threshold {:.2} (chosen on {} validation images); wrote {}",
-        model.forest.trees.len(),
-        train.len(),
-        p.patches * p.transforms,
-        t0.elapsed().as_secs_f64(),
-        model.threshold,
-        val.len(),
+        r.model.forest.trees.len(),
+        r.n_train,
+        r.samples,
+        r.seconds,
+        r.model.threshold,
+        r.n_val,
         a.out.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -111,36 +91,18 @@ pub struct SegmentArgs {
 
 /// Runs `aac segment`.
 pub fn segment(a: SegmentArgs) -> Result<ExitCode> {
-    let model = Segmenter::load(&a.model)?;
-    let threshold = a.threshold.unwrap_or(model.threshold());
-    if !(0.0..=1.0).contains(&threshold) {
-        bail!("--threshold must be between 0 and 1, got {threshold}");
-    }
-    let ds = Dataset::open(&a.data)?;
-    let ids = ds.ids();
-    let pb = bar(ids.len() as u64, "segment");
-    let t0 = Instant::now();
-    for chunk in ids.chunks(8) {
-        let cases = load_rois(&ds, chunk, None)?;
-        let all = model.predict(&cases);
-        for ((id, c), planes) in chunk.iter().zip(&cases).zip(&all) {
-            write_segmentation(&a.out, id, planes, threshold)?;
-            let img = Gray16::from_raw(
-                ROI_WIDTH,
-                ROI_HEIGHT,
-                c.image.iter().map(|&v| v as u16).collect(),
-            )
-            .expect("size");
-            write_png16(&a.out.join("images").join(format!("{id}.png")), &img)?;
-            pb.inc(1);
-        }
-    }
-    pb.finish_and_clear();
+    let s = segment_dataset(&SegmentConfig {
+        model: a.model,
+        data: a.data,
+        out: a.out.clone(),
+        threshold: a.threshold,
+    })?;
     eprintln!(
-        "segmented {} images ({} class(es), threshold {threshold:.2}) in {:.1} s into {}",
-        ids.len(),
-        model.classes(),
-        t0.elapsed().as_secs_f64(),
+        "segmented {} images ({} class(es), threshold {:.2}) in {:.1} s into {}",
+        s.n_images,
+        s.classes,
+        s.threshold,
+        s.seconds,
         a.out.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -184,45 +146,31 @@ pub struct TrainUnetArgs {
 /// Runs `aac train unet`.
 pub fn train_unet(a: TrainUnetArgs) -> Result<ExitCode> {
     a.unet.check()?;
-    if a.batch == 0 {
-        bail!("--batch must be at least 1");
-    }
-    let ssm = aac_shape::ShapeModel::load(&a.ssm)?;
-    let ds = Dataset::open(&a.data)?;
-    let (train_ids, val_ids) = split_ids(&ds.ids(), a.val_fraction);
-    let train = aac_pipeline::dataset_util::load_raw_cases(&ds, &train_ids, "masks")?;
-    let val = aac_pipeline::dataset_util::load_raw_cases(&ds, &val_ids, "masks")?;
-    let mut cfg = unet_config(
-        a.classes as usize,
-        a.unet.unet_width,
-        a.unet.epochs,
-        a.unet.augment,
-        a.unet.lr,
-        a.seed,
-        !a.no_photometric,
-    );
-    cfg.batch = a.batch;
-    let ckpt = a.out.with_extension("ckpt");
-    cfg.checkpoint = Some(ckpt.clone());
-    cfg.resume = a.resume;
-    let t0 = Instant::now();
-    let trained = train_unet_with_progress(&cfg, &train, &val, &ssm, "unet")?;
-    aac_io::write_bytes_atomic(&a.out, &trained.model)?;
-    write_loss_curves(
-        &trained.logs,
-        &a.out.with_extension("loss.csv"),
-        &a.out.with_extension("loss.png"),
-        "U-net loss",
-    )?;
+    let r = run_train_unet(&UnetTrainConfig {
+        data: a.data,
+        ssm: a.ssm,
+        classes: usize::from(a.classes),
+        out: a.out.clone(),
+        width: a.unet.unet_width,
+        epochs: a.unet.epochs,
+        augment: a.unet.augment,
+        lr: a.unet.lr,
+        batch: a.batch,
+        val_fraction: a.val_fraction,
+        seed: a.seed,
+        photometric: !a.no_photometric,
+        resume: a.resume,
+    })?;
+    let h = &r.trained.header;
     eprintln!(
         "trained a {}-class U-net (width {}) on {} images in {:.0} s; kept epoch {} (val Dice {}), threshold {:.1}; wrote {}",
         a.classes,
         a.unet.unet_width,
-        train.len(),
-        t0.elapsed().as_secs_f64(),
-        trained.header.epoch,
-        trained.header.val_dice.map(|d| format!("{d:.3}")).unwrap_or("-".into()),
-        trained.header.threshold,
+        r.n_train,
+        r.seconds,
+        h.epoch,
+        h.val_dice.map(|d| format!("{d:.3}")).unwrap_or("-".into()),
+        h.threshold,
         a.out.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -34,3 +34,6 @@ pub const RF_TREES: usize = 10;
 pub const RF_TRANSFORMS: usize = 10;
 /// Fraction of a training set held out for validation (threshold, best epoch).
 pub const VAL_FRACTION: f64 = 0.2;
+/// Weight of the soft Dice term in the U-net's training loss (cross-entropy
+/// + this x soft Dice); 0 trains on cross-entropy alone.
+pub const DICE_WEIGHT: f64 = 0.0;

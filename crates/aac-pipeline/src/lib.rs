@@ -3,12 +3,17 @@
 //! its report, and the helpers they share. Each entry point takes a plain
 //! settings struct, so other Rust code can run what the CLI runs.
 
+pub mod agree;
 pub mod bundle;
 pub mod dataset_util;
 pub mod defaults;
 pub mod eval;
+pub mod masks;
 pub mod predict;
 pub mod progress;
 pub mod report;
 pub mod seg;
+pub mod shape;
 pub mod shape_plot;
+pub mod synth;
+pub mod training;

@@ -160,6 +160,31 @@ pub struct PredictConfig {
     /// Pixel spacing [row, column] in mm for images that do not state it;
     /// DICOM PixelSpacing / ImagerPixelSpacing takes precedence.
     pub pixel_spacing: Option<[f64; 2]>,
+    /// Probability threshold in place of the bundle's (None: the bundle's,
+    /// chosen on its validation split). Rows scored with another threshold
+    /// are scored again on resume.
+    pub threshold: Option<f32>,
+}
+
+impl PredictConfig {
+    /// Checks the settings that do not need the files.
+    pub fn check(&self) -> Result<()> {
+        if let Some(t) = self.threshold {
+            if !(t > 0.0 && t < 1.0) {
+                bail!("--threshold {t}: a probability threshold lies strictly between 0 and 1");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The provenance key of the model a row was scored with: the bundle's
+/// checksum, with the threshold appended when it was overridden.
+fn model_key(checksum: &str, threshold: Option<f32>) -> String {
+    match threshold {
+        Some(t) => format!("{checksum}@threshold={t}"),
+        None => checksum.to_string(),
+    }
 }
 
 /// Part K of N of a cohort (1-based), stable by id: `3/10`.
@@ -393,6 +418,7 @@ fn predict_chunk(
     items: &[(String, PathBuf, PathBuf)],
     overlays: bool,
     default_spacing: Option<[f64; 2]>,
+    threshold: f32,
 ) -> Vec<Done> {
     // Stage 1 (parallel): read, shape model, warp.
     type Prepared = (
@@ -443,7 +469,6 @@ fn predict_chunk(
         .filter_map(|p| p.as_ref().ok().map(|x| x.5.clone()))
         .collect();
     let mut planes = b.unet.predict(&rois, 4).into_iter();
-    let threshold = b.header.threshold;
     prepared
         .into_iter()
         .zip(items)
@@ -584,7 +609,10 @@ pub fn predict(a: &PredictConfig) -> Result<()> {
 }
 
 fn predict_in_pool(a: &PredictConfig) -> Result<()> {
+    a.check()?;
     let b = bundle::load(&a.model)?;
+    let threshold = a.threshold.unwrap_or(b.header.threshold);
+    let key = model_key(&b.checksum, a.threshold);
     if !a.landmarks.is_dir() {
         bail!(
             "{}: landmark directory does not exist (--landmarks)",
@@ -602,7 +630,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
             images.get(id).is_some_and(|img| {
                 provenance.get(id)
                     == Some(&provenance_fields(
-                        &b.checksum,
+                        &key,
                         img,
                         &a.landmarks.join(format!("{id}.pts")),
                     ))
@@ -650,7 +678,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     let t0 = Instant::now();
     let chunk = (rayon::current_num_threads() * 4).max(8);
     for items in todo.chunks(chunk) {
-        let results = predict_chunk(&b, items, a.overlays, a.pixel_spacing);
+        let results = predict_chunk(&b, items, a.overlays, a.pixel_spacing, threshold);
         let mut lines = String::new();
         for (d, (id, _, _)) in results.iter().zip(items) {
             if let Some(o) = &d.overlay {
@@ -665,7 +693,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         let mut prov_lines = String::new();
         for (id, img, pts) in items {
             let mut p = vec![id.clone()];
-            p.extend(provenance_fields(&b.checksum, img, pts));
+            p.extend(provenance_fields(&key, img, pts));
             prov_lines.push_str(&csv_line(&p));
         }
         // The provenance first: a score row without its record is re-scored.

@@ -9,7 +9,7 @@ use aac_io::{
 use aac_rf::{RfModel, RoiCase, TrainParams};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Loads the warped cases of a dataset (masks from `mask_dir` if present).
 pub fn load_rois(ds: &Dataset, ids: &[String], mask_dir: Option<&str>) -> Result<Vec<RoiCase>> {
@@ -197,6 +197,7 @@ pub fn unet_config(
         checkpoint: None,
         resume: false,
         patience: None,
+        dice_weight: crate::defaults::DICE_WEIGHT,
     }
 }
 
@@ -277,4 +278,66 @@ pub fn write_loss_curves(
     ];
     aac_io::write_rgb_png(png_path, &line_chart(title, "epoch", &s, 480, 300))?;
     Ok(())
+}
+
+/// Settings of [`segment_dataset`].
+#[derive(Debug, Clone)]
+pub struct SegmentConfig {
+    /// Model file (`aac train rf` or `aac train unet`).
+    pub model: PathBuf,
+    /// Warped dataset.
+    pub data: PathBuf,
+    /// Output directory (prob/, masks/, images/).
+    pub out: PathBuf,
+    /// Probability threshold (None: the model's, chosen on validation data).
+    pub threshold: Option<f32>,
+}
+
+/// What [`segment_dataset`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentSummary {
+    /// Images segmented.
+    pub n_images: usize,
+    /// Output classes of the model.
+    pub classes: usize,
+    /// The threshold used.
+    pub threshold: f32,
+    /// Seconds taken.
+    pub seconds: f64,
+}
+
+/// Segments every image of a warped dataset with a model file (`aac
+/// segment`): probability maps, masks and the warped images.
+pub fn segment_dataset(a: &SegmentConfig) -> Result<SegmentSummary> {
+    let model = Segmenter::load(&a.model)?;
+    let threshold = a.threshold.unwrap_or(model.threshold());
+    if !(0.0..=1.0).contains(&threshold) {
+        bail!("--threshold must be between 0 and 1, got {threshold}");
+    }
+    let ds = Dataset::open(&a.data)?;
+    let ids = ds.ids();
+    let pb = bar(ids.len() as u64, "segment");
+    let t0 = std::time::Instant::now();
+    for chunk in ids.chunks(8) {
+        let cases = load_rois(&ds, chunk, None)?;
+        let all = model.predict(&cases);
+        for ((id, c), planes) in chunk.iter().zip(&cases).zip(&all) {
+            write_segmentation(&a.out, id, planes, threshold)?;
+            let img = Gray16::from_raw(
+                ROI_WIDTH,
+                ROI_HEIGHT,
+                c.image.iter().map(|&v| v as u16).collect(),
+            )
+            .expect("a warped ROI has the ROI's size");
+            write_png16(&a.out.join("images").join(format!("{id}.png")), &img)?;
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    Ok(SegmentSummary {
+        n_images: ids.len(),
+        classes: model.classes(),
+        threshold,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
 }

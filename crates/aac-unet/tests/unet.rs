@@ -276,6 +276,7 @@ fn training_pipeline_runs_checkpoints_and_resumes() {
         checkpoint: Some(ck.clone()),
         resume: false,
         patience: None,
+        dice_weight: 0.0,
     };
     let mut epochs = 0;
     let t1 = train(&tc, &raw[..4], &raw[4..], &ssm, &mut |p| {
