@@ -279,17 +279,16 @@ pub struct Example {
     pub prior_x: f64,
 }
 
-/// Runs the cross-validation and writes the report.
-pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
-    let methods: BTreeSet<&str> = a.methods.iter().map(Method::name).collect();
-    if methods.is_empty() {
-        bail!("no method to evaluate (--methods)");
-    }
-    if a.folds < 2 {
-        bail!("--folds must be at least 2");
-    }
-    let t_all = Instant::now();
-    let mut timing: BTreeMap<String, f64> = BTreeMap::new();
+/// The images of an evaluation, loaded once.
+struct Cohort {
+    ds: Dataset,
+    ids: Vec<String>,
+    raw: Vec<RawCase>,
+    masks2: Vec<Option<Gray8>>,
+}
+
+/// Loads every image, its landmarks, mask and (if present) second reading.
+fn load_cohort(a: &EvalConfig) -> Result<Cohort> {
     let ds = Dataset::open(&a.data)?;
     let ids = ds.ids();
     if ids.len() < 2 * a.folds {
@@ -300,7 +299,6 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
             a.folds
         );
     }
-    let t0 = Instant::now();
     let raw = load_raw_cases(&ds, &ids, "masks")?;
     let has_masks2 = ds.has_dir("masks2");
     let masks2: Vec<Option<Gray8>> = raw
@@ -317,25 +315,35 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
             }
         })
         .collect::<Result<_, _>>()?;
-    *timing.entry("load".into()).or_default() += t0.elapsed().as_secs_f64();
-    // Fold assignment: a seeded shuffle, then round robin.
-    let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(a.seed));
-    let mut fold_of = vec![0usize; ids.len()];
+    Ok(Cohort {
+        ds,
+        ids,
+        raw,
+        masks2,
+    })
+}
+
+/// Fold of every image: a seeded shuffle, then round robin.
+fn assign_folds(n: usize, folds: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let mut fold_of = vec![0usize; n];
     for (pos, &i) in order.iter().enumerate() {
-        fold_of[i] = pos % a.folds;
+        fold_of[i] = pos % folds;
     }
-    let mut results: Vec<ImageResult> = Vec::new();
-    let mut per_method: BTreeMap<String, OverlapLists> = BTreeMap::new();
-    let mut intra = OverlapLists::default();
-    let mut examples: Vec<Example> = Vec::new();
-    let mut loss_logs: Vec<(String, Vec<aac_unet::train::EpochLog>)> = Vec::new();
-    let mut leak_free = true;
-    let mut fold_rows = String::from("id,fold,role\n");
-    let mut first_ssm: Option<ShapeModel> = None;
-    for f in 0..a.folds {
-        tracing::info!("fold {}/{}", f + 1, a.folds);
-        let test_idx: Vec<usize> = (0..ids.len()).filter(|&i| fold_of[i] == f).collect();
+    fold_of
+}
+
+/// The image indices of one fold's roles.
+struct FoldSplit {
+    train: Vec<usize>,
+    val: Vec<usize>,
+    test: Vec<usize>,
+}
+
+impl FoldSplit {
+    fn new(ids: &[String], fold_of: &[usize], f: usize) -> FoldSplit {
+        let test: Vec<usize> = (0..ids.len()).filter(|&i| fold_of[i] == f).collect();
         let rest: Vec<String> = (0..ids.len())
             .filter(|&i| fold_of[i] != f)
             .map(|i| ids[i].clone())
@@ -346,173 +354,264 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
             .enumerate()
             .map(|(i, s)| (s.as_str(), i))
             .collect();
-        let train_idx: Vec<usize> = train_ids.iter().map(|s| index[s.as_str()]).collect();
-        let val_idx: Vec<usize> = val_ids.iter().map(|s| index[s.as_str()]).collect();
-        let test_set: BTreeSet<usize> = test_idx.iter().copied().collect();
-        if train_idx
-            .iter()
-            .chain(&val_idx)
-            .any(|i| test_set.contains(i))
-        {
-            leak_free = false;
-        }
-        for (role, list) in [
-            ("train", &train_idx),
-            ("val", &val_idx),
-            ("test", &test_idx),
-        ] {
-            for &i in list.iter() {
-                fold_rows.push_str(&format!("{},{},{role}\n", ids[i], f));
-            }
-        }
-        let t = Instant::now();
-        let shapes: Vec<Vec<Point>> = train_idx
-            .iter()
-            .map(|&i| raw[i].landmarks.clone())
-            .collect();
-        let ssm = ShapeModel::fit(&shapes, 0.98, 5).context("shape model")?;
-        let all_idx: Vec<usize> = train_idx
-            .iter()
-            .chain(&val_idx)
-            .chain(&test_idx)
-            .copied()
-            .collect();
-        let warped: BTreeMap<usize, Warped> = all_idx
-            .par_iter()
-            .map(|&i| warp_case(&ssm, &raw[i], masks2[i].as_ref()).map(|w| (i, w)))
-            .collect::<Result<_>>()?;
-        *timing.entry("shape model + warp".into()).or_default() += t.elapsed().as_secs_f64();
-        let rois =
-            |idx: &[usize]| -> Vec<RoiCase> { idx.iter().map(|i| warped[i].roi.clone()).collect() };
-        let test_rois = rois(&test_idx);
-        let mut labels: BTreeMap<String, Vec<Gray8>> = BTreeMap::new();
-        if methods.contains("rf") {
-            let t = Instant::now();
-            let mut p = TrainParams {
-                patches: a.rf_patches,
-                transforms: a.rf_transforms,
-                ..Default::default()
-            };
-            p.forest.trees = a.rf_trees;
-            p.forest.seed = a.seed + f as u64;
-            let mut rf = RfModel::train(&rois(&train_idx), &p)
-                .with_context(|| format!("fold {f}: random forest"))?;
-            rf.threshold = choose_threshold(&rf, &rois(&val_idx));
-            let out: Vec<Gray8> = test_rois
-                .par_iter()
-                .map(|c| {
-                    rf.labels(
-                        &rf.response(&c.image, c.width, c.height),
-                        c.width,
-                        c.height,
-                        rf.threshold,
-                    )
-                })
-                .collect();
-            labels.insert("rf".into(), out);
-            *timing.entry("random forest".into()).or_default() += t.elapsed().as_secs_f64();
-        }
-        for (name, classes) in [("unet", 1usize), ("unet2", 2usize)] {
-            if !methods.contains(name) {
-                continue;
-            }
-            let t = Instant::now();
-            let cfg = unet_config(
-                classes,
-                a.unet_width,
-                a.epochs,
-                a.augment,
-                a.lr,
-                a.seed + f as u64,
-                !a.no_photometric,
-            );
-            let train: Vec<RawCase> = train_idx.iter().map(|&i| raw[i].clone()).collect();
-            let val: Vec<RawCase> = val_idx.iter().map(|&i| raw[i].clone()).collect();
-            let trained =
-                train_unet_with_progress(&cfg, &train, &val, &ssm, &format!("f{} {name}", f + 1))?;
-            let model = aac_unet::UnetModel::from_bytes(&trained.model, Path::new("<trained>"))?;
-            let planes = model.predict(
-                &test_rois
-                    .iter()
-                    .map(|c| c.image.clone())
-                    .collect::<Vec<_>>(),
-                4,
-            );
-            labels.insert(
-                name.into(),
-                planes
-                    .iter()
-                    .map(|p| labels_from(p, model.header.threshold))
-                    .collect(),
-            );
-            loss_logs.push((format!("fold {} {name}", f + 1), trained.logs));
-            *timing.entry(format!("U-net ({name})")).or_default() += t.elapsed().as_secs_f64();
-        }
-        for (k, &i) in test_idx.iter().enumerate() {
-            let truth = warped[&i].roi.mask.clone().expect("annotated");
-            let s_true = score_labels(&truth)
-                .with_context(|| format!("{}: scoring the annotation", ids[i]))?;
-            let mut dsc = BTreeMap::new();
-            for (m, ls) in &labels {
-                let o = union_overlap(&ls[k], &truth);
-                dsc.insert(m.clone(), o.0);
-                per_method.entry(m.clone()).or_default().push(o);
-                if m == "unet2" {
-                    for (region, key) in [
-                        (Region::Anterior, "unet2_anterior"),
-                        (Region::Posterior, "unet2_posterior"),
-                    ] {
-                        let o = region_overlap(&ls[k], &truth, region);
-                        per_method.entry(key.into()).or_default().push(o);
-                    }
-                }
-            }
-            if let Some(m2) = &warped[&i].mask2 {
-                intra.push(union_overlap(m2, &truth));
-            }
-            let pred: Option<Scored> = labels
-                .get("unet2")
-                .map(|ls| score_segmentation(&ls[k], warped[&i].prior_x))
-                .transpose()?;
-            results.push(ImageResult {
-                id: ids[i].clone(),
-                fold: f,
-                aac24_annotation: s_true.aac24,
-                sub_annotation: s_true.sub,
-                aac24_predicted: pred.map(|p| p.aac24),
-                sub_predicted: pred.map(|p| p.sub),
-                aac24_continuous_annotation: s_true.aac24_continuous(),
-                aac24_continuous_predicted: pred.map(|p| p.aac24_continuous()),
-                dsc,
-            });
-            if f == 0 && examples.len() < 4 && truth.as_raw().iter().any(|&v| v > 0) {
-                let img = Gray16::from_raw(
-                    ROI_WIDTH,
-                    ROI_HEIGHT,
-                    test_rois[k]
-                        .image
-                        .iter()
-                        .map(|&v| v.clamp(0.0, 65535.0) as u16)
-                        .collect(),
-                )
-                .expect("size");
-                examples.push(Example {
-                    id: ids[i].clone(),
-                    image: img,
-                    truth,
-                    labels: labels
-                        .iter()
-                        .map(|(m, ls)| (m.clone(), ls[k].clone()))
-                        .collect(),
-                    prior_x: warped[&i].prior_x,
-                });
-            }
-        }
-        if first_ssm.is_none() {
-            first_ssm = Some(ssm);
+        FoldSplit {
+            train: train_ids.iter().map(|s| index[s.as_str()]).collect(),
+            val: val_ids.iter().map(|s| index[s.as_str()]).collect(),
+            test,
         }
     }
-    let mut table1: Vec<TableRow> = Vec::new();
+
+    /// True when no test image is among the training or validation images.
+    fn leak_free(&self) -> bool {
+        let test: BTreeSet<usize> = self.test.iter().copied().collect();
+        !self.train.iter().chain(&self.val).any(|i| test.contains(i))
+    }
+}
+
+/// Everything the folds accumulate for the report.
+#[derive(Default)]
+struct Accumulated {
+    results: Vec<ImageResult>,
+    per_method: BTreeMap<String, OverlapLists>,
+    intra: OverlapLists,
+    examples: Vec<Example>,
+    loss_logs: Vec<(String, Vec<aac_unet::train::EpochLog>)>,
+    leak_free: bool,
+    fold_rows: String,
+    first_ssm: Option<ShapeModel>,
+    timing: BTreeMap<String, f64>,
+}
+
+impl Accumulated {
+    fn time(&mut self, key: &str, since: Instant) {
+        *self.timing.entry(key.into()).or_default() += since.elapsed().as_secs_f64();
+    }
+}
+
+/// The random forest of one fold: trained on the training ROIs, threshold on
+/// the validation ROIs; labels of the test ROIs.
+fn rf_fold(
+    a: &EvalConfig,
+    f: usize,
+    train: &[RoiCase],
+    val: &[RoiCase],
+    test: &[RoiCase],
+) -> Result<Vec<Gray8>> {
+    let mut p = TrainParams {
+        patches: a.rf_patches,
+        transforms: a.rf_transforms,
+        ..Default::default()
+    };
+    p.forest.trees = a.rf_trees;
+    p.forest.seed = a.seed + f as u64;
+    let mut rf = RfModel::train(train, &p).with_context(|| format!("fold {f}: random forest"))?;
+    rf.threshold = choose_threshold(&rf, val);
+    Ok(test
+        .par_iter()
+        .map(|c| {
+            rf.labels(
+                &rf.response(&c.image, c.width, c.height),
+                c.width,
+                c.height,
+                rf.threshold,
+            )
+        })
+        .collect())
+}
+
+/// A U-net of one fold: trained on the raw training images (warped on the
+/// fly), best epoch and threshold on the validation images; labels of the
+/// test ROIs and the training logs.
+fn unet_fold(
+    a: &EvalConfig,
+    f: usize,
+    classes: usize,
+    label: &str,
+    (train, val): (Vec<RawCase>, Vec<RawCase>),
+    ssm: &ShapeModel,
+    test: &[RoiCase],
+) -> Result<(Vec<Gray8>, Vec<aac_unet::train::EpochLog>)> {
+    let cfg = unet_config(
+        classes,
+        a.unet_width,
+        a.epochs,
+        a.augment,
+        a.lr,
+        a.seed + f as u64,
+        !a.no_photometric,
+    );
+    let trained = train_unet_with_progress(&cfg, &train, &val, ssm, label)?;
+    let model = aac_unet::UnetModel::from_bytes(&trained.model, Path::new("<trained>"))?;
+    let inputs: Vec<Vec<f32>> = test.iter().map(|c| c.image.clone()).collect();
+    let labels = model
+        .predict(&inputs, 4)
+        .iter()
+        .map(|p| labels_from(p, model.header.threshold))
+        .collect();
+    Ok((labels, trained.logs))
+}
+
+/// Trains every method on one fold and scores its test images into `acc`.
+fn run_fold(
+    a: &EvalConfig,
+    methods: &BTreeSet<&str>,
+    c: &Cohort,
+    split: &FoldSplit,
+    f: usize,
+    acc: &mut Accumulated,
+) -> Result<()> {
+    let (ids, raw) = (&c.ids, &c.raw);
+    acc.leak_free &= split.leak_free();
+    for (role, list) in [
+        ("train", &split.train),
+        ("val", &split.val),
+        ("test", &split.test),
+    ] {
+        for &i in list.iter() {
+            acc.fold_rows
+                .push_str(&format!("{},{},{role}\n", ids[i], f));
+        }
+    }
+    let t = Instant::now();
+    let shapes: Vec<Vec<Point>> = split
+        .train
+        .iter()
+        .map(|&i| raw[i].landmarks.clone())
+        .collect();
+    let ssm = ShapeModel::fit(&shapes, 0.98, 5).context("shape model")?;
+    let all_idx: Vec<usize> = split
+        .train
+        .iter()
+        .chain(&split.val)
+        .chain(&split.test)
+        .copied()
+        .collect();
+    let warped: BTreeMap<usize, Warped> = all_idx
+        .par_iter()
+        .map(|&i| warp_case(&ssm, &raw[i], c.masks2[i].as_ref()).map(|w| (i, w)))
+        .collect::<Result<_>>()?;
+    acc.time("shape model + warp", t);
+    let rois =
+        |idx: &[usize]| -> Vec<RoiCase> { idx.iter().map(|i| warped[i].roi.clone()).collect() };
+    let test_rois = rois(&split.test);
+    let mut labels: BTreeMap<String, Vec<Gray8>> = BTreeMap::new();
+    if methods.contains("rf") {
+        let t = Instant::now();
+        labels.insert(
+            "rf".into(),
+            rf_fold(a, f, &rois(&split.train), &rois(&split.val), &test_rois)?,
+        );
+        acc.time("random forest", t);
+    }
+    for (name, classes) in [("unet", 1usize), ("unet2", 2usize)] {
+        if !methods.contains(name) {
+            continue;
+        }
+        let t = Instant::now();
+        let pick =
+            |idx: &[usize]| -> Vec<RawCase> { idx.iter().map(|&i| raw[i].clone()).collect() };
+        let (ls, logs) = unet_fold(
+            a,
+            f,
+            classes,
+            &format!("f{} {name}", f + 1),
+            (pick(&split.train), pick(&split.val)),
+            &ssm,
+            &test_rois,
+        )?;
+        labels.insert(name.into(), ls);
+        acc.loss_logs.push((format!("fold {} {name}", f + 1), logs));
+        acc.time(&format!("U-net ({name})"), t);
+    }
+    for (k, &i) in split.test.iter().enumerate() {
+        score_test_image(ids, i, f, k, &warped[&i], &test_rois[k], &labels, acc)?;
+    }
+    if acc.first_ssm.is_none() {
+        acc.first_ssm = Some(ssm);
+    }
+    Ok(())
+}
+
+/// Overlaps and scores of test image `i` (the `k`-th of its fold) for every
+/// method; the first fold's first calcified images are kept as examples.
+#[allow(clippy::too_many_arguments)]
+fn score_test_image(
+    ids: &[String],
+    i: usize,
+    f: usize,
+    k: usize,
+    warped: &Warped,
+    roi: &RoiCase,
+    labels: &BTreeMap<String, Vec<Gray8>>,
+    acc: &mut Accumulated,
+) -> Result<()> {
+    let truth = warped.roi.mask.clone().expect("annotated");
+    let s_true =
+        score_labels(&truth).with_context(|| format!("{}: scoring the annotation", ids[i]))?;
+    let mut dsc = BTreeMap::new();
+    for (m, ls) in labels {
+        let o = union_overlap(&ls[k], &truth);
+        dsc.insert(m.clone(), o.0);
+        acc.per_method.entry(m.clone()).or_default().push(o);
+        if m == "unet2" {
+            for (region, key) in [
+                (Region::Anterior, "unet2_anterior"),
+                (Region::Posterior, "unet2_posterior"),
+            ] {
+                let o = region_overlap(&ls[k], &truth, region);
+                acc.per_method.entry(key.into()).or_default().push(o);
+            }
+        }
+    }
+    if let Some(m2) = &warped.mask2 {
+        acc.intra.push(union_overlap(m2, &truth));
+    }
+    let pred: Option<Scored> = labels
+        .get("unet2")
+        .map(|ls| score_segmentation(&ls[k], warped.prior_x))
+        .transpose()?;
+    acc.results.push(ImageResult {
+        id: ids[i].clone(),
+        fold: f,
+        aac24_annotation: s_true.aac24,
+        sub_annotation: s_true.sub,
+        aac24_predicted: pred.map(|p| p.aac24),
+        sub_predicted: pred.map(|p| p.sub),
+        aac24_continuous_annotation: s_true.aac24_continuous(),
+        aac24_continuous_predicted: pred.map(|p| p.aac24_continuous()),
+        dsc,
+    });
+    if f == 0 && acc.examples.len() < 4 && truth.as_raw().iter().any(|&v| v > 0) {
+        acc.examples.push(Example {
+            id: ids[i].clone(),
+            image: gray16_of(&roi.image, ROI_WIDTH, ROI_HEIGHT),
+            truth,
+            labels: labels
+                .iter()
+                .map(|(m, ls)| (m.clone(), ls[k].clone()))
+                .collect(),
+            prior_x: warped.prior_x,
+        });
+    }
+    Ok(())
+}
+
+/// A float image as 16-bit, clamped.
+fn gray16_of(image: &[f32], width: u32, height: u32) -> Gray16 {
+    Gray16::from_raw(
+        width,
+        height,
+        image
+            .iter()
+            .map(|&v| v.clamp(0.0, 65535.0) as u16)
+            .collect(),
+    )
+    .expect("the buffer has the image's size")
+}
+
+/// Table 1: overlap per method, per class of the 2-class U-net, and the
+/// intra-rater row when a second reading exists.
+fn table1_rows(acc: &Accumulated) -> Vec<TableRow> {
     let names = [
         ("rf", "Random forest"),
         ("unet", "U-net (binary)"),
@@ -520,69 +619,66 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
         ("unet2_anterior", "U-net (2-class), anterior class"),
         ("unet2_posterior", "U-net (2-class), posterior class"),
     ];
-    for (key, label) in names {
-        if let Some(lists) = per_method.get(key) {
-            table1.push(lists.row(label));
-        }
+    let mut table1: Vec<TableRow> = names
+        .iter()
+        .filter_map(|(key, label)| acc.per_method.get(*key).map(|l| l.row(label)))
+        .collect();
+    if !acc.intra.dice.is_empty() {
+        table1.push(acc.intra.row("Intra-rater (masks vs masks2)"));
     }
-    if !intra.dice.is_empty() {
-        table1.push(intra.row("Intra-rater (masks vs masks2)"));
-    }
+    table1
+}
+
+/// AAC24 agreement of the 2-class U-net with the annotation-derived score
+/// and with every score column of the dataset's scores.csv.
+fn aac24_agreements(ds: &Dataset, results: &[ImageResult]) -> Result<BTreeMap<String, Agreement>> {
     let mut agree = BTreeMap::new();
     let with_pred: Vec<&ImageResult> = results
         .iter()
         .filter(|r| r.aac24_predicted.is_some())
         .collect();
-    if !with_pred.is_empty() {
-        let p: Vec<f64> = with_pred
+    if with_pred.is_empty() {
+        return Ok(agree);
+    }
+    let predicted = |r: &ImageResult| r.aac24_predicted.unwrap_or(0) as f64;
+    let p: Vec<f64> = with_pred.iter().map(|r| predicted(r)).collect();
+    let t: Vec<f64> = with_pred
+        .iter()
+        .map(|r| r.aac24_annotation as f64)
+        .collect();
+    if let Ok(ag) = agreement(&t, &p, Grouping::default()) {
+        agree.insert("annotation-derived".to_string(), ag);
+    }
+    let sp = ds.scores_path();
+    if !sp.exists() {
+        return Ok(agree);
+    }
+    let table = aac_io::read_scores(&sp, &["aac24"])?;
+    for col in table
+        .columns
+        .iter()
+        .filter(|c| !aac_io::SUBSCORE_COLUMNS.contains(&c.as_str()))
+    {
+        let Some(values) = table.column(col) else {
+            continue;
+        };
+        let pairs: Vec<(f64, f64)> = with_pred
             .iter()
-            .map(|r| r.aac24_predicted.unwrap_or(0) as f64)
+            .filter_map(|r| values.get(&r.id).map(|v| (*v, predicted(r))))
             .collect();
-        let t: Vec<f64> = with_pred
-            .iter()
-            .map(|r| r.aac24_annotation as f64)
-            .collect();
-        if let Ok(ag) = agreement(&t, &p, Grouping::default()) {
-            agree.insert("annotation-derived".to_string(), ag);
-        }
-        let sp = ds.scores_path();
-        if sp.exists() {
-            let table = aac_io::read_scores(&sp, &["aac24"])?;
-            for col in table
-                .columns
-                .iter()
-                .filter(|c| !aac_io::SUBSCORE_COLUMNS.contains(&c.as_str()))
-            {
-                let Some(values) = table.column(col) else {
-                    continue;
-                };
-                let pairs: Vec<(f64, f64)> = with_pred
-                    .iter()
-                    .filter_map(|r| {
-                        values
-                            .get(&r.id)
-                            .map(|v| (*v, r.aac24_predicted.unwrap_or(0) as f64))
-                    })
-                    .collect();
-                if pairs.len() >= 3 {
-                    let (x, y): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-                    if let Ok(ag) = agreement(&x, &y, Grouping::default()) {
-                        agree.insert(format!("scores.csv:{col}"), ag);
-                    }
-                }
+        if pairs.len() >= 3 {
+            let (x, y): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+            if let Ok(ag) = agreement(&x, &y, Grouping::default()) {
+                agree.insert(format!("scores.csv:{col}"), ag);
             }
         }
     }
-    let subscores = {
-        let (t, p): (Vec<[u32; 8]>, Vec<[u32; 8]>) = with_pred
-            .iter()
-            .filter_map(|r| r.sub_predicted.map(|p| (r.sub_annotation, p)))
-            .unzip();
-        subscore_agreement(&t, &p).ok()
-    };
-    timing.insert("total".into(), t_all.elapsed().as_secs_f64());
-    let mut settings = BTreeMap::new();
-    for (k, v) in [
+    Ok(agree)
+}
+
+/// The settings recorded in metrics.json.
+fn settings_of(a: &EvalConfig, methods: &BTreeSet<&str>) -> BTreeMap<String, String> {
+    [
         ("data", a.data.display().to_string()),
         (
             "methods",
@@ -597,31 +693,31 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
         ("rf_patches", a.rf_patches.to_string()),
         ("rf_trees", a.rf_trees.to_string()),
         ("rf_transforms", a.rf_transforms.to_string()),
-    ] {
-        settings.insert(k.to_string(), v);
-    }
-    let metrics = Metrics {
-        n_images: ids.len(),
-        folds: a.folds,
-        table1,
-        aac24_agreement: agree,
-        grouping: Grouping::default().describe().into(),
-        subscore_agreement: subscores,
-        no_test_image_in_training: leak_free,
-        timing_s: timing,
-        settings,
-    };
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Writes folds.csv, metrics.json, predictions.csv, the loss curves and the
+/// HTML report; returns the report's index.
+fn write_outputs(
+    a: &EvalConfig,
+    c: &Cohort,
+    metrics: &Metrics,
+    acc: &Accumulated,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    aac_io::write_string_atomic(&a.out.join("folds.csv"), &fold_rows)?;
+    aac_io::write_string_atomic(&a.out.join("folds.csv"), &acc.fold_rows)?;
     aac_io::write_string_atomic(
         &a.out.join("metrics.json"),
-        &serde_json::to_string_pretty(&metrics)?,
+        &serde_json::to_string_pretty(metrics)?,
     )?;
     aac_io::write_string_atomic(
         &a.out.join("predictions.csv"),
-        &report::predictions_csv(&results),
+        &report::predictions_csv(&acc.results),
     )?;
-    for (name, logs) in &loss_logs {
+    for (name, logs) in &acc.loss_logs {
         let stem = name.replace(' ', "_");
         write_loss_curves(
             logs,
@@ -630,29 +726,69 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
             name,
         )?;
     }
-    let fig1 = match (&first_ssm, raw.first()) {
-        (Some(ssm), Some(c)) => {
-            let img = Gray16::from_raw(
-                c.width as u32,
-                c.height as u32,
-                c.image
-                    .iter()
-                    .map(|&v| v.clamp(0.0, 65535.0) as u16)
-                    .collect(),
-            )
-            .expect("size");
-            crate::shape_plot::figure(ssm, &img, &c.landmarks).ok()
+    let fig1 = match (&acc.first_ssm, c.raw.first()) {
+        (Some(ssm), Some(r)) => {
+            let img = gray16_of(&r.image, r.width as u32, r.height as u32);
+            crate::shape_plot::figure(ssm, &img, &r.landmarks).ok()
         }
         _ => None,
     };
-    let index = report::write_report(
+    report::write_report(
         &a.out,
-        &metrics,
-        &results,
-        &examples,
+        metrics,
+        &acc.results,
+        &acc.examples,
         fig1.as_ref(),
-        &loss_logs,
-    )?;
+        &acc.loss_logs,
+    )
+}
+
+/// Runs the cross-validation and writes the report.
+pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
+    let methods: BTreeSet<&str> = a.methods.iter().map(Method::name).collect();
+    if methods.is_empty() {
+        bail!("no method to evaluate (--methods)");
+    }
+    if a.folds < 2 {
+        bail!("--folds must be at least 2");
+    }
+    let t_all = Instant::now();
+    let mut acc = Accumulated {
+        leak_free: true,
+        fold_rows: String::from("id,fold,role\n"),
+        ..Default::default()
+    };
+    let cohort = load_cohort(a)?;
+    acc.time("load", t_all);
+    let fold_of = assign_folds(cohort.ids.len(), a.folds, a.seed);
+    for f in 0..a.folds {
+        tracing::info!("fold {}/{}", f + 1, a.folds);
+        let split = FoldSplit::new(&cohort.ids, &fold_of, f);
+        run_fold(a, &methods, &cohort, &split, f, &mut acc)?;
+    }
+    let subscores = {
+        let (t, p): (Vec<[u32; 8]>, Vec<[u32; 8]>) = acc
+            .results
+            .iter()
+            .filter_map(|r| r.sub_predicted.map(|p| (r.sub_annotation, p)))
+            .unzip();
+        subscore_agreement(&t, &p).ok()
+    };
+    let aac24_agreement = aac24_agreements(&cohort.ds, &acc.results)?;
+    acc.timing
+        .insert("total".into(), t_all.elapsed().as_secs_f64());
+    let metrics = Metrics {
+        n_images: cohort.ids.len(),
+        folds: a.folds,
+        table1: table1_rows(&acc),
+        aac24_agreement,
+        grouping: Grouping::default().describe().into(),
+        subscore_agreement: subscores,
+        no_test_image_in_training: acc.leak_free,
+        timing_s: acc.timing.clone(),
+        settings: settings_of(a, &methods),
+    };
+    let index = write_outputs(a, &cohort, &metrics, &acc)?;
     Ok(EvalOutcome { metrics, index })
 }
 
