@@ -73,10 +73,11 @@ pub struct PredictArgs {
     /// precedence. Without either, ant_length_mm and post_length_mm are empty.
     #[arg(long, value_parser = parse_spacing)]
     pixel_spacing: Option<[f64; 2]>,
-    /// Probability threshold (0-1) in place of the one the bundle chose on
-    /// its validation split.
-    #[arg(long)]
-    threshold: Option<f32>,
+    /// Probability threshold in place of the one the bundle chose on its
+    /// validation split: one for both walls ("0.3") or ANTERIOR,POSTERIOR
+    /// ("0.2,0.3"), each strictly between 0 and 1.
+    #[arg(long, value_parser = parse_thresholds)]
+    threshold: Option<[f32; 2]>,
 }
 
 /// Parses `--pixel-spacing`: one positive number (square pixels) or ROW,COL.
@@ -98,6 +99,27 @@ fn parse_spacing(s: &str) -> std::result::Result<[f64; 2], String> {
         return Err(format!(
             "{s}: pixel spacing must be above 0 and at most 10 mm"
         ));
+    }
+    Ok(v)
+}
+
+/// Parses `--threshold`: one probability or ANTERIOR,POSTERIOR.
+fn parse_thresholds(s: &str) -> std::result::Result<[f32; 2], String> {
+    let nums: Vec<f32> = s
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<f32>()
+                .map_err(|_| format!("'{}' is not a number", p.trim()))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let v = match nums[..] {
+        [t] => [t, t],
+        [a, p] => [a, p],
+        _ => return Err("give one threshold, or ANTERIOR,POSTERIOR".into()),
+    };
+    if v.iter().any(|t| !(*t > 0.0 && *t < 1.0)) {
+        return Err(format!("{s}: a threshold lies strictly between 0 and 1"));
     }
     Ok(v)
 }

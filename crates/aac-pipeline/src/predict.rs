@@ -4,7 +4,7 @@
 use crate::bundle::{self, Bundle, BundleHeader};
 use crate::dataset_util::load_raw_cases;
 use crate::progress::bar;
-use crate::seg::{labels_from, split_ids, train_unet_with_progress, unet_config};
+use crate::seg::{split_ids, train_unet_with_progress, unet_config};
 use aac_io::dataset::list_images;
 use aac_io::draw::{display_rgb, line, overlay_labels, resize_to_height, text};
 use aac_io::{read_image_spaced, Dataset, Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
@@ -160,16 +160,16 @@ pub struct PredictConfig {
     /// Pixel spacing [row, column] in mm for images that do not state it;
     /// DICOM PixelSpacing / ImagerPixelSpacing takes precedence.
     pub pixel_spacing: Option<[f64; 2]>,
-    /// Probability threshold in place of the bundle's (None: the bundle's,
-    /// chosen on its validation split). Rows scored with another threshold
-    /// are scored again on resume.
-    pub threshold: Option<f32>,
+    /// Probability thresholds (anterior, posterior) in place of the
+    /// bundle's (None: the bundle's, chosen on its validation split). Rows
+    /// scored with other thresholds are scored again on resume.
+    pub threshold: Option<[f32; 2]>,
 }
 
 impl PredictConfig {
     /// Checks the settings that do not need the files.
     pub fn check(&self) -> Result<()> {
-        if let Some(t) = self.threshold {
+        for t in self.threshold.into_iter().flatten() {
             if !(t > 0.0 && t < 1.0) {
                 bail!("--threshold {t}: a probability threshold lies strictly between 0 and 1");
             }
@@ -180,9 +180,9 @@ impl PredictConfig {
 
 /// The provenance key of the model a row was scored with: the bundle's
 /// checksum, with the threshold appended when it was overridden.
-fn model_key(checksum: &str, threshold: Option<f32>) -> String {
+fn model_key(checksum: &str, threshold: Option<[f32; 2]>) -> String {
     match threshold {
-        Some(t) => format!("{checksum}@threshold={t}"),
+        Some([a, p]) => format!("{checksum}@threshold={a},{p}"),
         None => checksum.to_string(),
     }
 }
@@ -418,7 +418,7 @@ fn predict_chunk(
     items: &[(String, PathBuf, PathBuf)],
     overlays: bool,
     default_spacing: Option<[f64; 2]>,
-    threshold: f32,
+    thresholds: [f32; 2],
 ) -> Vec<Done> {
     // Stage 1 (parallel): read, shape model, warp.
     type Prepared = (
@@ -484,7 +484,9 @@ fn predict_chunk(
                         )
                     }
                 };
-                let labels = labels_from(&pl, threshold);
+                let labels = aac_score::labels_from_planes_per_class(
+                    &pl, ROI_WIDTH, ROI_HEIGHT, thresholds,
+                );
                 let s = match score_segmentation(&labels, prep.aorta_centre_x()) {
                     Ok(s) => s,
                     Err(e) => return error_row(id, e.to_string()),
@@ -499,7 +501,7 @@ fn predict_chunk(
                     b.header.ssm.n_modes(),
                     &roi,
                     &pl,
-                    threshold,
+                    thresholds[0].min(thresholds[1]),
                 );
                 if landmarks_disagree {
                     flags.push(LANDMARKS_DISAGREE_FLAG);
@@ -611,7 +613,9 @@ pub fn predict(a: &PredictConfig) -> Result<()> {
 fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     a.check()?;
     let b = bundle::load(&a.model)?;
-    let threshold = a.threshold.unwrap_or(b.header.threshold);
+    let threshold = a
+        .threshold
+        .unwrap_or([b.header.threshold, b.header.threshold]);
     let key = model_key(&b.checksum, a.threshold);
     if !a.landmarks.is_dir() {
         bail!(
@@ -1006,5 +1010,42 @@ mod index_tests {
             .map(|r| r.fields[0].clone())
             .collect();
         assert_eq!(ids, ["x", "z"]);
+    }
+}
+
+#[cfg(test)]
+mod threshold_tests {
+    use super::*;
+
+    fn config(threshold: Option<[f32; 2]>) -> PredictConfig {
+        PredictConfig {
+            model: "m.aac".into(),
+            images: "i".into(),
+            landmarks: "l".into(),
+            out: "o".into(),
+            jobs: None,
+            overlays: false,
+            shard: None,
+            pixel_spacing: None,
+            threshold,
+        }
+    }
+
+    #[test]
+    fn thresholds_outside_the_open_unit_interval_are_refused() {
+        assert!(config(None).check().is_ok());
+        assert!(config(Some([0.2, 0.3])).check().is_ok());
+        for bad in [[0.0, 0.3], [0.2, 1.0], [f32::NAN, 0.5], [-0.1, 0.5]] {
+            assert!(config(Some(bad)).check().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rows_of_another_threshold_have_another_provenance() {
+        let plain = model_key("abc", None);
+        assert_eq!(plain, "abc");
+        let t = model_key("abc", Some([0.2, 0.3]));
+        assert_ne!(t, plain);
+        assert_ne!(t, model_key("abc", Some([0.2, 0.2])));
     }
 }

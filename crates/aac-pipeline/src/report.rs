@@ -149,81 +149,58 @@ fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3}")).unwrap_or("-".into())
 }
 
-/// Writes index.html (and the figure PNGs) into `out`; returns the page path.
-pub fn write_report(
-    out: &Path,
-    m: &Metrics,
-    results: &[ImageResult],
-    examples: &[Example],
-    fig1: Option<&Rgb8>,
-    losses: &[(String, Vec<aac_unet::train::EpochLog>)],
-) -> Result<PathBuf> {
-    let mut figures: Vec<(String, String, Rgb8)> = Vec::new();
-    if let Some(f) = fig1 {
-        figures.push(("fig1.png".into(), "Fig. 1: shape model (fold 1): mean shape, modes 1 and 2 (mean ± 2 SD), and the predicted aorta with its 3 SD band and ROI on one image".into(), f.clone()));
-    }
-    if let Some(f) = fig2(examples) {
-        figures.push(("fig2.png".into(), "Fig. 2: test images: warped ROI, manual annotation, random forest and binary U-net output".into(), f));
-    }
-    if let Some(f) = fig3(examples) {
-        figures.push(("fig3.png".into(), "Fig. 3: 2-class U-net (blue anterior, red posterior) and the midline fit with sub-scores".into(), f));
-    }
-    let pairs: Vec<(f64, f64)> = results
+/// Fig. 4: predicted against annotation-derived AAC24 with its fit, and the
+/// Bland-Altman plot; None without predictions.
+fn fig4(m: &Metrics, results: &[ImageResult]) -> Option<Rgb8> {
+    let pts: Vec<(f64, f64)> = results
         .iter()
         .filter_map(|r| {
             r.aac24_predicted
                 .map(|p| (r.aac24_annotation as f64, p as f64))
         })
         .collect();
-    if !pairs.is_empty() {
-        let mut panels = Vec::new();
-        for (name, ag) in &m.aac24_agreement {
-            let pts: Vec<(f64, f64)> = if name == "annotation-derived" {
-                pairs.clone()
-            } else {
-                continue;
-            };
-            let fit = ag.linear.as_ref().map(|l| (l.slope, l.intercept));
-            panels.push(scatter_chart(
-                &format!(
-                    "AAC24: predicted vs {name}, R2 {}",
-                    opt(ag.linear.as_ref().and_then(|l| l.r2))
-                ),
-                name,
-                "predicted",
-                &pts,
-                fit,
-                &[],
-                380,
-            ));
-            if let Some(ba) = &ag.bland_altman {
-                let bpts: Vec<(f64, f64)> =
-                    pts.iter().map(|(a, b)| ((a + b) / 2.0, b - a)).collect();
-                panels.push(scatter_chart(
-                    "Bland-Altman: predicted - annotation",
-                    "mean of the two",
-                    "difference",
-                    &bpts,
-                    None,
-                    &[ba.bias, ba.lower, ba.upper],
-                    380,
-                ));
-            }
-        }
-        if !panels.is_empty() {
-            figures.push(("fig4.png".into(), "Fig. 4: AAC24 from the 2-class U-net against the annotation-derived score (red: least-squares fit), and the Bland-Altman plot (grey: bias and limits of agreement)".into(), hstack(&panels, 8)));
-        }
+    let name = "annotation-derived";
+    let ag = m.aac24_agreement.get(name).filter(|_| !pts.is_empty())?;
+    let fit = ag.linear.as_ref().map(|l| (l.slope, l.intercept));
+    let mut panels = vec![scatter_chart(
+        &format!(
+            "AAC24: predicted vs {name}, R2 {}",
+            opt(ag.linear.as_ref().and_then(|l| l.r2))
+        ),
+        name,
+        "predicted",
+        &pts,
+        fit,
+        &[],
+        380,
+    )];
+    if let Some(ba) = &ag.bland_altman {
+        let bpts: Vec<(f64, f64)> = pts.iter().map(|(a, b)| ((a + b) / 2.0, b - a)).collect();
+        panels.push(scatter_chart(
+            "Bland-Altman: predicted - annotation",
+            "mean of the two",
+            "difference",
+            &bpts,
+            None,
+            &[ba.bias, ba.lower, ba.upper],
+            380,
+        ));
     }
-    if !losses.is_empty() {
-        let colours = [
-            Rgb([30, 90, 220]),
-            Rgb([220, 40, 40]),
-            Rgb([20, 150, 60]),
-            Rgb([200, 120, 0]),
-            Rgb([120, 40, 160]),
-        ];
-        let mut charts = Vec::new();
-        for kind in ["train", "val"] {
+    Some(hstack(&panels, 8))
+}
+
+/// Training and validation loss per epoch of every U-net, side by side.
+fn loss_figure(losses: &[(String, Vec<aac_unet::train::EpochLog>)]) -> Rgb8 {
+    let colours = [
+        Rgb([30, 90, 220]),
+        Rgb([220, 40, 40]),
+        Rgb([20, 150, 60]),
+        Rgb([200, 120, 0]),
+        Rgb([120, 40, 160]),
+    ];
+    let charts: Vec<Rgb8> = ["train", "val"]
+        .iter()
+        .map(|kind| {
             let series: Vec<Series> = losses
                 .iter()
                 .enumerate()
@@ -232,36 +209,65 @@ pub fn write_report(
                     points: logs
                         .iter()
                         .map(|l| {
-                            (
-                                l.epoch as f64,
-                                if kind == "train" {
-                                    l.train_loss
-                                } else {
-                                    l.val_loss
-                                },
-                            )
+                            let v = if *kind == "train" {
+                                l.train_loss
+                            } else {
+                                l.val_loss
+                            };
+                            (l.epoch as f64, v)
                         })
                         .collect(),
                     colour: colours[i % colours.len()],
                 })
                 .collect();
-            charts.push(line_chart(
+            line_chart(
                 &format!("{kind} loss per epoch"),
                 "epoch",
                 &series,
                 520,
                 320,
-            ));
-        }
-        figures.push((
-            "loss.png".into(),
-            "Training and validation loss of every U-net".into(),
-            hstack(&charts, 8),
-        ));
+            )
+        })
+        .collect();
+    hstack(&charts, 8)
+}
+
+/// Every figure of the report: (file name, caption, image).
+fn figures(
+    m: &Metrics,
+    results: &[ImageResult],
+    examples: &[Example],
+    fig1: Option<&Rgb8>,
+    losses: &[(String, Vec<aac_unet::train::EpochLog>)],
+) -> Vec<(String, String, Rgb8)> {
+    let mut figures: Vec<(String, String, Rgb8)> = Vec::new();
+    let mut add =
+        |file: &str, caption: &str, img: Rgb8| figures.push((file.into(), caption.into(), img));
+    if let Some(f) = fig1 {
+        add("fig1.png", "Fig. 1: shape model (fold 1): mean shape, modes 1 and 2 (mean ± 2 SD), and the predicted aorta with its 3 SD band and ROI on one image", f.clone());
     }
-    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>aac evaluation report</title><style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}th{background:#eee}td:first-child{text-align:left}img{max-width:100%;border:1px solid #ccc}figcaption{font-size:90%;color:#555;margin-bottom:2em}</style></head><body>");
-    html.push_str(&format!("<h1>AAC24 evaluation report</h1><p>{} images, {}-fold cross-validation. In every fold the shape model, the random forest and the U-nets were trained on the training images only; thresholds and the kept epoch were chosen on a validation split; the test images were used for nothing but testing. <b>No test image was used for training or validation in its fold: {}</b> (fold assignment in <code>folds.csv</code>).</p>", m.n_images, m.folds, m.no_test_image_in_training));
-    html.push_str("<h2>Table 1: segmentation</h2><table><tr><th>method</th><th>DSC (SD)</th><th>JSC (SD)</th><th>ACC (SD)</th><th>n</th></tr>");
+    if let Some(f) = fig2(examples) {
+        add("fig2.png", "Fig. 2: test images: warped ROI, manual annotation, random forest and binary U-net output", f);
+    }
+    if let Some(f) = fig3(examples) {
+        add("fig3.png", "Fig. 3: 2-class U-net (blue anterior, red posterior) and the midline fit with sub-scores", f);
+    }
+    if let Some(f) = fig4(m, results) {
+        add("fig4.png", "Fig. 4: AAC24 from the 2-class U-net against the annotation-derived score (red: least-squares fit), and the Bland-Altman plot (grey: bias and limits of agreement)", f);
+    }
+    if !losses.is_empty() {
+        add(
+            "loss.png",
+            "Training and validation loss of every U-net",
+            loss_figure(losses),
+        );
+    }
+    figures
+}
+
+/// Table 1 as HTML.
+fn table1_section(m: &Metrics) -> String {
+    let mut html = String::from("<h2>Table 1: segmentation</h2><table><tr><th>method</th><th>DSC (SD)</th><th>JSC (SD)</th><th>ACC (SD)</th><th>n</th></tr>");
     for r in &m.table1 {
         html.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -273,7 +279,12 @@ pub fn write_report(
         ));
     }
     html.push_str("</table><p>Paper (NSHD, Hologic): random forest DSC 0.373 (0.149), U-net 0.569 (0.189), intra-rater 0.869.</p>");
-    html.push_str("<h2>AAC24 agreement (2-class U-net, midline scoring)</h2><table><tr><th>against</th><th>n</th><th>R² (intercept)</th><th>R² (origin)</th><th>Pearson r</th><th>Spearman ρ</th><th>ICC(2,1)</th><th>MAE</th><th>Bland-Altman bias [limits]</th><th>category accuracy</th><th>weighted κ</th></tr>");
+    html
+}
+
+/// The AAC24 agreement table and the confusion matrices as HTML.
+fn agreement_section(m: &Metrics) -> String {
+    let mut html = String::from("<h2>AAC24 agreement (2-class U-net, midline scoring)</h2><table><tr><th>against</th><th>n</th><th>R² (intercept)</th><th>R² (origin)</th><th>Pearson r</th><th>Spearman ρ</th><th>ICC(2,1)</th><th>MAE</th><th>Bland-Altman bias [limits]</th><th>category accuracy</th><th>weighted κ</th></tr>");
     for (name, a) in &m.aac24_agreement {
         let ba = a
             .bland_altman
@@ -309,17 +320,12 @@ pub fn write_report(
         }
         html.push_str("</table>");
     }
-    if let Some(sa) = &m.subscore_agreement {
-        html.push_str(&subscore_section(sa));
-    }
-    for (file, caption, img) in &figures {
-        aac_io::write_rgb_png(&out.join(file), img)?;
-        html.push_str(&format!(
-            "<figure><img src=\"{}\" alt=\"{file}\"><figcaption>{caption}</figcaption></figure>",
-            png_data_uri(img)
-        ));
-    }
-    html.push_str("<h2>Timing</h2><table><tr><th>stage</th><th>seconds</th></tr>");
+    html
+}
+
+/// The timing and settings tables and the list of files, as HTML.
+fn timing_and_settings_section(m: &Metrics) -> String {
+    let mut html = String::from("<h2>Timing</h2><table><tr><th>stage</th><th>seconds</th></tr>");
     for (k, v) in &m.timing_s {
         html.push_str(&format!("<tr><td>{k}</td><td>{v:.1}</td></tr>"));
     }
@@ -330,7 +336,35 @@ pub fn write_report(
             v.replace('<', "&lt;")
         ));
     }
-    html.push_str("</table><p>Files: <code>metrics.json</code> (every number above), <code>predictions.csv</code> (per test image), <code>folds.csv</code>, loss curves per U-net (<code>loss_*.csv</code>).</p></body></html>\n");
+    html.push_str("</table><p>Files: <code>metrics.json</code> (every number above), <code>predictions.csv</code> (per test image), <code>folds.csv</code>, loss curves per U-net (<code>loss_*.csv</code>).</p>");
+    html
+}
+
+/// Writes index.html (and the figure PNGs) into `out`; returns the page path.
+pub fn write_report(
+    out: &Path,
+    m: &Metrics,
+    results: &[ImageResult],
+    examples: &[Example],
+    fig1: Option<&Rgb8>,
+    losses: &[(String, Vec<aac_unet::train::EpochLog>)],
+) -> Result<PathBuf> {
+    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>aac evaluation report</title><style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}th{background:#eee}td:first-child{text-align:left}img{max-width:100%;border:1px solid #ccc}figcaption{font-size:90%;color:#555;margin-bottom:2em}</style></head><body>");
+    html.push_str(&format!("<h1>AAC24 evaluation report</h1><p>{} images, {}-fold cross-validation. In every fold the shape model, the random forest and the U-nets were trained on the training images only; thresholds and the kept epoch were chosen on a validation split; the test images were used for nothing but testing. <b>No test image was used for training or validation in its fold: {}</b> (fold assignment in <code>folds.csv</code>).</p>", m.n_images, m.folds, m.no_test_image_in_training));
+    html.push_str(&table1_section(m));
+    html.push_str(&agreement_section(m));
+    if let Some(sa) = &m.subscore_agreement {
+        html.push_str(&subscore_section(sa));
+    }
+    for (file, caption, img) in &figures(m, results, examples, fig1, losses) {
+        aac_io::write_rgb_png(&out.join(file), img)?;
+        html.push_str(&format!(
+            "<figure><img src=\"{}\" alt=\"{file}\"><figcaption>{caption}</figcaption></figure>",
+            png_data_uri(img)
+        ));
+    }
+    html.push_str(&timing_and_settings_section(m));
+    html.push_str("</body></html>\n");
     let index = out.join("index.html");
     aac_io::write_string_atomic(&index, &html)?;
     Ok(index)

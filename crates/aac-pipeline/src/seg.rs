@@ -234,7 +234,17 @@ pub fn train_unet_with_progress(
                 .val_subscore_kappa
                 .map(|k| format!(", sub-score kappa {k:.3}"))
                 .unwrap_or_default();
-            let per_class = format!("{per_class}{kappa}");
+            let walls = log
+                .val_wall_bias
+                .map(|[a, p]| {
+                    format!(
+                        ", wall totals anterior {:+.0}% posterior {:+.0}%",
+                        100.0 * a,
+                        100.0 * p
+                    )
+                })
+                .unwrap_or_default();
+            let per_class = format!("{per_class}{kappa}{walls}, selection {:.3}", log.val_score);
             tracing::info!(
                 "{label} epoch {}: train loss {:.4}, val loss {:.4}, val Dice {:.3}{per_class} (threshold {:.1}), {:.0} s, {:.1} img/s",
                 log.epoch, log.train_loss, log.val_loss, log.val_dice, log.threshold, log.seconds, log.images_per_s
@@ -252,11 +262,22 @@ pub fn write_loss_curves(
     title: &str,
 ) -> Result<()> {
     let mut csv =
-        String::from("epoch,train_loss,val_loss,val_dice,threshold,seconds,images_per_s\n");
+        String::from("epoch,train_loss,val_loss,val_dice,val_subscore_kappa,val_anterior_total_error,val_posterior_total_error,val_score,threshold,seconds,images_per_s\n");
+    let opt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
     for l in logs {
         csv.push_str(&format!(
-            "{},{:.6},{:.6},{:.4},{:.2},{:.1},{:.2}\n",
-            l.epoch, l.train_loss, l.val_loss, l.val_dice, l.threshold, l.seconds, l.images_per_s
+            "{},{:.6},{:.6},{:.4},{},{},{},{:.4},{:.2},{:.1},{:.2}\n",
+            l.epoch,
+            l.train_loss,
+            l.val_loss,
+            l.val_dice,
+            opt(l.val_subscore_kappa),
+            opt(l.val_wall_bias.map(|b| b[0])),
+            opt(l.val_wall_bias.map(|b| b[1])),
+            l.val_score,
+            l.threshold,
+            l.seconds,
+            l.images_per_s
         ));
     }
     aac_io::write_string_atomic(csv_path, &csv)?;

@@ -373,10 +373,23 @@ pub(crate) fn in_file(path: &Path, e: ScoreError) -> ScoreError {
 }
 
 /// Labels from probability planes, the one rule for every segmentation
-/// model. One plane: 1 where `p >= threshold`. Two planes (anterior,
-/// posterior): 0 where both are below the threshold, else the larger class
-/// (1 anterior on a tie, 2 posterior). A missing or NaN value counts 0.
+/// model, with one threshold for every class (see
+/// [`labels_from_planes_per_class`]).
 pub fn labels_from_planes(planes: &[Vec<f32>], width: u32, height: u32, threshold: f32) -> Gray8 {
+    labels_from_planes_per_class(planes, width, height, [threshold, threshold])
+}
+
+/// Labels from probability planes with a threshold per class. One plane: 1
+/// where `p >= thresholds[0]`. Two planes (anterior a, posterior p): 0 where
+/// both are below their thresholds, else the class further above its own
+/// (a / t_a against p / t_p; anterior on a tie), so that with equal
+/// thresholds the larger probability wins. A missing or NaN value counts 0.
+pub fn labels_from_planes_per_class(
+    planes: &[Vec<f32>],
+    width: u32,
+    height: u32,
+    thresholds: [f32; 2],
+) -> Gray8 {
     let n = (width as usize) * (height as usize);
     let at = |c: usize, i: usize| {
         planes
@@ -386,15 +399,16 @@ pub fn labels_from_planes(planes: &[Vec<f32>], width: u32, height: u32, threshol
             .filter(|v| !v.is_nan())
             .unwrap_or(0.0)
     };
+    let [ta, tp] = thresholds;
     let data: Vec<u8> = (0..n)
         .map(|i| {
             if planes.len() < 2 {
-                u8::from(at(0, i) >= threshold)
+                u8::from(at(0, i) >= ta)
             } else {
                 let (a, p) = (at(0, i), at(1, i));
-                if a.max(p) < threshold {
+                if a < ta && p < tp {
                     0
-                } else if a >= p {
+                } else if a * tp >= p * ta {
                     LABEL_ANTERIOR
                 } else {
                     LABEL_POSTERIOR
@@ -628,6 +642,25 @@ mod tests {
         assert_eq!(one.as_raw(), &vec![1, 0]);
         let short = labels_from_planes(&[], 2, 2, 0.5);
         assert_eq!(short.as_raw(), &vec![0; 4]);
+    }
+
+    #[test]
+    fn per_class_thresholds() {
+        let ant = [0.25, 0.3, 0.3, 0.1, 0.6];
+        let post = [0.1, 0.4, 0.6, 0.45, 0.6];
+        let planes = vec![ant.to_vec(), post.to_vec()];
+        let m = labels_from_planes_per_class(&planes, 5, 1, [0.2, 0.5]);
+        // 0.25 passes the anterior 0.2 alone -> 1; 0.3/0.2 = 1.5 beats
+        // 0.4/0.5 -> 1; 0.3/0.2 = 1.5 beats 0.6/0.5 = 1.2 -> 1; both below
+        // -> 0; 0.6/0.2 = 3 beats 0.6/0.5 -> 1.
+        assert_eq!(m.as_raw(), &vec![1, 1, 1, 0, 1]);
+        let m = labels_from_planes_per_class(&planes, 5, 1, [0.5, 0.2]);
+        assert_eq!(m.as_raw(), &vec![0, 2, 2, 2, 2]);
+        // Equal thresholds are the one-threshold rule.
+        assert_eq!(
+            labels_from_planes_per_class(&planes, 5, 1, [0.3, 0.3]),
+            labels_from_planes(&planes, 5, 1, 0.3)
+        );
     }
 
     #[test]

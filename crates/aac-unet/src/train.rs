@@ -89,6 +89,40 @@ pub struct TrainConfig {
     pub dice_weight: f64,
 }
 
+/// Relative error of the anterior and posterior sub-score totals of `pred`
+/// against `truth`; None when a wall has no annotated point.
+pub fn wall_bias(truth: &[[u32; 8]], pred: &[[u32; 8]]) -> Option<[f64; 2]> {
+    let total = |v: &[[u32; 8]], wall: usize| -> f64 {
+        v.iter()
+            .map(|s| (0..4).map(|k| f64::from(s[2 * k + wall])).sum::<f64>())
+            .sum()
+    };
+    let mut out = [0.0; 2];
+    for (wall, o) in out.iter_mut().enumerate() {
+        let t = total(truth, wall);
+        if t == 0.0 {
+            return None;
+        }
+        *o = (total(pred, wall) - t) / t;
+    }
+    Some(out)
+}
+
+/// The score on which the threshold and the epoch are chosen, from what a
+/// user reads: the mean of (a) the overlap (mean per-class Dice of a 2-class
+/// network, so one that never labels a wall cannot win; union Dice of a
+/// binary one), (b) the sub-scores' weighted kappa and (c) the agreement of
+/// the per-wall totals, 1 - mean |relative error|, floored at 0. Terms that
+/// are undefined are left out. (c) matters because kappa and Dice both
+/// tolerate a network that misses the faint, short deposits everywhere: the
+/// cohort's totals then come out low on every scanner.
+pub fn selection_score(dice: f64, kappa: Option<f64>, bias: Option<[f64; 2]>) -> f64 {
+    let mut terms = vec![dice];
+    terms.extend(kappa);
+    terms.extend(bias.map(|[a, p]| (1.0 - (a.abs() + p.abs()) / 2.0).max(0.0)));
+    terms.iter().sum::<f64>() / terms.len() as f64
+}
+
 /// Fraction of the base learning rate left at the last epoch.
 const LR_FLOOR: f64 = 0.05;
 
@@ -154,10 +188,13 @@ pub struct EpochLog {
     /// threshold; None when undefined.
     #[serde(default)]
     pub val_subscore_kappa: Option<f64>,
-    /// The selection score of the threshold and the best epoch: the mean of
-    /// the sub-score kappa and the mean per-class Dice of a 2-class network
-    /// (so a network that never labels one wall cannot win), or the union
-    /// Dice of a binary one, in place of a kappa that is undefined.
+    /// Relative error of the validation images' anterior and posterior
+    /// sub-score totals at the threshold ((predicted - annotated) /
+    /// annotated); None when undefined (no calcified wall in validation).
+    #[serde(default)]
+    pub val_wall_bias: Option<[f64; 2]>,
+    /// The selection score of the threshold and the best epoch (see
+    /// [`selection_score`]).
     #[serde(default)]
     pub val_score: f64,
     /// That threshold.
@@ -552,6 +589,10 @@ pub fn train(
                     .and_then(|a| a.kappa_linear)
             })
             .collect();
+        let biases: Vec<Option<[f64; 2]>> = subs
+            .iter()
+            .map(|(t, p)| if classes == 2 { wall_bias(t, p) } else { None })
+            .collect();
         let selection = |i: usize| {
             let c = &counts[i];
             let dice = if classes == 2 {
@@ -559,10 +600,7 @@ pub fn train(
             } else {
                 dice_of(c[0])
             };
-            match kappas[i] {
-                Some(k) => (dice + k) / 2.0,
-                None => dice,
-            }
+            selection_score(dice, kappas[i], biases[i])
         };
         let best_t = (0..9)
             .max_by(|&i, &j| {
@@ -597,6 +635,7 @@ pub fn train(
             },
             val_score: if val.is_empty() { f64::NAN } else { val_score },
             val_subscore_kappa,
+            val_wall_bias: biases[best_t],
             threshold,
             seconds: t0.elapsed().as_secs_f64(),
             images_per_s: seen as f64 / train_secs,
@@ -681,4 +720,51 @@ fn truth_subscores(y: &[f32], classes: usize) -> Option<[u32; 8]> {
         .collect();
     let labels = Gray8::from_raw(ROI_WIDTH, ROI_HEIGHT, labels)?;
     aac_score::score_labels(&labels).ok().map(|s| s.sub)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_bias_is_relative_error_per_wall() {
+        // Anterior annotated 3 + 1 = 4, predicted 2 + 0 = 2 (-50%); posterior
+        // 2, predicted 3 (+50%).
+        let truth = [[3, 2, 1, 0, 0, 0, 0, 0]];
+        let pred = [[2, 3, 0, 0, 0, 0, 0, 0]];
+        assert_eq!(wall_bias(&truth, &pred), Some([-0.5, 0.5]));
+        // No annotated posterior point: undefined.
+        assert_eq!(wall_bias(&[[1, 0, 0, 0, 0, 0, 0, 0]], &pred), None);
+    }
+
+    #[test]
+    fn selection_prefers_agreeing_totals() {
+        // Same Dice and kappa: the threshold whose totals agree wins.
+        let low = selection_score(0.6, Some(0.7), Some([-0.4, -0.3]));
+        let fair = selection_score(0.6, Some(0.7), Some([-0.05, 0.05]));
+        assert!(fair > low);
+        assert!((fair - (0.6 + 0.7 + 0.95) / 3.0).abs() < 1e-12);
+        // Undefined terms are left out; an absurd bias floors at 0.
+        assert_eq!(selection_score(0.5, None, None), 0.5);
+        assert_eq!(selection_score(0.5, Some(0.5), Some([3.0, 3.0])), 1.0 / 3.0);
+    }
+
+    #[test]
+    fn soft_dice_loss_is_zero_when_right_and_near_one_when_wrong() {
+        let dev = crate::device();
+        let y = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [1, 1, 2, 2]),
+            &dev,
+        );
+        let right = Tensor::<4>::from_data(
+            TensorData::new(vec![20.0f32, -20.0, -20.0, 20.0], [1, 1, 2, 2]),
+            &dev,
+        );
+        let wrong = right.clone().neg();
+        let l_right: f32 = soft_dice_loss(right, y.clone()).into_scalar();
+        let l_wrong: f32 = soft_dice_loss(wrong, y).into_scalar();
+        assert!(l_right < 1e-3, "{l_right}");
+        // 1 - 1 / (2 + 2 + 1) with the smoothing of 1.
+        assert!((l_wrong - 0.8).abs() < 1e-3, "{l_wrong}");
+    }
 }
