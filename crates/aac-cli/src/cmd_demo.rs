@@ -2,6 +2,7 @@
 
 use aac_pipeline::eval::{print_headline, run_eval, EvalConfig};
 use aac_pipeline::progress::bar;
+use aac_pipeline::seg::UnetTraining;
 use aac_synth::{write_cohort, CohortOptions, Style};
 use anyhow::Result;
 use clap::Args;
@@ -56,28 +57,28 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         folds: 5,
         seed: a.seed,
         methods: aac_pipeline::defaults::METHODS.to_vec(),
-        unet_width: 8,
-        epochs: 5,
-        augment: 1,
-        lr: 2e-3,
+        unet: UnetTraining::new()
+            .with_width(8)
+            .with_epochs(5)
+            .with_augment(1)
+            .with_lr(2e-3),
         rf_patches: 10_000,
         rf_trees: 10,
         rf_transforms: 10,
-        no_photometric: false,
     };
     if a.quick {
         e.folds = 2;
-        e.unet_width = 8;
-        e.epochs = 10;
-        e.augment = 1;
+        e.unet.width = 8;
+        e.unet.epochs = 10;
+        e.unet.augment = 1;
         e.rf_patches = 2000;
         e.rf_transforms = 3;
     }
     if a.paper {
-        e.unet_width = 64;
-        e.epochs = 5;
-        e.augment = 30;
-        e.lr = 1e-4;
+        e.unet.width = 64;
+        e.unet.epochs = 5;
+        e.unet.augment = 30;
+        e.unet.lr = 1e-4;
     }
     let t1 = Instant::now();
     let out = run_eval(&e)?;

@@ -65,29 +65,21 @@ pub struct EvalArgs {
     /// Random transforms per patch.
     #[arg(long, default_value_t = d::RF_TRANSFORMS)]
     pub rf_transforms: usize,
-    /// Turn off the photometric augmentation of the U-nets.
-    #[arg(long)]
-    pub no_photometric: bool,
 }
 
 impl EvalArgs {
     /// The settings these flags ask for.
     pub fn config(&self) -> Result<EvalConfig> {
-        self.unet.check()?;
         Ok(EvalConfig {
             data: self.data.clone(),
             out: self.out.clone(),
             folds: self.folds,
             seed: self.seed,
             methods: self.methods.iter().map(|m| m.method()).collect(),
-            unet_width: self.unet.unet_width,
-            epochs: self.unet.epochs,
-            augment: self.unet.augment,
-            lr: self.unet.lr,
+            unet: self.unet.settings()?,
             rf_patches: self.rf_patches,
             rf_trees: self.rf_trees,
             rf_transforms: self.rf_transforms,
-            no_photometric: self.no_photometric,
         })
     }
 }

@@ -31,14 +31,10 @@ pub struct TrainBundleArgs {
 
 /// Runs `aac train bundle`.
 pub fn train_bundle(a: TrainBundleArgs) -> Result<ExitCode> {
-    a.unet.check()?;
     run_train_bundle(&BundleConfig {
         data: a.data,
         out: a.out,
-        unet_width: a.unet.unet_width,
-        epochs: a.unet.epochs,
-        augment: a.unet.augment,
-        lr: a.unet.lr,
+        unet: a.unet.settings()?,
         seed: a.seed,
     })?;
     Ok(ExitCode::SUCCESS)

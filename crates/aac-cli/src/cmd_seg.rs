@@ -126,18 +126,12 @@ pub struct TrainUnetArgs {
     /// U-net training.
     #[command(flatten)]
     unet: crate::training_args::UnetTrainingArgs,
-    /// Batch size.
-    #[arg(long, default_value_t = 4)]
-    batch: usize,
     /// Fraction of images held out for validation (threshold, best epoch).
     #[arg(long, default_value_t = aac_pipeline::defaults::VAL_FRACTION)]
     val_fraction: f64,
     /// Seed.
     #[arg(long, default_value_t = aac_pipeline::defaults::SEED)]
     seed: u64,
-    /// Turn off photometric augmentation (the paper's setting).
-    #[arg(long)]
-    no_photometric: bool,
     /// Resume from the checkpoint next to the output (OUT.ckpt) if it exists.
     #[arg(long)]
     resume: bool,
@@ -145,20 +139,14 @@ pub struct TrainUnetArgs {
 
 /// Runs `aac train unet`.
 pub fn train_unet(a: TrainUnetArgs) -> Result<ExitCode> {
-    a.unet.check()?;
     let r = run_train_unet(&UnetTrainConfig {
         data: a.data,
         ssm: a.ssm,
         classes: usize::from(a.classes),
         out: a.out.clone(),
-        width: a.unet.unet_width,
-        epochs: a.unet.epochs,
-        augment: a.unet.augment,
-        lr: a.unet.lr,
-        batch: a.batch,
+        unet: a.unet.settings()?,
         val_fraction: a.val_fraction,
         seed: a.seed,
-        photometric: !a.no_photometric,
         resume: a.resume,
     })?;
     let h = &r.trained.header;

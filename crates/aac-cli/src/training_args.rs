@@ -1,9 +1,11 @@
 //! The U-net training flags shared by `aac eval`, `aac train unet` and
 //! `aac train bundle`, with the one set of defaults in
-//! [`aac_pipeline::defaults`].
+//! [`aac_pipeline::defaults`], mapped onto
+//! [`aac_pipeline::seg::UnetTraining`].
 
 use aac_pipeline::defaults as d;
-use anyhow::{bail, Result};
+use aac_pipeline::seg::UnetTraining;
+use anyhow::Result;
 use clap::Args;
 
 /// U-net training flags.
@@ -22,17 +24,31 @@ pub struct UnetTrainingArgs {
     /// Learning rate of the first epoch (cosine decay to 5% by the last).
     #[arg(long, default_value_t = d::LR)]
     pub lr: f64,
+    /// Batch size.
+    #[arg(long, default_value_t = d::BATCH)]
+    pub batch: usize,
+    /// Weight of a soft Dice term added to the cross-entropy loss (0: none;
+    /// 1 measured no better on held-out styles, docs/segmentation.md).
+    #[arg(long, default_value_t = d::DICE_WEIGHT)]
+    pub dice_weight: f64,
+    /// Turn off the photometric augmentation (the paper's setting).
+    #[arg(long)]
+    pub no_photometric: bool,
 }
 
 impl UnetTrainingArgs {
-    /// Refuses values no training can run with.
-    pub fn check(&self) -> Result<()> {
-        if self.unet_width == 0 || self.epochs == 0 || self.augment == 0 {
-            bail!("--unet-width, --epochs and --augment must be at least 1");
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            bail!("--lr must be a positive number");
-        }
-        Ok(())
+    /// The settings these flags ask for; refuses values no training can run
+    /// with.
+    pub fn settings(&self) -> Result<UnetTraining> {
+        let t = UnetTraining::new()
+            .with_width(self.unet_width)
+            .with_epochs(self.epochs)
+            .with_augment(self.augment)
+            .with_lr(self.lr)
+            .with_batch(self.batch)
+            .with_dice_weight(self.dice_weight)
+            .with_photometric(!self.no_photometric);
+        t.check()?;
+        Ok(t)
     }
 }

@@ -36,6 +36,10 @@ pub struct BundleHeader {
     pub threshold: f32,
     /// The shape model.
     pub ssm: ShapeModel,
+    /// How the U-net was trained (absent in bundles written before 0.1.0's
+    /// training settings were recorded).
+    #[serde(default)]
+    pub training: Option<crate::seg::UnetTraining>,
 }
 
 /// A loaded bundle.
@@ -217,6 +221,7 @@ mod tests {
                 val_dsc: None,
                 threshold: 0.5,
                 ssm,
+                training: None,
             };
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("b.aac");

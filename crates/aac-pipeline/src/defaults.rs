@@ -16,6 +16,8 @@ pub const AUGMENT: usize = 1;
 /// last (the paper: 1e-4 over ~4700 steps; a CPU budget of a few hundred
 /// steps needs a larger one).
 pub const LR: f64 = 2e-3;
+/// U-net training batch size.
+pub const BATCH: usize = 4;
 /// Seed of the fold assignment, the validation split and training.
 pub const SEED: u64 = 1;
 /// Cross-validation folds.

@@ -62,24 +62,14 @@ pub struct EvalConfig {
     pub seed: u64,
     /// Methods compared.
     pub methods: Vec<Method>,
-    /// U-net width (filters at the first level).
-    pub unet_width: usize,
-    /// U-net epochs.
-    pub epochs: usize,
-    /// Augmented warps per training image per epoch (the paper: 30; 1 keeps a
-    /// 5-fold run on 2 CPU cores within half an hour).
-    pub augment: usize,
-    /// U-net learning rate (the paper: 1e-4 over ~4700 steps; a CPU budget of a
-    /// few hundred steps needs a larger one).
-    pub lr: f64,
+    /// U-net training (both U-nets).
+    pub unet: crate::seg::UnetTraining,
     /// Random-forest training patches.
     pub rf_patches: usize,
     /// Random-forest trees.
     pub rf_trees: usize,
     /// Random transforms per patch.
     pub rf_transforms: usize,
-    /// Turn off the photometric augmentation of the U-nets.
-    pub no_photometric: bool,
 }
 
 impl EvalConfig {
@@ -94,14 +84,10 @@ impl EvalConfig {
             folds: d::FOLDS,
             seed: d::SEED,
             methods: d::METHODS.to_vec(),
-            unet_width: d::UNET_WIDTH,
-            epochs: d::EPOCHS,
-            augment: d::AUGMENT,
-            lr: d::LR,
+            unet: crate::seg::UnetTraining::new(),
             rf_patches: d::RF_PATCHES,
             rf_trees: d::RF_TREES,
             rf_transforms: d::RF_TRANSFORMS,
-            no_photometric: false,
         }
     }
 }
@@ -431,15 +417,7 @@ fn unet_fold(
     ssm: &ShapeModel,
     test: &[RoiCase],
 ) -> Result<(Vec<Gray8>, Vec<aac_unet::train::EpochLog>)> {
-    let cfg = unet_config(
-        classes,
-        a.unet_width,
-        a.epochs,
-        a.augment,
-        a.lr,
-        a.seed + f as u64,
-        !a.no_photometric,
-    );
+    let cfg = unet_config(classes, &a.unet, a.seed + f as u64);
     let trained = train_unet_with_progress(&cfg, &train, &val, ssm, label)?;
     let model = aac_unet::UnetModel::from_bytes(&trained.model, Path::new("<trained>"))?;
     let inputs: Vec<Vec<f32>> = test.iter().map(|c| c.image.clone()).collect();
@@ -685,11 +663,13 @@ fn settings_of(a: &EvalConfig, methods: &BTreeSet<&str>) -> BTreeMap<String, Str
             methods.iter().copied().collect::<Vec<_>>().join(","),
         ),
         ("seed", a.seed.to_string()),
-        ("unet_width", a.unet_width.to_string()),
-        ("epochs", a.epochs.to_string()),
-        ("augment", a.augment.to_string()),
-        ("lr", a.lr.to_string()),
-        ("photometric", (!a.no_photometric).to_string()),
+        ("unet_width", a.unet.width.to_string()),
+        ("epochs", a.unet.epochs.to_string()),
+        ("augment", a.unet.augment.to_string()),
+        ("lr", a.unet.lr.to_string()),
+        ("batch", a.unet.batch.to_string()),
+        ("photometric", a.unet.photometric.to_string()),
+        ("dice_weight", a.unet.dice_weight.to_string()),
         ("rf_patches", a.rf_patches.to_string()),
         ("rf_trees", a.rf_trees.to_string()),
         ("rf_transforms", a.rf_transforms.to_string()),
@@ -709,6 +689,7 @@ fn write_outputs(
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     aac_io::write_string_atomic(&a.out.join("folds.csv"), &acc.fold_rows)?;
+    aac_io::write_string_atomic(&a.out.join("unet_training.json"), &a.unet.to_string())?;
     aac_io::write_string_atomic(
         &a.out.join("metrics.json"),
         &serde_json::to_string_pretty(metrics)?,

@@ -51,14 +51,8 @@ pub struct BundleConfig {
     pub data: PathBuf,
     /// Output bundle.
     pub out: PathBuf,
-    /// U-net width.
-    pub unet_width: usize,
-    /// Epochs.
-    pub epochs: usize,
-    /// Augmented warps per image per epoch.
-    pub augment: usize,
-    /// Learning rate of the first epoch.
-    pub lr: f64,
+    /// U-net training.
+    pub unet: crate::seg::UnetTraining,
     /// Seed.
     pub seed: u64,
 }
@@ -70,10 +64,7 @@ impl BundleConfig {
         BundleConfig {
             data,
             out,
-            unet_width: d::UNET_WIDTH,
-            epochs: d::EPOCHS,
-            augment: d::AUGMENT,
-            lr: d::LR,
+            unet: crate::seg::UnetTraining::new(),
             seed: d::SEED,
         }
     }
@@ -100,7 +91,8 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
             .cloned()
             .collect::<Vec<_>>()
     };
-    let cfg = unet_config(2, a.unet_width, a.epochs, a.augment, a.lr, a.seed, true);
+    a.unet.check()?;
+    let cfg = unet_config(2, &a.unet, a.seed);
     let trained =
         train_unet_with_progress(&cfg, &pick(&train_ids), &pick(&val_ids), &ssm, "bundle")?;
     let mut h = 0xcbf2_9ce4_8422_2325u64;
@@ -125,6 +117,7 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
         val_dsc: trained.header.val_dice,
         threshold: trained.header.threshold,
         ssm,
+        training: Some(a.unet.clone()),
     };
     bundle::save(&a.out, &header, &trained.model)?;
     tracing::info!(

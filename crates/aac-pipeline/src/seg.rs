@@ -168,36 +168,77 @@ pub fn write_segmentation(out: &Path, id: &str, planes: &[Vec<f32>], threshold: 
     Ok(())
 }
 
-/// The default U-net training settings used by `train unet`, `eval` and `train bundle`.
-pub fn unet_config(
-    classes: usize,
-    width: usize,
-    epochs: usize,
-    augment: usize,
-    lr: f64,
-    seed: u64,
-    photometric: bool,
-) -> aac_unet::train::TrainConfig {
+/// The U-net training settings shared by `aac eval`, `aac train unet` and
+/// `aac train bundle`, with the one set of defaults in [`crate::defaults`].
+/// A burn `Config`: saved beside every trained model (`OUT.training.json`
+/// for `train unet`, in the bundle's header, in an eval report's
+/// `unet_training.json`), so a model says how it was made.
+#[derive(burn::config::Config, Debug, PartialEq)]
+pub struct UnetTraining {
+    /// Filters at the first level, doubling per level.
+    #[config(default = "crate::defaults::UNET_WIDTH")]
+    pub width: usize,
+    /// Epochs.
+    #[config(default = "crate::defaults::EPOCHS")]
+    pub epochs: usize,
+    /// Augmented warps per training image per epoch.
+    #[config(default = "crate::defaults::AUGMENT")]
+    pub augment: usize,
+    /// Adam learning rate of the first epoch (cosine decay to 5%).
+    #[config(default = "crate::defaults::LR")]
+    pub lr: f64,
+    /// Batch size.
+    #[config(default = "crate::defaults::BATCH")]
+    pub batch: usize,
+    /// Photometric augmentation (gamma, contrast, noise, blur, streaks).
+    #[config(default = true)]
+    pub photometric: bool,
+    /// Weight of the soft Dice term added to the cross-entropy loss.
+    #[config(default = "crate::defaults::DICE_WEIGHT")]
+    pub dice_weight: f64,
+}
+
+impl UnetTraining {
+    /// Refuses values no training can run with.
+    pub fn check(&self) -> Result<()> {
+        if self.width == 0 || self.epochs == 0 || self.augment == 0 || self.batch == 0 {
+            bail!("--unet-width, --epochs, --augment and --batch must be at least 1");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("--lr must be a positive number");
+        }
+        if !(self.dice_weight >= 0.0 && self.dice_weight.is_finite()) {
+            bail!("the soft Dice weight must be 0 or more");
+        }
+        Ok(())
+    }
+}
+
+/// The network and trainer settings of a `classes`-class U-net trained with
+/// `t` and `seed`.
+pub fn unet_config(classes: usize, t: &UnetTraining, seed: u64) -> aac_unet::train::TrainConfig {
     aac_unet::train::TrainConfig {
         net: aac_unet::UNetConfig {
             classes,
-            width,
+            width: t.width,
             depth: 4,
             dropout: 0.5,
             prior: 0.005,
             coords: true,
         },
-        epochs,
-        augment,
-        batch: 4,
-        lr,
+        epochs: t.epochs,
+        augment: t.augment,
+        batch: t.batch,
+        lr: t.lr,
         seed,
         geometric: aac_warp::augment::AugmentParams::default(),
-        photometric: photometric.then(aac_unet::photometric::Photometric::default),
+        photometric: t
+            .photometric
+            .then(aac_unet::photometric::Photometric::default),
         checkpoint: None,
         resume: false,
         patience: None,
-        dice_weight: crate::defaults::DICE_WEIGHT,
+        dice_weight: t.dice_weight,
     }
 }
 
@@ -361,4 +402,35 @@ pub fn segment_dataset(a: &SegmentConfig) -> Result<SegmentSummary> {
         threshold,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod training_settings_tests {
+    use super::*;
+    use burn::config::Config;
+
+    #[test]
+    fn defaults_come_from_the_defaults_module_and_round_trip() {
+        let t = UnetTraining::new();
+        assert_eq!(t.width, crate::defaults::UNET_WIDTH);
+        assert_eq!(t.epochs, crate::defaults::EPOCHS);
+        assert_eq!(t.lr, crate::defaults::LR);
+        assert!(t.photometric);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.training.json");
+        let custom = t.with_width(16).with_photometric(false);
+        custom.save(&p).unwrap();
+        assert_eq!(UnetTraining::load(&p).unwrap(), custom);
+        let cfg = unet_config(2, &custom, 7);
+        assert_eq!((cfg.net.width, cfg.seed), (16, 7));
+        assert!(cfg.photometric.is_none());
+    }
+
+    #[test]
+    fn settings_no_training_can_run_with_are_refused() {
+        assert!(UnetTraining::new().check().is_ok());
+        assert!(UnetTraining::new().with_batch(0).check().is_err());
+        assert!(UnetTraining::new().with_lr(f64::NAN).check().is_err());
+        assert!(UnetTraining::new().with_dice_weight(-1.0).check().is_err());
+    }
 }

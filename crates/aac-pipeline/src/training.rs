@@ -8,7 +8,7 @@ use crate::seg::{
 };
 use aac_io::Dataset;
 use aac_rf::{choose_threshold, RfModel, TrainParams};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -105,22 +105,12 @@ pub struct UnetTrainConfig {
     /// Output model file; the checkpoint goes to OUT.ckpt and the loss
     /// curves to OUT.loss.csv / OUT.loss.png.
     pub out: PathBuf,
-    /// U-net width (filters at the first level).
-    pub width: usize,
-    /// Epochs.
-    pub epochs: usize,
-    /// Augmented warps per training image per epoch.
-    pub augment: usize,
-    /// Learning rate of the first epoch.
-    pub lr: f64,
-    /// Batch size.
-    pub batch: usize,
+    /// U-net training; saved to OUT.training.json.
+    pub unet: crate::seg::UnetTraining,
     /// Fraction of images held out for validation (threshold, best epoch).
     pub val_fraction: f64,
     /// Seed.
     pub seed: u64,
-    /// Photometric augmentation.
-    pub photometric: bool,
     /// Resume from OUT.ckpt if it exists.
     pub resume: bool,
 }
@@ -139,29 +129,19 @@ pub struct UnetTrained {
 /// best epoch on the validation split and writes the model and its loss
 /// curves.
 pub fn train_unet(a: &UnetTrainConfig) -> Result<UnetTrained> {
-    if a.batch == 0 {
-        bail!("--batch must be at least 1");
-    }
+    a.unet.check()?;
     let ssm = aac_shape::ShapeModel::load(&a.ssm)?;
     let ds = Dataset::open(&a.data)?;
     let (train_ids, val_ids) = split_ids(&ds.ids(), a.val_fraction);
     let train = load_raw_cases(&ds, &train_ids, "masks")?;
     let val = load_raw_cases(&ds, &val_ids, "masks")?;
-    let mut cfg = unet_config(
-        a.classes,
-        a.width,
-        a.epochs,
-        a.augment,
-        a.lr,
-        a.seed,
-        a.photometric,
-    );
-    cfg.batch = a.batch;
+    let mut cfg = unet_config(a.classes, &a.unet, a.seed);
     cfg.checkpoint = Some(a.out.with_extension("ckpt"));
     cfg.resume = a.resume;
     let t0 = Instant::now();
     let trained = train_unet_with_progress(&cfg, &train, &val, &ssm, "unet")?;
     aac_io::write_bytes_atomic(&a.out, &trained.model)?;
+    aac_io::write_string_atomic(&a.out.with_extension("training.json"), &a.unet.to_string())?;
     write_loss_curves(
         &trained.logs,
         &a.out.with_extension("loss.csv"),

@@ -18,8 +18,8 @@ fn run_eval_as_a_library_reports_every_method_without_leaks() {
     let mut cfg = EvalConfig::new(data, tmp.path().join("report"));
     cfg.folds = 2;
     cfg.methods = vec![Method::Rf, Method::Unet2];
-    cfg.unet_width = 2;
-    cfg.epochs = 1;
+    cfg.unet.width = 2;
+    cfg.unet.epochs = 1;
     cfg.rf_patches = 300;
     cfg.rf_trees = 2;
     cfg.rf_transforms = 1;
