@@ -543,99 +543,34 @@ pub fn train(
         }
         let train_secs = t0.elapsed().as_secs_f64();
         // Validation with the eval-mode network (dropout off, running BN statistics).
-        let eval = net.valid();
-        let plain = crate::device();
-        let mut vloss = 0.0;
-        let mut counts = [[(0usize, 0usize); 3]; 9];
-        // Per threshold, the sub-scores of every validation image (scored as
-        // `aac predict` scores) against those of its annotation.
-        let mut subs: Vec<SubscorePairs> = vec![(Vec::new(), Vec::new()); 9];
-        for vb in val.chunks(4) {
-            let inputs: Vec<&[f32]> = vb.iter().map(|s| s.x.as_slice()).collect();
-            let preds = predict_batch(&eval, &inputs, classes, &plain);
-            for (p, s) in preds.iter().zip(vb) {
-                let truth = truth_subscores(&s.y, classes);
-                for (ti, t) in (1..10).map(|k| k as f32 / 10.0).enumerate() {
-                    let labels = aac_score::labels_from_planes(p, ROI_WIDTH, ROI_HEIGHT, t);
-                    let overlaps = label_overlaps(&labels, classes, &s.y);
-                    for (acc, o) in counts[ti].iter_mut().zip(overlaps) {
-                        acc.0 += o.0;
-                        acc.1 += o.1;
-                    }
-                    if let Some(truth) = truth {
-                        if let Ok(pred) = aac_score::score_segmentation(&labels, s.prior_x) {
-                            subs[ti].0.push(truth);
-                            subs[ti].1.push(pred.sub);
-                        }
-                    }
-                }
-                let mut l = 0.0;
-                for (c, plane) in p.iter().enumerate() {
-                    for (j, &q) in plane.iter().enumerate() {
-                        let q = (q as f64).clamp(1e-7, 1.0 - 1e-7);
-                        let yv = s.y[c * PIXELS + j] as f64;
-                        l -= yv * q.ln() + (1.0 - yv) * (1.0 - q).ln();
-                    }
-                }
-                vloss += l / PIXELS as f64;
-            }
-        }
-        // Threshold and epoch chosen on the selection score (see EpochLog).
-        let kappas: Vec<Option<f64>> = subs
-            .iter()
-            .map(|(t, p)| {
-                aac_score::metrics::subscore_agreement(t, p)
-                    .ok()
-                    .and_then(|a| a.kappa_linear)
-            })
-            .collect();
-        let biases: Vec<Option<[f64; 2]>> = subs
-            .iter()
-            .map(|(t, p)| if classes == 2 { wall_bias(t, p) } else { None })
-            .collect();
-        let selection = |i: usize| {
-            let c = &counts[i];
-            let dice = if classes == 2 {
-                (dice_of(c[1]) + dice_of(c[2])) / 2.0
-            } else {
-                dice_of(c[0])
-            };
-            selection_score(dice, kappas[i], biases[i])
-        };
-        let best_t = (0..9)
-            .max_by(|&i, &j| {
-                selection(i)
-                    .partial_cmp(&selection(j))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then(j.cmp(&i))
-            })
-            .unwrap_or(4);
-        let threshold = (best_t + 1) as f32 / 10.0;
-        let dice = dice_of(counts[best_t][0]);
-        let val_score = selection(best_t);
-        let val_subscore_kappa = kappas[best_t];
-        let per_class: Vec<f64> = if classes == 2 {
-            vec![dice_of(counts[best_t][1]), dice_of(counts[best_t][2])]
-        } else {
-            Vec::new()
-        };
+        let v = validate(&net.valid(), &val, classes);
+        let choice = choose_threshold(&v, classes);
+        let threshold = choice.threshold;
         let log = EpochLog {
             epoch: epoch + 1,
             train_loss: loss_sum / seen.max(1) as f64,
             val_loss: if val.is_empty() {
                 f64::NAN
             } else {
-                vloss / val.len() as f64
+                v.loss / val.len() as f64
             },
-            val_dice: if val.is_empty() { f64::NAN } else { dice },
+            val_dice: if val.is_empty() {
+                f64::NAN
+            } else {
+                choice.dice
+            },
             val_dice_per_class: if val.is_empty() {
                 Vec::new()
             } else {
-                per_class
+                choice.per_class.clone()
             },
-            val_score: if val.is_empty() { f64::NAN } else { val_score },
-            val_subscore_kappa,
-            val_wall_bias: biases[best_t],
+            val_score: if val.is_empty() {
+                f64::NAN
+            } else {
+                choice.score
+            },
+            val_subscore_kappa: choice.kappa,
+            val_wall_bias: choice.bias,
             threshold,
             seconds: t0.elapsed().as_secs_f64(),
             images_per_s: seen as f64 / train_secs,
@@ -643,7 +578,7 @@ pub fn train(
         let score = if val.is_empty() {
             -(log.train_loss)
         } else {
-            val_score
+            choice.score
         };
         if score > best_dice || best_bytes.is_empty() {
             best_dice = score;
@@ -653,7 +588,11 @@ pub fn train(
                 &net,
                 &header_for(
                     best_epoch,
-                    if val.is_empty() { f64::MIN } else { dice },
+                    if val.is_empty() {
+                        f64::MIN
+                    } else {
+                        choice.dice
+                    },
                     threshold,
                 ),
             )?;
@@ -699,6 +638,130 @@ pub fn train(
         header,
         logs,
     })
+}
+
+/// Candidate thresholds: 0.1, 0.2, ..., 0.9.
+const THRESHOLDS: usize = 9;
+
+/// The validation set's outcome at every candidate threshold.
+struct Validation {
+    /// Summed per-image binary cross-entropy.
+    loss: f64,
+    /// Per threshold, (intersection, sum) of the union, anterior and
+    /// posterior regions, pooled over the images.
+    counts: [[(usize, usize); 3]; THRESHOLDS],
+    /// Per threshold, the sub-scores of every validation image (scored as
+    /// `aac predict` scores) against those of its annotation.
+    subs: Vec<SubscorePairs>,
+}
+
+/// Runs the eval-mode network on the validation samples and collects what
+/// [`choose_threshold`] needs.
+fn validate(eval: &UNet, val: &[Sample], classes: usize) -> Validation {
+    let plain = crate::device();
+    let mut v = Validation {
+        loss: 0.0,
+        counts: [[(0usize, 0usize); 3]; THRESHOLDS],
+        subs: vec![(Vec::new(), Vec::new()); THRESHOLDS],
+    };
+    for vb in val.chunks(4) {
+        let inputs: Vec<&[f32]> = vb.iter().map(|s| s.x.as_slice()).collect();
+        let preds = predict_batch(eval, &inputs, classes, &plain);
+        for (p, s) in preds.iter().zip(vb) {
+            let truth = truth_subscores(&s.y, classes);
+            for ti in 0..THRESHOLDS {
+                let t = (ti + 1) as f32 / 10.0;
+                let labels = aac_score::labels_from_planes(p, ROI_WIDTH, ROI_HEIGHT, t);
+                let overlaps = label_overlaps(&labels, classes, &s.y);
+                for (acc, o) in v.counts[ti].iter_mut().zip(overlaps) {
+                    acc.0 += o.0;
+                    acc.1 += o.1;
+                }
+                if let Some(truth) = truth {
+                    if let Ok(pred) = aac_score::score_segmentation(&labels, s.prior_x) {
+                        v.subs[ti].0.push(truth);
+                        v.subs[ti].1.push(pred.sub);
+                    }
+                }
+            }
+            v.loss += bce_of_planes(p, &s.y) / PIXELS as f64;
+        }
+    }
+    v
+}
+
+/// Binary cross-entropy of probability planes against target planes, summed.
+fn bce_of_planes(planes: &[Vec<f32>], y: &[f32]) -> f64 {
+    let mut l = 0.0;
+    for (c, plane) in planes.iter().enumerate() {
+        for (j, &q) in plane.iter().enumerate() {
+            let q = (q as f64).clamp(1e-7, 1.0 - 1e-7);
+            let yv = y[c * PIXELS + j] as f64;
+            l -= yv * q.ln() + (1.0 - yv) * (1.0 - q).ln();
+        }
+    }
+    l
+}
+
+/// The threshold kept for an epoch and its validation figures.
+struct Choice {
+    threshold: f32,
+    /// Union Dice.
+    dice: f64,
+    /// Dice per class (2-class networks).
+    per_class: Vec<f64>,
+    kappa: Option<f64>,
+    bias: Option<[f64; 2]>,
+    /// [`selection_score`] at the threshold.
+    score: f64,
+}
+
+/// The threshold with the best [`selection_score`] (the lower one on a tie).
+fn choose_threshold(v: &Validation, classes: usize) -> Choice {
+    let kappas: Vec<Option<f64>> = v
+        .subs
+        .iter()
+        .map(|(t, p)| {
+            aac_score::metrics::subscore_agreement(t, p)
+                .ok()
+                .and_then(|a| a.kappa_linear)
+        })
+        .collect();
+    let biases: Vec<Option<[f64; 2]>> = v
+        .subs
+        .iter()
+        .map(|(t, p)| if classes == 2 { wall_bias(t, p) } else { None })
+        .collect();
+    let selection = |i: usize| {
+        let c = &v.counts[i];
+        let dice = if classes == 2 {
+            (dice_of(c[1]) + dice_of(c[2])) / 2.0
+        } else {
+            dice_of(c[0])
+        };
+        selection_score(dice, kappas[i], biases[i])
+    };
+    let best = (0..THRESHOLDS)
+        .max_by(|&i, &j| {
+            selection(i)
+                .partial_cmp(&selection(j))
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(j.cmp(&i))
+        })
+        .unwrap_or(4);
+    let c = &v.counts[best];
+    Choice {
+        threshold: (best + 1) as f32 / 10.0,
+        dice: dice_of(c[0]),
+        per_class: if classes == 2 {
+            vec![dice_of(c[1]), dice_of(c[2])]
+        } else {
+            Vec::new()
+        },
+        kappa: kappas[best],
+        bias: biases[best],
+        score: selection(best),
+    }
 }
 
 /// The 8 sub-scores of the annotation behind target planes (its warped labels
