@@ -7,6 +7,8 @@ use aac_pipeline::predict::{
     merge as run_merge, predict as run_predict, train_bundle as run_train_bundle, BundleConfig,
     MergeConfig, PredictConfig, Shard,
 };
+use aac_landmarks::FinderTraining;
+use aac_pipeline::landmarks::{find_landmarks, LandmarksConfig};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -24,9 +26,38 @@ pub struct TrainBundleArgs {
     /// U-net training.
     #[command(flatten)]
     unet: UnetTrainingArgs,
+    /// Landmark finder training.
+    #[command(flatten)]
+    finder: FinderArgs,
     /// Seed.
     #[arg(long, default_value_t = d::SEED)]
     seed: u64,
+}
+
+/// The landmark finder's flags of `aac train bundle`.
+#[derive(Args)]
+pub struct FinderArgs {
+    /// Do not train a landmark finder: the bundle then scores only scans
+    /// whose spine points are given (`aac predict --landmarks`).
+    #[arg(long)]
+    no_landmarks: bool,
+    /// Epochs of each of the finder's two networks.
+    #[arg(long, default_value_t = FinderTraining::default().epochs)]
+    landmark_epochs: usize,
+    /// Filters at the first level of the finder's networks.
+    #[arg(long, default_value_t = FinderTraining::default().width)]
+    landmark_width: usize,
+}
+
+impl FinderArgs {
+    /// The finder's training settings (None with --no-landmarks).
+    fn settings(&self) -> Option<FinderTraining> {
+        (!self.no_landmarks).then(|| FinderTraining {
+            epochs: self.landmark_epochs,
+            width: self.landmark_width,
+            ..FinderTraining::default()
+        })
+    }
 }
 
 /// Runs `aac train bundle`.
@@ -35,6 +66,7 @@ pub fn train_bundle(a: TrainBundleArgs) -> Result<ExitCode> {
         data: a.data,
         out: a.out,
         unet: a.unet.settings()?,
+        landmarks: a.finder.settings(),
         seed: a.seed,
     })?;
     Ok(ExitCode::SUCCESS)
@@ -49,9 +81,11 @@ pub struct PredictArgs {
     /// Directory of raw images (PNG, TIFF, DICOM).
     #[arg(long)]
     images: PathBuf,
-    /// Directory of .pts files with at least the 20 spine points.
+    /// Directory of .pts files with at least the 20 spine points. Images
+    /// without a file there, or all images when this is not given, have
+    /// their points found by the bundle's landmark finder.
     #[arg(long)]
-    landmarks: PathBuf,
+    landmarks: Option<PathBuf>,
     /// Output directory (scores.csv, index.html, overlays/).
     #[arg(long)]
     out: PathBuf,
@@ -152,6 +186,38 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
     run_merge(&MergeConfig {
         inputs: a.inputs,
         out: a.out,
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `aac landmarks`.
+#[derive(Args)]
+pub struct LandmarksArgs {
+    /// Model bundle with a landmark finder (from `aac train bundle`).
+    #[arg(long)]
+    model: PathBuf,
+    /// Directory of raw images (PNG, TIFF, DICOM).
+    #[arg(long)]
+    images: PathBuf,
+    /// Output directory: <id>.pts (20 spine points), landmarks.csv, overlays/.
+    #[arg(long)]
+    out: PathBuf,
+    /// Worker threads, 1-1024 (default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    jobs: Option<u16>,
+    /// Write an overlay of the found points per image.
+    #[arg(long)]
+    overlays: bool,
+}
+
+/// Runs `aac landmarks`.
+pub fn landmarks(a: LandmarksArgs) -> Result<ExitCode> {
+    find_landmarks(&LandmarksConfig {
+        model: a.model,
+        images: a.images,
+        out: a.out,
+        jobs: a.jobs.map(usize::from),
+        overlays: a.overlays,
     })?;
     Ok(ExitCode::SUCCESS)
 }

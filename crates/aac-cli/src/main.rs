@@ -61,6 +61,8 @@ enum Command {
     Predict(cmd_predict::PredictArgs),
     /// Join the outputs of several `aac predict` shards.
     Merge(cmd_predict::MergeArgs),
+    /// Find the 20 spine points of raw scans with a bundle's landmark finder.
+    Landmarks(cmd_predict::LandmarksArgs),
 }
 
 /// `aac train` subcommands.
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
         "aac_unet",
         "aac_score",
         "aac_pipeline",
+        "aac_landmarks",
     ];
     let directives = std::iter::once("warn".to_string())
         .chain(ours.iter().map(|c| format!("{c}={level}")))
@@ -152,6 +155,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd_demo::demo(a),
         Command::Predict(a) => cmd_predict::predict(a),
         Command::Merge(a) => cmd_predict::merge(a),
+        Command::Landmarks(a) => cmd_predict::landmarks(a),
         Command::Train(TrainCommand::Bundle(a)) => cmd_predict::train_bundle(a),
     };
     match result {

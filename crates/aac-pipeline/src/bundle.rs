@@ -1,7 +1,8 @@
 //! The deployable model bundle (`aac train bundle` writes it, `aac predict`
 //! reads it): one file with a magic line, a JSON header line (shape model,
 //! training metadata), a checksum line over both and the 2-class U-net's
-//! model bytes.
+//! model bytes, followed by the landmark finder's bytes when the header has a
+//! `landmarks` section.
 
 use aac_shape::ShapeModel;
 use anyhow::{bail, Context, Result};
@@ -40,6 +41,19 @@ pub struct BundleHeader {
     /// training settings were recorded).
     #[serde(default)]
     pub training: Option<crate::seg::UnetTraining>,
+    /// The landmark finder after the U-net's bytes (absent in bundles
+    /// trained with `--no-landmarks` or before 0.2.0).
+    #[serde(default)]
+    pub landmarks: Option<LandmarkSection>,
+}
+
+/// Where the landmark finder lies in a bundle and how it was trained.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LandmarkSection {
+    /// Byte length of the U-net's model bytes; the finder's follow them.
+    pub unet_bytes: usize,
+    /// How the finder was trained.
+    pub training: aac_landmarks::FinderTraining,
 }
 
 /// A loaded bundle.
@@ -50,6 +64,20 @@ pub struct Bundle {
     pub unet: aac_unet::UnetModel,
     /// The file's checksum (identifies the bundle in provenance records).
     pub checksum: String,
+    /// The landmark finder, when the bundle has one.
+    pub finder: Option<aac_landmarks::Finder>,
+}
+
+impl Bundle {
+    /// The landmark finder, or an error saying how to get one.
+    pub fn finder(&self, path: &Path) -> Result<&aac_landmarks::Finder> {
+        self.finder.as_ref().with_context(|| {
+            format!(
+                "{}: this bundle has no landmark finder (trained with --no-landmarks or by an aac before 0.2.0): give the spine points with --landmarks, or retrain it with `aac train bundle`",
+                path.display()
+            )
+        })
+    }
 }
 
 /// FNV-1a 64-bit hash, for fingerprinting training data (not security).
@@ -68,16 +96,17 @@ fn checksum(header_line: &[u8], unet_bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
-/// Writes a bundle atomically.
-pub fn save(path: &Path, header: &BundleHeader, unet_bytes: &[u8]) -> Result<()> {
+/// Writes a bundle atomically: `payload` is the U-net's model bytes, then
+/// the finder's when `header.landmarks` says so.
+pub fn save(path: &Path, header: &BundleHeader, payload: &[u8]) -> Result<()> {
     let header_line = serde_json::to_vec(header)?;
     let mut out = MAGIC.to_vec();
     out.extend(&header_line);
     out.push(b'\n');
     out.extend(CHECKSUM_PREFIX);
-    out.extend(checksum(&header_line, unet_bytes).as_bytes());
+    out.extend(checksum(&header_line, payload).as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(unet_bytes);
+    out.extend_from_slice(payload);
     aac_io::write_bytes_atomic(path, &out)?;
     Ok(())
 }
@@ -137,9 +166,21 @@ pub fn load(path: &Path) -> Result<Bundle> {
                 .unwrap_or("?".into())
         );
     }
-    let (_, unet_bytes, checksum) = split(path, &bytes)?;
+    let (_, payload, checksum) = split(path, &bytes)?;
     let header: BundleHeader = serde_json::from_value(v)
         .with_context(|| format!("{}: corrupt bundle header", path.display()))?;
+    let (unet_bytes, finder_bytes) = match &header.landmarks {
+        Some(l) if l.unet_bytes <= payload.len() => {
+            let (u, f) = payload.split_at(l.unet_bytes);
+            (u, Some(f))
+        }
+        Some(_) => bail!("{}: truncated model bundle", path.display()),
+        None => (payload, None),
+    };
+    let finder = finder_bytes
+        .map(aac_landmarks::Finder::from_bytes)
+        .transpose()
+        .with_context(|| format!("{}: bundle landmark finder", path.display()))?;
     if !(header.threshold > 0.0 && header.threshold <= 1.0) {
         bail!(
             "{}: bundle threshold {} is outside (0, 1]",
@@ -173,6 +214,7 @@ pub fn load(path: &Path) -> Result<Bundle> {
         header,
         unet,
         checksum,
+        finder,
     })
 }
 
@@ -222,6 +264,7 @@ mod tests {
                 threshold: 0.5,
                 ssm,
                 training: None,
+                landmarks: None,
             };
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("b.aac");

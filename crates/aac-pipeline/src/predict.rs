@@ -24,10 +24,11 @@ use std::time::Instant;
 const STATUS_COLUMN: usize = aac_score::SCORE_CSV_HEADER.len();
 
 /// Columns predict adds after the score table's.
-const PREDICT_EXTRA_COLUMNS: [&str; 3] = ["status", "message", "flags"];
+const PREDICT_EXTRA_COLUMNS: [&str; 4] = ["status", "message", "flags", "landmarks"];
 
 /// The columns of predict's scores.csv: the score table's header
-/// ([`aac_score::SCORE_CSV_HEADER`]), then status, message and flags.
+/// ([`aac_score::SCORE_CSV_HEADER`]), then status, message, flags and
+/// landmarks (`given` from a `.pts` file or `found` by the bundle's finder).
 pub const COLUMNS: [&str; aac_score::SCORE_CSV_HEADER.len() + PREDICT_EXTRA_COLUMNS.len()] = {
     let head = aac_score::SCORE_CSV_HEADER;
     let mut out = [""; aac_score::SCORE_CSV_HEADER.len() + PREDICT_EXTRA_COLUMNS.len()];
@@ -53,6 +54,8 @@ pub struct BundleConfig {
     pub out: PathBuf,
     /// U-net training.
     pub unet: crate::seg::UnetTraining,
+    /// Landmark finder training (None: the bundle has no finder).
+    pub landmarks: Option<aac_landmarks::FinderTraining>,
     /// Seed.
     pub seed: u64,
 }
@@ -65,6 +68,7 @@ impl BundleConfig {
             data,
             out,
             unet: crate::seg::UnetTraining::new(),
+            landmarks: Some(aac_landmarks::FinderTraining::default()),
             seed: d::SEED,
         }
     }
@@ -93,8 +97,25 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
     };
     a.unet.check()?;
     let cfg = unet_config(2, &a.unet, a.seed);
-    let trained =
-        train_unet_with_progress(&cfg, &pick(&train_ids), &pick(&val_ids), &ssm, "bundle")?;
+    let (train_cases, val_cases) = (pick(&train_ids), pick(&val_ids));
+    let trained = train_unet_with_progress(&cfg, &train_cases, &val_cases, &ssm, "bundle")?;
+    let mut payload = trained.model.clone();
+    let landmarks = match &a.landmarks {
+        Some(t) => {
+            let t = aac_landmarks::FinderTraining {
+                seed: a.seed,
+                ..t.clone()
+            };
+            let finder =
+                crate::landmarks::train_finder_with_progress(&t, &train_cases, &val_cases)?;
+            payload.extend_from_slice(&finder);
+            Some(bundle::LandmarkSection {
+                unet_bytes: trained.model.len(),
+                training: t,
+            })
+        }
+        None => None,
+    };
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     for c in &all {
         h = bundle::fnv1a(c.id.as_bytes(), h);
@@ -118,8 +139,9 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
         threshold: trained.header.threshold,
         ssm,
         training: Some(a.unet.clone()),
+        landmarks,
     };
-    bundle::save(&a.out, &header, &trained.model)?;
+    bundle::save(&a.out, &header, &payload)?;
     tracing::info!(
         "wrote {} (trained on {} images, validation Dice {}, threshold {:.1})",
         a.out.display(),
@@ -140,8 +162,9 @@ pub struct PredictConfig {
     pub model: PathBuf,
     /// Directory of raw images (PNG, TIFF, DICOM).
     pub images: PathBuf,
-    /// Directory of .pts files with at least the 20 spine points.
-    pub landmarks: PathBuf,
+    /// Directory of .pts files with at least the 20 spine points (None, or
+    /// an image without a file there: the bundle's finder finds them).
+    pub landmarks: Option<PathBuf>,
     /// Output directory (scores.csv, provenance.csv, index.html, overlays/).
     pub out: PathBuf,
     /// Worker threads (None: all cores).
@@ -292,11 +315,11 @@ fn fingerprint(path: &Path) -> String {
 
 /// The provenance of one row after its id: bundle checksum, image and
 /// landmark fingerprints.
-fn provenance_fields(bundle: &str, image: &Path, landmarks: &Path) -> Vec<String> {
+fn provenance_fields(bundle: &str, image: &Path, landmarks: Option<&Path>) -> Vec<String> {
     vec![
         bundle.to_string(),
         fingerprint(image),
-        fingerprint(landmarks),
+        landmarks.map_or_else(|| "found".into(), fingerprint),
     ]
 }
 
@@ -396,131 +419,234 @@ struct Done {
     overlay: Option<aac_io::Rgb8>,
 }
 
-fn error_row(id: &str, msg: String) -> Done {
+fn error_row(id: &str, msg: String, landmarks: &str) -> Done {
     let mut f = vec![id.to_string()];
     f.extend(std::iter::repeat_n(String::new(), STATUS_COLUMN - 1));
-    f.extend([String::from("error"), msg, String::new()]);
+    f.extend([String::from("error"), msg, String::new(), landmarks.into()]);
     Done {
         row: f,
         overlay: None,
     }
 }
 
+/// One image to score: id, image path and its landmark file, if given.
+type Item = (String, PathBuf, Option<PathBuf>);
+
+/// An image read, with its spacing and spine points (given or found).
+struct Located {
+    img: aac_io::Gray16,
+    spacing: Option<[f64; 2]>,
+    spine: Vec<Point>,
+    /// The finder's result when the points were found.
+    found: Option<aac_landmarks::Found>,
+}
+
+/// Reads each image and its given points, then finds the points of the
+/// others with the bundle's finder (batched).
+fn locate(
+    b: &Bundle,
+    items: &[Item],
+    default_spacing: Option<[f64; 2]>,
+) -> Vec<Result<Located, String>> {
+    let read: Vec<Result<(aac_io::Gray16, Option<[f64; 2]>, Option<Vec<Point>>), String>> = items
+        .par_iter()
+        .map(|(_, img_path, pts_path)| {
+            let (img, spacing) = read_image_spaced(img_path).map_err(|e| e.to_string())?;
+            let given = match pts_path {
+                Some(p) => {
+                    let pts =
+                        crate::dataset_util::read_landmarks_any(p).map_err(|e| format!("{e:#}"))?;
+                    Some(pts[..aac_io::N_SPINE].to_vec())
+                }
+                None => None,
+            };
+            Ok((img, spacing.or(default_spacing), given))
+        })
+        .collect();
+    let to_find: Vec<&aac_io::Gray16> = read
+        .iter()
+        .filter_map(|r| match r {
+            Ok((img, _, None)) => Some(img),
+            _ => None,
+        })
+        .collect();
+    let mut found = match (&b.finder, to_find.is_empty()) {
+        (Some(f), false) => crate::landmarks::find_points(f, &to_find),
+        _ => Vec::new(),
+    }
+    .into_iter();
+    read.into_iter()
+        .zip(items)
+        .map(|(r, (_, img_path, _))| {
+            let (img, spacing, given) = r?;
+            let (spine, found) = match given {
+                Some(spine) => (spine, None),
+                None => match found.next() {
+                    Some(Ok(f)) => (f.points.clone(), Some(f)),
+                    Some(Err(e)) => return Err(format!("{}: {e}", img_path.display())),
+                    None => {
+                        return Err(format!(
+                            "{}: no landmark file and the bundle has no landmark finder",
+                            img_path.display()
+                        ))
+                    }
+                },
+            };
+            Ok(Located {
+                img,
+                spacing,
+                spine,
+                found,
+            })
+        })
+        .collect()
+}
+
+/// A located image with its region of interest warped.
+struct Prepared {
+    located: Located,
+    prep: aac_warp::PreparedRoi,
+    pred: aac_shape::Prediction,
+    roi: Vec<f32>,
+    disagree: bool,
+}
+
+fn prepare(b: &Bundle, l: Located, what: &str) -> Result<Prepared, String> {
+    let (prep, pred) = prepare_roi(
+        &b.header.ssm,
+        &l.spine,
+        AortaSource::Predicted,
+        l.img.dimensions(),
+    )
+    .map_err(|e| format!("{what}: {e}"))?;
+    let map = WarpMap::new(&prep.roi, None);
+    let data: Vec<f32> = l.img.as_raw().iter().map(|&v| v as f32).collect();
+    let roi = map.warp_f32(&data, l.img.width() as usize, l.img.height() as usize, 0.0);
+    let disagree = aac_warp::check_landmarks_against_image(&l.img, &l.spine).disagrees();
+    Ok(Prepared {
+        located: l,
+        prep,
+        pred,
+        roi,
+        disagree,
+    })
+}
+
 fn predict_chunk(
     b: &Bundle,
-    items: &[(String, PathBuf, PathBuf)],
+    items: &[Item],
     overlays: bool,
     default_spacing: Option<[f64; 2]>,
     thresholds: [f32; 2],
 ) -> Vec<Done> {
-    // Stage 1 (parallel): read, shape model, warp.
-    type Prepared = (
-        aac_io::Gray16,
-        Option<[f64; 2]>,
-        Vec<Point>,
-        aac_warp::PreparedRoi,
-        aac_shape::Prediction,
-        Vec<f32>,
-        bool,
-    );
-    let prepared: Vec<Result<Prepared, String>> = items
-        .par_iter()
-        .map(|(id, img_path, pts_path)| {
-            let (img, spacing) = read_image_spaced(img_path).map_err(|e| e.to_string())?;
-            if !pts_path.exists() {
-                return Err(format!("{}: landmark file missing", pts_path.display()));
-            }
-            let pts =
-                crate::dataset_util::read_landmarks_any(pts_path).map_err(|e| format!("{e:#}"))?;
-            let spine = pts[..20].to_vec();
-            let (prep, pred) = prepare_roi(
-                &b.header.ssm,
-                &spine,
-                AortaSource::Predicted,
-                img.dimensions(),
-            )
-            .map_err(|e| format!("{}: {e}", pts_path.display()))?;
-            let map = WarpMap::new(&prep.roi, None);
-            let data: Vec<f32> = img.as_raw().iter().map(|&v| v as f32).collect();
-            let roi = map.warp_f32(&data, img.width() as usize, img.height() as usize, 0.0);
-            let _ = id;
-            let disagree = aac_warp::check_landmarks_against_image(&img, &spine).disagrees();
-            Ok((
-                img,
-                spacing.or(default_spacing),
-                spine,
-                prep,
-                pred,
-                roi,
-                disagree,
-            ))
+    // Stage 1: read, find points where none are given, shape model, warp.
+    let prepared: Vec<Result<Prepared, String>> = locate(b, items, default_spacing)
+        .into_par_iter()
+        .zip(items)
+        .map(|(l, (_, img_path, pts_path))| {
+            let what = pts_path.as_deref().unwrap_or(img_path).display().to_string();
+            prepare(b, l?, &what)
         })
         .collect();
     // Stage 2: the U-net on the good ones, batched.
     let rois: Vec<Vec<f32>> = prepared
         .iter()
-        .filter_map(|p| p.as_ref().ok().map(|x| x.5.clone()))
+        .filter_map(|p| p.as_ref().ok().map(|x| x.roi.clone()))
         .collect();
     let mut planes = b.unet.predict(&rois, 4).into_iter();
     prepared
         .into_iter()
         .zip(items)
-        .map(|(p, (id, _, _))| match p {
-            Err(msg) => error_row(id, msg),
-            Ok((img, spacing, spine, prep, pred, roi, landmarks_disagree)) => {
-                let pl = match planes.next() {
-                    Some(pl) if pl.len() == 2 && pl.iter().all(|p| p.len() == PIXELS) => pl,
-                    _ => {
-                        return error_row(
-                            id,
-                            "the network returned no output for this image (internal error)".into(),
-                        )
+        .map(|(p, (id, _, given))| {
+            let source = if given.is_some() { "given" } else { "found" };
+            match p {
+                Err(msg) => error_row(id, msg, source),
+                Ok(p) => match planes.next() {
+                    Some(pl) if pl.len() == 2 && pl.iter().all(|p| p.len() == PIXELS) => {
+                        score_row(b, id, p, &pl, thresholds, overlays, source)
                     }
-                };
-                let labels = aac_score::labels_from_planes_per_class(
-                    &pl, ROI_WIDTH, ROI_HEIGHT, thresholds,
-                );
-                let s = match score_segmentation(&labels, prep.aorta_centre_x()) {
-                    Ok(s) => s,
-                    Err(e) => return error_row(id, e.to_string()),
-                };
-                let lengths = spacing.map(|sp| {
-                    let x = s.midline_x.unwrap_or_else(|| prep.aorta_centre_x());
-                    wall_lengths_mm(&labels, &s, &row_lengths_mm(&prep.roi, x, sp))
-                });
-                let mut flags = flags_for(
-                    prep.fraction_inside,
-                    prep.shape_mahalanobis,
-                    b.header.ssm.n_modes(),
-                    &roi,
-                    &pl,
-                    thresholds[0].min(thresholds[1]),
-                );
-                if landmarks_disagree {
-                    flags.push(LANDMARKS_DISAGREE_FLAG);
-                }
-                if prep.roi.layout.is_fallback() {
-                    flags.push("roi_band_adjusted");
-                }
-                let mut f = vec![id.clone()];
-                f.extend(score_fields(&s, Grouping::default(), lengths));
-                f.push(if flags.is_empty() {
-                    "ok".into()
-                } else {
-                    "flagged".into()
-                });
-                f.push(if lengths.is_none() {
-                    "no pixel spacing (DICOM PixelSpacing or --pixel-spacing): wall lengths not computed".into()
-                } else {
-                    String::new()
-                });
-                f.push(flags.join(";"));
-                let overlay =
-                    overlays.then(|| draw_overlay(&img, &spine, &prep, &pred, &labels, &s));
-                Done { row: f, overlay }
+                    _ => error_row(
+                        id,
+                        "the network returned no output for this image (internal error)".into(),
+                        source,
+                    ),
+                },
             }
         })
         .collect()
+}
+
+/// The scores.csv row (and overlay) of a scored image.
+fn score_row(
+    b: &Bundle,
+    id: &str,
+    p: Prepared,
+    pl: &[Vec<f32>],
+    thresholds: [f32; 2],
+    overlays: bool,
+    source: &str,
+) -> Done {
+    let Prepared {
+        located,
+        prep,
+        pred,
+        roi,
+        disagree,
+    } = p;
+    let labels = aac_score::labels_from_planes_per_class(pl, ROI_WIDTH, ROI_HEIGHT, thresholds);
+    let s = match score_segmentation(&labels, prep.aorta_centre_x()) {
+        Ok(s) => s,
+        Err(e) => return error_row(id, e.to_string(), source),
+    };
+    let lengths = located.spacing.map(|sp| {
+        let x = s.midline_x.unwrap_or_else(|| prep.aorta_centre_x());
+        wall_lengths_mm(&labels, &s, &row_lengths_mm(&prep.roi, x, sp))
+    });
+    let mut flags = flags_for(
+        prep.fraction_inside,
+        prep.shape_mahalanobis,
+        b.header.ssm.n_modes(),
+        &roi,
+        pl,
+        thresholds[0].min(thresholds[1]),
+    );
+    if disagree {
+        flags.push(LANDMARKS_DISAGREE_FLAG);
+    }
+    if prep.roi.layout.is_fallback() {
+        flags.push("roi_band_adjusted");
+    }
+    let mut messages = Vec::new();
+    if let Some(f) = &located.found {
+        if f.uncertain() {
+            flags.push(aac_landmarks::UNCERTAIN_FLAG);
+            messages.push(format!("found landmarks in doubt: {}", f.doubts.join("; ")));
+        }
+    }
+    if lengths.is_none() {
+        messages.push(
+            "no pixel spacing (DICOM PixelSpacing or --pixel-spacing): wall lengths not computed"
+                .into(),
+        );
+    }
+    let mut f = vec![id.to_string()];
+    f.extend(score_fields(&s, Grouping::default(), lengths));
+    f.push(if flags.is_empty() { "ok" } else { "flagged" }.into());
+    f.push(messages.join("; "));
+    f.push(flags.join(";"));
+    f.push(source.into());
+    let overlay = overlays.then(|| {
+        draw_overlay(
+            &located.img,
+            &located.spine,
+            located.found.is_some(),
+            &prep,
+            &pred,
+            &labels,
+            &s,
+        )
+    });
+    Done { row: f, overlay }
 }
 
 /// The QC overlay on the original image: predicted calcification mapped back,
@@ -528,6 +654,7 @@ fn predict_chunk(
 fn draw_overlay(
     img: &aac_io::Gray16,
     spine: &[Point],
+    found: bool,
     prep: &aac_warp::PreparedRoi,
     pred: &aac_shape::Prediction,
     labels: &Gray8,
@@ -585,7 +712,12 @@ fn draw_overlay(
         2 * scale,
         Rgb([255, 255, 0]),
     );
-    let _ = spine;
+    let colour = if found {
+        crate::landmarks::FOUND_COLOUR
+    } else {
+        crate::landmarks::GIVEN_COLOUR
+    };
+    crate::landmarks::draw_points(&mut rgb, spine, colour);
     rgb
 }
 
@@ -610,12 +742,23 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         .threshold
         .unwrap_or([b.header.threshold, b.header.threshold]);
     let key = model_key(&b.checksum, a.threshold);
-    if !a.landmarks.is_dir() {
-        bail!(
-            "{}: landmark directory does not exist (--landmarks)",
-            a.landmarks.display()
-        );
+    if let Some(dir) = &a.landmarks {
+        if !dir.is_dir() {
+            bail!(
+                "{}: landmark directory does not exist (--landmarks)",
+                dir.display()
+            );
+        }
+    } else {
+        b.finder(&a.model)?;
     }
+    // The given landmark file of an image, if any.
+    let given = |id: &str| {
+        a.landmarks
+            .as_ref()
+            .map(|d| d.join(format!("{id}.pts")))
+            .filter(|p| p.exists())
+    };
     let images = list_images(&a.images)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let scores_path = a.out.join("scores.csv");
@@ -626,11 +769,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
             let id = &r.fields[0];
             images.get(id).is_some_and(|img| {
                 provenance.get(id)
-                    == Some(&provenance_fields(
-                        &key,
-                        img,
-                        &a.landmarks.join(format!("{id}.pts")),
-                    ))
+                    == Some(&provenance_fields(&key, img, given(id).as_deref()))
             })
         });
     if !stale.is_empty() {
@@ -652,11 +791,11 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     }
     aac_io::write_string_atomic(&scores_path, &text)?;
     aac_io::write_string_atomic(&provenance_path, &prov)?;
-    let todo: Vec<(String, PathBuf, PathBuf)> = images
+    let todo: Vec<Item> = images
         .iter()
         .filter(|(id, _)| a.shard.is_none_or(|s| s.contains(id)))
         .filter(|(id, _)| !done.contains(*id))
-        .map(|(id, p)| (id.clone(), p.clone(), a.landmarks.join(format!("{id}.pts"))))
+        .map(|(id, p)| (id.clone(), p.clone(), given(id)))
         .collect();
     tracing::info!(
         "{} images to score ({} already done)",
@@ -690,7 +829,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         let mut prov_lines = String::new();
         for (id, img, pts) in items {
             let mut p = vec![id.clone()];
-            p.extend(provenance_fields(&key, img, pts));
+            p.extend(provenance_fields(&key, img, pts.as_deref()));
             prov_lines.push_str(&csv_line(&p));
         }
         // The provenance first: a score row without its record is re-scored.
@@ -1014,7 +1153,7 @@ mod threshold_tests {
         PredictConfig {
             model: "m.aac".into(),
             images: "i".into(),
-            landmarks: "l".into(),
+            landmarks: Some("l".into()),
             out: "o".into(),
             jobs: None,
             overlays: false,

@@ -89,7 +89,15 @@ impl Segmenter {
             return Ok(Segmenter::Rf(RfModel::load(path)?));
         }
         if head.starts_with(aac_unet::model_file::MAGIC) {
-            return Ok(Segmenter::Unet(Box::new(aac_unet::UnetModel::load(path)?)));
+            let unet = aac_unet::UnetModel::load(path)?;
+            if unet.header.config.classes > 2 {
+                bail!(
+                    "{}: a U-net with {} output channels is not a segmentation model (1 or 2 classes)",
+                    path.display(),
+                    unet.header.config.classes
+                );
+            }
+            return Ok(Segmenter::Unet(Box::new(unet)));
         }
         bail!("{}: not an aac segmentation model (expected a file from `aac train rf` or `aac train unet`)", path.display())
     }

@@ -14,6 +14,9 @@ pub const MAGIC: &[u8] = b"AAC-UNET\n";
 pub const FORMAT: &str = "aac-unet";
 /// The file version.
 pub const VERSION: u32 = 1;
+/// Most output channels a model file may declare: 2 for segmentation, one
+/// per point for the landmark finder's heatmap networks.
+pub const MAX_CLASSES: usize = 32;
 
 /// Everything about a trained network except its weights.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -106,7 +109,7 @@ pub fn from_bytes(
         ));
     }
     let c = &header.config;
-    if !(1..=2).contains(&c.classes) || c.width == 0 || c.width > 256 || c.depth == 0 || c.depth > 6
+    if !(1..=MAX_CLASSES).contains(&c.classes) || c.width == 0 || c.width > 256 || c.depth == 0 || c.depth > 6
     {
         return Err(bad(
             path,

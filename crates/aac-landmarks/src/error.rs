@@ -1,0 +1,18 @@
+//! Errors of the landmark finder.
+
+/// Why points could not be found or a finder could not be trained or read.
+#[derive(Debug, thiserror::Error)]
+pub enum LandmarkError {
+    /// No spine-like structure in the image: every heatmap is flat.
+    #[error("no spine found in the image (the landmark finder's strongest response is {0:.3})")]
+    NoSpine(f32),
+    /// The image is empty or too small.
+    #[error("image of {0}x{1} pixels is too small to find a spine in")]
+    TooSmall(usize, usize),
+    /// A broken finder inside a bundle.
+    #[error("landmark finder: {0}")]
+    Model(String),
+    /// Training could not start.
+    #[error("landmark finder training: {0}")]
+    Training(String),
+}

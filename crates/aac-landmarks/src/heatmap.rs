@@ -1,0 +1,117 @@
+//! Heatmap targets and peaks: one plane per point, a Gaussian blob at the
+//! point for training (normalised to a distribution over the pixels by the
+//! loss), the probability-weighted centroid around the most probable pixel
+//! for inference.
+
+use crate::{INPUT_HEIGHT, INPUT_WIDTH};
+use aac_io::Point;
+
+const PLANE: usize = INPUT_WIDTH * INPUT_HEIGHT;
+
+/// Target planes (`points.len()` x 256 x 128, row-major): exp(-d^2 / 2
+/// sigma^2) around each point (in input pixels); a point outside the input
+/// gives an empty plane.
+pub fn targets(points: &[Point], sigma: f64) -> Vec<f32> {
+    let mut out = vec![0.0f32; points.len() * PLANE];
+    let reach = (3.0 * sigma).ceil() as i64;
+    let inv = 1.0 / (2.0 * sigma * sigma);
+    for (k, p) in points.iter().enumerate() {
+        let plane = &mut out[k * PLANE..(k + 1) * PLANE];
+        let (cx, cy) = (p.x.round() as i64, p.y.round() as i64);
+        for y in (cy - reach).max(0)..=(cy + reach).min(INPUT_HEIGHT as i64 - 1) {
+            for x in (cx - reach).max(0)..=(cx + reach).min(INPUT_WIDTH as i64 - 1) {
+                let d2 = (x as f64 - p.x).powi(2) + (y as f64 - p.y).powi(2);
+                plane[y as usize * INPUT_WIDTH + x as usize] = (-d2 * inv).exp() as f32;
+            }
+        }
+    }
+    out
+}
+
+/// The response of one plane.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Peak {
+    /// Sub-pixel position (input pixels).
+    pub at: Point,
+    /// Probability mass within 3 pixels of the most probable pixel: the
+    /// network's belief that the point lies there.
+    pub mass: f32,
+    /// The most probable pixel farther than the rival radius from the peak,
+    /// over the peak's own probability: near 1 when two places compete for
+    /// the point (e.g. the network cannot tell L1 from T12).
+    pub rival: f32,
+}
+
+/// The peak of a probability plane: the centroid of the probabilities within
+/// 3 pixels of the most probable pixel, and its strongest rival farther
+/// than `rival_radius` pixels away.
+pub fn peak(plane: &[f32], rival_radius: f64) -> Peak {
+    let (best, &height) = plane
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+        .unwrap_or((0, &0.0));
+    let (bx, by) = ((best % INPUT_WIDTH) as i64, (best / INPUT_WIDTH) as i64);
+    let (mut sx, mut sy, mut sw) = (0.0f64, 0.0f64, 0.0f64);
+    for y in (by - 3).max(0)..=(by + 3).min(INPUT_HEIGHT as i64 - 1) {
+        for x in (bx - 3).max(0)..=(bx + 3).min(INPUT_WIDTH as i64 - 1) {
+            let v = plane[y as usize * INPUT_WIDTH + x as usize] as f64;
+            sx += v * x as f64;
+            sy += v * y as f64;
+            sw += v;
+        }
+    }
+    let at = if sw > 0.0 {
+        Point::new(sx / sw, sy / sw)
+    } else {
+        Point::new(bx as f64, by as f64)
+    };
+    let r2 = rival_radius * rival_radius;
+    let rival = plane
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            let (x, y) = ((i % INPUT_WIDTH) as f64, (i / INPUT_WIDTH) as f64);
+            (x - bx as f64).powi(2) + (y - by as f64).powi(2) > r2
+        })
+        .map(|(_, &v)| v)
+        .fold(0.0f32, f32::max);
+    Peak {
+        at,
+        mass: sw as f32,
+        rival: if height > 0.0 { rival / height } else { 1.0 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peak_of_a_target_is_its_point_to_a_tenth_of_a_pixel() {
+        let p = Point::new(40.3, 100.7);
+        let t = targets(&[p], 2.0);
+        let k = peak(&t, 10.0);
+        assert!(k.at.dist(&p) < 0.1, "{:?}", k.at);
+        assert!(k.mass > 0.9);
+        assert_eq!(k.rival, 0.0);
+    }
+
+    #[test]
+    fn a_second_blob_far_away_is_reported_as_a_rival() {
+        let mut t = targets(&[Point::new(60.0, 60.0)], 2.0);
+        let other = targets(&[Point::new(60.0, 120.0)], 2.0);
+        for (a, b) in t.iter_mut().zip(other) {
+            *a = a.max(0.8 * b);
+        }
+        let k = peak(&t, 16.0);
+        assert!(k.at.dist(&Point::new(60.0, 60.0)) < 0.1);
+        assert!((k.rival - 0.8).abs() < 0.01, "{}", k.rival);
+    }
+
+    #[test]
+    fn a_point_outside_the_input_leaves_its_plane_empty() {
+        let t = targets(&[Point::new(-50.0, 10.0)], 2.0);
+        assert!(t.iter().all(|&v| v == 0.0));
+    }
+}

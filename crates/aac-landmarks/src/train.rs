@@ -1,0 +1,389 @@
+//! Training the finder's two heatmap networks from annotated scans.
+//!
+//! Each epoch shows every training scan once to each network through a
+//! randomly perturbed frame: the coarse one rotated, scaled, shifted and
+//! mirrored (patients face either way), the fine one around the true spine
+//! with shifts and turns as large as the coarse stage's errors. Photometric
+//! augmentation as for segmentation. Each output channel is a distribution
+//! over the pixels (spatial softmax) trained by cross-entropy against the
+//! normalised Gaussian target, which, unlike a per-pixel loss, is not
+//! swamped by the background; Adam with a cosine learning rate; the epoch
+//! with the lowest validation point error is kept.
+
+use crate::finder::{Finder, FinderHeader, FORMAT, VERSION};
+use crate::frame::Frame;
+use crate::heatmap::{peak, targets};
+use crate::{LandmarkError, INPUT_HEIGHT, INPUT_WIDTH, N_POINTS};
+use aac_io::Point;
+use aac_unet::model_file::{self, UnetHeader};
+use aac_unet::photometric::{augment, normalise, Photometric};
+use aac_unet::train::epoch_lr;
+use crate::finder::heatmaps;
+use burn::tensor::activation::log_softmax;
+use aac_unet::{UNet, UNetConfig};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// An annotated scan, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct Annotated<'a> {
+    /// Raw intensities, row-major.
+    pub image: &'a [f32],
+    /// Width.
+    pub width: usize,
+    /// Height.
+    pub height: usize,
+    /// At least the 20 spine points.
+    pub points: &'a [Point],
+}
+
+/// How the finder is trained (saved in the bundle header).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FinderTraining {
+    /// Filters at the first level of both networks.
+    pub width: usize,
+    /// Epochs per network.
+    pub epochs: usize,
+    /// Peak learning rate (cosine decay).
+    pub lr: f64,
+    /// Images per step.
+    pub batch: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for FinderTraining {
+    fn default() -> Self {
+        FinderTraining {
+            width: 8,
+            epochs: 12,
+            lr: 2e-3,
+            batch: 4,
+            seed: 1,
+        }
+    }
+}
+
+/// Which of the two networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The whole scan.
+    Coarse,
+    /// The spine-aligned window.
+    Fine,
+}
+
+impl Stage {
+    /// Target Gaussian SD in input pixels.
+    pub fn sigma(self) -> f64 {
+        match self {
+            Stage::Coarse => 1.5,
+            Stage::Fine => 2.0,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Coarse => "coarse",
+            Stage::Fine => "fine",
+        }
+    }
+
+    /// The frame a scan is shown through: exact when `rng` is None.
+    fn frame(self, a: &Annotated, rng: Option<&mut ChaCha8Rng>) -> Frame {
+        let base = match self {
+            Stage::Coarse => Frame::whole_image(a.width, a.height),
+            Stage::Fine => Frame::along_spine(&a.points[..N_POINTS]),
+        };
+        let Some(rng) = rng else { return base };
+        match self {
+            Stage::Coarse => base.perturbed(
+                rng.random_range(-0.12..0.12),
+                rng.random_range(0.8..1.1),
+                rng.random_range(-10.0..10.0),
+                rng.random_range(-12.0..12.0),
+                rng.random_bool(0.5),
+            ),
+            Stage::Fine => base.perturbed(
+                rng.random_range(-0.1..0.1),
+                rng.random_range(0.9..1.1),
+                rng.random_range(-7.0..7.0),
+                rng.random_range(-12.0..12.0),
+                false,
+            ),
+        }
+    }
+
+    /// Input and target planes of a scan through a frame.
+    fn sample(self, a: &Annotated, frame: &Frame, photometric: Option<&mut ChaCha8Rng>) -> Sample {
+        let mut x = normalise(&frame.sample(a.image, a.width, a.height));
+        if let Some(rng) = photometric {
+            augment(rng, &mut x, INPUT_WIDTH, &Photometric::default());
+        }
+        let pts: Vec<Point> = a.points[..N_POINTS]
+            .iter()
+            .map(|&p| frame.to_input(p))
+            .collect();
+        Sample {
+            x,
+            y: targets(&pts, self.sigma()),
+        }
+    }
+}
+
+struct Sample {
+    x: Vec<f32>,
+    y: Vec<f32>,
+}
+
+/// Progress of a finder training.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// An epoch of a stage begins with this many steps.
+    EpochStart {
+        /// "coarse" or "fine".
+        stage: &'static str,
+        /// 1-based.
+        epoch: usize,
+        /// Steps in the epoch.
+        steps: usize,
+    },
+    /// A step finished.
+    Step,
+    /// An epoch finished.
+    EpochEnd {
+        /// "coarse" or "fine".
+        stage: &'static str,
+        /// 1-based.
+        epoch: usize,
+        /// Mean training loss.
+        loss: f64,
+        /// Median validation point error over the T12-L5 span.
+        val_error: f64,
+    },
+}
+
+/// Cross-entropy of each channel's spatial softmax against its target
+/// normalised to sum to 1, averaged over images and channels; a channel
+/// whose point lies outside the input (an empty target) adds nothing.
+pub fn heatmap_loss(logits: Tensor<4>, y: Tensor<4>) -> Tensor<1> {
+    let [n, c, h, w] = logits.dims();
+    let log_p = log_softmax(logits.reshape([n, c, h * w]), 2);
+    let y = y.reshape([n, c, h * w]);
+    let q = y.clone() / y.sum_dim(2).clamp_min(1e-6);
+    (q * log_p).sum_dim(2).neg().mean()
+}
+
+fn net_config(stage: Stage, cfg: &FinderTraining) -> UNetConfig {
+    UNetConfig {
+        classes: N_POINTS,
+        width: cfg.width,
+        depth: 4,
+        dropout: 0.1,
+        // The share of a plane a target blob covers.
+        prior: 2.0 * std::f64::consts::PI * stage.sigma().powi(2)
+            / (INPUT_WIDTH * INPUT_HEIGHT) as f64,
+        coords: stage == Stage::Fine,
+    }
+}
+
+/// Distance between two points over the scan's T12-L5 span (scale-free, so
+/// errors of scans of any resolution can be pooled).
+pub fn relative_error(found: &Point, truth: &Point, spine: &[Point]) -> f64 {
+    let top = spine[aac_io::pts::index::T12_INF_POST].mid(&spine[aac_io::pts::index::T12_INF_ANT]);
+    let bottom =
+        spine[aac_io::pts::index::L5_SUP_POST].mid(&spine[aac_io::pts::index::L5_SUP_ANT]);
+    found.dist(truth) / top.dist(&bottom).max(1e-9)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Median relative point error of one network on exact frames.
+fn stage_error(net: &UNet, stage: Stage, val: &[Annotated]) -> f64 {
+    let dev = aac_unet::device();
+    let mut errors = Vec::new();
+    for chunk in val.chunks(4) {
+        let frames: Vec<Frame> = chunk.iter().map(|a| stage.frame(a, None)).collect();
+        let inputs: Vec<Vec<f32>> = chunk
+            .iter()
+            .zip(&frames)
+            .map(|(a, f)| normalise(&f.sample(a.image, a.width, a.height)))
+            .collect();
+        let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+        for ((planes, a), f) in heatmaps(net, &refs, &dev)
+            .iter()
+            .zip(chunk)
+            .zip(&frames)
+        {
+            for (plane, truth) in planes.iter().zip(a.points) {
+                let p = f.to_image(peak(plane, 8.0).at);
+                errors.push(relative_error(&p, truth, a.points));
+            }
+        }
+    }
+    median(errors)
+}
+
+/// Trains one network; returns its model bytes (the best epoch's).
+fn train_stage(
+    stage: Stage,
+    cfg: &FinderTraining,
+    train: &[Annotated],
+    val: &[Annotated],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<u8>, LandmarkError> {
+    let dev = aac_unet::device().autodiff();
+    let seed = cfg.seed ^ if stage == Stage::Fine { 0xF1E } else { 0xC0A };
+    dev.seed(seed);
+    let net_cfg = net_config(stage, cfg);
+    let mut net = UNet::new(&net_cfg, &dev);
+    let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
+    let header = |epoch: usize| UnetHeader {
+        format: model_file::FORMAT.into(),
+        version: model_file::VERSION,
+        config: net_cfg.clone(),
+        threshold: 0.5,
+        val_dice: None,
+        epoch,
+        photometric: true,
+    };
+    let (mut best, mut best_error) = (Vec::new(), f64::INFINITY);
+    let batch = cfg.batch.max(1);
+    for epoch in 0..cfg.epochs {
+        aac_unet::dropout::seed_dropout(seed ^ ((epoch as u64 + 1) << 32));
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64 + 1) * 0x9E37));
+        progress(Progress::EpochStart {
+            stage: stage.name(),
+            epoch: epoch + 1,
+            steps: order.len().div_ceil(batch),
+        });
+        let lr = epoch_lr(cfg.lr, epoch, cfg.epochs);
+        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        for chunk in order.chunks(batch * 8) {
+            let samples: Vec<Sample> = chunk
+                .par_iter()
+                .map(|&i| {
+                    let mut rng =
+                        ChaCha8Rng::seed_from_u64(seed ^ ((epoch as u64) << 40) ^ (i as u64) << 8);
+                    let frame = stage.frame(&train[i], Some(&mut rng));
+                    stage.sample(&train[i], &frame, Some(&mut rng))
+                })
+                .collect();
+            for b in samples.chunks(batch) {
+                let n = b.len();
+                let xs: Vec<f32> = b.iter().flat_map(|s| s.x.iter().copied()).collect();
+                let ys: Vec<f32> = b.iter().flat_map(|s| s.y.iter().copied()).collect();
+                let x = Tensor::<4>::from_data(
+                    TensorData::new(xs, [n, 1, INPUT_HEIGHT, INPUT_WIDTH]),
+                    &dev,
+                );
+                let y = Tensor::<4>::from_data(
+                    TensorData::new(ys, [n, N_POINTS, INPUT_HEIGHT, INPUT_WIDTH]),
+                    &dev,
+                );
+                let loss = heatmap_loss(net.forward(x), y);
+                let value: f32 = loss.clone().into_scalar();
+                let grads = GradientsParams::from_grads(loss.backward(), &net);
+                net = optim.step(lr, net, grads);
+                loss_sum += value as f64 * n as f64;
+                seen += n;
+                progress(Progress::Step);
+            }
+        }
+        let eval = net.valid();
+        let val_error = if val.is_empty() {
+            f64::NAN
+        } else {
+            stage_error(&eval, stage, val)
+        };
+        progress(Progress::EpochEnd {
+            stage: stage.name(),
+            epoch: epoch + 1,
+            loss: loss_sum / seen.max(1) as f64,
+            val_error,
+        });
+        // Without validation images the last epoch is kept.
+        if best.is_empty() || val.is_empty() || val_error < best_error {
+            best_error = val_error;
+            best = model_file::to_bytes(&eval, &header(epoch + 1))
+                .map_err(|e| LandmarkError::Training(e.to_string()))?;
+        }
+    }
+    Ok(best)
+}
+
+/// Trains a finder on annotated scans (`val` picks each network's epoch and
+/// measures the whole cascade); returns its bytes ([`Finder::to_bytes`]).
+pub fn train_finder(
+    cfg: &FinderTraining,
+    train: &[Annotated],
+    val: &[Annotated],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<u8>, LandmarkError> {
+    if train.is_empty() || cfg.epochs == 0 || cfg.width == 0 {
+        return Err(LandmarkError::Training(
+            "no training images, epochs or width".into(),
+        ));
+    }
+    if let Some(a) = train
+        .iter()
+        .chain(val)
+        .find(|a| a.points.len() < N_POINTS || a.image.len() != a.width * a.height)
+    {
+        return Err(LandmarkError::Training(format!(
+            "a scan of {}x{} pixels has {} points or a wrong-sized image",
+            a.width,
+            a.height,
+            a.points.len()
+        )));
+    }
+    let coarse = train_stage(Stage::Coarse, cfg, train, val, progress)?;
+    let fine = train_stage(Stage::Fine, cfg, train, val, progress)?;
+    let mut header = FinderHeader {
+        format: FORMAT.into(),
+        version: VERSION,
+        coarse_sigma: Stage::Coarse.sigma(),
+        fine_sigma: Stage::Fine.sigma(),
+        uncertain_below: DEFAULT_UNCERTAIN_BELOW,
+        val_error: None,
+        coarse_bytes: coarse.len(),
+    };
+    if !val.is_empty() {
+        let finder = Finder::new(header.clone(), &coarse, &fine)?;
+        let inputs: Vec<(&[f32], usize, usize)> =
+            val.iter().map(|a| (a.image, a.width, a.height)).collect();
+        let mut errors = Vec::new();
+        for (found, a) in finder.find(&inputs).into_iter().zip(val) {
+            match found {
+                Ok(f) => errors.extend(
+                    f.points
+                        .iter()
+                        .zip(a.points)
+                        .map(|(p, t)| relative_error(p, t, a.points)),
+                ),
+                Err(_) => errors.extend(std::iter::repeat_n(1.0, N_POINTS)),
+            }
+        }
+        errors.sort_by(f64::total_cmp);
+        header.val_error = Some([
+            errors[errors.len() / 2],
+            errors[(errors.len() * 95 / 100).min(errors.len() - 1)],
+        ]);
+    }
+    Ok(Finder::to_bytes(&header, &coarse, &fine))
+}
+
+/// Confidence below which a scan is flagged by default.
+pub const DEFAULT_UNCERTAIN_BELOW: f64 = 0.3;
