@@ -68,6 +68,7 @@ fn bundle_predict_resume_shards_and_broken_files() {
         "2",
         "--epochs",
         "1",
+        "--no-landmarks",
     ]));
     let new = tmp.path().join("new");
     ok(aac(&["synth", "--n", "6", "--seed", "2", "--out", s(&new)]));
@@ -199,6 +200,7 @@ fn bundle_predict_resume_shards_and_broken_files() {
         "1",
         "--seed",
         "9",
+        "--no-landmarks",
     ]));
     let mut other = args.to_vec();
     other[2] = s(&model2);
@@ -281,4 +283,116 @@ fn bundle_predict_resume_shards_and_broken_files() {
     std::fs::write(&model, b"AAC-BUNDLE\n{\"version\": 9}\n").unwrap();
     let o = aac(&args);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("version"));
+}
+
+#[test]
+fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train");
+    ok(aac(&[
+        "synth", "--n", "8", "--seed", "1", "--style", "hologic", "--out", s(&train),
+    ]));
+    let model = tmp.path().join("model.aac");
+    let tiny = [
+        "--unet-width",
+        "2",
+        "--epochs",
+        "1",
+        "--landmark-epochs",
+        "1",
+        "--landmark-width",
+        "2",
+    ];
+    let mut a = vec!["train", "bundle", "--data", s(&train), "--out", s(&model)];
+    a.extend(tiny);
+    ok(aac(&a));
+    let new = tmp.path().join("new");
+    ok(aac(&["synth", "--n", "3", "--seed", "2", "--style", "hologic", "--out", s(&new)]));
+    // A blank image: no spine in it.
+    aac_io::write_png16(
+        &new.join("images/blank.png"),
+        &aac_io::Gray16::from_raw(200, 400, vec![1000u16; 200 * 400]).unwrap(),
+    )
+    .unwrap();
+    let images = new.join("images");
+    let found = tmp.path().join("found");
+    let o = aac(&[
+        "landmarks", "--model", s(&model), "--images", s(&images), "--out", s(&found),
+        "--overlays",
+    ]);
+    let t = output_text(&o);
+    assert!(!t.contains("panicked"), "{t}");
+    // landmarks.csv: the contract's columns, one row per image.
+    let mut r = csv::Reader::from_path(found.join("landmarks.csv")).unwrap();
+    assert_eq!(
+        r.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["id", "status", "confidence", "message", "flags"]
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        let pts = found.join(format!("{}.pts", &row[0]));
+        match &row[1] {
+            // Written rows: 20 points in the ISBE format, confidence in 0..1.
+            "ok" | "flagged" => {
+                let text = std::fs::read_to_string(&pts).unwrap();
+                assert!(text.starts_with("version: 1\nn_points: 20\n{"), "{text}");
+                assert_eq!(aac_io::read_pts(&pts).unwrap().len(), 20);
+                let c: f64 = row[2].parse().unwrap();
+                assert!((0.0..=1.0).contains(&c));
+                assert_eq!(row[1] == "flagged", &row[4] == "landmarks_uncertain");
+            }
+            "error" => {
+                assert!(!row[3].is_empty() && !pts.exists());
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    // The blank image is never passed off as a sure spine.
+    let blank = rows.iter().find(|r| &r[0] == "blank").unwrap();
+    assert_ne!(&blank[1], "ok", "{blank:?}");
+    // predict without --landmarks uses the found points and says so (a
+    // finder trained this briefly may find none, and the run then fails,
+    // but every row still says where its points came from); with a
+    // directory lacking some ids it finds only those.
+    let out = tmp.path().join("out");
+    let o = aac(&[
+        "predict", "--model", s(&model), "--images", s(&images), "--out", s(&out), "--overlays",
+    ]);
+    assert!(!output_text(&o).contains("panicked"), "{}", output_text(&o));
+    let p = rows_by_id(&out);
+    assert_eq!(p.len(), 4);
+    assert!(p.values().all(|r| r["landmarks"] == "found"), "{p:?}");
+    let partial = tmp.path().join("partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::copy(
+        new.join("landmarks/synth00000.pts"),
+        partial.join("synth00000.pts"),
+    )
+    .unwrap();
+    let out2 = tmp.path().join("out2");
+    ok(aac(&[
+        "predict", "--model", s(&model), "--images", s(&images), "--landmarks", s(&partial),
+        "--out", s(&out2),
+    ]));
+    let p2 = rows_by_id(&out2);
+    assert_eq!(p2["synth00000"]["landmarks"], "given");
+    assert_eq!(p2["synth00001"]["landmarks"], "found");
+
+    // A bundle without a finder: a clear error for `landmarks` and for
+    // predict without points.
+    let bare = tmp.path().join("bare.aac");
+    let mut a = vec!["train", "bundle", "--data", s(&train), "--out", s(&bare), "--no-landmarks"];
+    a.extend(&tiny[..4]);
+    ok(aac(&a));
+    let o = aac(&["landmarks", "--model", s(&bare), "--images", s(&images), "--out", s(&tmp.path().join("x"))]);
+    assert!(!o.status.success());
+    assert!(output_text(&o).contains("no landmark finder"), "{}", output_text(&o));
+    let o = aac(&["predict", "--model", s(&bare), "--images", s(&images), "--out", s(&tmp.path().join("y"))]);
+    assert!(!o.status.success());
+    assert!(output_text(&o).contains("--landmarks"), "{}", output_text(&o));
+}
+
+fn rows_by_id(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    rows(dir).into_iter().map(|x| (x["id"].clone(), x)).collect()
 }

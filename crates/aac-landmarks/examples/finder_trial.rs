@@ -38,8 +38,19 @@ fn main() {
         return;
     }
     let n_val = (n / 10).max(2);
-    let (val, tr) = all.split_at(n_val);
-    let cfg = FinderTraining { width, epochs, ..Default::default() };
+    let (val, tr) = if std::env::var("OVERFIT").is_ok() {
+        (&all[..], &all[..])
+    } else {
+        all.split_at(n_val)
+    };
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+    let mut cfg = FinderTraining { width, epochs, ..Default::default() };
+    if let Some(b) = env("BATCH") {
+        cfg.batch = b as usize;
+    }
+    if let Some(lr) = env("LR") {
+        cfg.lr = lr;
+    }
     let t0 = std::time::Instant::now();
     let bytes = train_finder(&cfg, tr, val, &mut |p| {
         if let Progress::EpochEnd { stage, epoch, loss, val_error } = p {

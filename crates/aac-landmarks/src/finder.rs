@@ -259,7 +259,10 @@ pub fn heatmaps(net: &UNet, inputs: &[&[f32]], dev: &Device) -> Vec<Vec<Vec<f32>
     let (h, w) = (INPUT_HEIGHT, INPUT_WIDTH);
     let xs: Vec<f32> = inputs.iter().flat_map(|s| s.iter().copied()).collect();
     let x = Tensor::<4>::from_data(TensorData::new(xs, [n, 1, h, w]), dev);
-    let logits = net.forward(x).reshape([n, N_POINTS, h * w]);
+    let logits = net
+        .forward(x)
+        .reshape([n, N_POINTS, h * w])
+        .mul_scalar(crate::heatmap::LOGIT_SCALE);
     let p: Vec<f32> = burn::tensor::activation::softmax(logits, 2)
         .into_data()
         .convert::<f32>()

@@ -8,6 +8,13 @@ use aac_io::Point;
 
 const PLANE: usize = INPUT_WIDTH * INPUT_HEIGHT;
 
+/// Factor on the network's outputs before the spatial softmax. A sharp
+/// peak needs logits some 10 apart; from batch-normalised features through
+/// a 1x1 head that takes weights Adam reaches only after hundreds of steps,
+/// and training then spends most of its time there. Scaling the logits
+/// lets small weights make sharp maps from the first epochs.
+pub const LOGIT_SCALE: f32 = 10.0;
+
 /// Target planes (`points.len()` x 256 x 128, row-major): exp(-d^2 / 2
 /// sigma^2) around each point (in input pixels); a point outside the input
 /// gives an empty plane.

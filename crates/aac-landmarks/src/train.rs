@@ -173,7 +173,12 @@ pub enum Progress {
 /// whose point lies outside the input (an empty target) adds nothing.
 pub fn heatmap_loss(logits: Tensor<4>, y: Tensor<4>) -> Tensor<1> {
     let [n, c, h, w] = logits.dims();
-    let log_p = log_softmax(logits.reshape([n, c, h * w]), 2);
+    let log_p = log_softmax(
+        logits
+            .reshape([n, c, h * w])
+            .mul_scalar(crate::heatmap::LOGIT_SCALE),
+        2,
+    );
     let y = y.reshape([n, c, h * w]);
     let q = y.clone() / y.sum_dim(2).clamp_min(1e-6);
     (q * log_p).sum_dim(2).neg().mean()
@@ -188,7 +193,10 @@ fn net_config(stage: Stage, cfg: &FinderTraining) -> UNetConfig {
         // The share of a plane a target blob covers.
         prior: 2.0 * std::f64::consts::PI * stage.sigma().powi(2)
             / (INPUT_WIDTH * INPUT_HEIGHT) as f64,
-        coords: stage == Stage::Fine,
+        // Position in both directions: which vertebra a corner belongs to
+        // is a matter of where it lies as much as of how it looks.
+        coords: true,
+        rows: true,
     }
 }
 

@@ -241,6 +241,7 @@ mod tests {
                 dropout: 0.0,
                 prior: -4.0,
                 coords: true,
+                rows: false,
             };
             let net = aac_unet::net::UNet::new(&config, &aac_unet::device());
             let unet_header = aac_unet::model_file::UnetHeader {

@@ -233,6 +233,7 @@ pub fn unet_config(classes: usize, t: &UnetTraining, seed: u64) -> aac_unet::tra
             dropout: 0.5,
             prior: 0.005,
             coords: true,
+            rows: false,
         },
         epochs: t.epochs,
         augment: t.augment,

@@ -44,6 +44,7 @@ fn bench_width(width: usize, reps: usize) -> Timing {
         dropout: 0.5,
         prior: 0.01,
         coords: true,
+        rows: false,
     };
     let dev = Device::flex().autodiff();
     dev.seed(1);

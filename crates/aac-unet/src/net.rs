@@ -36,6 +36,13 @@ pub struct UNetConfig {
     /// stays below threshold. Off in files written before it existed.
     #[serde(default)]
     pub coords: bool,
+    /// Give the network the row too (y from -1 at the top to 1 at the
+    /// bottom), after the column channel. The landmark finder's heatmap
+    /// networks need it: vertebrae look alike, and a convolution alone
+    /// cannot tell which one it is looking at. Off in files written before
+    /// it existed.
+    #[serde(default)]
+    pub rows: bool,
 }
 
 /// Two 3x3 convolutions, each followed by batch normalisation and ReLU, with
@@ -107,6 +114,7 @@ pub struct UNet {
     dec: Vec<ConvBlock>,
     head: Conv2d,
     coords: bool,
+    rows: bool,
 }
 
 impl UNet {
@@ -114,7 +122,7 @@ impl UNet {
     pub fn new(cfg: &UNetConfig, dev: &Device) -> UNet {
         let w = cfg.width.max(1);
         let mut down = Vec::new();
-        let mut cin = 1 + usize::from(cfg.coords);
+        let mut cin = 1 + usize::from(cfg.coords) + usize::from(cfg.rows);
         for level in 0..cfg.depth {
             let cout = w << level;
             down.push(ConvBlock::new(cin, cout, Some(cfg.dropout), dev));
@@ -156,6 +164,7 @@ impl UNet {
             dec,
             head,
             coords: cfg.coords,
+            rows: cfg.rows,
         }
     }
 
@@ -167,6 +176,9 @@ impl UNet {
         } else {
             x
         };
+        if self.rows {
+            x = with_row_channel(x);
+        }
         for block in &self.down {
             x = block.forward(x);
             skips.push(x.clone());
@@ -181,6 +193,19 @@ impl UNet {
         }
         self.head.forward(x)
     }
+}
+
+/// Appends the row coordinate (-1 at y = 0 .. 1 at the last row) as a
+/// channel to a batch [N, C, H, W].
+fn with_row_channel(x: Tensor<4>) -> Tensor<4> {
+    let [n, _, h, w] = x.dims();
+    let step = if h > 1 { 2.0 / (h - 1) as f32 } else { 0.0 };
+    let plane: Vec<f32> = (0..h)
+        .flat_map(|i| std::iter::repeat_n(i as f32 * step - 1.0, w))
+        .collect();
+    let rows = Tensor::<4>::from_data(TensorData::new(plane, [1, 1, h, w]), &x.device())
+        .expand([n, 1, h, w]);
+    Tensor::cat(vec![x, rows], 1)
 }
 
 /// Appends the column coordinate (-1 at x = 0 .. 1 at the last column) as a

@@ -20,6 +20,7 @@ fn cfg(classes: usize, width: usize, depth: usize) -> UNetConfig {
         dropout: 0.5,
         prior: 0.01,
         coords: false,
+        rows: false,
     }
 }
 
