@@ -2,13 +2,13 @@
 //! [`aac_pipeline::predict`].
 
 use crate::training_args::UnetTrainingArgs;
+use aac_landmarks::FinderTraining;
 use aac_pipeline::defaults as d;
+use aac_pipeline::landmarks::{find_landmarks, LandmarksConfig};
 use aac_pipeline::predict::{
     merge as run_merge, predict as run_predict, train_bundle as run_train_bundle, BundleConfig,
     MergeConfig, PredictConfig, Shard,
 };
-use aac_landmarks::FinderTraining;
-use aac_pipeline::landmarks::{find_landmarks, LandmarksConfig};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -41,10 +41,15 @@ pub struct FinderArgs {
     /// whose spine points are given (`aac predict --landmarks`).
     #[arg(long)]
     no_landmarks: bool,
-    /// Epochs of each of the finder's two networks.
+    /// Epochs of the finder's fine network (the coarse one trains 3 times
+    /// as many, each of --landmark-scans scans).
     #[arg(long, default_value_t = FinderTraining::default().epochs)]
     landmark_epochs: usize,
-    /// Filters at the first level of the finder's networks.
+    /// Scans per landmark-finder epoch (a fresh random subset each epoch).
+    #[arg(long, default_value_t = FinderTraining::default().scans_per_epoch)]
+    landmark_scans: usize,
+    /// Filters at the first level of the finder's fine network (the coarse
+    /// one has half as many).
     #[arg(long, default_value_t = FinderTraining::default().width)]
     landmark_width: usize,
 }
@@ -54,7 +59,10 @@ impl FinderArgs {
     fn settings(&self) -> Option<FinderTraining> {
         (!self.no_landmarks).then(|| FinderTraining {
             epochs: self.landmark_epochs,
+            coarse_epochs: 3 * self.landmark_epochs,
+            scans_per_epoch: self.landmark_scans,
             width: self.landmark_width,
+            coarse_width: (self.landmark_width / 2).max(1),
             ..FinderTraining::default()
         })
     }

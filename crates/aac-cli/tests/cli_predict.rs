@@ -290,7 +290,15 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     let tmp = tempfile::tempdir().unwrap();
     let train = tmp.path().join("train");
     ok(aac(&[
-        "synth", "--n", "8", "--seed", "1", "--style", "hologic", "--out", s(&train),
+        "synth",
+        "--n",
+        "8",
+        "--seed",
+        "1",
+        "--style",
+        "hologic",
+        "--out",
+        s(&train),
     ]));
     let model = tmp.path().join("model.aac");
     let tiny = [
@@ -307,7 +315,17 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     a.extend(tiny);
     ok(aac(&a));
     let new = tmp.path().join("new");
-    ok(aac(&["synth", "--n", "3", "--seed", "2", "--style", "hologic", "--out", s(&new)]));
+    ok(aac(&[
+        "synth",
+        "--n",
+        "3",
+        "--seed",
+        "2",
+        "--style",
+        "hologic",
+        "--out",
+        s(&new),
+    ]));
     // A blank image: no spine in it.
     aac_io::write_png16(
         &new.join("images/blank.png"),
@@ -317,7 +335,13 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     let images = new.join("images");
     let found = tmp.path().join("found");
     let o = aac(&[
-        "landmarks", "--model", s(&model), "--images", s(&images), "--out", s(&found),
+        "landmarks",
+        "--model",
+        s(&model),
+        "--images",
+        s(&images),
+        "--out",
+        s(&found),
         "--overlays",
     ]);
     let t = output_text(&o);
@@ -340,7 +364,7 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
                 assert_eq!(aac_io::read_pts(&pts).unwrap().len(), 20);
                 let c: f64 = row[2].parse().unwrap();
                 assert!((0.0..=1.0).contains(&c));
-                assert_eq!(row[1] == "flagged", &row[4] == "landmarks_uncertain");
+                assert_eq!(&row[1] == "flagged", &row[4] == "landmarks_uncertain");
             }
             "error" => {
                 assert!(!row[3].is_empty() && !pts.exists());
@@ -357,7 +381,14 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     // directory lacking some ids it finds only those.
     let out = tmp.path().join("out");
     let o = aac(&[
-        "predict", "--model", s(&model), "--images", s(&images), "--out", s(&out), "--overlays",
+        "predict",
+        "--model",
+        s(&model),
+        "--images",
+        s(&images),
+        "--out",
+        s(&out),
+        "--overlays",
     ]);
     assert!(!output_text(&o).contains("panicked"), "{}", output_text(&o));
     let p = rows_by_id(&out);
@@ -372,8 +403,15 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     .unwrap();
     let out2 = tmp.path().join("out2");
     ok(aac(&[
-        "predict", "--model", s(&model), "--images", s(&images), "--landmarks", s(&partial),
-        "--out", s(&out2),
+        "predict",
+        "--model",
+        s(&model),
+        "--images",
+        s(&images),
+        "--landmarks",
+        s(&partial),
+        "--out",
+        s(&out2),
     ]));
     let p2 = rows_by_id(&out2);
     assert_eq!(p2["synth00000"]["landmarks"], "given");
@@ -382,17 +420,52 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     // A bundle without a finder: a clear error for `landmarks` and for
     // predict without points.
     let bare = tmp.path().join("bare.aac");
-    let mut a = vec!["train", "bundle", "--data", s(&train), "--out", s(&bare), "--no-landmarks"];
+    let mut a = vec![
+        "train",
+        "bundle",
+        "--data",
+        s(&train),
+        "--out",
+        s(&bare),
+        "--no-landmarks",
+    ];
     a.extend(&tiny[..4]);
     ok(aac(&a));
-    let o = aac(&["landmarks", "--model", s(&bare), "--images", s(&images), "--out", s(&tmp.path().join("x"))]);
+    let o = aac(&[
+        "landmarks",
+        "--model",
+        s(&bare),
+        "--images",
+        s(&images),
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
     assert!(!o.status.success());
-    assert!(output_text(&o).contains("no landmark finder"), "{}", output_text(&o));
-    let o = aac(&["predict", "--model", s(&bare), "--images", s(&images), "--out", s(&tmp.path().join("y"))]);
+    assert!(
+        output_text(&o).contains("no landmark finder"),
+        "{}",
+        output_text(&o)
+    );
+    let o = aac(&[
+        "predict",
+        "--model",
+        s(&bare),
+        "--images",
+        s(&images),
+        "--out",
+        s(&tmp.path().join("y")),
+    ]);
     assert!(!o.status.success());
-    assert!(output_text(&o).contains("--landmarks"), "{}", output_text(&o));
+    assert!(
+        output_text(&o).contains("--landmarks"),
+        "{}",
+        output_text(&o)
+    );
 }
 
 fn rows_by_id(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
-    rows(dir).into_iter().map(|x| (x["id"].clone(), x)).collect()
+    rows(dir)
+        .into_iter()
+        .map(|x| (x["id"].clone(), x))
+        .collect()
 }

@@ -7,14 +7,23 @@ use aac_landmarks::train::{relative_error, Progress};
 use aac_landmarks::{train_finder, Annotated, Finder, FinderTraining};
 use aac_synth::{generate_case, style::Style};
 
-fn cohort(seed: u64, n: usize, style: &str) -> Vec<(Vec<f32>, usize, usize, Vec<aac_io::Point>, f64)> {
+/// Image, width, height, spine points and pixel spacing.
+type Case = (Vec<f32>, usize, usize, Vec<aac_io::Point>, f64);
+
+fn cohort(seed: u64, n: usize, style: &str) -> Vec<Case> {
     let style = Style::by_name(style).expect("style");
     (0..n)
         .map(|i| {
             let c = generate_case(seed, i, &style, false);
             let (w, h) = c.image.dimensions();
             let img: Vec<f32> = c.image.as_raw().iter().map(|&v| v as f32).collect();
-            (img, w as usize, h as usize, c.landmarks[..20].to_vec(), c.truth.spacing_mm)
+            (
+                img,
+                w as usize,
+                h as usize,
+                c.landmarks[..20].to_vec(),
+                c.truth.spacing_mm,
+            )
         })
         .collect()
 }
@@ -31,7 +40,12 @@ fn main() {
     let test = cohort(98, n_test, test_style);
     let all: Vec<Annotated> = train
         .iter()
-        .map(|(img, w, h, p, _)| Annotated { image: img, width: *w, height: *h, points: p })
+        .map(|(img, w, h, p, _)| Annotated {
+            image: img,
+            width: *w,
+            height: *h,
+            points: p,
+        })
         .collect();
     if let Ok(d) = std::env::var("DUMP") {
         dump(&all, std::path::Path::new(&d));
@@ -44,7 +58,11 @@ fn main() {
         all.split_at(n_val)
     };
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
-    let mut cfg = FinderTraining { width, epochs, ..Default::default() };
+    let mut cfg = FinderTraining {
+        width,
+        epochs,
+        ..Default::default()
+    };
     if let Some(b) = env("BATCH") {
         cfg.batch = b as usize;
     }
@@ -53,14 +71,24 @@ fn main() {
     }
     let t0 = std::time::Instant::now();
     let bytes = train_finder(&cfg, tr, val, &mut |p| {
-        if let Progress::EpochEnd { stage, epoch, loss, val_error } = p {
-            eprintln!("{stage} {epoch}: loss {loss:.4} val {val_error:.4} ({:.0} s)", t0.elapsed().as_secs_f64());
+        if let Progress::EpochEnd {
+            stage,
+            epoch,
+            loss,
+            val_error,
+        } = p
+        {
+            eprintln!(
+                "{stage} {epoch}: loss {loss:.4} val {val_error:.4} ({:.0} s)",
+                t0.elapsed().as_secs_f64()
+            );
         }
     })
     .unwrap();
     let finder = Finder::from_bytes(&bytes).unwrap();
     eprintln!("header {:?}", finder.header.val_error);
-    let inputs: Vec<(&[f32], usize, usize)> = test.iter().map(|t| (t.0.as_slice(), t.1, t.2)).collect();
+    let inputs: Vec<(&[f32], usize, usize)> =
+        test.iter().map(|t| (t.0.as_slice(), t.1, t.2)).collect();
     let t1 = std::time::Instant::now();
     let found = finder.find(&inputs);
     let secs = t1.elapsed().as_secs_f64();
@@ -68,8 +96,18 @@ fn main() {
     let (mut wrong_level, mut flagged, mut wrong_unflagged) = (0, 0, 0);
     for (f, t) in found.iter().zip(&test) {
         let f = f.as_ref().unwrap();
-        let errs: Vec<f64> = f.points.iter().zip(&t.3).map(|(p, q)| p.dist(q) * t.4).collect();
-        let rel: f64 = f.points.iter().zip(&t.3).map(|(p, q)| relative_error(p, q, &t.3)).fold(0.0, f64::max);
+        let errs: Vec<f64> = f
+            .points
+            .iter()
+            .zip(&t.3)
+            .map(|(p, q)| p.dist(q) * t.4)
+            .collect();
+        let rel: f64 = f
+            .points
+            .iter()
+            .zip(&t.3)
+            .map(|(p, q)| relative_error(p, q, &t.3))
+            .fold(0.0, f64::max);
         // A level is misnamed when a point lies over a quarter span (about a vertebra) off.
         let wrong = rel > 0.12;
         wrong_level += wrong as usize;
@@ -100,8 +138,18 @@ pub fn dump(train: &[Annotated], dir: &std::path::Path) {
             let mut rgb = aac_io::draw::display_rgb_f32(&x, 128, 256);
             for p in a.points.iter().take(20) {
                 let q = f.to_input(*p);
-                aac_io::draw::line(&mut rgb, aac_io::Point::new(q.x - 2.0, q.y), aac_io::Point::new(q.x + 2.0, q.y), image::Rgb([255, 0, 0]));
-                aac_io::draw::line(&mut rgb, aac_io::Point::new(q.x, q.y - 2.0), aac_io::Point::new(q.x, q.y + 2.0), image::Rgb([255, 0, 0]));
+                aac_io::draw::line(
+                    &mut rgb,
+                    aac_io::Point::new(q.x - 2.0, q.y),
+                    aac_io::Point::new(q.x + 2.0, q.y),
+                    image::Rgb([255, 0, 0]),
+                );
+                aac_io::draw::line(
+                    &mut rgb,
+                    aac_io::Point::new(q.x, q.y - 2.0),
+                    aac_io::Point::new(q.x, q.y + 2.0),
+                    image::Rgb([255, 0, 0]),
+                );
             }
             aac_io::write_rgb_png(&dir.join(format!("{i}_{name}.png")), &rgb).unwrap();
         }

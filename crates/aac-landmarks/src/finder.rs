@@ -8,6 +8,7 @@ use aac_unet::model_file;
 use aac_unet::photometric::normalise;
 use aac_unet::UNet;
 use burn::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -68,7 +69,7 @@ pub struct Finder {
 pub struct Found {
     /// The 20 spine points (image pixels), in the contract's order.
     pub points: Vec<Point>,
-    /// The coarse stage's estimate of the same points.
+    /// The coarse stage's anchors ([`crate::frame::anchors`]).
     pub coarse: Vec<Point>,
     /// 0..1: the fine peaks' mean probability mass times one minus the
     /// strongest rival of any coarse or fine peak.
@@ -149,55 +150,42 @@ impl Finder {
             .map(|&(_, w, h)| (w >= 16 && h >= 16).then(|| Frame::whole_image(w, h)))
             .collect();
         let coarse_inputs: Vec<Vec<f32>> = images
-            .iter()
+            .par_iter()
             .zip(&coarse_frames)
             .filter_map(|(&(img, w, h), f)| f.map(|f| normalise(&f.sample(img, w, h))))
             .collect();
         let mut coarse_peaks = self
-            .peaks(&self.coarse, &coarse_inputs, COARSE_RIVAL_RADIUS)
+            .peaks(&self.coarse, 3, &coarse_inputs, COARSE_RIVAL_RADIUS)
             .into_iter();
-        let mut staged: Vec<Result<(Frame, Vec<Peak>), LandmarkError>> = Vec::new();
+        let mut staged: Vec<Result<Coarse, LandmarkError>> = Vec::new();
         for (&(_, w, h), f) in images.iter().zip(&coarse_frames) {
-            staged.push(match (f, coarse_peaks.next()) {
-                (Some(f), Some(p)) if f.scale() > 0.0 => Ok((*f, p)),
+            // Only images with a frame were run through the network.
+            let peaks = f.and_then(|_| coarse_peaks.next());
+            staged.push(match (f, peaks) {
+                (Some(f), Some(p)) => Coarse::new(f, p),
                 _ => Err(LandmarkError::TooSmall(w, h)),
             });
         }
-        let mut staged: Vec<Result<(Frame, Vec<Peak>, Vec<Point>, Frame), LandmarkError>> = staged
-            .into_iter()
-            .map(|s| {
-                let (f, p) = s?;
-                let mut masses: Vec<f32> = p.iter().map(|k| k.mass).collect();
-                masses.sort_by(f32::total_cmp);
-                let median = masses[masses.len() / 2];
-                if median < NO_SPINE_MASS {
-                    return Err(LandmarkError::NoSpine(median));
-                }
-                let pts: Vec<Point> = p.iter().map(|k| f.to_image(k.at)).collect();
-                let fine = Frame::along_spine(&pts);
-                Ok((f, p, pts, fine))
-            })
-            .collect();
         let fine_inputs: Vec<Vec<f32>> = staged
-            .iter()
+            .par_iter()
             .zip(images)
             .filter_map(|(s, &(img, w, h))| {
                 s.as_ref()
                     .ok()
-                    .map(|(_, _, _, fine)| normalise(&fine.sample(img, w, h)))
+                    .map(|c| normalise(&c.fine.sample(img, w, h)))
             })
             .collect();
         let mut fine_peaks = self
-            .peaks(&self.fine, &fine_inputs, FINE_RIVAL_RADIUS)
+            .peaks(&self.fine, N_POINTS, &fine_inputs, FINE_RIVAL_RADIUS)
             .into_iter();
         staged
             .drain(..)
             .map(|s| {
-                let (_, cp, coarse, fine) = s?;
+                let c = s?;
                 let fp = fine_peaks
                     .next()
                     .ok_or_else(|| LandmarkError::Model("no fine output".into()))?;
-                Ok(self.assemble(&cp, coarse, &fine, &fp))
+                Ok(self.assemble(&c.peaks, c.anchors, &c.fine, &fp))
             })
             .collect()
     }
@@ -219,14 +207,15 @@ impl Finder {
                 self.header.uncertain_below
             ));
         }
-        let worst = points
+        let worst = crate::frame::anchors(&points)
             .iter()
             .zip(&coarse)
+            .take(2)
             .map(|(p, c)| p.dist(c) / fine.scale())
             .fold(0.0, f64::max);
         if worst > STAGE_DISAGREEMENT {
             doubts.push(format!(
-                "coarse and fine points differ by up to {worst:.0} fine pixels"
+                "coarse and fine endplates differ by up to {worst:.0} fine pixels"
             ));
         }
         if let Some(problem) = order_problem(&points) {
@@ -240,11 +229,17 @@ impl Finder {
         }
     }
 
-    fn peaks(&self, net: &UNet, inputs: &[Vec<f32>], radius: f64) -> Vec<Vec<Peak>> {
+    fn peaks(
+        &self,
+        net: &UNet,
+        channels: usize,
+        inputs: &[Vec<f32>],
+        radius: f64,
+    ) -> Vec<Vec<Peak>> {
         let mut out = Vec::with_capacity(inputs.len());
         for chunk in inputs.chunks(4) {
             let refs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
-            for planes in heatmaps(net, &refs, &self.device) {
+            for planes in heatmaps(net, &refs, channels, &self.device) {
                 out.push(planes.iter().map(|p| peak(p, radius)).collect());
             }
         }
@@ -252,23 +247,56 @@ impl Finder {
     }
 }
 
+/// The coarse stage's outcome for one image.
+struct Coarse {
+    peaks: Vec<Peak>,
+    /// The anchors in image pixels.
+    anchors: Vec<Point>,
+    /// The fine window they define.
+    fine: Frame,
+}
+
+impl Coarse {
+    /// The anchors from the coarse peaks, or no spine when the maps are flat.
+    fn new(frame: &Frame, peaks: Vec<Peak>) -> Result<Coarse, LandmarkError> {
+        let mut masses: Vec<f32> = peaks.iter().map(|k| k.mass).collect();
+        masses.sort_by(f32::total_cmp);
+        let median = masses[masses.len() / 2];
+        if median < NO_SPINE_MASS {
+            return Err(LandmarkError::NoSpine(median));
+        }
+        let anchors: Vec<Point> = peaks.iter().map(|k| frame.to_image(k.at)).collect();
+        let fine = Frame::from_anchors(anchors[0], anchors[1], anchors[2]);
+        Ok(Coarse {
+            peaks,
+            anchors,
+            fine,
+        })
+    }
+}
+
 /// Per input, one probability map per point: the network's logits turned
 /// into a distribution over the pixels of each channel (spatial softmax).
-pub fn heatmaps(net: &UNet, inputs: &[&[f32]], dev: &Device) -> Vec<Vec<Vec<f32>>> {
+pub fn heatmaps(
+    net: &UNet,
+    inputs: &[&[f32]],
+    channels: usize,
+    dev: &Device,
+) -> Vec<Vec<Vec<f32>>> {
     let n = inputs.len();
     let (h, w) = (INPUT_HEIGHT, INPUT_WIDTH);
     let xs: Vec<f32> = inputs.iter().flat_map(|s| s.iter().copied()).collect();
     let x = Tensor::<4>::from_data(TensorData::new(xs, [n, 1, h, w]), dev);
     let logits = net
         .forward(x)
-        .reshape([n, N_POINTS, h * w])
+        .reshape([n, channels, h * w])
         .mul_scalar(crate::heatmap::LOGIT_SCALE);
     let p: Vec<f32> = burn::tensor::activation::softmax(logits, 2)
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
         .unwrap_or_default();
-    p.chunks(N_POINTS * h * w)
+    p.chunks(channels * h * w)
         .map(|img| img.chunks(h * w).map(<[f32]>::to_vec).collect())
         .collect()
 }

@@ -10,6 +10,16 @@ use aac_io::Point;
 /// and below are left for the coarse stage's error.
 pub const FINE_SPAN_ROWS: f64 = 176.0;
 
+/// The three points the coarse stage finds: the midpoints of the T12
+/// inferior and the L5 superior endplates, and the middle of the anterior
+/// walls of L2 and L3 (in front of the axis, so it tells the facing).
+pub fn anchors(spine: &[Point]) -> [Point; 3] {
+    let top = spine[index::T12_INF_POST].mid(&spine[index::T12_INF_ANT]);
+    let bottom = spine[index::L5_SUP_POST].mid(&spine[index::L5_SUP_ANT]);
+    let front = spine[index::sup_ant(1)].mid(&spine[index::inf_ant(2)]);
+    [top, bottom, front]
+}
+
 /// Maps input pixel (x, y) to image pixel `origin + m * ((x, y) - centre)`,
 /// with the input's centre at ((W-1)/2, (H-1)/2).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,26 +52,25 @@ impl Frame {
     /// T12 inferior to the L5 superior endplate ([`FINE_SPAN_ROWS`] apart),
     /// columns from posterior to anterior, whichever way the patient faces.
     pub fn along_spine(spine: &[Point]) -> Frame {
-        let top = spine[index::T12_INF_POST].mid(&spine[index::T12_INF_ANT]);
-        let bottom = spine[index::L5_SUP_POST].mid(&spine[index::L5_SUP_ANT]);
+        let [top, bottom, front] = anchors(spine);
+        Frame::from_anchors(top, bottom, front)
+    }
+
+    /// The spine-aligned window from its three anchors ([`anchors`]): the
+    /// endplate midpoints above L1 and below L4, and a point in front of the
+    /// spine's axis (which side is anterior).
+    pub fn from_anchors(top: Point, bottom: Point, front: Point) -> Frame {
         let span = top.dist(&bottom).max(1e-6);
         let u = Point::new((bottom.x - top.x) / span, (bottom.y - top.y) / span);
         // Perpendicular pointing right of the axis for an upright spine.
         let mut n = Point::new(u.y, -u.x);
-        let facing: f64 = (0..4)
-            .map(|v| {
-                let c = index::corners(v);
-                let ant = spine[c[1]].mid(&spine[c[2]]);
-                let post = spine[c[0]].mid(&spine[c[3]]);
-                (ant.x - post.x) * n.x + (ant.y - post.y) * n.y
-            })
-            .sum();
-        if facing < 0.0 {
+        let mid = top.mid(&bottom);
+        if (front.x - mid.x) * n.x + (front.y - mid.y) * n.y < 0.0 {
             n = Point::new(-n.x, -n.y);
         }
         let s = span / FINE_SPAN_ROWS;
         Frame {
-            origin: top.mid(&bottom),
+            origin: mid,
             m: [n.x * s, n.y * s, u.x * s, u.y * s],
         }
     }
@@ -219,7 +228,10 @@ mod tests {
             let f = Frame::along_spine(&spine);
             let ant = f.to_input(spine[index::sup_ant(1)]);
             let post = f.to_input(spine[index::sup_post(1)]);
-            assert!(ant.x > post.x + 10.0, "facing right {right}: {ant:?} {post:?}");
+            assert!(
+                ant.x > post.x + 10.0,
+                "facing right {right}: {ant:?} {post:?}"
+            );
             // T12 above L5, FINE_SPAN_ROWS apart.
             let top = f.to_input(spine[index::T12_INF_POST]);
             let bottom = f.to_input(spine[index::L5_SUP_POST]);

@@ -95,11 +95,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_peak_of_a_target_is_its_point_to_a_tenth_of_a_pixel() {
+    fn the_peak_of_a_target_is_its_point_to_a_fifth_of_a_pixel() {
+        // The 7x7 window cuts the blob's tails, which pulls the centroid
+        // toward the window's centre by up to 0.15 pixels at SD 2 (0.13 mm
+        // in the fine frame); a narrower map is pulled less.
         let p = Point::new(40.3, 100.7);
         let t = targets(&[p], 2.0);
         let k = peak(&t, 10.0);
-        assert!(k.at.dist(&p) < 0.1, "{:?}", k.at);
+        assert!(k.at.dist(&p) < 0.2, "{:?}", k.at);
+        let sharp = peak(&targets(&[p], 1.0), 10.0);
+        assert!(sharp.at.dist(&p) < 0.02, "{:?}", sharp.at);
         assert!(k.mass > 0.9);
         assert_eq!(k.rival, 0.0);
     }

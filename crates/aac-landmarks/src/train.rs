@@ -10,6 +10,7 @@
 //! swamped by the background; Adam with a cosine learning rate; the epoch
 //! with the lowest validation point error is kept.
 
+use crate::finder::heatmaps;
 use crate::finder::{Finder, FinderHeader, FORMAT, VERSION};
 use crate::frame::Frame;
 use crate::heatmap::{peak, targets};
@@ -18,11 +19,10 @@ use aac_io::Point;
 use aac_unet::model_file::{self, UnetHeader};
 use aac_unet::photometric::{augment, normalise, Photometric};
 use aac_unet::train::epoch_lr;
-use crate::finder::heatmaps;
-use burn::tensor::activation::log_softmax;
 use aac_unet::{UNet, UNetConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -45,10 +45,22 @@ pub struct Annotated<'a> {
 /// How the finder is trained (saved in the bundle header).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FinderTraining {
-    /// Filters at the first level of both networks.
+    /// Filters at the first level of the fine network. Its 20 output maps
+    /// are read from this many features by a 1x1 convolution: with 8 it
+    /// could not fit even four scans; 16 fits them to 0.6 mm.
     pub width: usize,
-    /// Epochs per network.
+    /// Filters at the first level of the coarse network (3 output maps).
+    pub coarse_width: usize,
+    /// Epochs of the fine network.
     pub epochs: usize,
+    /// Epochs of the coarse network: naming the levels from the whole scan
+    /// is learnt more slowly than placing points in the spine's window,
+    /// and the coarse network is three times cheaper per scan.
+    pub coarse_epochs: usize,
+    /// Scans shown per epoch (a fresh random subset each epoch when the
+    /// training set is larger), so that training time does not grow with
+    /// the training set.
+    pub scans_per_epoch: usize,
     /// Peak learning rate (cosine decay).
     pub lr: f64,
     /// Images per step.
@@ -60,12 +72,35 @@ pub struct FinderTraining {
 impl Default for FinderTraining {
     fn default() -> Self {
         FinderTraining {
-            width: 8,
-            epochs: 12,
+            width: 16,
+            coarse_width: 8,
+            scans_per_epoch: 200,
+            epochs: 8,
+            coarse_epochs: 24,
             lr: 2e-3,
             batch: 4,
             seed: 1,
         }
+    }
+}
+
+impl FinderTraining {
+    /// Refuses settings no training can run with (checked before any work).
+    pub fn check(&self) -> Result<(), LandmarkError> {
+        let bad = |m: &str| Err(LandmarkError::Training(m.into()));
+        if self.epochs == 0 || self.coarse_epochs == 0 {
+            return bad("the landmark finder needs at least one epoch per network");
+        }
+        if self.width == 0 || self.coarse_width == 0 || self.width > 64 {
+            return bad("the landmark finder's width must be 1-64");
+        }
+        if self.scans_per_epoch == 0 || self.batch == 0 {
+            return bad("the landmark finder needs at least one scan per epoch and per step");
+        }
+        if !(self.lr > 0.0 && self.lr < 1.0) {
+            return bad("the landmark finder's learning rate must lie in (0, 1)");
+        }
+        Ok(())
     }
 }
 
@@ -79,6 +114,23 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Output channels: the three anchors ([`crate::frame::anchors`]) or
+    /// the 20 points.
+    pub fn channels(self) -> usize {
+        match self {
+            Stage::Coarse => 3,
+            Stage::Fine => N_POINTS,
+        }
+    }
+
+    /// The points a stage is trained to find, in image pixels.
+    pub fn points(self, spine: &[Point]) -> Vec<Point> {
+        match self {
+            Stage::Coarse => crate::frame::anchors(spine).to_vec(),
+            Stage::Fine => spine[..N_POINTS].to_vec(),
+        }
+    }
+
     /// Target Gaussian SD in input pixels.
     pub fn sigma(self) -> f64 {
         match self {
@@ -125,7 +177,8 @@ impl Stage {
         if let Some(rng) = photometric {
             augment(rng, &mut x, INPUT_WIDTH, &Photometric::default());
         }
-        let pts: Vec<Point> = a.points[..N_POINTS]
+        let pts: Vec<Point> = self
+            .points(a.points)
             .iter()
             .map(|&p| frame.to_input(p))
             .collect();
@@ -186,8 +239,11 @@ pub fn heatmap_loss(logits: Tensor<4>, y: Tensor<4>) -> Tensor<1> {
 
 fn net_config(stage: Stage, cfg: &FinderTraining) -> UNetConfig {
     UNetConfig {
-        classes: N_POINTS,
-        width: cfg.width,
+        classes: stage.channels(),
+        width: match stage {
+            Stage::Coarse => cfg.coarse_width,
+            Stage::Fine => cfg.width,
+        },
         depth: 4,
         dropout: 0.1,
         // The share of a plane a target blob covers.
@@ -204,8 +260,7 @@ fn net_config(stage: Stage, cfg: &FinderTraining) -> UNetConfig {
 /// errors of scans of any resolution can be pooled).
 pub fn relative_error(found: &Point, truth: &Point, spine: &[Point]) -> f64 {
     let top = spine[aac_io::pts::index::T12_INF_POST].mid(&spine[aac_io::pts::index::T12_INF_ANT]);
-    let bottom =
-        spine[aac_io::pts::index::L5_SUP_POST].mid(&spine[aac_io::pts::index::L5_SUP_ANT]);
+    let bottom = spine[aac_io::pts::index::L5_SUP_POST].mid(&spine[aac_io::pts::index::L5_SUP_ANT]);
     found.dist(truth) / top.dist(&bottom).max(1e-9)
 }
 
@@ -229,12 +284,12 @@ fn stage_error(net: &UNet, stage: Stage, val: &[Annotated]) -> f64 {
             .map(|(a, f)| normalise(&f.sample(a.image, a.width, a.height)))
             .collect();
         let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
-        for ((planes, a), f) in heatmaps(net, &refs, &dev)
+        for ((planes, a), f) in heatmaps(net, &refs, stage.channels(), &dev)
             .iter()
             .zip(chunk)
             .zip(&frames)
         {
-            for (plane, truth) in planes.iter().zip(a.points) {
+            for (plane, truth) in planes.iter().zip(&stage.points(a.points)) {
                 let p = f.to_image(peak(plane, 8.0).at);
                 errors.push(relative_error(&p, truth, a.points));
             }
@@ -268,16 +323,23 @@ fn train_stage(
     };
     let (mut best, mut best_error) = (Vec::new(), f64::INFINITY);
     let batch = cfg.batch.max(1);
-    for epoch in 0..cfg.epochs {
+    let epochs = match stage {
+        Stage::Coarse => cfg.coarse_epochs,
+        Stage::Fine => cfg.epochs,
+    };
+    for epoch in 0..epochs {
         aac_unet::dropout::seed_dropout(seed ^ ((epoch as u64 + 1) << 32));
         let mut order: Vec<usize> = (0..train.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64 + 1) * 0x9E37));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            seed ^ ((epoch as u64 + 1) * 0x9E37),
+        ));
+        order.truncate(cfg.scans_per_epoch.max(1));
         progress(Progress::EpochStart {
             stage: stage.name(),
             epoch: epoch + 1,
             steps: order.len().div_ceil(batch),
         });
-        let lr = epoch_lr(cfg.lr, epoch, cfg.epochs);
+        let lr = epoch_lr(cfg.lr, epoch, epochs);
         let (mut loss_sum, mut seen) = (0.0, 0usize);
         for chunk in order.chunks(batch * 8) {
             let samples: Vec<Sample> = chunk
@@ -298,7 +360,7 @@ fn train_stage(
                     &dev,
                 );
                 let y = Tensor::<4>::from_data(
-                    TensorData::new(ys, [n, N_POINTS, INPUT_HEIGHT, INPUT_WIDTH]),
+                    TensorData::new(ys, [n, stage.channels(), INPUT_HEIGHT, INPUT_WIDTH]),
                     &dev,
                 );
                 let loss = heatmap_loss(net.forward(x), y);
@@ -340,10 +402,9 @@ pub fn train_finder(
     val: &[Annotated],
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<u8>, LandmarkError> {
-    if train.is_empty() || cfg.epochs == 0 || cfg.width == 0 {
-        return Err(LandmarkError::Training(
-            "no training images, epochs or width".into(),
-        ));
+    cfg.check()?;
+    if train.is_empty() {
+        return Err(LandmarkError::Training("no training images".into()));
     }
     if let Some(a) = train
         .iter()

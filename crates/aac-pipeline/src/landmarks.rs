@@ -53,9 +53,13 @@ pub fn train_finder_with_progress(
             if let Some(b) = pb.take() {
                 b.finish_and_clear();
             }
+            let of = if stage == "coarse" {
+                cfg.coarse_epochs
+            } else {
+                cfg.epochs
+            };
             tracing::info!(
-                "landmarks {stage} epoch {epoch}/{}: train loss {loss:.5}, validation median point error {:.2}% of the T12-L5 span",
-                cfg.epochs,
+                "landmarks {stage} epoch {epoch}/{of}: train loss {loss:.5}, validation median point error {:.2}% of the T12-L5 span",
                 100.0 * val_error
             );
         }

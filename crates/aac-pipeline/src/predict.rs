@@ -85,6 +85,10 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
             a.data.display()
         );
     }
+    a.unet.check()?;
+    if let Some(t) = &a.landmarks {
+        t.check()?;
+    }
     let all = load_raw_cases(&ds, &ids, "masks")?;
     let shapes: Vec<Vec<Point>> = all.iter().map(|c| c.landmarks.clone()).collect();
     let ssm = aac_shape::ShapeModel::fit(&shapes, 0.98, 5)?;
@@ -95,7 +99,6 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
             .cloned()
             .collect::<Vec<_>>()
     };
-    a.unet.check()?;
     let cfg = unet_config(2, &a.unet, a.seed);
     let (train_cases, val_cases) = (pick(&train_ids), pick(&val_ids));
     let trained = train_unet_with_progress(&cfg, &train_cases, &val_cases, &ssm, "bundle")?;
@@ -448,7 +451,9 @@ fn locate(
     items: &[Item],
     default_spacing: Option<[f64; 2]>,
 ) -> Vec<Result<Located, String>> {
-    let read: Vec<Result<(aac_io::Gray16, Option<[f64; 2]>, Option<Vec<Point>>), String>> = items
+    /// An image, its pixel spacing and its given spine points.
+    type Read = (aac_io::Gray16, Option<[f64; 2]>, Option<Vec<Point>>);
+    let read: Vec<Result<Read, String>> = items
         .par_iter()
         .map(|(_, img_path, pts_path)| {
             let (img, spacing) = read_image_spaced(img_path).map_err(|e| e.to_string())?;
@@ -544,7 +549,11 @@ fn predict_chunk(
         .into_par_iter()
         .zip(items)
         .map(|(l, (_, img_path, pts_path))| {
-            let what = pts_path.as_deref().unwrap_or(img_path).display().to_string();
+            let what = pts_path
+                .as_deref()
+                .unwrap_or(img_path)
+                .display()
+                .to_string();
             prepare(b, l?, &what)
         })
         .collect();
@@ -768,8 +777,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         read_done(&scores_path)?.into_iter().partition(|r| {
             let id = &r.fields[0];
             images.get(id).is_some_and(|img| {
-                provenance.get(id)
-                    == Some(&provenance_fields(&key, img, given(id).as_deref()))
+                provenance.get(id) == Some(&provenance_fields(&key, img, given(id).as_deref()))
             })
         });
     if !stale.is_empty() {

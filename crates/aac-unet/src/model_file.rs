@@ -109,7 +109,11 @@ pub fn from_bytes(
         ));
     }
     let c = &header.config;
-    if !(1..=MAX_CLASSES).contains(&c.classes) || c.width == 0 || c.width > 256 || c.depth == 0 || c.depth > 6
+    if !(1..=MAX_CLASSES).contains(&c.classes)
+        || c.width == 0
+        || c.width > 256
+        || c.depth == 0
+        || c.depth > 6
     {
         return Err(bad(
             path,

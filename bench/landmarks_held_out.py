@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""The landmark finder on scans it never saw: point error, level naming, flags,
+and AAC24 from found against given points.
+
+Trains a default bundle (`aac train bundle`, which trains the finder too) on
+N synthetic `random` images, then for each test cohort (200 new images of
+`random`, `hologic` and `lunar`, own seeds) runs `aac landmarks` and `aac
+predict` twice, with the true spine points and with none (found points).
+Prints one Markdown table (docs/landmarks.md records it):
+
+    cargo build --release
+    python3 bench/landmarks_held_out.py [--n-train 1000] [--n-test 200]
+        [--work /tmp/aac-landmarks] [--train DIR] [-- extra train-bundle flags]
+
+A scan's levels count as named wrongly when the centre of any found L1-L4
+body lies more than half a vertebra (half the mean distance between true
+body centres) from its true centre. Steps already done in --work are kept.
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import statistics
+import time
+
+from aac_bench import aac
+
+TESTS = [("random", 99), ("hologic", 96), ("lunar", 95)]
+
+
+def read_pts(path):
+    with open(path) as f:
+        lines = f.read().split("{")[1].split("}")[0].split("\n")
+    return [tuple(map(float, l.split())) for l in lines if l.strip()]
+
+
+def centres(pts):
+    return [
+        (sum(pts[4 * v + k][0] for k in range(4)) / 4, sum(pts[4 * v + k][1] for k in range(4)) / 4)
+        for v in range(4)
+    ]
+
+
+def agreement(ref, pred):
+    a = json.loads(aac("agree", "--a", ref, "--b", pred, "--json", capture=True))
+    return a["pearson"], a["icc_2_1"], a["mae"]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n-train", type=int, default=1000)
+    p.add_argument("--n-test", type=int, default=200)
+    p.add_argument("--work", default="/tmp/aac-landmarks")
+    p.add_argument("--train", default=None, help="an existing training set")
+    p.add_argument("extra", nargs="*")
+    a = p.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    w = lambda *x: os.path.join(a.work, *x)
+    train = a.train or w("train")
+    if not os.path.exists(os.path.join(train, "scores.csv")):
+        aac("synth", "--n", a.n_train, "--seed", 1, "--out", train, "--force")
+    bundle = w("bundle.aac")
+    train_s = None
+    if not os.path.exists(bundle):
+        t0 = time.time()
+        aac("train", "bundle", "--data", train, "--out", bundle, *a.extra)
+        train_s = time.time() - t0
+    print("| tested on | scans | median error (mm) | 95th pct (mm) | levels named right | flagged | wrongly named, not flagged | errors | AAC24 r given / found | ICC given / found | MAE given / found | landmarks + predict img/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for style, seed in TESTS:
+        test = w(f"test_{style}")
+        if not os.path.exists(os.path.join(test, "scores.csv")):
+            aac("synth", "--n", a.n_test, "--seed", seed, "--style", style, "--out", test, "--force")
+        spacing = {t["id"]: t["spacing_mm"] for t in json.load(open(os.path.join(test, "truth.json")))}
+        found_dir = w(f"found_{style}")
+        if not os.path.exists(os.path.join(found_dir, "landmarks.csv")):
+            aac("landmarks", "--model", bundle, "--images", os.path.join(test, "images"), "--out", found_dir)
+        rows = list(csv.DictReader(open(os.path.join(found_dir, "landmarks.csv"), newline="")))
+        errors_mm, right, flagged, wrong_unflagged, failed = [], 0, 0, 0, 0
+        for r in rows:
+            if r["status"] == "error":
+                failed += 1
+                continue
+            truth = read_pts(os.path.join(test, "landmarks", r["id"] + ".pts"))[:20]
+            found = read_pts(os.path.join(found_dir, r["id"] + ".pts"))
+            mm = spacing[r["id"]]
+            errors_mm += [math.dist(f, t) * mm for f, t in zip(found, truth)]
+            tc, fc = centres(truth), centres(found)
+            step = statistics.mean(math.dist(tc[k], tc[k + 1]) for k in range(3))
+            ok = all(math.dist(f, t) < step / 2 for f, t in zip(fc, tc))
+            right += ok
+            flagged += r["status"] == "flagged"
+            wrong_unflagged += (not ok) and r["status"] != "flagged"
+        errors_mm.sort()
+        q = lambda f: errors_mm[min(len(errors_mm) - 1, int(len(errors_mm) * f))]
+        given, found_out = w(f"pred_given_{style}"), w(f"pred_found_{style}")
+        if not os.path.exists(os.path.join(given, "scores.csv")):
+            aac("predict", "--model", bundle, "--images", os.path.join(test, "images"),
+                "--landmarks", os.path.join(test, "landmarks"), "--out", given, capture=True)
+        secs = None
+        if not os.path.exists(os.path.join(found_out, "scores.csv")):
+            t0 = time.time()
+            aac("predict", "--model", bundle, "--images", os.path.join(test, "images"),
+                "--out", found_out, capture=True)
+            secs = time.time() - t0
+        ref = os.path.join(test, "scores.csv")
+        rg, ig, mg = agreement(ref, os.path.join(given, "scores.csv"))
+        rf, i_f, mf = agreement(ref, os.path.join(found_out, "scores.csv"))
+        n = len(rows)
+        print(f"| {style} | {n} | {q(0.5):.2f} | {q(0.95):.2f} | {right}/{n - failed} | {flagged} | {wrong_unflagged} | {failed} "
+              f"| {rg:.3f} / {rf:.3f} | {ig:.3f} / {i_f:.3f} | {mg:.2f} / {mf:.2f} | {'-' if secs is None else f'{n / secs:.1f}'} |")
+    if train_s is not None:
+        print(f"\nbundle training: {train_s / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
