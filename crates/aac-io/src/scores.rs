@@ -37,7 +37,9 @@ impl ScoreTable {
 }
 
 /// Reads a score CSV. `required` columns (besides `id`) must be present and
-/// numeric in every row; other columns are read where numeric.
+/// numeric in every row, except in rows whose `status` is `error` (an image
+/// `aac predict` could not score: its values are left missing); other
+/// columns are read where numeric.
 pub fn read_scores(path: &Path, required: &[&str]) -> Result<ScoreTable> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -69,10 +71,12 @@ pub fn read_scores(path: &Path, required: &[&str]) -> Result<ScoreTable> {
             return Err(IoError::format(path, format!("header has no '{r}' column")));
         }
     }
+    let status_col = headers.iter().position(|h| h == "status");
     let mut rows = BTreeMap::new();
     for (i, rec) in rdr.records().enumerate() {
         let line = i + 2;
         let rec = rec.map_err(|e| csv_err(path, e))?;
+        let failed = status_col.and_then(|c| rec.get(c)) == Some("error");
         let id = crate::unguard_cell(rec.get(id_col).unwrap_or("")).to_string();
         if id.is_empty() {
             return Err(IoError::format(path, format!("line {line}: empty id")));
@@ -84,7 +88,7 @@ pub fn read_scores(path: &Path, required: &[&str]) -> Result<ScoreTable> {
             }
             let cell = rec.get(j).unwrap_or("");
             let v = cell.parse::<f64>().ok().filter(|v| v.is_finite());
-            if v.is_none() && required.contains(&h) {
+            if v.is_none() && required.contains(&h) && !failed {
                 return Err(IoError::format(
                     path,
                     format!("line {line}: column '{h}' is not a number: {cell:?}"),

@@ -241,6 +241,13 @@ fn score_tables_require_id_and_numbers() {
         .unwrap_err()
         .to_string()
         .contains("not a number"));
+    // An error row of `aac predict` has no scores and is read as missing;
+    // an empty score in any other row is still refused.
+    std::fs::write(&p, "id,aac24,status\na,2,ok\nb,,error\n").unwrap();
+    let t = read_scores(&p, &["aac24"]).unwrap();
+    assert_eq!(t.column("aac24").unwrap().len(), 1);
+    std::fs::write(&p, "id,aac24,status\na,2,ok\nb,,flagged\n").unwrap();
+    assert!(read_scores(&p, &["aac24"]).is_err());
     std::fs::write(&p, "name,aac24\na,1\n").unwrap();
     assert!(read_scores(&p, &["aac24"])
         .unwrap_err()
