@@ -42,7 +42,7 @@ pub struct BundleHeader {
     #[serde(default)]
     pub training: Option<crate::seg::UnetTraining>,
     /// The landmark finder after the U-net's bytes (absent in bundles
-    /// trained with `--no-landmarks` or before 0.2.0).
+    /// trained with `--no-landmarks` or by an older aac).
     #[serde(default)]
     pub landmarks: Option<LandmarkSection>,
 }
@@ -73,7 +73,7 @@ impl Bundle {
     pub fn finder(&self, path: &Path) -> Result<&aac_landmarks::Finder> {
         self.finder.as_ref().with_context(|| {
             format!(
-                "{}: this bundle has no landmark finder (trained with --no-landmarks or by an aac before 0.2.0): give the spine points with --landmarks, or retrain it with `aac train bundle`",
+                "{}: this bundle has no landmark finder (trained with --no-landmarks or by an older aac): give the spine points with --landmarks, or retrain it with `aac train bundle`",
                 path.display()
             )
         })
@@ -283,7 +283,77 @@ mod tests {
 
     #[test]
     fn the_valid_bundle_loads() {
-        assert!(load_bytes(valid_bundle()).is_ok());
+        let b = load_bytes(valid_bundle()).unwrap();
+        assert!(b.finder.is_none());
+        let e = b.finder(Path::new("m.aac")).err().unwrap();
+        assert!(format!("{e}").contains("no landmark finder"), "{e}");
+    }
+
+    /// Untrained width-2 networks of the finder's two shapes.
+    fn untrained_finder() -> Vec<u8> {
+        let net = |classes: usize| {
+            let config = aac_unet::net::UNetConfig {
+                classes,
+                width: 2,
+                depth: 2,
+                dropout: 0.0,
+                prior: 0.01,
+                coords: true,
+                rows: true,
+            };
+            let header = aac_unet::model_file::UnetHeader {
+                format: aac_unet::model_file::FORMAT.into(),
+                version: aac_unet::model_file::VERSION,
+                config: config.clone(),
+                threshold: 0.5,
+                val_dice: None,
+                epoch: 1,
+                photometric: false,
+            };
+            let n = aac_unet::net::UNet::new(&config, &aac_unet::device());
+            aac_unet::model_file::to_bytes(&n, &header).unwrap()
+        };
+        let header = aac_landmarks::finder::FinderHeader {
+            format: aac_landmarks::finder::FORMAT.into(),
+            version: aac_landmarks::finder::VERSION,
+            coarse_sigma: 1.5,
+            fine_sigma: 2.0,
+            uncertain_below: 0.3,
+            val_error: None,
+            coarse_bytes: 0,
+        };
+        aac_landmarks::Finder::to_bytes(&header, &net(3), &net(aac_io::N_SPINE))
+    }
+
+    #[test]
+    fn a_bundle_with_a_finder_loads_it_and_a_wrong_split_is_refused() {
+        let plain = load_bytes(valid_bundle()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let unet_bytes = {
+            let bytes = valid_bundle();
+            let (_, payload, _) = split(Path::new("b"), bytes).unwrap();
+            payload.to_vec()
+        };
+        let finder = untrained_finder();
+        let mut payload = unet_bytes.clone();
+        payload.extend_from_slice(&finder);
+        let mut header = plain.header.clone();
+        header.landmarks = Some(LandmarkSection {
+            unet_bytes: unet_bytes.len(),
+            training: aac_landmarks::FinderTraining::default(),
+        });
+        let p = dir.path().join("f.aac");
+        save(&p, &header, &payload).unwrap();
+        let b = load(&p).unwrap();
+        assert!(b.finder(&p).is_ok());
+        // A header whose split point does not match the bytes: refused,
+        // naming the file, however the checksum was made to match.
+        for wrong in [unet_bytes.len() - 1, payload.len() + 1] {
+            header.landmarks.as_mut().unwrap().unet_bytes = wrong;
+            save(&p, &header, &payload).unwrap();
+            let e = load(&p).err().expect("a wrong split loaded");
+            assert!(format!("{e:#}").contains("f.aac"), "{e:#}");
+        }
     }
 
     proptest! {

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use image::Rgb;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The columns of `landmarks.csv`.
 pub const COLUMNS: [&str; 5] = ["id", "status", "confidence", "message", "flags"];
@@ -262,11 +262,4 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
         );
     }
     Ok(summary)
-}
-
-/// Reads a bundle's finder for tests and tools that have only its path.
-pub fn load_finder(model: &Path) -> Result<bundle::Bundle> {
-    let b = bundle::load(model)?;
-    b.finder(model)?;
-    Ok(b)
 }
