@@ -99,6 +99,22 @@ pub fn line(rgb: &mut Rgb8, a: Point, b: Point, colour: Rgb<u8>) {
     );
 }
 
+/// Draws a `+` of half-width `arm` pixels centred on a point.
+pub fn cross(rgb: &mut Rgb8, p: Point, arm: f64, colour: Rgb<u8>) {
+    line(
+        rgb,
+        Point::new(p.x - arm, p.y),
+        Point::new(p.x + arm, p.y),
+        colour,
+    );
+    line(
+        rgb,
+        Point::new(p.x, p.y - arm),
+        Point::new(p.x, p.y + arm),
+        colour,
+    );
+}
+
 /// Draws ASCII text with the 8x8 bitmap font scaled by `scale`, top-left at (x, y).
 pub fn text(rgb: &mut Rgb8, x: i32, y: i32, s: &str, scale: u32, colour: Rgb<u8>) {
     let scale = scale.max(1) as i32;

@@ -3,25 +3,10 @@
 //! `cargo run --release -p aac-landmarks --example landmark_figure --
 //! OUT.png IMAGES TRUTH FOUND ID...` (TRUTH and FOUND hold `<id>.pts`).
 
-use aac_io::draw::{display_rgb, line, resize_to_height};
-use aac_io::{read_image, read_pts, Point, Rgb8};
+use aac_io::draw::{cross, display_rgb, resize_to_height};
+use aac_io::{read_image, read_pts, Rgb8};
 use image::Rgb;
 use std::path::Path;
-
-fn cross(rgb: &mut Rgb8, p: Point, arm: f64, colour: Rgb<u8>) {
-    line(
-        rgb,
-        Point::new(p.x - arm, p.y),
-        Point::new(p.x + arm, p.y),
-        colour,
-    );
-    line(
-        rgb,
-        Point::new(p.x, p.y - arm),
-        Point::new(p.x, p.y + arm),
-        colour,
-    );
-}
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();

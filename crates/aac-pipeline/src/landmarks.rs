@@ -5,7 +5,7 @@
 use crate::bundle;
 use crate::progress::bar;
 use aac_io::dataset::list_images;
-use aac_io::draw::{display_rgb, line, resize_to_height};
+use aac_io::draw::{cross, display_rgb, line, resize_to_height};
 use aac_io::{read_image, Gray16, Point};
 use aac_landmarks::train::Progress;
 use aac_landmarks::{Annotated, Finder, FinderTraining, Found, LandmarkError};
@@ -98,18 +98,7 @@ pub fn find_points(finder: &Finder, images: &[&Gray16]) -> Vec<Result<Found, Lan
 pub fn draw_points(rgb: &mut aac_io::Rgb8, points: &[Point], colour: Rgb<u8>) {
     let arm = (rgb.height() as f64 / 250.0).max(3.0);
     for p in points.iter().take(aac_io::N_SPINE) {
-        line(
-            rgb,
-            Point::new(p.x - arm, p.y),
-            Point::new(p.x + arm, p.y),
-            colour,
-        );
-        line(
-            rgb,
-            Point::new(p.x, p.y - arm),
-            Point::new(p.x, p.y + arm),
-            colour,
-        );
+        cross(rgb, *p, arm, colour);
     }
     if points.len() >= aac_io::N_SPINE {
         for v in 0..4 {
@@ -178,14 +167,7 @@ fn csv_row(id: &str, found: &Result<Found, String>) -> [String; 5] {
 /// `out/landmarks.csv` and, when asked, `out/overlays/<id>.png`. Fails when
 /// every image failed.
 pub fn find_landmarks(a: &LandmarksConfig) -> Result<LandmarksSummary> {
-    match a.jobs {
-        Some(j) => rayon::ThreadPoolBuilder::new()
-            .num_threads(j)
-            .build()
-            .with_context(|| format!("{j} worker threads cannot be started"))?
-            .install(|| find_landmarks_in_pool(a)),
-        None => find_landmarks_in_pool(a),
-    }
+    crate::progress::in_pool(a.jobs, || find_landmarks_in_pool(a))
 }
 
 fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {

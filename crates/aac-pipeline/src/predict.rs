@@ -734,14 +734,7 @@ fn draw_overlay(
 /// landmarks, appended to `out/scores.csv` chunk by chunk (resumable), with
 /// QC flags, overlays and an index page. Fails when every image failed.
 pub fn predict(a: &PredictConfig) -> Result<()> {
-    match a.jobs {
-        Some(j) => rayon::ThreadPoolBuilder::new()
-            .num_threads(j)
-            .build()
-            .with_context(|| format!("{j} worker threads cannot be started"))?
-            .install(|| predict_in_pool(a)),
-        None => predict_in_pool(a),
-    }
+    crate::progress::in_pool(a.jobs, || predict_in_pool(a))
 }
 
 fn predict_in_pool(a: &PredictConfig) -> Result<()> {

@@ -1,4 +1,5 @@
-//! Progress bars for long work (hidden automatically when stderr is not a terminal).
+//! Progress bars for long work (hidden automatically when stderr is not a
+//! terminal), and the worker pool long work runs in.
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -12,4 +13,20 @@ pub fn bar(n: u64, what: &str) -> ProgressBar {
     );
     pb.set_message(what.to_string());
     pb
+}
+
+/// Runs `f` in a pool of `jobs` worker threads of its own (None: rayon's
+/// global pool, one thread per core).
+pub fn in_pool<T: Send>(
+    jobs: Option<usize>,
+    f: impl FnOnce() -> anyhow::Result<T> + Send,
+) -> anyhow::Result<T> {
+    match jobs {
+        Some(j) => rayon::ThreadPoolBuilder::new()
+            .num_threads(j)
+            .build()
+            .map_err(|e| anyhow::anyhow!("{j} worker threads cannot be started: {e}"))?
+            .install(f),
+        None => f(),
+    }
 }
