@@ -236,14 +236,19 @@ impl Finder {
         inputs: &[Vec<f32>],
         radius: f64,
     ) -> Vec<Vec<Peak>> {
-        let mut out = Vec::with_capacity(inputs.len());
-        for chunk in inputs.chunks(4) {
-            let refs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
-            for planes in heatmaps(net, &refs, channels, &self.device) {
-                out.push(planes.iter().map(|p| peak(p, radius)).collect());
-            }
-        }
-        out
+        // Batches in flight on every core: one network call alone leaves
+        // cores idle between its layers.
+        let batches: Vec<Vec<Vec<Peak>>> = inputs
+            .par_chunks(4)
+            .map(|chunk| {
+                let refs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
+                heatmaps(net, &refs, channels, &self.device)
+                    .iter()
+                    .map(|planes| planes.iter().map(|p| peak(p, radius)).collect())
+                    .collect()
+            })
+            .collect();
+        batches.into_iter().flatten().collect()
     }
 }
 

@@ -251,7 +251,7 @@ pub fn draw_anatomy<R: Rng>(
     for i in 0..VERTEBRA_NAMES.len() {
         let theta = axis_angle(i as f64, kyphosis, lordosis) + normal(rng, 2.0f64.to_radians());
         let (t, u) = ((theta.sin(), theta.cos()), (theta.cos(), -theta.sin()));
-        let hgt = heights[i] * mm;
+        let mut hgt = heights[i] * mm;
         let dep = depths[i] * mm;
         // Wedge: thoracic bodies shorter in front; L5 taller in front.
         let mut wedge = if i < L1 {
@@ -262,8 +262,16 @@ pub fn draw_anatomy<R: Rng>(
         if i == VERTEBRA_NAMES.len() - 1 {
             wedge = uniform(rng, (1.05, 1.2));
         }
-        if rng.random::<f64>() < 0.06 * osteo {
-            wedge *= uniform(rng, (0.65, 0.85)); // wedge fracture
+        let mut crushed = false;
+        if rng.random::<f64>() < ranges.fracture * osteo {
+            // The share is checked first so that styles without crush
+            // fractures keep their random stream.
+            if ranges.crush_share > 0.0 && rng.random::<f64>() < ranges.crush_share {
+                hgt *= uniform(rng, (0.6, 0.85));
+                crushed = true;
+            } else {
+                wedge *= uniform(rng, (0.65, 0.85));
+            }
         }
         let (hp, ha) = (hgt, hgt * wedge);
         let corner = |du: f64, dv: f64| {
@@ -278,7 +286,10 @@ pub fn draw_anatomy<R: Rng>(
             corner(dep / 2.0, ha / 2.0),
             corner(-dep / 2.0, hp / 2.0),
         ];
-        let concavity = hgt * uniform(rng, (0.02, 0.05 + 0.08 * osteo));
+        let mut concavity = hgt * uniform(rng, (0.02, 0.05 + 0.08 * osteo));
+        if crushed {
+            concavity *= 1.8;
+        }
         vertebrae.push(Vertebra {
             name: VERTEBRA_NAMES[i].to_string(),
             corners,

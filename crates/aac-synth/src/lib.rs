@@ -5,6 +5,7 @@
 
 pub mod anatomy;
 pub mod field;
+pub mod fov;
 pub mod render;
 pub mod scan;
 pub mod style;
@@ -57,6 +58,9 @@ pub struct Truth {
     pub anatomy: Anatomy,
     /// Acquisition parameters.
     pub scan: scan::ScanParams,
+    /// What of the rendered scene reaches the image (crops, dose mask).
+    #[serde(default)]
+    pub fov: fov::FieldOfView,
     /// Geometric AAC24.
     pub aac24: Aac24,
     /// Simulated visual score.
@@ -103,19 +107,30 @@ pub fn generate_case(seed: u64, index: usize, style: &Style, calcified_only: boo
     let anatomy = draw_anatomy(&mut rng, &frame, calcified_only, style);
     let (canvas, mask) = render::render(&mut rng, &anatomy);
     let params = scan::draw_params(&mut rng, style, frame.width);
-    let pixels = scan::acquire(&mut rng, canvas, &params);
+    let mut pixels = scan::acquire(&mut rng, canvas, &params);
     let deposits2 = truth::second_reading(&mut rng, &anatomy.deposits);
     let mut mask2 = vec![0u8; frame.width * frame.height];
     render::label_deposits(&anatomy, &deposits2, &mut mask2);
     let score = truth::geometric_aac24(&anatomy, &anatomy.deposits);
     let visual = truth::visual_score(&mut rng, &anatomy, &anatomy.deposits);
     let faces_right = rng.random::<f64>() < style.faces_right;
+    let fov = fov::FieldOfView::draw(&mut rng, style, &anatomy);
+    let mut mask = mask;
+    fov.mask_pixels(frame.width, &mut pixels, &mut [&mut mask, &mut mask2]);
+    let (pixels, mask, mask2) = (
+        fov.crop(frame.width, frame.height, &pixels),
+        fov.crop(frame.width, frame.height, &mask),
+        fov.crop(frame.width, frame.height, &mask2),
+    );
 
-    let (w, h) = (frame.width as u32, frame.height as u32);
+    let (w, h) = (frame.width as u32, fov.height(frame.height) as u32);
     let mut image = Gray16::from_raw(w, h, pixels).expect("buffer matches frame");
     let mut mask = Gray8::from_raw(w, h, mask).expect("buffer matches frame");
     let mut mask2 = Gray8::from_raw(w, h, mask2).expect("buffer matches frame");
     let mut pts = landmarks(&anatomy);
+    for p in pts.iter_mut() {
+        p.y -= fov.crop_top as f64;
+    }
     if !faces_right {
         image::imageops::flip_horizontal_in_place(&mut image);
         image::imageops::flip_horizontal_in_place(&mut mask);
@@ -140,6 +155,7 @@ pub fn generate_case(seed: u64, index: usize, style: &Style, calcified_only: boo
             spacing_mm: spacing,
             anatomy,
             scan: params,
+            fov,
             aac24: score,
             aac24_visual: visual,
         },

@@ -42,6 +42,15 @@ pub struct Style {
     /// Range of the display window's high end (attenuation units).
     #[serde(default = "default_window_high")]
     pub window_high: (f64, f64),
+    /// Probability that each end of the field of view is cut short: the top
+    /// edge anywhere from T7 down through T12 (a lumbar-only view at the
+    /// extreme), the bottom edge anywhere from mid-L5 to the sacrum's tip.
+    #[serde(default)]
+    pub crop: f64,
+    /// Probability of a dose-masked flat rectangle in front of the spine
+    /// (about one in four hides part of the aorta).
+    #[serde(default)]
+    pub dose_mask: f64,
     /// Ranges of the patient's anatomy and calcification.
     #[serde(default)]
     pub anatomy: AnatomyRanges,
@@ -85,6 +94,18 @@ pub struct AnatomyRanges {
     pub faint_contrast: (f64, f64),
     /// Deposit thickness (mm).
     pub deposit_thickness_mm: (f64, f64),
+    /// Probability that a vertebra is fractured, at the most severe bone loss
+    /// (it scales with the patient's bone loss).
+    #[serde(default = "default_fracture")]
+    pub fracture: f64,
+    /// Share of fractures that are crush fractures (the whole body lower,
+    /// endplates more concave) rather than anterior wedges.
+    #[serde(default)]
+    pub crush_share: f64,
+}
+
+fn default_fracture() -> f64 {
+    0.06
 }
 
 impl Default for AnatomyRanges {
@@ -103,6 +124,8 @@ impl Default for AnatomyRanges {
             faint_probability: 0.2,
             faint_contrast: (0.03, 0.07),
             deposit_thickness_mm: (0.8, 2.5),
+            fracture: default_fracture(),
+            crush_share: 0.0,
         }
     }
 }
@@ -162,7 +185,11 @@ impl Style {
                 faint_probability: 0.3,
                 faint_contrast: (0.02, 0.07),
                 deposit_thickness_mm: (0.5, 3.0),
+                fracture: 0.3,
+                crush_share: 0.4,
             },
+            crop: 0.3,
+            dose_mask: 0.1,
         }
     }
 
@@ -186,6 +213,8 @@ impl Style {
             faces_right: 0.7,
             window_low: default_window_low(),
             window_high: default_window_high(),
+            crop: 0.0,
+            dose_mask: 0.0,
             anatomy: AnatomyRanges::default(),
         }
     }
@@ -211,6 +240,8 @@ impl Style {
             faces_right: 0.5,
             window_low: default_window_low(),
             window_high: default_window_high(),
+            crop: 0.0,
+            dose_mask: 0.0,
             anatomy: AnatomyRanges::default(),
         }
     }
@@ -235,6 +266,8 @@ impl Style {
             faces_right: 0.8,
             window_low: default_window_low(),
             window_high: default_window_high(),
+            crop: 0.0,
+            dose_mask: 0.0,
             anatomy: AnatomyRanges::default(),
         }
     }

@@ -33,7 +33,72 @@ fn same_seed_same_case() {
 
 #[test]
 fn landmarks_sit_on_rendered_vertebral_corners() {
-    for case in cases(12, &Style::hologic(), false) {
+    assert_landmarks_on_corners(&cases(12, &Style::hologic(), false));
+}
+
+#[test]
+fn cropped_fields_of_view_keep_landmarks_on_the_corners() {
+    let random = cases(40, &Style::random(), false);
+    let cropped: Vec<Case> = random
+        .into_iter()
+        .filter(|c| c.truth.fov.crop_top > 0 || c.truth.fov.crop_bottom > 0)
+        .collect();
+    assert!(cropped.len() >= 8, "only {} cropped", cropped.len());
+    for c in &cropped {
+        let fov = &c.truth.fov;
+        assert_eq!(
+            c.image.height() as usize,
+            c.truth.anatomy.height - fov.crop_top - fov.crop_bottom,
+            "{}",
+            c.id
+        );
+        assert_eq!(c.mask.dimensions(), c.image.dimensions());
+        assert!(c.landmarks[..20]
+            .iter()
+            .all(|p| p.y >= 0.0 && p.y < c.image.height() as f64));
+    }
+    // A lumbar-only view: the top edge within a vertebra of T12.
+    assert!(cropped.iter().any(|c| {
+        let t11 = c.truth.anatomy.vertebrae[aac_synth::anatomy::L1 - 2]
+            .centre()
+            .y;
+        c.truth.fov.crop_top as f64 > t11
+    }));
+    assert_landmarks_on_corners(&cropped);
+}
+
+#[test]
+fn dose_masks_are_flat_and_hide_their_labels_and_named_styles_have_none() {
+    let masked: Vec<Case> = (0..80)
+        .map(|i| generate_case(11, i, &Style::random(), true))
+        .filter(|c| c.truth.fov.dose_mask.is_some())
+        .collect();
+    assert!(masked.len() >= 3, "only {} dose-masked", masked.len());
+    for c in &masked {
+        let m = c.truth.fov.dose_mask.unwrap();
+        let w = c.image.width() as usize;
+        let top = c.truth.fov.crop_top;
+        let y0 = m.y0.saturating_sub(top);
+        let y1 = m.y1.saturating_sub(top).min(c.image.height() as usize);
+        for y in y0..y1 {
+            for x in m.x0..w {
+                // The mask is drawn in the facing-right frame.
+                let xi = if c.truth.faces_right { x } else { w - 1 - x };
+                let (xi, y) = (xi as u32, y as u32);
+                assert_eq!(c.image.get_pixel(xi, y).0[0], m.value, "{}", c.id);
+                assert_eq!(c.mask.get_pixel(xi, y).0[0], 0, "{}", c.id);
+            }
+        }
+    }
+    for style in [Style::hologic(), Style::lunar(), Style::legacy()] {
+        for c in cases(10, &style, false) {
+            assert_eq!(c.truth.fov, Default::default(), "{} {}", style.name, c.id);
+        }
+    }
+}
+
+fn assert_landmarks_on_corners(cases: &[Case]) {
+    for case in cases {
         let p = &case.landmarks;
         let img = &case.image;
         let at = |x: f64, y: f64| img.get_pixel(x.round() as u32, y.round() as u32).0[0] as f64;

@@ -5,6 +5,7 @@ use crate::net::UNet;
 use crate::photometric::normalise;
 use crate::train::predict_batch;
 use burn::prelude::*;
+use rayon::prelude::*;
 use std::path::Path;
 
 /// A loaded U-net ready for inference (eval mode, CPU).
@@ -42,16 +43,15 @@ impl UnetModel {
     /// Probability planes (classes x 256 x 128) for raw warped ROIs, in batches.
     pub fn predict(&self, rois: &[Vec<f32>], batch: usize) -> Vec<Vec<Vec<f32>>> {
         let normed: Vec<Vec<f32>> = rois.iter().map(|r| normalise(r)).collect();
-        let mut out = Vec::with_capacity(rois.len());
-        for chunk in normed.chunks(batch.max(1)) {
-            let inputs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
-            out.extend(predict_batch(
-                &self.net,
-                &inputs,
-                self.header.config.classes,
-                &self.device,
-            ));
-        }
-        out
+        // Batches in flight on every core: one network call alone leaves
+        // cores idle between its layers.
+        let batches: Vec<Vec<Vec<Vec<f32>>>> = normed
+            .par_chunks(batch.max(1))
+            .map(|chunk| {
+                let inputs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
+                predict_batch(&self.net, &inputs, self.header.config.classes, &self.device)
+            })
+            .collect();
+        batches.into_iter().flatten().collect()
     }
 }
