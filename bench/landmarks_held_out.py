@@ -43,6 +43,37 @@ def centres(pts):
     ]
 
 
+def summary(scans):
+    """Quantiles of the point errors (mm), levels named right, flagged,
+    wrongly named but not flagged, and errors, over {id: (errors, ok, flagged) or None}."""
+    errors_mm = sorted(e for s in scans.values() if s for e in s[0])
+    q = lambda f: errors_mm[min(len(errors_mm) - 1, int(len(errors_mm) * f))] if errors_mm else float("nan")
+    done = [s for s in scans.values() if s]
+    return (q, sum(s[1] for s in done), sum(s[2] for s in done),
+            sum((not s[1]) and not s[2] for s in done), len(scans) - len(done))
+
+
+def kinds(truth_path):
+    """Scan ids by what the generator did to them: cropped fields of view,
+    dose masks, fractures of T12-L5 (the bodies the 20 points lie on)."""
+    out = {"whole T4-S1 view": [], "top edge through T7-T12": [], "bottom edge through L5-sacrum": [],
+           "dose-masked rectangle": [], "fracture T12-L5": []}
+    for t in json.load(open(truth_path)):
+        fov = t.get("fov", {})
+        top, bottom = fov.get("crop_top", 0), fov.get("crop_bottom", 0)
+        if not top and not bottom:
+            out["whole T4-S1 view"].append(t["id"])
+        if top:
+            out["top edge through T7-T12"].append(t["id"])
+        if bottom:
+            out["bottom edge through L5-sacrum"].append(t["id"])
+        if fov.get("dose_mask"):
+            out["dose-masked rectangle"].append(t["id"])
+        if any(v.get("fracture") for v in t["anatomy"]["vertebrae"][8:14]):
+            out["fracture T12-L5"].append(t["id"])
+    return out
+
+
 def agreement(ref, pred):
     a = json.loads(aac("agree", "--a", ref, "--b", pred, "--json", capture=True))
     return a["pearson"], a["icc_2_1"], a["mae"]
@@ -69,6 +100,7 @@ def main():
         train_s = time.time() - t0
     print("| tested on | scans | median error (mm) | 95th pct (mm) | levels named right | flagged | wrongly named, not flagged | errors | AAC24 r given / found | ICC given / found | MAE given / found | landmarks + predict img/s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    breakdown = []
     for style, seed in TESTS:
         test = w(f"test_{style}")
         if not os.path.exists(os.path.join(test, "scores.csv")):
@@ -78,23 +110,22 @@ def main():
         if not os.path.exists(os.path.join(found_dir, "landmarks.csv")):
             aac("landmarks", "--model", bundle, "--images", os.path.join(test, "images"), "--out", found_dir)
         rows = list(csv.DictReader(open(os.path.join(found_dir, "landmarks.csv"), newline="")))
-        errors_mm, right, flagged, wrong_unflagged, failed = [], 0, 0, 0, 0
+        scans = {}
         for r in rows:
             if r["status"] == "error":
-                failed += 1
+                scans[r["id"]] = None
                 continue
             truth = read_pts(os.path.join(test, "landmarks", r["id"] + ".pts"))[:20]
             found = read_pts(os.path.join(found_dir, r["id"] + ".pts"))
             mm = spacing[r["id"]]
-            errors_mm += [math.dist(f, t) * mm for f, t in zip(found, truth)]
             tc, fc = centres(truth), centres(found)
             step = statistics.mean(math.dist(tc[k], tc[k + 1]) for k in range(3))
             ok = all(math.dist(f, t) < step / 2 for f, t in zip(fc, tc))
-            right += ok
-            flagged += r["status"] == "flagged"
-            wrong_unflagged += (not ok) and r["status"] != "flagged"
-        errors_mm.sort()
-        q = lambda f: errors_mm[min(len(errors_mm) - 1, int(len(errors_mm) * f))]
+            scans[r["id"]] = ([math.dist(f, t) * mm for f, t in zip(found, truth)], ok, r["status"] == "flagged")
+        q, right, flagged, wrong_unflagged, failed = summary(scans)
+        for kind, ids in kinds(os.path.join(test, "truth.json")).items():
+            if ids and len(ids) < len(scans):
+                breakdown.append((style, kind, len(ids), summary({i: scans[i] for i in ids if i in scans})))
         given, found_out = w(f"pred_given_{style}"), w(f"pred_found_{style}")
         if not os.path.exists(os.path.join(given, "scores.csv")):
             aac("predict", "--model", bundle, "--images", os.path.join(test, "images"),
@@ -111,6 +142,11 @@ def main():
         n = len(rows)
         print(f"| {style} | {n} | {q(0.5):.2f} | {q(0.95):.2f} | {right}/{n - failed} | {flagged} | {wrong_unflagged} | {failed} "
               f"| {rg:.3f} / {rf:.3f} | {ig:.3f} / {i_f:.3f} | {mg:.2f} / {mf:.2f} | {'-' if secs is None else f'{n / secs:.1f}'} |")
+    if breakdown:
+        print("\n| tested on | scans | kind | median error (mm) | 95th pct (mm) | levels named right | flagged | wrongly named, not flagged | errors |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for style, kind, n, (q, right, flagged, wrong_unflagged, failed) in breakdown:
+            print(f"| {style} | {n} | {kind} | {q(0.5):.2f} | {q(0.95):.2f} | {right}/{n - failed} | {flagged} | {wrong_unflagged} | {failed} |")
     if train_s is not None:
         print(f"\nbundle training: {train_s / 60:.1f} min")
 

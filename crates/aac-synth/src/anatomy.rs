@@ -27,6 +27,19 @@ pub struct Vertebra {
     pub density: f64,
     /// Cortical rim thickness in pixels.
     pub rim_px: f64,
+    /// The fracture drawn for this body, if any.
+    #[serde(default)]
+    pub fracture: Option<Fracture>,
+}
+
+/// A vertebral fracture of the generator.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Fracture {
+    /// The anterior height lower than the posterior.
+    Wedge,
+    /// The whole body lower, endplates more concave.
+    Crush,
 }
 
 impl Vertebra {
@@ -262,15 +275,16 @@ pub fn draw_anatomy<R: Rng>(
         if i == VERTEBRA_NAMES.len() - 1 {
             wedge = uniform(rng, (1.05, 1.2));
         }
-        let mut crushed = false;
+        let mut fracture = None;
         if rng.random::<f64>() < ranges.fracture * osteo {
             // The share is checked first so that styles without crush
             // fractures keep their random stream.
             if ranges.crush_share > 0.0 && rng.random::<f64>() < ranges.crush_share {
                 hgt *= uniform(rng, (0.6, 0.85));
-                crushed = true;
+                fracture = Some(Fracture::Crush);
             } else {
                 wedge *= uniform(rng, (0.65, 0.85));
+                fracture = Some(Fracture::Wedge);
             }
         }
         let (hp, ha) = (hgt, hgt * wedge);
@@ -287,7 +301,7 @@ pub fn draw_anatomy<R: Rng>(
             corner(-dep / 2.0, hp / 2.0),
         ];
         let mut concavity = hgt * uniform(rng, (0.02, 0.05 + 0.08 * osteo));
-        if crushed {
+        if fracture == Some(Fracture::Crush) {
             concavity *= 1.8;
         }
         vertebrae.push(Vertebra {
@@ -296,6 +310,7 @@ pub fn draw_anatomy<R: Rng>(
             concavity,
             density: uniform(rng, ranges.bone_density) - 0.07 * osteo,
             rim_px: (uniform(rng, ranges.rim_mm) * mm).max(1.0),
+            fracture,
         });
         if i + 1 < VERTEBRA_NAMES.len() {
             let next_theta = axis_angle(i as f64 + 1.0, kyphosis, lordosis);
@@ -530,7 +545,7 @@ fn draw_deposits<R: Rng>(
             Wall::Posterior => uniform(rng, (0.0, 1.0)) * mm,
         };
         let y0 = (centre - len / 2.0).max(aorta.y_start as f64);
-        out.push(Deposit {
+        let deposit = Deposit {
             wall,
             y0,
             y1: centre + len / 2.0,
@@ -538,7 +553,41 @@ fn draw_deposits<R: Rng>(
             contrast,
             inset,
             patchiness: uniform(rng, (0.0, 0.6)),
-        });
+        };
+        // The share is checked first so that styles without broken deposits
+        // keep their random stream.
+        if ranges.broken > 0.0 && rng.random::<f64>() < ranges.broken {
+            out.extend(broken(rng, deposit, mm));
+        } else {
+            out.push(deposit);
+        }
     }
     out
+}
+
+/// A deposit broken into dashes (2-6 mm long) or a row of small dots, with
+/// gaps of 1-3 mm: granular plaque. Each piece is a deposit of its own, so
+/// the masks and the geometric score (the union of row extents) count only
+/// what is drawn.
+fn broken<R: Rng>(rng: &mut R, d: Deposit, mm: f64) -> Vec<Deposit> {
+    let dots = rng.random::<bool>();
+    let mut pieces = Vec::new();
+    let mut y = d.y0;
+    while y < d.y1 {
+        let (len, thickness) = if dots {
+            let size = uniform(rng, (1.0, 2.0)) * mm;
+            (size, size.max(1.2))
+        } else {
+            (uniform(rng, (2.0, 6.0)) * mm, d.thickness)
+        };
+        let y1 = (y + len).min(d.y1);
+        pieces.push(Deposit {
+            y0: y,
+            y1,
+            thickness,
+            ..d.clone()
+        });
+        y = y1 + uniform(rng, (1.0, 3.0)) * mm;
+    }
+    pieces
 }

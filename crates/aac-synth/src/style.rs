@@ -102,6 +102,9 @@ pub struct AnatomyRanges {
     /// endplates more concave) rather than anterior wedges.
     #[serde(default)]
     pub crush_share: f64,
+    /// Probability that a deposit is broken into dashes or a row of dots.
+    #[serde(default)]
+    pub broken: f64,
 }
 
 fn default_fracture() -> f64 {
@@ -126,6 +129,7 @@ impl Default for AnatomyRanges {
             deposit_thickness_mm: (0.8, 2.5),
             fracture: default_fracture(),
             crush_share: 0.0,
+            broken: 0.0,
         }
     }
 }
@@ -185,8 +189,9 @@ impl Style {
                 faint_probability: 0.3,
                 faint_contrast: (0.02, 0.07),
                 deposit_thickness_mm: (0.5, 3.0),
-                fracture: 0.3,
+                fracture: 0.12,
                 crush_share: 0.4,
+                broken: 0.35,
             },
             crop: 0.3,
             dose_mask: 0.1,
