@@ -375,6 +375,24 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     // The blank image is never passed off as a sure spine.
     let blank = rows.iter().find(|r| &r[0] == "blank").unwrap();
     assert_ne!(&blank[1], "ok", "{blank:?}");
+    // A rerun into the same directory where an image now fails leaves no
+    // .pts of the earlier run for it (predict --landmarks would take it).
+    let later = tmp.path().join("later");
+    std::fs::create_dir_all(&later).unwrap();
+    std::fs::write(later.join("synth00000.png"), b"not a png").unwrap();
+    let stale = found.join("synth00000.pts");
+    std::fs::copy(new.join("landmarks/synth00000.pts"), &stale).unwrap();
+    let o = aac(&[
+        "landmarks",
+        "--model",
+        s(&model),
+        "--images",
+        s(&later),
+        "--out",
+        s(&found),
+    ]);
+    assert!(!o.status.success() && !output_text(&o).contains("panicked"));
+    assert!(!stale.exists(), "the earlier run's points are still there");
     // predict without --landmarks uses the found points and says so (a
     // finder trained this briefly may find none, and the run then fails,
     // but every row still says where its points came from); with a

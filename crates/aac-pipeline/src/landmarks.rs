@@ -162,6 +162,16 @@ fn csv_row(id: &str, found: &Result<Found, String>) -> [String; 5] {
     }
 }
 
+/// Removes a file an earlier run wrote, if there is one.
+fn remove_stale(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing the stale {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Finds the spine points of every image in a directory (`aac landmarks`):
 /// `out/<id>.pts` (20 points in the contract's order, ISBE format),
 /// `out/landmarks.csv` and, when asked, `out/overlays/<id>.png`. Fails when
@@ -214,6 +224,10 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
                     summary.ok += 1;
                 }
             } else {
+                // A .pts left by an earlier run would be taken for this
+                // run's points (by `aac predict --landmarks`, say).
+                remove_stale(&a.out.join(format!("{id}.pts")))?;
+                remove_stale(&a.out.join("overlays").join(format!("{id}.png")))?;
                 summary.errors += 1;
             }
             rows.push(csv_row(id, &f));
