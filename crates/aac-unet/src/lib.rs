@@ -8,6 +8,7 @@ pub mod dropout;
 mod flex_util;
 mod gemm_checked;
 pub mod infer;
+pub mod maxpool;
 pub mod model_file;
 pub mod net;
 pub mod photometric;

@@ -104,6 +104,20 @@ fn conv(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// 2x2 max-pooling: on the CPU backend through [`crate::maxpool`] (same
+/// values, no index bookkeeping), on a GPU through burn's own layer.
+fn pool(layer: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = layer;
+        crate::maxpool::max_pool2x2(x)
+    }
+    #[cfg(feature = "gpu")]
+    {
+        layer.forward(x)
+    }
+}
+
 /// The U-net.
 #[derive(Module, Debug)]
 pub struct UNet {
@@ -182,7 +196,7 @@ impl UNet {
         for block in &self.down {
             x = block.forward(x);
             skips.push(x.clone());
-            x = self.pool.forward(x);
+            x = pool(&self.pool, x);
         }
         x = self.bottom.forward(x);
         for (up, dec) in self.up.iter().zip(&self.dec) {
