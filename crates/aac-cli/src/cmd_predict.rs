@@ -52,6 +52,39 @@ pub struct FinderArgs {
     /// one has half as many).
     #[arg(long, default_value_t = FinderTraining::default().width)]
     landmark_width: usize,
+    /// Resolution of the finder's fine network over the spine's window:
+    /// `full` (128 x 256, about 0.85 mm per pixel) or `half` (64 x 128,
+    /// about four times cheaper).
+    #[arg(long, value_enum, default_value_t = FineGrid::default())]
+    landmark_fine_grid: FineGrid,
+}
+
+/// The fine network's grid, as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FineGrid {
+    /// 128 x 256.
+    Full,
+    /// 64 x 128.
+    Half,
+}
+
+impl Default for FineGrid {
+    fn default() -> Self {
+        if FinderTraining::default().fine_grid == aac_landmarks::Grid::HALF {
+            FineGrid::Half
+        } else {
+            FineGrid::Full
+        }
+    }
+}
+
+impl std::fmt::Display for FineGrid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FineGrid::Full => "full",
+            FineGrid::Half => "half",
+        })
+    }
 }
 
 impl FinderArgs {
@@ -63,6 +96,10 @@ impl FinderArgs {
             scans_per_epoch: self.landmark_scans,
             width: self.landmark_width,
             coarse_width: (self.landmark_width / 2).max(1),
+            fine_grid: match self.landmark_fine_grid {
+                FineGrid::Full => aac_landmarks::Grid::FULL,
+                FineGrid::Half => aac_landmarks::Grid::HALF,
+            },
             ..FinderTraining::default()
         })
     }

@@ -69,6 +69,12 @@ fn main() {
     if let Some(lr) = env("LR") {
         cfg.lr = lr;
     }
+    if std::env::var("FINE").as_deref() == Ok("half") {
+        cfg.fine_grid = aac_landmarks::Grid::HALF;
+    }
+    if let Some(cw) = env("COARSE_WIDTH") {
+        cfg.coarse_width = cw as usize;
+    }
     let t0 = std::time::Instant::now();
     let bytes = train_finder(&cfg, tr, val, &mut |p| {
         if let Progress::EpochEnd {

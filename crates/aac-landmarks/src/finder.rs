@@ -2,7 +2,7 @@
 
 use crate::frame::Frame;
 use crate::heatmap::{peak, Peak};
-use crate::{LandmarkError, INPUT_HEIGHT, INPUT_WIDTH, N_POINTS};
+use crate::{Grid, LandmarkError, N_POINTS};
 use aac_io::Point;
 use aac_unet::model_file;
 use aac_unet::photometric::normalise;
@@ -25,13 +25,15 @@ pub const UNCERTAIN_FLAG: &str = "landmarks_uncertain";
 /// response counts as a rival: about half a vertebral body, so that the same
 /// corner of the next level up or down is a rival.
 const COARSE_RIVAL_RADIUS: f64 = 8.0;
-/// The same in the fine frame, where a body is about 40 rows tall.
+/// The same in the fine frame, where a body is about 40 rows tall (pixels
+/// of the full-resolution grid; scaled to the fine network's own).
 const FINE_RIVAL_RADIUS: f64 = 20.0;
 /// Below this median peak mass the image is taken to hold no spine (a flat
 /// map puts about 0.0015 within 3 pixels of any point).
 const NO_SPINE_MASS: f32 = 0.05;
-/// Coarse and fine estimates of a point further apart than this (fine input
-/// pixels, about 0.85 mm each) mean the two stages disagree.
+/// Coarse and fine estimates of a point further apart than this (pixels of
+/// the full-resolution fine grid, about 0.85 mm each) mean the two stages
+/// disagree.
 const STAGE_DISAGREEMENT: f64 = 12.0;
 
 /// Everything about a finder except its weights.
@@ -53,6 +55,11 @@ pub struct FinderHeader {
     /// Byte length of the coarse network's model bytes (the fine one's
     /// follow them).
     pub coarse_bytes: usize,
+    /// The fine network's input grid (the spine's window is the same at
+    /// any grid; finders written before it could be chosen used the full
+    /// 128 x 256 one).
+    #[serde(default = "Grid::full")]
+    pub fine_grid: Grid,
 }
 
 /// A loaded finder.
@@ -155,14 +162,20 @@ impl Finder {
             .filter_map(|(&(img, w, h), f)| f.map(|f| normalise(&f.sample(img, w, h))))
             .collect();
         let mut coarse_peaks = self
-            .peaks(&self.coarse, 3, &coarse_inputs, COARSE_RIVAL_RADIUS)
+            .peaks(
+                &self.coarse,
+                3,
+                &coarse_inputs,
+                COARSE_RIVAL_RADIUS,
+                Grid::FULL,
+            )
             .into_iter();
         let mut staged: Vec<Result<Coarse, LandmarkError>> = Vec::new();
         for (&(_, w, h), f) in images.iter().zip(&coarse_frames) {
             // Only images with a frame were run through the network.
             let peaks = f.and_then(|_| coarse_peaks.next());
             staged.push(match (f, peaks) {
-                (Some(f), Some(p)) => Coarse::new(f, p),
+                (Some(f), Some(p)) => Coarse::new(f, p, self.header.fine_grid),
                 _ => Err(LandmarkError::TooSmall(w, h)),
             });
         }
@@ -175,8 +188,15 @@ impl Finder {
                     .map(|c| normalise(&c.fine.sample(img, w, h)))
             })
             .collect();
+        let grid = self.header.fine_grid;
         let mut fine_peaks = self
-            .peaks(&self.fine, N_POINTS, &fine_inputs, FINE_RIVAL_RADIUS)
+            .peaks(
+                &self.fine,
+                N_POINTS,
+                &fine_inputs,
+                FINE_RIVAL_RADIUS * grid.factor(),
+                grid,
+            )
             .into_iter();
         staged
             .drain(..)
@@ -211,7 +231,7 @@ impl Finder {
             .iter()
             .zip(&coarse)
             .take(2)
-            .map(|(p, c)| p.dist(c) / fine.scale())
+            .map(|(p, c)| p.dist(c) / fine.in_grid(Grid::FULL).scale())
             .fold(0.0, f64::max);
         if worst > STAGE_DISAGREEMENT {
             doubts.push(format!(
@@ -235,6 +255,7 @@ impl Finder {
         channels: usize,
         inputs: &[Vec<f32>],
         radius: f64,
+        grid: Grid,
     ) -> Vec<Vec<Peak>> {
         // Batches in flight on every core: one network call alone leaves
         // cores idle between its layers.
@@ -242,9 +263,9 @@ impl Finder {
             .par_chunks(4)
             .map(|chunk| {
                 let refs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
-                heatmaps(net, &refs, channels, &self.device)
+                heatmaps(net, &refs, channels, grid, &self.device)
                     .iter()
-                    .map(|planes| planes.iter().map(|p| peak(p, radius)).collect())
+                    .map(|planes| planes.iter().map(|p| peak(p, radius, grid)).collect())
                     .collect()
             })
             .collect();
@@ -263,7 +284,7 @@ struct Coarse {
 
 impl Coarse {
     /// The anchors from the coarse peaks, or no spine when the maps are flat.
-    fn new(frame: &Frame, peaks: Vec<Peak>) -> Result<Coarse, LandmarkError> {
+    fn new(frame: &Frame, peaks: Vec<Peak>, fine_grid: Grid) -> Result<Coarse, LandmarkError> {
         let mut masses: Vec<f32> = peaks.iter().map(|k| k.mass).collect();
         masses.sort_by(f32::total_cmp);
         let median = masses[masses.len() / 2];
@@ -271,7 +292,7 @@ impl Coarse {
             return Err(LandmarkError::NoSpine(median));
         }
         let anchors: Vec<Point> = peaks.iter().map(|k| frame.to_image(k.at)).collect();
-        let fine = Frame::from_anchors(anchors[0], anchors[1], anchors[2]);
+        let fine = Frame::from_anchors(anchors[0], anchors[1], anchors[2]).in_grid(fine_grid);
         Ok(Coarse {
             peaks,
             anchors,
@@ -280,16 +301,18 @@ impl Coarse {
     }
 }
 
-/// Per input, one probability map per point: the network's logits turned
-/// into a distribution over the pixels of each channel (spatial softmax).
+/// Per input (planes of `grid`), one probability map per point: the
+/// network's logits turned into a distribution over the pixels of each
+/// channel (spatial softmax).
 pub fn heatmaps(
     net: &UNet,
     inputs: &[&[f32]],
     channels: usize,
+    grid: Grid,
     dev: &Device,
 ) -> Vec<Vec<Vec<f32>>> {
     let n = inputs.len();
-    let (h, w) = (INPUT_HEIGHT, INPUT_WIDTH);
+    let (h, w) = (grid.height, grid.width);
     let xs: Vec<f32> = inputs.iter().flat_map(|s| s.iter().copied()).collect();
     let x = Tensor::<4>::from_data(TensorData::new(xs, [n, 1, h, w]), dev);
     let logits = net

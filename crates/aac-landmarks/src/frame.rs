@@ -1,7 +1,7 @@
-//! Where a network's 128x256 input lies in the image: an affine map from
-//! input pixels to image pixels (a similarity, possibly mirrored).
+//! Where a network's input lies in the image: an affine map from input
+//! pixels to image pixels (a similarity, possibly mirrored).
 
-use crate::{INPUT_HEIGHT, INPUT_WIDTH};
+use crate::{Grid, INPUT_HEIGHT, INPUT_WIDTH};
 use aac_io::pts::index;
 use aac_io::Point;
 
@@ -29,13 +29,8 @@ pub struct Frame {
     /// Column-major 2x2: image step per input column (m[0], m[1]) and per
     /// input row (m[2], m[3]).
     pub m: [f64; 4],
-}
-
-fn centre() -> Point {
-    Point::new(
-        (INPUT_WIDTH as f64 - 1.0) / 2.0,
-        (INPUT_HEIGHT as f64 - 1.0) / 2.0,
-    )
+    /// The input's pixel grid.
+    pub grid: Grid,
 }
 
 impl Frame {
@@ -45,6 +40,7 @@ impl Frame {
         Frame {
             origin: Point::new((width as f64 - 1.0) / 2.0, (height as f64 - 1.0) / 2.0),
             m: [s, 0.0, 0.0, s],
+            grid: Grid::FULL,
         }
     }
 
@@ -72,6 +68,18 @@ impl Frame {
         Frame {
             origin: mid,
             m: [n.x * s, n.y * s, u.x * s, u.y * s],
+            grid: Grid::FULL,
+        }
+    }
+
+    /// The same window of the image on another pixel grid (same centre,
+    /// the step scaled by the ratio of the grids).
+    pub fn in_grid(&self, grid: Grid) -> Frame {
+        let k = self.grid.factor() / grid.factor();
+        Frame {
+            origin: self.origin,
+            m: self.m.map(|v| v * k),
+            grid,
         }
     }
 
@@ -94,12 +102,16 @@ impl Frame {
             self.origin.x + m[0] * dx + m[2] * dy,
             self.origin.y + m[1] * dx + m[3] * dy,
         );
-        Frame { origin, m: mm }
+        Frame {
+            origin,
+            m: mm,
+            grid: self.grid,
+        }
     }
 
     /// Image pixel of an input pixel.
     pub fn to_image(&self, p: Point) -> Point {
-        let c = centre();
+        let c = self.grid.centre();
         let (x, y) = (p.x - c.x, p.y - c.y);
         Point::new(
             self.origin.x + self.m[0] * x + self.m[2] * y,
@@ -112,7 +124,7 @@ impl Frame {
         let m = &self.m;
         let det = m[0] * m[3] - m[2] * m[1];
         let (x, y) = (p.x - self.origin.x, p.y - self.origin.y);
-        let c = centre();
+        let c = self.grid.centre();
         Point::new(
             c.x + (m[3] * x - m[2] * y) / det,
             c.y + (-m[1] * x + m[0] * y) / det,
@@ -142,9 +154,9 @@ impl Frame {
         } else {
             (image, width, height, 1.0)
         };
-        let mut out = Vec::with_capacity(INPUT_WIDTH * INPUT_HEIGHT);
-        for yi in 0..INPUT_HEIGHT {
-            for xi in 0..INPUT_WIDTH {
+        let mut out = Vec::with_capacity(self.grid.pixels());
+        for yi in 0..self.grid.height {
+            for xi in 0..self.grid.width {
                 let p = self.to_image(Point::new(xi as f64, yi as f64));
                 // Centre of reduced pixel j lies at image (j + 0.5) k - 0.5.
                 let (x, y) = ((p.x + 0.5) / k - 0.5, (p.y + 0.5) / k - 0.5);
@@ -219,6 +231,27 @@ mod tests {
         let p = Point::new(123.4, 56.7);
         let q = f.to_image(f.to_input(p));
         assert!(p.dist(&q) < 1e-9);
+    }
+
+    #[test]
+    fn a_frame_on_the_half_grid_covers_the_same_window() {
+        let full = Frame::along_spine(&upright_spine(50.0, true));
+        let half = full.in_grid(Grid::HALF);
+        assert!((half.scale() - 2.0 * full.scale()).abs() < 1e-9);
+        // The windows' corners (pixel edges) coincide in the image.
+        let corner = |f: &Frame, x: f64, y: f64| f.to_image(Point::new(x, y));
+        let (w, h) = (Grid::HALF.width as f64, Grid::HALF.height as f64);
+        let pairs = [
+            (corner(&full, -0.5, -0.5), corner(&half, -0.5, -0.5)),
+            (
+                corner(&full, 2.0 * w - 0.5, 2.0 * h - 0.5),
+                corner(&half, w - 0.5, h - 0.5),
+            ),
+        ];
+        for (a, b) in pairs {
+            assert!(a.dist(&b) < 1e-9, "{a:?} vs {b:?}");
+        }
+        assert_eq!(half.sample(&[0.0; 4], 2, 2).len(), Grid::HALF.pixels());
     }
 
     #[test]

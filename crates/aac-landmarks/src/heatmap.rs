@@ -3,10 +3,8 @@
 //! loss), the probability-weighted centroid around the most probable pixel
 //! for inference.
 
-use crate::{INPUT_HEIGHT, INPUT_WIDTH};
+use crate::Grid;
 use aac_io::Point;
-
-const PLANE: usize = INPUT_WIDTH * INPUT_HEIGHT;
 
 /// Factor on the network's outputs before the spatial softmax. A sharp
 /// peak needs logits some 10 apart; from batch-normalised features through
@@ -15,20 +13,22 @@ const PLANE: usize = INPUT_WIDTH * INPUT_HEIGHT;
 /// lets small weights make sharp maps from the first epochs.
 pub const LOGIT_SCALE: f32 = 10.0;
 
-/// Target planes (`points.len()` x 256 x 128, row-major): exp(-d^2 / 2
-/// sigma^2) around each point (in input pixels); a point outside the input
-/// gives an empty plane.
-pub fn targets(points: &[Point], sigma: f64) -> Vec<f32> {
-    let mut out = vec![0.0f32; points.len() * PLANE];
+/// Target planes (`points.len()` planes of the grid, row-major):
+/// exp(-d^2 / 2 sigma^2) around each point (in input pixels); a point
+/// outside the input gives an empty plane.
+pub fn targets(points: &[Point], sigma: f64, grid: Grid) -> Vec<f32> {
+    let plane_len = grid.pixels();
+    let (width, height) = (grid.width, grid.height);
+    let mut out = vec![0.0f32; points.len() * plane_len];
     let reach = (3.0 * sigma).ceil() as i64;
     let inv = 1.0 / (2.0 * sigma * sigma);
     for (k, p) in points.iter().enumerate() {
-        let plane = &mut out[k * PLANE..(k + 1) * PLANE];
+        let plane = &mut out[k * plane_len..(k + 1) * plane_len];
         let (cx, cy) = (p.x.round() as i64, p.y.round() as i64);
-        for y in (cy - reach).max(0)..=(cy + reach).min(INPUT_HEIGHT as i64 - 1) {
-            for x in (cx - reach).max(0)..=(cx + reach).min(INPUT_WIDTH as i64 - 1) {
+        for y in (cy - reach).max(0)..=(cy + reach).min(height as i64 - 1) {
+            for x in (cx - reach).max(0)..=(cx + reach).min(width as i64 - 1) {
                 let d2 = (x as f64 - p.x).powi(2) + (y as f64 - p.y).powi(2);
-                plane[y as usize * INPUT_WIDTH + x as usize] = (-d2 * inv).exp() as f32;
+                plane[y as usize * width + x as usize] = (-d2 * inv).exp() as f32;
             }
         }
     }
@@ -49,20 +49,21 @@ pub struct Peak {
     pub rival: f32,
 }
 
-/// The peak of a probability plane: the centroid of the probabilities within
-/// 3 pixels of the most probable pixel, and its strongest rival farther
-/// than `rival_radius` pixels away.
-pub fn peak(plane: &[f32], rival_radius: f64) -> Peak {
+/// The peak of a probability plane on a grid: the centroid of the
+/// probabilities within 3 pixels of the most probable pixel, and its
+/// strongest rival farther than `rival_radius` pixels away.
+pub fn peak(plane: &[f32], rival_radius: f64, grid: Grid) -> Peak {
+    let (width, rows) = (grid.width, grid.height);
     let (best, &height) = plane
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
         .unwrap_or((0, &0.0));
-    let (bx, by) = ((best % INPUT_WIDTH) as i64, (best / INPUT_WIDTH) as i64);
+    let (bx, by) = ((best % width) as i64, (best / width) as i64);
     let (mut sx, mut sy, mut sw) = (0.0f64, 0.0f64, 0.0f64);
-    for y in (by - 3).max(0)..=(by + 3).min(INPUT_HEIGHT as i64 - 1) {
-        for x in (bx - 3).max(0)..=(bx + 3).min(INPUT_WIDTH as i64 - 1) {
-            let v = plane[y as usize * INPUT_WIDTH + x as usize] as f64;
+    for y in (by - 3).max(0)..=(by + 3).min(rows as i64 - 1) {
+        for x in (bx - 3).max(0)..=(bx + 3).min(width as i64 - 1) {
+            let v = plane[y as usize * width + x as usize] as f64;
             sx += v * x as f64;
             sy += v * y as f64;
             sw += v;
@@ -78,7 +79,7 @@ pub fn peak(plane: &[f32], rival_radius: f64) -> Peak {
         .iter()
         .enumerate()
         .filter(|(i, _)| {
-            let (x, y) = ((i % INPUT_WIDTH) as f64, (i / INPUT_WIDTH) as f64);
+            let (x, y) = ((i % width) as f64, (i / width) as f64);
             (x - bx as f64).powi(2) + (y - by as f64).powi(2) > r2
         })
         .map(|(_, &v)| v)
@@ -100,10 +101,10 @@ mod tests {
         // toward the window's centre by up to 0.15 pixels at SD 2 (0.13 mm
         // in the fine frame); a narrower map is pulled less.
         let p = Point::new(40.3, 100.7);
-        let t = targets(&[p], 2.0);
-        let k = peak(&t, 10.0);
+        let t = targets(&[p], 2.0, Grid::FULL);
+        let k = peak(&t, 10.0, Grid::FULL);
         assert!(k.at.dist(&p) < 0.2, "{:?}", k.at);
-        let sharp = peak(&targets(&[p], 1.0), 10.0);
+        let sharp = peak(&targets(&[p], 1.0, Grid::FULL), 10.0, Grid::FULL);
         assert!(sharp.at.dist(&p) < 0.02, "{:?}", sharp.at);
         assert!(k.mass > 0.9);
         assert_eq!(k.rival, 0.0);
@@ -111,19 +112,28 @@ mod tests {
 
     #[test]
     fn a_second_blob_far_away_is_reported_as_a_rival() {
-        let mut t = targets(&[Point::new(60.0, 60.0)], 2.0);
-        let other = targets(&[Point::new(60.0, 120.0)], 2.0);
+        let mut t = targets(&[Point::new(60.0, 60.0)], 2.0, Grid::FULL);
+        let other = targets(&[Point::new(60.0, 120.0)], 2.0, Grid::FULL);
         for (a, b) in t.iter_mut().zip(other) {
             *a = a.max(0.8 * b);
         }
-        let k = peak(&t, 16.0);
+        let k = peak(&t, 16.0, Grid::FULL);
         assert!(k.at.dist(&Point::new(60.0, 60.0)) < 0.1);
         assert!((k.rival - 0.8).abs() < 0.01, "{}", k.rival);
     }
 
     #[test]
+    fn targets_and_peaks_work_on_the_half_grid() {
+        let p = Point::new(50.4, 120.6);
+        let t = targets(&[p], 1.25, Grid::HALF);
+        assert_eq!(t.len(), Grid::HALF.pixels());
+        let k = peak(&t, 10.0, Grid::HALF);
+        assert!(k.at.dist(&p) < 0.1, "{:?}", k.at);
+    }
+
+    #[test]
     fn a_point_outside_the_input_leaves_its_plane_empty() {
-        let t = targets(&[Point::new(-50.0, 10.0)], 2.0);
+        let t = targets(&[Point::new(-50.0, 10.0)], 2.0, Grid::FULL);
         assert!(t.iter().all(|&v| v == 0.0));
     }
 }

@@ -28,8 +28,57 @@ pub use train::{train_finder, Annotated, FinderTraining};
 
 /// Number of points the finder places (the 20 spine points).
 pub const N_POINTS: usize = aac_io::N_SPINE;
-/// Input width of both networks: the segmentation ROI's, so the finder runs
-/// through the same U-net kernels.
+/// Input width of the coarse network (and of the fine one at full
+/// resolution): the segmentation ROI's.
 pub const INPUT_WIDTH: usize = aac_io::ROI_WIDTH as usize;
-/// Input height of both networks.
+/// Input height of the coarse network (and of the fine one at full
+/// resolution).
 pub const INPUT_HEIGHT: usize = aac_io::ROI_HEIGHT as usize;
+
+/// The pixel grid of a network's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Grid {
+    /// Columns.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+}
+
+impl Grid {
+    /// The 128 x 256 grid of the coarse network.
+    pub const FULL: Grid = Grid {
+        width: INPUT_WIDTH,
+        height: INPUT_HEIGHT,
+    };
+
+    /// The 64 x 128 grid: the same window at half the resolution.
+    pub const HALF: Grid = Grid {
+        width: INPUT_WIDTH / 2,
+        height: INPUT_HEIGHT / 2,
+    };
+
+    /// [`Grid::FULL`] (for serde defaults: files written before the fine
+    /// grid could be chosen).
+    pub fn full() -> Grid {
+        Grid::FULL
+    }
+
+    /// Pixels of one plane.
+    pub fn pixels(self) -> usize {
+        self.width * self.height
+    }
+
+    /// This grid's pixels per pixel of the full 128 x 256 grid over the same
+    /// window.
+    pub fn factor(self) -> f64 {
+        self.height as f64 / INPUT_HEIGHT as f64
+    }
+
+    /// The input's centre, ((W-1)/2, (H-1)/2).
+    pub fn centre(self) -> aac_io::Point {
+        aac_io::Point::new(
+            (self.width as f64 - 1.0) / 2.0,
+            (self.height as f64 - 1.0) / 2.0,
+        )
+    }
+}

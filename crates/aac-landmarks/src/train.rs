@@ -14,7 +14,7 @@ use crate::finder::heatmaps;
 use crate::finder::{Finder, FinderHeader, FORMAT, VERSION};
 use crate::frame::Frame;
 use crate::heatmap::{peak, targets};
-use crate::{LandmarkError, INPUT_HEIGHT, INPUT_WIDTH, N_POINTS};
+use crate::{Grid, LandmarkError, N_POINTS};
 use aac_io::Point;
 use aac_unet::model_file::{self, UnetHeader};
 use aac_unet::photometric::{augment, normalise, Photometric};
@@ -67,6 +67,10 @@ pub struct FinderTraining {
     pub batch: usize,
     /// Seed.
     pub seed: u64,
+    /// The fine network's input grid over the spine's window: the full
+    /// 128 x 256 (about 0.85 mm per pixel) or half that.
+    #[serde(default = "Grid::full")]
+    pub fine_grid: Grid,
 }
 
 impl Default for FinderTraining {
@@ -80,6 +84,7 @@ impl Default for FinderTraining {
             lr: 2e-3,
             batch: 4,
             seed: 1,
+            fine_grid: Grid::FULL,
         }
     }
 }
@@ -99,6 +104,9 @@ impl FinderTraining {
         }
         if !(self.lr > 0.0 && self.lr < 1.0) {
             return bad("the landmark finder's learning rate must lie in (0, 1)");
+        }
+        if ![Grid::FULL, Grid::HALF].contains(&self.fine_grid) {
+            return bad("the landmark finder's fine grid must be 128x256 or 64x128");
         }
         Ok(())
     }
@@ -131,11 +139,20 @@ impl Stage {
         }
     }
 
-    /// Target Gaussian SD in input pixels.
-    pub fn sigma(self) -> f64 {
+    /// Target Gaussian SD in pixels of the stage's grid: 2 pixels of the
+    /// full fine grid (1.7 mm), at least 1.25 of a coarser one.
+    pub fn sigma(self, grid: Grid) -> f64 {
         match self {
             Stage::Coarse => 1.5,
-            Stage::Fine => 2.0,
+            Stage::Fine => (2.0 * grid.factor()).max(1.25),
+        }
+    }
+
+    /// The stage's input grid.
+    fn grid(self, cfg: &FinderTraining) -> Grid {
+        match self {
+            Stage::Coarse => Grid::FULL,
+            Stage::Fine => cfg.fine_grid,
         }
     }
 
@@ -146,14 +163,17 @@ impl Stage {
         }
     }
 
-    /// The frame a scan is shown through: exact when `rng` is None.
-    fn frame(self, a: &Annotated, rng: Option<&mut ChaCha8Rng>) -> Frame {
+    /// The frame a scan is shown through, on the stage's grid: exact when
+    /// `rng` is None. Perturbations are in pixels of the full grid.
+    fn frame(self, a: &Annotated, grid: Grid, rng: Option<&mut ChaCha8Rng>) -> Frame {
         let base = match self {
             Stage::Coarse => Frame::whole_image(a.width, a.height),
             Stage::Fine => Frame::along_spine(&a.points[..N_POINTS]),
         };
-        let Some(rng) = rng else { return base };
-        match self {
+        let Some(rng) = rng else {
+            return base.in_grid(grid);
+        };
+        let perturbed = match self {
             Stage::Coarse => base.perturbed(
                 rng.random_range(-0.12..0.12),
                 rng.random_range(0.8..1.1),
@@ -168,14 +188,15 @@ impl Stage {
                 rng.random_range(-12.0..12.0),
                 false,
             ),
-        }
+        };
+        perturbed.in_grid(grid)
     }
 
     /// Input and target planes of a scan through a frame.
     fn sample(self, a: &Annotated, frame: &Frame, photometric: Option<&mut ChaCha8Rng>) -> Sample {
         let mut x = normalise(&frame.sample(a.image, a.width, a.height));
         if let Some(rng) = photometric {
-            augment(rng, &mut x, INPUT_WIDTH, &Photometric::default());
+            augment(rng, &mut x, frame.grid.width, &Photometric::default());
         }
         let pts: Vec<Point> = self
             .points(a.points)
@@ -184,7 +205,7 @@ impl Stage {
             .collect();
         Sample {
             x,
-            y: targets(&pts, self.sigma()),
+            y: targets(&pts, self.sigma(frame.grid), frame.grid),
         }
     }
 }
@@ -238,6 +259,7 @@ pub fn heatmap_loss(logits: Tensor<4>, y: Tensor<4>) -> Tensor<1> {
 }
 
 fn net_config(stage: Stage, cfg: &FinderTraining) -> UNetConfig {
+    let grid = stage.grid(cfg);
     UNetConfig {
         classes: stage.channels(),
         width: match stage {
@@ -247,8 +269,7 @@ fn net_config(stage: Stage, cfg: &FinderTraining) -> UNetConfig {
         depth: 4,
         dropout: 0.1,
         // The share of a plane a target blob covers.
-        prior: 2.0 * std::f64::consts::PI * stage.sigma().powi(2)
-            / (INPUT_WIDTH * INPUT_HEIGHT) as f64,
+        prior: 2.0 * std::f64::consts::PI * stage.sigma(grid).powi(2) / grid.pixels() as f64,
         // Position in both directions: which vertebra a corner belongs to
         // is a matter of where it lies as much as of how it looks.
         coords: true,
@@ -273,24 +294,24 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Median relative point error of one network on exact frames.
-fn stage_error(net: &UNet, stage: Stage, val: &[Annotated]) -> f64 {
+fn stage_error(net: &UNet, stage: Stage, grid: Grid, val: &[Annotated]) -> f64 {
     let dev = aac_unet::device();
     let mut errors = Vec::new();
     for chunk in val.chunks(4) {
-        let frames: Vec<Frame> = chunk.iter().map(|a| stage.frame(a, None)).collect();
+        let frames: Vec<Frame> = chunk.iter().map(|a| stage.frame(a, grid, None)).collect();
         let inputs: Vec<Vec<f32>> = chunk
             .iter()
             .zip(&frames)
             .map(|(a, f)| normalise(&f.sample(a.image, a.width, a.height)))
             .collect();
         let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
-        for ((planes, a), f) in heatmaps(net, &refs, stage.channels(), &dev)
+        for ((planes, a), f) in heatmaps(net, &refs, stage.channels(), grid, &dev)
             .iter()
             .zip(chunk)
             .zip(&frames)
         {
             for (plane, truth) in planes.iter().zip(&stage.points(a.points)) {
-                let p = f.to_image(peak(plane, 8.0).at);
+                let p = f.to_image(peak(plane, 8.0, grid).at);
                 errors.push(relative_error(&p, truth, a.points));
             }
         }
@@ -310,6 +331,7 @@ fn train_stage(
     let seed = cfg.seed ^ if stage == Stage::Fine { 0xF1E } else { 0xC0A };
     dev.seed(seed);
     let net_cfg = net_config(stage, cfg);
+    let grid = stage.grid(cfg);
     let mut net = UNet::new(&net_cfg, &dev);
     let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
     let header = |epoch: usize| UnetHeader {
@@ -347,7 +369,7 @@ fn train_stage(
                 .map(|&i| {
                     let mut rng =
                         ChaCha8Rng::seed_from_u64(seed ^ ((epoch as u64) << 40) ^ (i as u64) << 8);
-                    let frame = stage.frame(&train[i], Some(&mut rng));
+                    let frame = stage.frame(&train[i], grid, Some(&mut rng));
                     stage.sample(&train[i], &frame, Some(&mut rng))
                 })
                 .collect();
@@ -356,11 +378,11 @@ fn train_stage(
                 let xs: Vec<f32> = b.iter().flat_map(|s| s.x.iter().copied()).collect();
                 let ys: Vec<f32> = b.iter().flat_map(|s| s.y.iter().copied()).collect();
                 let x = Tensor::<4>::from_data(
-                    TensorData::new(xs, [n, 1, INPUT_HEIGHT, INPUT_WIDTH]),
+                    TensorData::new(xs, [n, 1, grid.height, grid.width]),
                     &dev,
                 );
                 let y = Tensor::<4>::from_data(
-                    TensorData::new(ys, [n, stage.channels(), INPUT_HEIGHT, INPUT_WIDTH]),
+                    TensorData::new(ys, [n, stage.channels(), grid.height, grid.width]),
                     &dev,
                 );
                 let loss = heatmap_loss(net.forward(x), y);
@@ -376,7 +398,7 @@ fn train_stage(
         let val_error = if val.is_empty() {
             f64::NAN
         } else {
-            stage_error(&eval, stage, val)
+            stage_error(&eval, stage, grid, val)
         };
         progress(Progress::EpochEnd {
             stage: stage.name(),
@@ -423,11 +445,12 @@ pub fn train_finder(
     let mut header = FinderHeader {
         format: FORMAT.into(),
         version: VERSION,
-        coarse_sigma: Stage::Coarse.sigma(),
-        fine_sigma: Stage::Fine.sigma(),
+        coarse_sigma: Stage::Coarse.sigma(Grid::FULL),
+        fine_sigma: Stage::Fine.sigma(cfg.fine_grid),
         uncertain_below: DEFAULT_UNCERTAIN_BELOW,
         val_error: None,
         coarse_bytes: coarse.len(),
+        fine_grid: cfg.fine_grid,
     };
     if !val.is_empty() {
         let finder = Finder::new(header.clone(), &coarse, &fine)?;

@@ -321,6 +321,7 @@ mod tests {
             uncertain_below: 0.3,
             val_error: None,
             coarse_bytes: 0,
+            fine_grid: aac_landmarks::Grid::FULL,
         };
         aac_landmarks::Finder::to_bytes(&header, &net(3), &net(aac_io::N_SPINE))
     }
