@@ -6,8 +6,9 @@
 //! 1. **coarse**: the whole scan letterboxed into 128x256 (about 2 mm per
 //!    pixel) names the levels from context (the last ribs above L1, the
 //!    sacrum and iliac crest below L5) and places every point roughly;
-//! 2. **fine**: a 128x256 window aligned with the coarse spine (axis down,
-//!    anterior to the right, about 0.85 mm per pixel) places each point
+//! 2. **fine**: a window aligned with the coarse spine (axis down, anterior
+//!    to the right), sampled on 128x256 pixels (about 0.85 mm each) or on
+//!    64x128 (about 1.7 mm, four times cheaper), places each point
 //!    precisely.
 //!
 //! Each point is the probability-weighted centroid around its heatmap's peak.

@@ -442,6 +442,13 @@ struct Located {
     spine: Vec<Point>,
     /// The finder's result when the points were found.
     found: Option<aac_landmarks::Found>,
+    /// The image as f32, when the finder needed it.
+    data: Option<Vec<f32>>,
+}
+
+/// A 16-bit image's values as f32, row-major.
+fn as_f32(img: &aac_io::Gray16) -> Vec<f32> {
+    img.as_raw().iter().map(|&v| v as f32).collect()
 }
 
 /// Reads each image and its given points, then finds the points of the
@@ -468,21 +475,34 @@ fn locate(
             Ok((img, spacing.or(default_spacing), given))
         })
         .collect();
-    let to_find: Vec<&aac_io::Gray16> = read
+    // The intensities of the images whose points are to be found, kept for
+    // the warp.
+    let mut data: Vec<Option<Vec<f32>>> = read
+        .par_iter()
+        .map(|r| match (r, &b.finder) {
+            (Ok((img, _, None)), Some(_)) => Some(as_f32(img)),
+            _ => None,
+        })
+        .collect();
+    let to_find: Vec<(&[f32], usize, usize)> = read
         .iter()
-        .filter_map(|r| match r {
-            Ok((img, _, None)) => Some(img),
+        .zip(&data)
+        .filter_map(|(r, d)| match (r, d) {
+            (Ok((img, _, _)), Some(d)) => {
+                Some((d.as_slice(), img.width() as usize, img.height() as usize))
+            }
             _ => None,
         })
         .collect();
     let mut found = match (&b.finder, to_find.is_empty()) {
-        (Some(f), false) => crate::landmarks::find_points(f, &to_find),
+        (Some(f), false) => f.find(&to_find),
         _ => Vec::new(),
     }
     .into_iter();
     read.into_iter()
         .zip(items)
-        .map(|(r, (_, img_path, _))| {
+        .zip(data.iter_mut())
+        .map(|((r, (_, img_path, _)), data)| {
             let (img, spacing, given) = r?;
             let (spine, found) = match given {
                 Some(spine) => (spine, None),
@@ -502,6 +522,7 @@ fn locate(
                 spacing,
                 spine,
                 found,
+                data: data.take(),
             })
         })
         .collect()
@@ -516,7 +537,7 @@ struct Prepared {
     disagree: bool,
 }
 
-fn prepare(b: &Bundle, l: Located, what: &str) -> Result<Prepared, String> {
+fn prepare(b: &Bundle, mut l: Located, what: &str) -> Result<Prepared, String> {
     let (prep, pred) = prepare_roi(
         &b.header.ssm,
         &l.spine,
@@ -525,7 +546,7 @@ fn prepare(b: &Bundle, l: Located, what: &str) -> Result<Prepared, String> {
     )
     .map_err(|e| format!("{what}: {e}"))?;
     let map = WarpMap::new(&prep.roi, None);
-    let data: Vec<f32> = l.img.as_raw().iter().map(|&v| v as f32).collect();
+    let data = l.data.take().unwrap_or_else(|| as_f32(&l.img));
     let roi = map.warp_f32(&data, l.img.width() as usize, l.img.height() as usize, 0.0);
     let disagree = aac_warp::check_landmarks_against_image(&l.img, &l.spine).disagrees();
     Ok(Prepared {
