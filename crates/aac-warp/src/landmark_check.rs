@@ -107,7 +107,7 @@ fn disc_mean(img: &Gray16, c: Point, r: f64) -> Option<f64> {
         return None;
     }
     let r = r.max(1.0);
-    let (mut sum, mut n) = (0.0, 0usize);
+    let (mut sum, mut values) = (0.0, Vec::new());
     let (x0, x1) = ((c.x - r).floor() as i64, (c.x + r).ceil() as i64);
     let (y0, y1) = ((c.y - r).floor() as i64, (c.y + r).ceil() as i64);
     for y in y0..=y1 {
@@ -119,10 +119,23 @@ fn disc_mean(img: &Gray16, c: Point, r: f64) -> Option<f64> {
                 && (x as u32) < img.width()
                 && (y as u32) < img.height()
             {
-                sum += f64::from(img.get_pixel(x as u32, y as u32)[0]);
-                n += 1;
+                let v = img.get_pixel(x as u32, y as u32)[0];
+                sum += f64::from(v);
+                values.push(v);
             }
         }
     }
-    (n > 0).then(|| sum / n as f64)
+    (!values.is_empty() && !mostly_one_value(&mut values)).then(|| sum / values.len() as f64)
+}
+
+/// True when more than half the values are one value: a flat region (a
+/// dose-masked rectangle, a band outside the scanned field, a clipped
+/// export), which says nothing about the anatomy under it.
+fn mostly_one_value(values: &mut [u16]) -> bool {
+    values.sort_unstable();
+    let mut longest = 0;
+    for run in values.chunk_by(|a, b| a == b) {
+        longest = longest.max(run.len());
+    }
+    2 * longest > values.len()
 }
