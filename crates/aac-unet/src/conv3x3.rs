@@ -179,14 +179,20 @@ fn weight_gradient(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
 fn padded_planes(src: &[f32], channels: usize, h: usize, w: usize) -> Vec<f32> {
     let row = w + 2;
     let plane = (h + 2) * row;
-    let mut out = vec![0f32; channels * plane + 2];
+    // Written once, border and values in order: zero-filling the whole
+    // buffer first and copying over it was a tenth of inference time.
+    let mut out = Vec::with_capacity(channels * plane + 2);
     for ch in 0..channels {
+        out.resize(out.len() + row + 1, 0.0);
         for y in 0..h {
             let s = (ch * h + y) * w;
-            let d = ch * plane + (y + 1) * row + 1;
-            out[d..d + w].copy_from_slice(&src[s..s + w]);
+            out.extend_from_slice(&src[s..s + w]);
+            out.extend_from_slice(&[0.0, 0.0]);
         }
+        out.resize(out.len() + row - 1, 0.0);
     }
+    out.extend_from_slice(&[0.0, 0.0]);
+    debug_assert_eq!(out.len(), channels * plane + 2);
     out
 }
 
