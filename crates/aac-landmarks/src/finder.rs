@@ -141,6 +141,12 @@ impl Finder {
                 header.format, header.version
             )));
         }
+        if ![Grid::FULL, Grid::HALF].contains(&header.fine_grid) {
+            return Err(LandmarkError::Model(format!(
+                "a fine grid of {}x{} pixels is not supported (128x256 or 64x128)",
+                header.fine_grid.width, header.fine_grid.height
+            )));
+        }
         let nets = &rest[nl + 1..];
         if header.coarse_bytes > nets.len() {
             return Err(bad("truncated networks"));
@@ -341,4 +347,29 @@ fn order_problem(points: &[Point]) -> Option<String> {
     (0..3)
         .find(|&v| level(v + 1) <= level(v) + 5.0)
         .map(|v| format!("L{} does not lie below L{}", v + 2, v + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_with_an_unsupported_fine_grid_is_refused() {
+        let header = FinderHeader {
+            format: FORMAT.into(),
+            version: VERSION,
+            coarse_sigma: 1.5,
+            fine_sigma: 1.25,
+            uncertain_below: 0.5,
+            val_error: None,
+            coarse_bytes: 0,
+            fine_grid: Grid {
+                width: 0,
+                height: 7,
+            },
+        };
+        let bytes = Finder::to_bytes(&header, &[], &[]);
+        let e = Finder::from_bytes(&bytes).err().expect("refused");
+        assert!(e.to_string().contains("0x7"), "{e}");
+    }
 }
