@@ -68,8 +68,9 @@ pub struct FinderTraining {
     /// Seed.
     pub seed: u64,
     /// The fine network's input grid over the spine's window: the full
-    /// 128 x 256 (about 0.85 mm per pixel) or half that (the default: as
-    /// accurate in the trials of docs/landmarks.md, four times cheaper).
+    /// 128 x 256 (about 0.85 mm per pixel) or half that (the default: its
+    /// points about 0.2 mm further off, docs/landmarks.md; four times
+    /// cheaper).
     #[serde(default = "Grid::full")]
     pub fine_grid: Grid,
 }
