@@ -78,12 +78,20 @@ def main():
         assert out.shape == (BATCH, ROWS, COLS, CLASSES)
         if r:
             infs.append(time.perf_counter() - t)
+    ones = []
+    for r in range(reps + 1):
+        t = time.perf_counter()
+        out = model.predict_on_batch(x[:1])
+        assert out.shape == (1, ROWS, COLS, CLASSES)
+        if r:
+            ones.append(time.perf_counter() - t)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({
         "framework": f"keras-{keras.__version__}/tensorflow-{tf.__version__}",
         "width": width,
         "train_step_s": round(float(np.median(steps)), 4),
         "infer_batch_s": round(float(np.median(infs)), 4),
+        "infer_one_s": round(float(np.median(ones)), 4),
         "peak_rss_mib": round(peak_mib, 1),
     }))
 

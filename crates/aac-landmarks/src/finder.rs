@@ -2,6 +2,7 @@
 
 use crate::frame::Frame;
 use crate::heatmap::{peak, Peak};
+use crate::regularity;
 use crate::{Grid, LandmarkError, N_POINTS};
 use aac_io::Point;
 use aac_unet::model_file;
@@ -185,35 +186,118 @@ impl Finder {
                 _ => Err(LandmarkError::TooSmall(w, h)),
             });
         }
-        let fine_inputs: Vec<Vec<f32>> = staged
-            .par_iter()
-            .zip(images)
-            .filter_map(|(s, &(img, w, h))| {
-                s.as_ref()
-                    .ok()
-                    .map(|c| normalise(&c.fine.sample(img, w, h)))
+        let fine_frames: Vec<Option<Frame>> = staged
+            .iter()
+            .map(|s| s.as_ref().ok().map(|c| c.fine))
+            .collect();
+        let fine_peaks = self.fine_peaks(images, &fine_frames);
+        let mut found: Vec<Result<(Coarse, Found), LandmarkError>> = staged
+            .drain(..)
+            .zip(fine_peaks)
+            .map(|(s, fp)| {
+                let c = s?;
+                let fp = fp.ok_or_else(|| LandmarkError::Model("no fine output".into()))?;
+                let f = self.assemble(&c.peaks, c.anchors.clone(), &c.fine, &fp);
+                Ok((c, f))
             })
             .collect();
+        self.reframe_irregular(images, &mut found);
+        found
+            .into_iter()
+            .map(|r| {
+                r.map(|(_, mut f)| {
+                    let irregular = regularity::irregularity(&f.points);
+                    if irregular > 1.0 {
+                        f.doubts.push(format!(
+                            "body heights or disc gaps implausible ({irregular:.1} times the limit)"
+                        ));
+                    }
+                    f
+                })
+            })
+            .collect()
+    }
+
+    /// The fine network's peaks in each image's window (None where the
+    /// image has none), all windows in parallel batches.
+    fn fine_peaks(
+        &self,
+        images: &[(&[f32], usize, usize)],
+        frames: &[Option<Frame>],
+    ) -> Vec<Option<Vec<Peak>>> {
+        let inputs: Vec<Vec<f32>> = frames
+            .par_iter()
+            .zip(images)
+            .filter_map(|(f, &(img, w, h))| f.map(|f| normalise(&f.sample(img, w, h))))
+            .collect();
         let grid = self.header.fine_grid;
-        let mut fine_peaks = self
+        let mut peaks = self
             .peaks(
                 &self.fine,
                 N_POINTS,
-                &fine_inputs,
+                &inputs,
                 FINE_RIVAL_RADIUS * grid.factor(),
                 grid,
             )
             .into_iter();
-        staged
-            .drain(..)
-            .map(|s| {
-                let c = s?;
-                let fp = fine_peaks
-                    .next()
-                    .ok_or_else(|| LandmarkError::Model("no fine output".into()))?;
-                Ok(self.assemble(&c.peaks, c.anchors, &c.fine, &fp))
-            })
+        frames
+            .iter()
+            .map(|f| f.and_then(|_| peaks.next()))
             .collect()
+    }
+
+    /// Looks again, in windows with one end moved by a level, at images
+    /// whose points are not four consecutive bodies: the coarse stage put
+    /// that end of the window one level off. Takes the regular candidate
+    /// that the coarse network's second choice for the moved end supports
+    /// best.
+    fn reframe_irregular(
+        &self,
+        images: &[(&[f32], usize, usize)],
+        found: &mut [Result<(Coarse, Found), LandmarkError>],
+    ) {
+        let mut owners = Vec::new();
+        let mut candidates = Vec::new();
+        for (i, r) in found.iter().enumerate() {
+            let Ok((c, f)) = r else { continue };
+            if regularity::irregularity(&f.points) <= 1.0 {
+                continue;
+            }
+            for cand in c.alternatives(regularity::level_step(&f.points), self.header.fine_grid) {
+                owners.push(i);
+                candidates.push(cand);
+            }
+        }
+        if candidates.is_empty() {
+            return;
+        }
+        let sub_images: Vec<(&[f32], usize, usize)> = owners.iter().map(|&i| images[i]).collect();
+        let frames: Vec<Option<Frame>> = candidates.iter().map(|c| Some(c.fine)).collect();
+        let peaks = self.fine_peaks(&sub_images, &frames);
+        // (irregularity, support) of the best candidate so far per image.
+        let mut best: Vec<Option<(f64, f32, Found)>> = vec![None; found.len()];
+        for ((&i, cand), fp) in owners.iter().zip(&candidates).zip(peaks) {
+            let (Some(fp), Ok((c, _))) = (fp, &found[i]) else {
+                continue;
+            };
+            let f = self.assemble(&c.peaks, cand.anchors.clone(), &cand.fine, &fp);
+            let irregular = regularity::irregularity(&f.points);
+            if irregular > 1.0 {
+                continue;
+            }
+            let better = match &best[i] {
+                None => true,
+                Some((bi, bs, _)) => cand.support > *bs || (cand.support == *bs && irregular < *bi),
+            };
+            if better {
+                best[i] = Some((irregular, cand.support, f));
+            }
+        }
+        for (r, b) in found.iter_mut().zip(best) {
+            if let (Ok((_, f)), Some((_, _, better))) = (r, b) {
+                *f = better;
+            }
+        }
     }
 
     /// Points, confidence and doubts from both stages' peaks.
@@ -281,6 +365,8 @@ impl Finder {
 
 /// The coarse stage's outcome for one image.
 struct Coarse {
+    /// The whole-image frame the coarse network saw.
+    whole: Frame,
     peaks: Vec<Peak>,
     /// The anchors in image pixels.
     anchors: Vec<Point>,
@@ -300,11 +386,62 @@ impl Coarse {
         let anchors: Vec<Point> = peaks.iter().map(|k| frame.to_image(k.at)).collect();
         let fine = Frame::from_anchors(anchors[0], anchors[1], anchors[2]).in_grid(fine_grid);
         Ok(Coarse {
+            whole: *frame,
             peaks,
             anchors,
             fine,
         })
     }
+
+    /// Fine windows with the top or the bottom end moved one level (`step`
+    /// image pixels) up or down the spine, each with the coarse network's
+    /// support for the moved end: its second-choice response there, if
+    /// that lies within half a level.
+    fn alternatives(&self, step: f64, fine_grid: Grid) -> Vec<Candidate> {
+        let [top, bottom, front] = [self.anchors[0], self.anchors[1], self.anchors[2]];
+        let span = top.dist(&bottom).max(1e-6);
+        let along = |p: Point, s: f64| {
+            Point::new(
+                p.x + s * step * (bottom.x - top.x) / span,
+                p.y + s * step * (bottom.y - top.y) / span,
+            )
+        };
+        let support = |end: usize, moved: Point| {
+            let k = &self.peaks[end];
+            let second = self.whole.to_image(k.rival_at);
+            if second.dist(&moved) < step / 2.0 {
+                k.rival
+            } else {
+                0.0
+            }
+        };
+        [(0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0)]
+            .into_iter()
+            .map(|(end, s)| {
+                let (t, b) = if end == 0 {
+                    (along(top, s), bottom)
+                } else {
+                    (top, along(bottom, s))
+                };
+                Candidate {
+                    fine: Frame::from_anchors(t, b, front).in_grid(fine_grid),
+                    anchors: vec![t, b, front],
+                    support: support(end, if end == 0 { t } else { b }),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A fine window to try again in, for an image whose first points were
+/// irregular.
+struct Candidate {
+    fine: Frame,
+    /// The anchors that define it (one end moved).
+    anchors: Vec<Point>,
+    /// The coarse network's second-choice response at the moved end (0
+    /// when its second choice lies elsewhere).
+    support: f32,
 }
 
 /// Per input (planes of `grid`), one probability map per point: the
@@ -352,6 +489,49 @@ fn order_problem(points: &[Point]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alternative_windows_move_one_end_a_level_and_carry_the_coarse_second_choice() {
+        let whole = Frame::whole_image(256, 512);
+        let peak_at = |p: Point, rival: f32, rival_at: Point| Peak {
+            at: whole.to_input(p),
+            mass: 0.9,
+            rival,
+            rival_at: whole.to_input(rival_at),
+        };
+        let (top, bottom, front) = (
+            Point::new(100.0, 100.0),
+            Point::new(100.0, 300.0),
+            Point::new(130.0, 200.0),
+        );
+        // The coarse network's second choice for the top lies one level
+        // (50 pixels) lower; the bottom has no second choice.
+        let peaks = vec![
+            peak_at(top, 0.6, Point::new(101.0, 151.0)),
+            peak_at(bottom, 0.0, bottom),
+            peak_at(front, 0.0, front),
+        ];
+        let coarse = Coarse::new(&whole, peaks, Grid::HALF).expect("a spine");
+        let alts = coarse.alternatives(50.0, Grid::HALF);
+        assert_eq!(alts.len(), 4);
+        let moved_top: Vec<&Candidate> = alts
+            .iter()
+            .filter(|c| c.anchors[1].dist(&bottom) < 1e-6)
+            .collect();
+        assert_eq!(moved_top.len(), 2);
+        let down = moved_top
+            .iter()
+            .find(|c| c.anchors[0].y > top.y)
+            .expect("top moved down");
+        assert!(down.anchors[0].dist(&Point::new(100.0, 150.0)) < 1e-6);
+        assert!((down.support - 0.6).abs() < 1e-6);
+        // Every other candidate lacks the coarse network's support.
+        assert_eq!(alts.iter().filter(|c| c.support > 0.0).count(), 1);
+        // The window of the moved top spans one level less.
+        let span =
+            |c: &Candidate| c.fine.in_grid(Grid::FULL).scale() * crate::frame::FINE_SPAN_ROWS;
+        assert!((span(down) - 150.0).abs() < 1e-6);
+    }
 
     #[test]
     fn a_header_with_an_unsupported_fine_grid_is_refused() {

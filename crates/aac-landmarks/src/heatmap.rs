@@ -47,6 +47,9 @@ pub struct Peak {
     /// over the peak's own probability: near 1 when two places compete for
     /// the point (e.g. the network cannot tell L1 from T12).
     pub rival: f32,
+    /// Where that rival pixel is (input pixels; the peak's pixel when the
+    /// plane has no other response).
+    pub rival_at: Point,
 }
 
 /// The peak of a probability plane on a grid: the centroid of the
@@ -75,19 +78,22 @@ pub fn peak(plane: &[f32], rival_radius: f64, grid: Grid) -> Peak {
         Point::new(bx as f64, by as f64)
     };
     let r2 = rival_radius * rival_radius;
-    let rival = plane
+    let (rival_index, rival) = plane
         .iter()
         .enumerate()
         .filter(|(i, _)| {
             let (x, y) = ((i % width) as f64, (i / width) as f64);
             (x - bx as f64).powi(2) + (y - by as f64).powi(2) > r2
         })
-        .map(|(_, &v)| v)
-        .fold(0.0f32, f32::max);
+        .fold(
+            (best, 0.0f32),
+            |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
+        );
     Peak {
         at,
         mass: sw as f32,
         rival: if height > 0.0 { rival / height } else { 1.0 },
+        rival_at: Point::new((rival_index % width) as f64, (rival_index / width) as f64),
     }
 }
 
@@ -120,6 +126,11 @@ mod tests {
         let k = peak(&t, 16.0, Grid::FULL);
         assert!(k.at.dist(&Point::new(60.0, 60.0)) < 0.1);
         assert!((k.rival - 0.8).abs() < 0.01, "{}", k.rival);
+        assert!(
+            k.rival_at.dist(&Point::new(60.0, 120.0)) < 1.0,
+            "{:?}",
+            k.rival_at
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod error;
 pub mod finder;
 pub mod frame;
 pub mod heatmap;
+pub mod regularity;
 pub mod train;
 
 pub use error::LandmarkError;

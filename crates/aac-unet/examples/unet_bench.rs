@@ -1,5 +1,5 @@
 //! Benchmark: one training step and one inference batch of the U-net at the
-//! given widths, batch 4, 1 x 256 x 128 input, 2 output classes. Prints a
+//! given widths, batch 4 (inference also batch 1), 1 x 256 x 128 input, 2 output classes. Prints a
 //! Markdown table, or with `--json` one JSON object per width (used by
 //! `bench/unet_vs_keras.py`, which runs one width per process so that the
 //! peak memory belongs to that width alone).
@@ -34,6 +34,8 @@ fn peak_rss_mib() -> Option<f64> {
 struct Timing {
     train_step_s: f64,
     infer_batch_s: f64,
+    /// One image alone (batch 1).
+    infer_one_s: f64,
 }
 
 fn bench_width(width: usize, reps: usize) -> Timing {
@@ -76,23 +78,30 @@ fn bench_width(width: usize, reps: usize) -> Timing {
     }
     let eval = net.valid();
     let plain = Device::flex();
-    let mut infs = Vec::new();
-    for r in 0..=reps {
-        let t = Instant::now();
-        let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [BATCH, 1, ROWS, COLS]), &plain);
-        let out: Vec<f32> = eval
-            .forward(x)
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("the network's output is f32");
-        assert_eq!(out.len(), BATCH * CLASSES * ROWS * COLS);
-        if r > 0 {
-            infs.push(t.elapsed().as_secs_f64());
+    let infer = |batch: usize| {
+        let mut times = Vec::new();
+        for r in 0..=reps {
+            let t = Instant::now();
+            let x = Tensor::<4>::from_data(
+                TensorData::new(xs[..batch * ROWS * COLS].to_vec(), [batch, 1, ROWS, COLS]),
+                &plain,
+            );
+            let out: Vec<f32> = eval
+                .forward(x)
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("the network's output is f32");
+            assert_eq!(out.len(), batch * CLASSES * ROWS * COLS);
+            if r > 0 {
+                times.push(t.elapsed().as_secs_f64());
+            }
         }
-    }
+        median(times)
+    };
     Timing {
         train_step_s: median(steps),
-        infer_batch_s: median(infs),
+        infer_batch_s: infer(BATCH),
+        infer_one_s: infer(1),
     }
 }
 
@@ -110,22 +119,23 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     if !json {
-        println!("| width | train step (s) | inference batch of 4 (s) | train images/s | inference images/s | peak RSS so far (MiB) |");
-        println!("|---|---|---|---|---|---|");
+        println!("| width | train step (s) | inference batch of 4 (s) | inference batch of 1 (s) | train images/s | inference images/s | peak RSS so far (MiB) |");
+        println!("|---|---|---|---|---|---|---|");
     }
     for width in widths {
         let t = bench_width(width, reps);
         let peak = peak_rss_mib().unwrap_or(f64::NAN);
         if json {
             println!(
-                "{{\"framework\":\"burn-flex\",\"width\":{width},\"train_step_s\":{:.4},\"infer_batch_s\":{:.4},\"peak_rss_mib\":{peak:.1}}}",
-                t.train_step_s, t.infer_batch_s
+                "{{\"framework\":\"burn-flex\",\"width\":{width},\"train_step_s\":{:.4},\"infer_batch_s\":{:.4},\"infer_one_s\":{:.4},\"peak_rss_mib\":{peak:.1}}}",
+                t.train_step_s, t.infer_batch_s, t.infer_one_s
             );
         } else {
             println!(
-                "| {width} | {:.3} | {:.3} | {:.1} | {:.1} | {peak:.0} |",
+                "| {width} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} | {peak:.0} |",
                 t.train_step_s,
                 t.infer_batch_s,
+                t.infer_one_s,
                 BATCH as f64 / t.train_step_s,
                 BATCH as f64 / t.infer_batch_s
             );

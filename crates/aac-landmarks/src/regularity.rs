@@ -1,0 +1,127 @@
+//! How regular a found spine is: four lumbar bodies of about one height
+//! with discs between them. A fine window whose end was put one level off
+//! by the coarse stage shows itself here: the fine network keeps the
+//! endplates on real endplates but stretches one "body" over two (or
+//! squeezes one into a disc), which no spine does.
+
+use aac_io::pts::index;
+use aac_io::Point;
+
+/// A body this much taller than the median of the four is two bodies.
+const TALLEST_BODY: f64 = 1.4;
+/// A body this much shorter than the median is half a body (a crush
+/// fracture loses up to about 40% of its height).
+const SHORTEST_BODY: f64 = 0.55;
+/// A gap this much wider than the median of the five is a body read as a
+/// disc (discs differ more than bodies do).
+const WIDEST_GAP: f64 = 2.2;
+
+/// Heights of L1-L4 (mean of the posterior and anterior walls), pixels.
+fn body_heights(p: &[Point]) -> [f64; 4] {
+    std::array::from_fn(|v| {
+        (p[index::sup_post(v)].dist(&p[index::inf_post(v)])
+            + p[index::sup_ant(v)].dist(&p[index::inf_ant(v)]))
+            / 2.0
+    })
+}
+
+/// The five disc gaps T12/L1 .. L4/L5 (mean of the two walls), pixels.
+fn disc_gaps(p: &[Point]) -> [f64; 5] {
+    let upper = |k: usize| {
+        if k == 0 {
+            (index::T12_INF_POST, index::T12_INF_ANT)
+        } else {
+            (index::inf_post(k - 1), index::inf_ant(k - 1))
+        }
+    };
+    let lower = |k: usize| {
+        if k == 4 {
+            (index::L5_SUP_POST, index::L5_SUP_ANT)
+        } else {
+            (index::sup_post(k), index::sup_ant(k))
+        }
+    };
+    std::array::from_fn(|k| {
+        let ((up, ua), (lp, la)) = (upper(k), lower(k));
+        (p[up].dist(&p[lp]) + p[ua].dist(&p[la])) / 2.0
+    })
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// How irregular the 20 points are: the largest departure of a body height
+/// or disc gap from the median, in units of its limit, so that above 1 the
+/// points cannot be four consecutive bodies.
+pub fn irregularity(points: &[Point]) -> f64 {
+    let heights = body_heights(points);
+    let gaps = disc_gaps(points);
+    let (mh, mg) = (median(&heights).max(1e-6), median(&gaps).max(1e-6));
+    let body = heights
+        .iter()
+        .map(|&h| {
+            let r = (h / mh).max(1e-6);
+            (r.ln() / TALLEST_BODY.ln()).max(r.ln() / SHORTEST_BODY.ln())
+        })
+        .fold(0.0, f64::max);
+    let gap = gaps
+        .iter()
+        .map(|&g| (g / mg).max(1e-6).ln() / WIDEST_GAP.ln())
+        .fold(0.0, f64::max);
+    body.max(gap)
+}
+
+/// One level's step along the spine: median body height plus median gap.
+pub fn level_step(points: &[Point]) -> f64 {
+    median(&body_heights(points)) + median(&disc_gaps(points))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upright spine: bodies `h` tall, gaps `g`, from y = 100.
+    fn spine(heights: [f64; 4], g: f64) -> Vec<Point> {
+        let mut p = vec![Point::new(0.0, 0.0); 20];
+        p[index::T12_INF_POST] = Point::new(0.0, 100.0);
+        p[index::T12_INF_ANT] = Point::new(40.0, 100.0);
+        let mut y = 100.0 + g;
+        for (v, h) in heights.iter().enumerate() {
+            p[index::sup_post(v)] = Point::new(0.0, y);
+            p[index::sup_ant(v)] = Point::new(40.0, y);
+            p[index::inf_post(v)] = Point::new(0.0, y + h);
+            p[index::inf_ant(v)] = Point::new(40.0, y + h);
+            y += h + g;
+        }
+        p[index::L5_SUP_POST] = Point::new(0.0, y);
+        p[index::L5_SUP_ANT] = Point::new(40.0, y);
+        p
+    }
+
+    #[test]
+    fn a_regular_spine_and_a_crushed_body_are_plausible() {
+        assert!(irregularity(&spine([40.0; 4], 8.0)) < 0.1);
+        assert!(irregularity(&spine([40.0, 40.0, 26.0, 40.0], 8.0)) < 1.0);
+        assert!((level_step(&spine([40.0; 4], 8.0)) - 48.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn two_bodies_read_as_one_are_implausible() {
+        // The second "body" spans L1, its disc and L2.
+        assert!(irregularity(&spine([40.0, 88.0, 40.0, 40.0], 8.0)) > 1.0);
+        // A whole body read as a disc: L2-L5 one level lower.
+        let mut p = spine([40.0; 4], 8.0);
+        for k in (4..16).chain([index::L5_SUP_POST, index::L5_SUP_ANT]) {
+            p[k].y += 48.0;
+        }
+        assert!(irregularity(&p) > 1.0);
+    }
+}
