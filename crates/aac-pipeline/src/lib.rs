@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod dataset_util;
 pub mod defaults;
 pub mod eval;
+pub mod flat;
 pub mod landmarks;
 pub mod masks;
 pub mod predict;

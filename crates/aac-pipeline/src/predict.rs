@@ -370,7 +370,7 @@ fn flags_for(
     fraction_inside: f64,
     mahalanobis: f64,
     n_modes: usize,
-    roi: &[f32],
+    flat: &crate::flat::FlatRegions,
     planes: &[Vec<f32>],
     threshold: f32,
 ) -> Vec<&'static str> {
@@ -378,24 +378,8 @@ fn flags_for(
     if fraction_inside < 0.995 {
         flags.push("band_outside_image");
     }
-    // A flat, constant region inside the aorta band (masked by the scanner).
-    let w = ROI_WIDTH as usize;
-    let (mut flat, mut total) = (0usize, 0usize);
-    for y in 1..(ROI_HEIGHT as usize - 1) {
-        for x in 57..(w - 1) {
-            let v = roi[y * w + x];
-            total += 1;
-            if roi[y * w + x - 1] == v
-                && roi[y * w + x + 1] == v
-                && roi[(y - 1) * w + x] == v
-                && roi[(y + 1) * w + x] == v
-            {
-                flat += 1;
-            }
-        }
-    }
-    if flat as f64 > 0.05 * total as f64 {
-        flags.push("flat_region_in_aorta_band");
+    if flat.covers_aorta_band() {
+        flags.push(crate::flat::FLAT_FLAG);
     }
     // Unusual shape: b far outside the training distribution (chi-square tail).
     let k = n_modes.max(1) as f64;
@@ -623,7 +607,12 @@ fn score_row(
         roi,
         disagree,
     } = p;
-    let labels = aac_score::labels_from_planes_per_class(pl, ROI_WIDTH, ROI_HEIGHT, thresholds);
+    // Nothing can be seen in a region the scanner masked flat, and its edge
+    // looks like a calcified wall.
+    let flat = crate::flat::FlatRegions::find(&roi);
+    let mut pl = pl.to_vec();
+    flat.clear(&mut pl);
+    let labels = aac_score::labels_from_planes_per_class(&pl, ROI_WIDTH, ROI_HEIGHT, thresholds);
     let s = match score_segmentation(&labels, prep.aorta_centre_x()) {
         Ok(s) => s,
         Err(e) => return error_row(id, e.to_string(), source),
@@ -636,8 +625,8 @@ fn score_row(
         prep.fraction_inside,
         prep.shape_mahalanobis,
         b.header.ssm.n_modes(),
-        &roi,
-        pl,
+        &flat,
+        &pl,
         thresholds[0].min(thresholds[1]),
     );
     if disagree {
