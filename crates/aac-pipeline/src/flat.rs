@@ -52,6 +52,14 @@ impl FlatRegions {
                 }
             }
         }
+        if flat.pixels().all(|p| p[0] == 0) {
+            // The usual case: nothing masked.
+            let none = vec![false; w * h];
+            return FlatRegions {
+                inside: none.clone(),
+                near: none,
+            };
+        }
         let labels = connected_components(&flat, Connectivity::Four, Luma([0u8]));
         let mut area = std::collections::HashMap::<u32, u32>::new();
         for p in labels.pixels() {
