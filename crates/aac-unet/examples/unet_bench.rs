@@ -5,7 +5,8 @@
 //! peak memory belongs to that width alone).
 //!
 //! `cargo run --release -p aac-unet --example unet_bench -- 8 16 64`
-//! (`REPS=5` for more repetitions; the median is reported).
+//! (`REPS=5` for more repetitions; the median is reported; `INFER_ONLY=1`
+//! times inference alone, for profiling).
 
 use aac_unet::train::bce_loss;
 use aac_unet::{UNet, UNetConfig};
@@ -20,7 +21,7 @@ const CLASSES: usize = 2;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
@@ -60,8 +61,14 @@ fn bench_width(width: usize, reps: usize) -> Timing {
         .map(|i| ((i % 331) == 0) as u8 as f32)
         .collect();
     let mut steps = Vec::new();
+    // INFER_ONLY=1 skips training (to profile inference alone).
+    let train_reps = if std::env::var_os("INFER_ONLY").is_some() {
+        0
+    } else {
+        reps
+    };
     // The first repetition warms caches and allocators and is not counted.
-    for r in 0..=reps {
+    for r in 0..=train_reps {
         let t = Instant::now();
         let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [BATCH, 1, ROWS, COLS]), &dev);
         let y = Tensor::<4>::from_data(

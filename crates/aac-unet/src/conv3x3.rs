@@ -205,10 +205,26 @@ struct TapMatrices {
     tap: fn(usize) -> usize,
 }
 
+/// Floats of one output tile of [`correlate`] (128 KiB, so that it stays
+/// in the core's cache while the product fills it).
+const TILE_FLOATS: usize = 32 * 1024;
+/// Floats of a tile's stacked inputs (the nine shifted copies of its input
+/// positions, 256 KiB).
+const COL_FLOATS: usize = 64 * 1024;
+/// Fewest output positions per tile, so that each product keeps some
+/// length however many channels there are.
+const MIN_TILE: usize = 256;
+
 /// `out[b, r, y, x] = sum over taps k, columns j of M_k[r, j] *
 /// xpad[b, j, y + ky, x + kx]`: a 3x3 correlation with zero padding 1 of
-/// `x` [n, cin, h, w] into `rows` output channels, as nine matrix products
-/// per image on the padded row length (no im2col copy).
+/// `x` [n, cin, h, w] into `rows` output channels, on the padded row length.
+///
+/// Per cache-sized tile of output positions, the nine shifted inputs are
+/// stacked (im2col of the tile alone) and multiplied by all nine taps'
+/// weights at once: one product with 9 x cin terms per output. As nine
+/// products of cin terms over whole images (before 0.3), every product read
+/// and wrote the whole output again and ran at memory speed; inference at
+/// width 16 went from 0.25 to 0.20 s per batch of 4 (docs/segmentation.md).
 fn correlate(
     x: &[f32],
     (n, cin, h, w): (usize, usize, usize, usize),
@@ -219,41 +235,90 @@ fn correlate(
     let row = w + 2;
     let plane = (h + 2) * row;
     let len = h * row;
+    let tile = (TILE_FLOATS / rows.max(1))
+        .min(COL_FLOATS / (9 * cin))
+        .max(MIN_TILE)
+        .min(len);
+    let tiles = len.div_ceil(tile);
     let mut out = vec![0f32; n * rows * h * w];
-    let one_image = |b: usize, dst: &mut [f32], parallelism: gemm::Parallelism| {
-        let xpad = padded_planes(&x[b * cin * h * w..(b + 1) * cin * h * w], cin, h, w);
-        let mut ypad = vec![0f32; rows * len];
-        for k in 0..9 {
-            let offset = (k / 3) * row + k % 3;
-            // ypad[r, :] (+)= M_k[r, :] . xpad[:, offset + :]
-            product(
-                (rows, len, cin),
-                &mut ypad,
-                Layout::new(0, len, 1),
-                k > 0,
-                weights,
-                Layout::new((taps.tap)(k), taps.row_stride, taps.col_stride),
-                &xpad,
-                Layout::new(offset, plane, 1),
-                parallelism,
-            );
+    // All nine taps side by side: wm[r, j * 9 + k] = M_k[r, j].
+    let k9 = 9 * cin;
+    let mut wm = vec![0f32; rows * k9];
+    for r in 0..rows {
+        for j in 0..cin {
+            for k in 0..9 {
+                wm[r * k9 + j * 9 + k] =
+                    weights[(taps.tap)(k) + r * taps.row_stride + j * taps.col_stride];
+            }
         }
-        for r in 0..rows {
-            for y in 0..h {
-                let s = r * len + y * row;
-                let d = (r * h + y) * w;
-                dst[d..d + w].copy_from_slice(&ypad[s..s + w]);
+    }
+    // The [rows, tn] output of positions t0.. of one image: one product of
+    // the weights with the tile's shifted inputs stacked (rows j * 9 + k).
+    let tile_product = |xpad: &[f32], t: usize| -> Vec<f32> {
+        let t0 = t * tile;
+        let tn = tile.min(len - t0);
+        let mut col = Vec::with_capacity(k9 * tn);
+        for j in 0..cin {
+            for k in 0..9 {
+                let at = j * plane + (k / 3) * row + k % 3 + t0;
+                col.extend_from_slice(&xpad[at..at + tn]);
+            }
+        }
+        let mut c = vec![0f32; rows * tn];
+        product(
+            (rows, tn, k9),
+            &mut c,
+            Layout::new(0, tn, 1),
+            false,
+            &wm,
+            Layout::new(0, k9, 1),
+            &col,
+            Layout::new(0, tn, 1),
+            gemm::Parallelism::None,
+        );
+        c
+    };
+    // Copies a tile into the image's unpadded output, skipping the two
+    // padding columns of each row.
+    let scatter = |dst: &mut [f32], t: usize, c: &[f32]| {
+        let t0 = t * tile;
+        let tn = c.len() / rows;
+        for y in t0 / row..=((t0 + tn - 1) / row).min(h - 1) {
+            let from = t0.max(y * row);
+            let to = (t0 + tn).min(y * row + w);
+            if from >= to {
+                continue;
+            }
+            for r in 0..rows {
+                let d = (r * h + y) * w + (from - y * row);
+                let s = r * tn + (from - t0);
+                dst[d..d + (to - from)].copy_from_slice(&c[s..s + (to - from)]);
             }
         }
     };
-    let par = gemm_parallelism(n);
-    if matches!(par, gemm::Parallelism::None) {
+    let one_image = |b: usize, dst: &mut [f32], across_tiles: bool| {
+        let xpad = padded_planes(&x[b * cin * h * w..(b + 1) * cin * h * w], cin, h, w);
+        let products: Vec<Vec<f32>> = if across_tiles {
+            (0..tiles)
+                .into_par_iter()
+                .map(|t| tile_product(&xpad, t))
+                .collect()
+        } else {
+            (0..tiles).map(|t| tile_product(&xpad, t)).collect()
+        };
+        for (t, c) in products.iter().enumerate() {
+            scatter(dst, t, c);
+        }
+    };
+    // Images across the cores when there are enough of them, else the
+    // tiles of each image.
+    if matches!(gemm_parallelism(n), gemm::Parallelism::None) {
         out.par_chunks_mut(rows * h * w)
             .enumerate()
-            .for_each(|(b, dst)| one_image(b, dst, par));
+            .for_each(|(b, dst)| one_image(b, dst, false));
     } else {
         for (b, dst) in out.chunks_mut(rows * h * w).enumerate() {
-            one_image(b, dst, par);
+            one_image(b, dst, true);
         }
     }
     out
@@ -357,9 +422,16 @@ mod tests {
         };
         let (y1, gx1, gw1) = run(true);
         let (y0, gx0, gw0) = run(false);
-        assert!(max_abs_diff(y1, y0) < 1e-4);
-        assert!(max_abs_diff(gx1, gx0) < 1e-4);
-        assert!(max_abs_diff(gw1, gw0) < 1e-3);
+        // Relative to the largest value: a weight gradient sums thousands of
+        // products, whose order differs between the two.
+        let close = |a: Tensor<4>, b: Tensor<4>, tol: f32| {
+            let scale = 1.0 + b.clone().abs().max().into_scalar::<f32>();
+            let d = max_abs_diff(a, b);
+            assert!(d < tol * scale, "differs by {d} at scale {scale}");
+        };
+        close(y1, y0, 1e-5);
+        close(gx1, gx0, 1e-5);
+        close(gw1, gw0, 1e-5);
     }
 
     #[test]
@@ -369,6 +441,11 @@ mod tests {
         check_against_burn(2, 20, 16);
         check_against_burn(1, 20, 16);
         check_against_burn(2, 9, 7);
+        // Several output tiles, the last one partial and tiles starting
+        // inside a row (3 input channels: 2427 positions per tile, 9100 on
+        // the padded rows of 130).
+        check_against_burn(1, 70, 128);
+        check_against_burn(2, 70, 128);
     }
 
     #[test]
