@@ -222,9 +222,11 @@ const MIN_TILE: usize = 256;
 /// Per cache-sized tile of output positions, the nine shifted inputs are
 /// stacked (im2col of the tile alone) and multiplied by all nine taps'
 /// weights at once: one product with 9 x cin terms per output. As nine
-/// products of cin terms over whole images (before 0.3), every product read
-/// and wrote the whole output again and ran at memory speed; inference at
-/// width 16 went from 0.25 to 0.20 s per batch of 4 (docs/segmentation.md).
+/// products of cin terms over whole images (before 0.3) every product read
+/// and wrote the whole output again; in alternating runs of the two
+/// (`INFER_ONLY=1 unet_bench`) inference of a batch of 4 at width 32 went
+/// from 0.83-0.94 to 0.76-0.81 s and at width 64 from 2.75-2.97 to
+/// 2.59-2.61 s, with no change at widths 8 and 16.
 fn correlate(
     x: &[f32],
     (n, cin, h, w): (usize, usize, usize, usize),
