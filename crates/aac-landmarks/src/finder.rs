@@ -77,7 +77,8 @@ pub struct Finder {
 pub struct Found {
     /// The 20 spine points (image pixels), in the contract's order.
     pub points: Vec<Point>,
-    /// The coarse stage's anchors ([`crate::frame::anchors`]).
+    /// The coarse stage's anchors ([`crate::frame::anchors`]), with one end
+    /// moved a level when the window was re-framed.
     pub coarse: Vec<Point>,
     /// 0..1: the fine peaks' mean probability mass times one minus the
     /// strongest rival of any coarse or fine peak.
