@@ -826,9 +826,9 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     // Each stage of a chunk (read, find points, warp, U-net) waits for its
     // slowest image, and a scan re-framed by the finder adds a batch that
     // only one core works on: with 16 images per thread rather than 4 those
-    // waits are shared by more images (1,000 `hologic` scans, 2 cores: 50 ->
-    // 57-63 images/s with points given, 16-17 -> 20-22 finding them, peak
-    // memory 115 -> 175 MB).
+    // waits are shared by more images (docs/predict.md: finding points on
+    // 1,000 scans about 7% faster, points given unchanged; peak memory 115
+    // -> 180 MB).
     let chunk = (rayon::current_num_threads() * 16).max(32);
     for items in todo.chunks(chunk) {
         let results = predict_chunk(&b, items, a.overlays, a.pixel_spacing, threshold);
