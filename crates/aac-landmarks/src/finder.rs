@@ -7,8 +7,7 @@ use crate::{Grid, LandmarkError, N_POINTS};
 use aac_io::Point;
 use aac_unet::model_file;
 use aac_unet::photometric::normalise;
-use aac_unet::UNet;
-use burn::prelude::*;
+use aac_unet::Inference;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -67,9 +66,8 @@ pub struct FinderHeader {
 pub struct Finder {
     /// Header.
     pub header: FinderHeader,
-    coarse: UNet,
-    fine: UNet,
-    device: Device,
+    coarse: Inference,
+    fine: Inference,
 }
 
 /// Points found in one image.
@@ -105,10 +103,9 @@ impl Finder {
                 .map_err(|e| LandmarkError::Model(e.to_string()))
         };
         Ok(Finder {
-            coarse: load(coarse)?,
-            fine: load(fine)?,
+            coarse: Inference::new(load(coarse)?, device.clone()),
+            fine: Inference::new(load(fine)?, device),
             header,
-            device,
         })
     }
 
@@ -342,7 +339,7 @@ impl Finder {
 
     fn peaks(
         &self,
-        net: &UNet,
+        net: &Inference,
         channels: usize,
         inputs: &[Vec<f32>],
         radius: f64,
@@ -354,7 +351,7 @@ impl Finder {
             .par_chunks(4)
             .map(|chunk| {
                 let refs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
-                heatmaps(net, &refs, channels, grid, &self.device)
+                heatmaps(net, &refs, channels, grid)
                     .iter()
                     .map(|planes| planes.iter().map(|p| peak(p, radius, grid)).collect())
                     .collect()
@@ -449,27 +446,21 @@ struct Candidate {
 /// network's logits turned into a distribution over the pixels of each
 /// channel (spatial softmax).
 pub fn heatmaps(
-    net: &UNet,
+    net: &Inference,
     inputs: &[&[f32]],
     channels: usize,
     grid: Grid,
-    dev: &Device,
 ) -> Vec<Vec<Vec<f32>>> {
-    let n = inputs.len();
-    let (h, w) = (grid.height, grid.width);
-    let xs: Vec<f32> = inputs.iter().flat_map(|s| s.iter().copied()).collect();
-    let x = Tensor::<4>::from_data(TensorData::new(xs, [n, 1, h, w]), dev);
-    let logits = net
-        .forward(x)
-        .reshape([n, channels, h * w])
-        .mul_scalar(crate::heatmap::LOGIT_SCALE);
-    let p: Vec<f32> = burn::tensor::activation::softmax(logits, 2)
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default();
-    p.chunks(channels * h * w)
-        .map(|img| img.chunks(h * w).map(<[f32]>::to_vec).collect())
+    let pixels = grid.pixels();
+    net.logits(inputs, (grid.height, grid.width))
+        .iter()
+        .map(|logits| {
+            debug_assert_eq!(logits.len(), channels * pixels);
+            logits
+                .chunks(pixels)
+                .map(crate::heatmap::spatial_softmax)
+                .collect()
+        })
         .collect()
 }
 

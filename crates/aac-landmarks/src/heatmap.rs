@@ -13,6 +13,26 @@ use aac_io::Point;
 /// lets small weights make sharp maps from the first epochs.
 pub const LOGIT_SCALE: f32 = 10.0;
 
+/// One plane of logits as a probability distribution over its pixels:
+/// the softmax of the logits times [`LOGIT_SCALE`] (summed in f64).
+pub fn spatial_softmax(logits: &[f32]) -> Vec<f32> {
+    let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut p: Vec<f32> = logits
+        .iter()
+        .map(|&l| ((l - top) * LOGIT_SCALE).exp())
+        .collect();
+    let total: f64 = p.iter().map(|&v| v as f64).sum();
+    let inv = if total > 0.0 {
+        (1.0 / total) as f32
+    } else {
+        0.0
+    };
+    for v in &mut p {
+        *v *= inv;
+    }
+    p
+}
+
 /// Target planes (`points.len()` planes of the grid, row-major):
 /// exp(-d^2 / 2 sigma^2) around each point (in input pixels); a point
 /// outside the input gives an empty plane.

@@ -19,7 +19,7 @@ use aac_io::Point;
 use aac_unet::model_file::{self, UnetHeader};
 use aac_unet::photometric::{augment, normalise, Photometric};
 use aac_unet::train::epoch_lr;
-use aac_unet::{UNet, UNetConfig};
+use aac_unet::{Inference, UNet, UNetConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
@@ -297,7 +297,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Median relative point error of one network on exact frames.
 fn stage_error(net: &UNet, stage: Stage, grid: Grid, val: &[Annotated]) -> f64 {
-    let dev = aac_unet::device();
+    let net = Inference::new(net.clone(), aac_unet::device());
     let mut errors = Vec::new();
     for chunk in val.chunks(4) {
         let frames: Vec<Frame> = chunk.iter().map(|a| stage.frame(a, grid, None)).collect();
@@ -307,7 +307,7 @@ fn stage_error(net: &UNet, stage: Stage, grid: Grid, val: &[Annotated]) -> f64 {
             .map(|(a, f)| normalise(&f.sample(a.image, a.width, a.height)))
             .collect();
         let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
-        for ((planes, a), f) in heatmaps(net, &refs, stage.channels(), grid, &dev)
+        for ((planes, a), f) in heatmaps(&net, &refs, stage.channels(), grid)
             .iter()
             .zip(chunk)
             .zip(&frames)

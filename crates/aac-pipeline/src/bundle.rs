@@ -199,7 +199,7 @@ pub fn load(path: &Path) -> Result<Bundle> {
     // Finite weights give finite probabilities on any input.
     let probe = vec![0.0f32; (aac_io::ROI_WIDTH * aac_io::ROI_HEIGHT) as usize];
     if unet
-        .predict(&[probe], 1)
+        .predict(&[probe])
         .iter()
         .flatten()
         .flatten()

@@ -422,7 +422,7 @@ fn unet_fold(
     let model = aac_unet::UnetModel::from_bytes(&trained.model, Path::new("<trained>"))?;
     let inputs: Vec<Vec<f32>> = test.iter().map(|c| c.image.clone()).collect();
     let labels = model
-        .predict(&inputs, 4)
+        .predict(&inputs)
         .iter()
         .map(|p| labels_from(p, model.header.threshold))
         .collect();

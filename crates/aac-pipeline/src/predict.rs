@@ -567,7 +567,7 @@ fn predict_chunk(
         .iter()
         .filter_map(|p| p.as_ref().ok().map(|x| x.roi.clone()))
         .collect();
-    let mut planes = b.unet.predict(&rois, 4).into_iter();
+    let mut planes = b.unet.predict(&rois).into_iter();
     prepared
         .into_iter()
         .zip(items)

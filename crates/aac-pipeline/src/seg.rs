@@ -111,7 +111,7 @@ impl Segmenter {
                 .collect(),
             Segmenter::Unet(u) => {
                 let rois: Vec<Vec<f32>> = cases.iter().map(|c| c.image.clone()).collect();
-                u.predict(&rois, 4)
+                u.predict(&rois)
             }
         }
     }

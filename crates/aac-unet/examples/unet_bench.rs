@@ -83,22 +83,16 @@ fn bench_width(width: usize, reps: usize) -> Timing {
             steps.push(t.elapsed().as_secs_f64());
         }
     }
-    let eval = net.valid();
-    let plain = Device::flex();
+    // What `aac predict` runs: the fused inference path (batch norm folded,
+    // one image per thread, or one image's layers across the threads).
+    let eval = aac_unet::Inference::new(net.valid(), Device::flex());
     let infer = |batch: usize| {
         let mut times = Vec::new();
         for r in 0..=reps {
             let t = Instant::now();
-            let x = Tensor::<4>::from_data(
-                TensorData::new(xs[..batch * ROWS * COLS].to_vec(), [batch, 1, ROWS, COLS]),
-                &plain,
-            );
-            let out: Vec<f32> = eval
-                .forward(x)
-                .into_data()
-                .try_into_vec::<f32>()
-                .expect("the network's output is f32");
-            assert_eq!(out.len(), batch * CLASSES * ROWS * COLS);
+            let inputs: Vec<&[f32]> = xs.chunks(ROWS * COLS).take(batch).collect();
+            let out = eval.logits(&inputs, (ROWS, COLS));
+            assert_eq!(out.len() * out[0].len(), batch * CLASSES * ROWS * COLS);
             if r > 0 {
                 times.push(t.elapsed().as_secs_f64());
             }

@@ -177,11 +177,21 @@ fn weight_gradient(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
 /// elements past the last plane (their products are with zeros, but the
 /// reads must stay inside the buffer).
 fn padded_planes(src: &[f32], channels: usize, h: usize, w: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(channels * (h + 2) * (w + 2) + 2);
+    push_padded(&mut out, src, channels, h, w);
+    out.extend_from_slice(&[0.0, 0.0]);
+    out
+}
+
+/// Appends the planes of `src` [channels, h, w] to `out`, each in its zero
+/// border, as [`padded_planes`] lays them out (without the two trailing
+/// zeros, so that several tensors can follow each other: a concatenation
+/// along the channels at no extra cost).
+pub(crate) fn push_padded(out: &mut Vec<f32>, src: &[f32], channels: usize, h: usize, w: usize) {
     let row = w + 2;
-    let plane = (h + 2) * row;
+    debug_assert_eq!(src.len(), channels * h * w);
     // Written once, border and values in order: zero-filling the whole
     // buffer first and copying over it was a tenth of inference time.
-    let mut out = Vec::with_capacity(channels * plane + 2);
     for ch in 0..channels {
         out.resize(out.len() + row + 1, 0.0);
         for y in 0..h {
@@ -191,9 +201,6 @@ fn padded_planes(src: &[f32], channels: usize, h: usize, w: usize) -> Vec<f32> {
         }
         out.resize(out.len() + row - 1, 0.0);
     }
-    out.extend_from_slice(&[0.0, 0.0]);
-    debug_assert_eq!(out.len(), channels * plane + 2);
-    out
 }
 
 /// The weight matrix of one kernel tap inside a [O, C, 3, 3] weight buffer:
@@ -215,6 +222,154 @@ const COL_FLOATS: usize = 64 * 1024;
 /// length however many channels there are.
 const MIN_TILE: usize = 256;
 
+/// One image's 3x3 correlation with zero padding 1, as [`correlate`]
+/// computes it: `rows` output channels from `cin` input ones of `h x w`,
+/// the weights with all nine taps side by side (`wm[r, j * 9 + k]` is tap
+/// `k` of input channel `j` for output `r`: a burn [O, C, 3, 3] weight as
+/// it is stored).
+pub(crate) struct Correlation<'a> {
+    /// Stacked weights [rows, 9 * cin].
+    pub wm: &'a [f32],
+    /// Output channels.
+    pub rows: usize,
+    /// Input channels.
+    pub cin: usize,
+    /// Image height.
+    pub h: usize,
+    /// Image width.
+    pub w: usize,
+}
+
+/// The work buffers of one thread's tiles, kept between tiles (and layers)
+/// so that no tile allocates or zero-fills.
+#[derive(Default)]
+pub(crate) struct TileScratch {
+    col: Vec<f32>,
+    prod: Vec<f32>,
+}
+
+impl Correlation<'_> {
+    /// Positions of the padded row length per tile.
+    fn tile(&self) -> usize {
+        (TILE_FLOATS / self.rows.max(1))
+            .min(COL_FLOATS / (9 * self.cin))
+            .max(MIN_TILE)
+            .min(self.len())
+    }
+
+    /// Output positions on the padded row length (`h * (w + 2)`).
+    fn len(&self) -> usize {
+        self.h * (self.w + 2)
+    }
+
+    /// Number of tiles.
+    fn tiles(&self) -> usize {
+        self.len().div_ceil(self.tile())
+    }
+
+    /// The [rows, tn] output of tile `t` of padded image `xpad` into
+    /// `scratch.prod`: one product of the weights with the tile's shifted
+    /// inputs stacked (rows `j * 9 + k`). Returns `tn`.
+    fn tile_product(&self, xpad: &[f32], t: usize, scratch: &mut TileScratch) -> usize {
+        let (row, tile) = (self.w + 2, self.tile());
+        let plane = (self.h + 2) * row;
+        let t0 = t * tile;
+        let tn = tile.min(self.len() - t0);
+        let k9 = 9 * self.cin;
+        scratch.col.clear();
+        for j in 0..self.cin {
+            for k in 0..9 {
+                let at = j * plane + (k / 3) * row + k % 3 + t0;
+                scratch.col.extend_from_slice(&xpad[at..at + tn]);
+            }
+        }
+        // Overwritten by the product: only a longer tile than before grows
+        // (and zero-fills) the buffer.
+        if scratch.prod.len() < self.rows * tn {
+            scratch.prod.resize(self.rows * tn, 0.0);
+        }
+        product(
+            (self.rows, tn, k9),
+            &mut scratch.prod,
+            Layout::new(0, tn, 1),
+            false,
+            self.wm,
+            Layout::new(0, k9, 1),
+            &scratch.col,
+            Layout::new(0, tn, 1),
+            gemm::Parallelism::None,
+        );
+        tn
+    }
+
+    /// Copies tile `t` (`prod` [rows, tn]) into the image's unpadded
+    /// output, skipping the two padding columns of each row; with `shift`,
+    /// as `max(0, value + shift[r])` (a folded batch norm and its ReLU).
+    fn scatter(&self, dst: &mut [f32], t: usize, prod: &[f32], tn: usize, shift: Option<&[f32]>) {
+        let (h, w, row) = (self.h, self.w, self.w + 2);
+        let t0 = t * self.tile();
+        for y in t0 / row..=((t0 + tn - 1) / row).min(h - 1) {
+            let from = t0.max(y * row);
+            let to = (t0 + tn).min(y * row + w);
+            if from >= to {
+                continue;
+            }
+            for r in 0..self.rows {
+                let d = (r * h + y) * w + (from - y * row);
+                let s = r * tn + (from - t0);
+                let (out, src) = (&mut dst[d..d + (to - from)], &prod[s..s + (to - from)]);
+                match shift {
+                    None => out.copy_from_slice(src),
+                    Some(b) => {
+                        for (o, v) in out.iter_mut().zip(src) {
+                            *o = (v + b[r]).max(0.0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The whole image on this thread: `dst` [rows, h, w] from `xpad`
+    /// (padded as by [`push_padded`], plus two trailing zeros), each value
+    /// through the optional shift and ReLU of [`Correlation::scatter`].
+    pub(crate) fn image(
+        &self,
+        xpad: &[f32],
+        dst: &mut [f32],
+        shift: Option<&[f32]>,
+        scratch: &mut TileScratch,
+    ) {
+        for t in 0..self.tiles() {
+            let tn = self.tile_product(xpad, t, scratch);
+            self.scatter(dst, t, &scratch.prod[..self.rows * tn], tn, shift);
+        }
+    }
+}
+
+impl Correlation<'_> {
+    /// [`Correlation::image`] with the tiles spread over the threads (for
+    /// fewer images than threads).
+    pub(crate) fn image_across_threads(
+        &self,
+        xpad: &[f32],
+        dst: &mut [f32],
+        shift: Option<&[f32]>,
+    ) {
+        let products: Vec<(Vec<f32>, usize)> = (0..self.tiles())
+            .into_par_iter()
+            .map(|t| {
+                let mut scratch = TileScratch::default();
+                let tn = self.tile_product(xpad, t, &mut scratch);
+                (scratch.prod, tn)
+            })
+            .collect();
+        for (t, (prod, tn)) in products.iter().enumerate() {
+            self.scatter(dst, t, &prod[..self.rows * tn], *tn, shift);
+        }
+    }
+}
+
 /// `out[b, r, y, x] = sum over taps k, columns j of M_k[r, j] *
 /// xpad[b, j, y + ky, x + kx]`: a 3x3 correlation with zero padding 1 of
 /// `x` [n, cin, h, w] into `rows` output channels, on the padded row length.
@@ -234,14 +389,6 @@ fn correlate(
     taps: &TapMatrices,
     rows: usize,
 ) -> Vec<f32> {
-    let row = w + 2;
-    let plane = (h + 2) * row;
-    let len = h * row;
-    let tile = (TILE_FLOATS / rows.max(1))
-        .min(COL_FLOATS / (9 * cin))
-        .max(MIN_TILE)
-        .min(len);
-    let tiles = len.div_ceil(tile);
     let mut out = vec![0f32; n * rows * h * w];
     // All nine taps side by side: wm[r, j * 9 + k] = M_k[r, j].
     let k9 = 9 * cin;
@@ -254,62 +401,19 @@ fn correlate(
             }
         }
     }
-    // The [rows, tn] output of positions t0.. of one image: one product of
-    // the weights with the tile's shifted inputs stacked (rows j * 9 + k).
-    let tile_product = |xpad: &[f32], t: usize| -> Vec<f32> {
-        let t0 = t * tile;
-        let tn = tile.min(len - t0);
-        let mut col = Vec::with_capacity(k9 * tn);
-        for j in 0..cin {
-            for k in 0..9 {
-                let at = j * plane + (k / 3) * row + k % 3 + t0;
-                col.extend_from_slice(&xpad[at..at + tn]);
-            }
-        }
-        let mut c = vec![0f32; rows * tn];
-        product(
-            (rows, tn, k9),
-            &mut c,
-            Layout::new(0, tn, 1),
-            false,
-            &wm,
-            Layout::new(0, k9, 1),
-            &col,
-            Layout::new(0, tn, 1),
-            gemm::Parallelism::None,
-        );
-        c
-    };
-    // Copies a tile into the image's unpadded output, skipping the two
-    // padding columns of each row.
-    let scatter = |dst: &mut [f32], t: usize, c: &[f32]| {
-        let t0 = t * tile;
-        let tn = c.len() / rows;
-        for y in t0 / row..=((t0 + tn - 1) / row).min(h - 1) {
-            let from = t0.max(y * row);
-            let to = (t0 + tn).min(y * row + w);
-            if from >= to {
-                continue;
-            }
-            for r in 0..rows {
-                let d = (r * h + y) * w + (from - y * row);
-                let s = r * tn + (from - t0);
-                dst[d..d + (to - from)].copy_from_slice(&c[s..s + (to - from)]);
-            }
-        }
+    let corr = Correlation {
+        wm: &wm,
+        rows,
+        cin,
+        h,
+        w,
     };
     let one_image = |b: usize, dst: &mut [f32], across_tiles: bool| {
         let xpad = padded_planes(&x[b * cin * h * w..(b + 1) * cin * h * w], cin, h, w);
-        let products: Vec<Vec<f32>> = if across_tiles {
-            (0..tiles)
-                .into_par_iter()
-                .map(|t| tile_product(&xpad, t))
-                .collect()
+        if across_tiles {
+            corr.image_across_threads(&xpad, dst, None);
         } else {
-            (0..tiles).map(|t| tile_product(&xpad, t)).collect()
-        };
-        for (t, c) in products.iter().enumerate() {
-            scatter(dst, t, c);
+            corr.image(&xpad, dst, None, &mut TileScratch::default());
         }
     };
     // Images across the cores when there are enough of them, else the

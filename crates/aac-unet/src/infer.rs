@@ -3,18 +3,87 @@
 use crate::model_file::{self, ModelFileError, UnetHeader};
 use crate::net::UNet;
 use crate::photometric::normalise;
-use crate::train::predict_batch;
 use burn::prelude::*;
-use rayon::prelude::*;
 use std::path::Path;
 
-/// A loaded U-net ready for inference (eval mode, CPU).
+/// A network ready for inference. On the CPU through
+/// [`crate::fused::FusedUNet`], one image per thread; with the `gpu` feature
+/// through burn's own layers in batches of 4.
+pub struct Inference {
+    net: UNet,
+    #[cfg(not(feature = "gpu"))]
+    fused: crate::fused::FusedUNet,
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    device: Device,
+}
+
+impl Inference {
+    /// An eval-mode network (as loaded from a model file) on `device`.
+    pub fn new(net: UNet, device: Device) -> Inference {
+        Inference {
+            #[cfg(not(feature = "gpu"))]
+            fused: crate::fused::FusedUNet::new(&net),
+            net,
+            device,
+        }
+    }
+
+    /// The network.
+    pub fn net(&self) -> &UNet {
+        &self.net
+    }
+
+    /// The logits [channels, h, w] of each normalised image [h, w].
+    pub fn logits(&self, inputs: &[&[f32]], (h, w): (usize, usize)) -> Vec<Vec<f32>> {
+        #[cfg(not(feature = "gpu"))]
+        {
+            use rayon::prelude::*;
+            // Whole images per thread where there are enough of them (no
+            // synchronisation between layers), else each layer's tiles
+            // across the threads.
+            if inputs.len() >= rayon::current_num_threads() {
+                inputs
+                    .par_iter()
+                    .map(|x| self.fused.logits(x, (h, w)))
+                    .collect()
+            } else {
+                inputs
+                    .iter()
+                    .map(|x| self.fused.logits_across_threads(x, (h, w)))
+                    .collect()
+            }
+        }
+        #[cfg(feature = "gpu")]
+        {
+            inputs
+                .chunks(4)
+                .flat_map(|chunk| {
+                    let n = chunk.len();
+                    let xs: Vec<f32> = chunk.iter().flat_map(|s| s.iter().copied()).collect();
+                    let x = Tensor::<4>::from_data(TensorData::new(xs, [n, 1, h, w]), &self.device);
+                    let out: Vec<f32> = self
+                        .net
+                        .forward(x)
+                        .into_data()
+                        .convert::<f32>()
+                        .try_into_vec::<f32>()
+                        .unwrap_or_default();
+                    let per = out.len() / n.max(1);
+                    out.chunks(per.max(1))
+                        .map(<[f32]>::to_vec)
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        }
+    }
+}
+
+/// A loaded U-net ready for inference (eval mode).
 pub struct UnetModel {
     /// The network.
-    pub net: UNet,
+    pub inference: Inference,
     /// Its header.
     pub header: UnetHeader,
-    device: Device,
 }
 
 impl UnetModel {
@@ -23,9 +92,8 @@ impl UnetModel {
         let device = crate::device();
         let (net, header) = model_file::load(path, &device)?;
         Ok(UnetModel {
-            net,
+            inference: Inference::new(net, device),
             header,
-            device,
         })
     }
 
@@ -34,24 +102,30 @@ impl UnetModel {
         let device = crate::device();
         let (net, header) = model_file::from_bytes(bytes, &device, origin)?;
         Ok(UnetModel {
-            net,
+            inference: Inference::new(net, device),
             header,
-            device,
         })
     }
 
-    /// Probability planes (classes x 256 x 128) for raw warped ROIs, in batches.
-    pub fn predict(&self, rois: &[Vec<f32>], batch: usize) -> Vec<Vec<Vec<f32>>> {
+    /// Probability planes (classes x 256 x 128) for raw warped ROIs.
+    pub fn predict(&self, rois: &[Vec<f32>]) -> Vec<Vec<Vec<f32>>> {
+        let (h, w) = (aac_io::ROI_HEIGHT as usize, aac_io::ROI_WIDTH as usize);
         let normed: Vec<Vec<f32>> = rois.iter().map(|r| normalise(r)).collect();
-        // Batches in flight on every core: one network call alone leaves
-        // cores idle between its layers.
-        let batches: Vec<Vec<Vec<Vec<f32>>>> = normed
-            .par_chunks(batch.max(1))
-            .map(|chunk| {
-                let inputs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
-                predict_batch(&self.net, &inputs, self.header.config.classes, &self.device)
+        let inputs: Vec<&[f32]> = normed.iter().map(|v| v.as_slice()).collect();
+        self.inference
+            .logits(&inputs, (h, w))
+            .into_iter()
+            .map(|logits| {
+                logits
+                    .chunks(h * w)
+                    .map(|plane| plane.iter().map(|&l| sigmoid(l)).collect())
+                    .collect()
             })
-            .collect();
-        batches.into_iter().flatten().collect()
+            .collect()
     }
+}
+
+/// The logistic function.
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
 }

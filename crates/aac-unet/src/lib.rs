@@ -6,6 +6,7 @@ pub mod batchnorm;
 pub mod conv3x3;
 pub mod dropout;
 mod flex_util;
+pub mod fused;
 mod gemm_checked;
 pub mod infer;
 pub mod maxpool;
@@ -15,7 +16,7 @@ pub mod photometric;
 pub mod train;
 pub mod upconv;
 
-pub use infer::UnetModel;
+pub use infer::{Inference, UnetModel};
 pub use net::{UNet, UNetConfig};
 
 /// The compute device: the pure-Rust `flex` CPU backend, or with the `gpu`

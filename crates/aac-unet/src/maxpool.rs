@@ -109,15 +109,20 @@ fn forward(x: &FlexTensor) -> FlexTensor {
     let mut out = vec![0f32; n * c * oh * ow];
     out.par_chunks_mut((oh * ow).max(1))
         .zip(xs.par_chunks((h * w).max(1)))
-        .for_each(|(dst, plane)| {
-            for y in 0..oh {
-                for xx in 0..ow {
-                    let v = window(plane, w, y, xx);
-                    dst[y * ow + xx] = v[0].max(v[1]).max(v[2].max(v[3]));
-                }
-            }
-        });
+        .for_each(|(dst, plane)| pool_plane(plane, w, dst));
     flex_from(out, vec![n, c, oh, ow])
+}
+
+/// The 2x2 maxima of one `w`-wide plane into `dst` (half its width and
+/// height).
+pub(crate) fn pool_plane(plane: &[f32], w: usize, dst: &mut [f32]) {
+    let ow = w / 2;
+    for y in 0..dst.len() / ow.max(1) {
+        for xx in 0..ow {
+            let v = window(plane, w, y, xx);
+            dst[y * ow + xx] = v[0].max(v[1]).max(v[2].max(v[3]));
+        }
+    }
 }
 
 fn input_gradient(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {

@@ -49,10 +49,10 @@ pub struct UNetConfig {
 /// optional dropout between them.
 #[derive(Module, Debug)]
 pub struct ConvBlock {
-    c1: Conv2d,
-    b1: BatchNorm,
-    c2: Conv2d,
-    b2: BatchNorm,
+    pub(crate) c1: Conv2d,
+    pub(crate) b1: BatchNorm,
+    pub(crate) c2: Conv2d,
+    pub(crate) b2: BatchNorm,
     act: Relu,
     drop: Option<Dropout>,
 }
@@ -121,14 +121,14 @@ fn pool(layer: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
 /// The U-net.
 #[derive(Module, Debug)]
 pub struct UNet {
-    down: Vec<ConvBlock>,
+    pub(crate) down: Vec<ConvBlock>,
     pool: MaxPool2d,
-    bottom: ConvBlock,
-    up: Vec<ConvTranspose2d>,
-    dec: Vec<ConvBlock>,
-    head: Conv2d,
-    coords: bool,
-    rows: bool,
+    pub(crate) bottom: ConvBlock,
+    pub(crate) up: Vec<ConvTranspose2d>,
+    pub(crate) dec: Vec<ConvBlock>,
+    pub(crate) head: Conv2d,
+    pub(crate) coords: bool,
+    pub(crate) rows: bool,
 }
 
 impl UNet {

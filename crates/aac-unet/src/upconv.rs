@@ -79,32 +79,39 @@ fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor
     y.par_chunks_mut(o * 4 * hw)
         .enumerate()
         .for_each(|(b, yb)| {
-            let mut z = vec![0f32; 4 * o * hw];
-            // Wt [4O, C] is W [C, O, 2, 2] read at (row 1, col 4O);
-            // X [C, hw] is image b of x; z is 4O x hw.
-            product(
-                (4 * o, hw, c),
-                &mut z,
-                ws,
-                (1, 4 * o),
-                &xs[b * c * hw..(b + 1) * c * hw],
-                (hw, 1),
-                par,
-            );
-            for oc in 0..o {
-                for tap in 0..4 {
-                    let (a, bb) = (tap / 2, tap % 2);
-                    let plane = &z[(oc * 4 + tap) * hw..(oc * 4 + tap + 1) * hw];
-                    for i in 0..h {
-                        let row = &mut yb[(oc * 2 * h + 2 * i + a) * 2 * w..][..2 * w];
-                        for j in 0..w {
-                            row[2 * j + bb] = plane[i * w + j] + bs[oc];
-                        }
-                    }
-                }
-            }
+            let x = &xs[b * c * hw..(b + 1) * c * hw];
+            upconv_image(x, (c, h, w), ws, bs, yb, par);
         });
     flex_from(y, vec![n, o, 2 * h, 2 * w])
+}
+
+/// One image `x` [c, h, w] through the 2x2 stride-2 transposed convolution
+/// with weight `ws` [c, o, 2, 2] and bias `bs` [o], into `y` [o, 2h, 2w].
+pub(crate) fn upconv_image(
+    x: &[f32],
+    (c, h, w): (usize, usize, usize),
+    ws: &[f32],
+    bs: &[f32],
+    y: &mut [f32],
+    par: gemm::Parallelism,
+) {
+    let (o, hw) = (bs.len(), h * w);
+    debug_assert_eq!(y.len(), 4 * o * hw);
+    let mut z = vec![0f32; 4 * o * hw];
+    // Wt [4O, C] is W [C, O, 2, 2] read at (row 1, col 4O); z is 4O x hw.
+    product((4 * o, hw, c), &mut z, ws, (1, 4 * o), x, (hw, 1), par);
+    for oc in 0..o {
+        for tap in 0..4 {
+            let (a, bb) = (tap / 2, tap % 2);
+            let plane = &z[(oc * 4 + tap) * hw..(oc * 4 + tap + 1) * hw];
+            for i in 0..h {
+                let row = &mut y[(oc * 2 * h + 2 * i + a) * 2 * w..][..2 * w];
+                for j in 0..w {
+                    row[2 * j + bb] = plane[i * w + j] + bs[oc];
+                }
+            }
+        }
+    }
 }
 
 /// The four tap planes of image `b` of the output gradient, as dZ [4O, hw].
