@@ -7,10 +7,11 @@
 //! times as long as the forward convolution at the U-net's first level
 //! (`examples/unet_profile.rs` measures it) and was two thirds of a training
 //! step. Here the forward pass, the input gradient and the weight gradient
-//! are each nine matrix products per image, one per kernel tap, done by the
-//! `gemm` crate (the one `flex` itself uses) on the zero-padded images
-//! directly, with no im2col copy. Small images (the bottom level), other
-//! element types and mismatched shapes go to `flex`'s own kernels.
+//! are matrix products done by the `gemm` crate (the one `flex` itself
+//! uses) on the zero-padded images: per cache-sized tile of output
+//! positions for the first two, nine per image (one per kernel tap) for
+//! the weight gradient. Small images (the bottom level), other element types
+//! and mismatched shapes go to `flex`'s own kernels.
 //!
 //! The operation is a burn backend extension for `flex` (with and without
 //! autodiff). GPU builds (`--features gpu`) use burn's convolution as is.
@@ -224,11 +225,9 @@ const MIN_TILE: usize = 256;
 
 /// One image's 3x3 correlation with zero padding 1, as [`correlate`]
 /// computes it: `rows` output channels from `cin` input ones of `h x w`,
-/// the weights with all nine taps side by side (`wm[r, j * 9 + k]` is tap
-/// `k` of input channel `j` for output `r`: a burn [O, C, 3, 3] weight as
-/// it is stored).
+/// with the weights arranged by [`arrange_taps`].
 pub(crate) struct Correlation<'a> {
-    /// Stacked weights [rows, 9 * cin].
+    /// Weights [3 (ky), rows, cin * 3 (j, kx)].
     pub wm: &'a [f32],
     /// Output channels.
     pub rows: usize,
@@ -238,6 +237,28 @@ pub(crate) struct Correlation<'a> {
     pub h: usize,
     /// Image width.
     pub w: usize,
+}
+
+/// The weights of a correlation as [`Correlation`] reads them: one
+/// [rows, cin * 3] matrix per kernel row `ky`, element (r, j * 3 + kx) the
+/// weight of input channel `j` at tap `k = ky * 3 + kx` for output `r`,
+/// given by `weight(r, j, k)`.
+pub(crate) fn arrange_taps(
+    rows: usize,
+    cin: usize,
+    weight: impl Fn(usize, usize, usize) -> f32,
+) -> Vec<f32> {
+    let mut wm = Vec::with_capacity(9 * rows * cin);
+    for ky in 0..3 {
+        for r in 0..rows {
+            for j in 0..cin {
+                for kx in 0..3 {
+                    wm.push(weight(r, j, ky * 3 + kx));
+                }
+            }
+        }
+    }
+    wm
 }
 
 /// The work buffers of one thread's tiles, kept between tiles (and layers)
@@ -268,37 +289,44 @@ impl Correlation<'_> {
     }
 
     /// The [rows, tn] output of tile `t` of padded image `xpad` into
-    /// `scratch.prod`: one product of the weights with the tile's shifted
-    /// inputs stacked (rows `j * 9 + k`). Returns `tn`.
+    /// `scratch.prod`. The three column shifts of every input channel are
+    /// stacked over the tile's positions and the two rows after it (rows
+    /// `j * 3 + kx`); each kernel row `ky` is then the same stack read `ky`
+    /// rows further on, so three products over `3 * cin` terms give the
+    /// output with a third of the copying of stacking all nine taps.
+    /// Returns `tn`.
     fn tile_product(&self, xpad: &[f32], t: usize, scratch: &mut TileScratch) -> usize {
         let (row, tile) = (self.w + 2, self.tile());
         let plane = (self.h + 2) * row;
         let t0 = t * tile;
         let tn = tile.min(self.len() - t0);
-        let k9 = 9 * self.cin;
+        let span = tn + 2 * row;
+        let k3 = 3 * self.cin;
         scratch.col.clear();
         for j in 0..self.cin {
-            for k in 0..9 {
-                let at = j * plane + (k / 3) * row + k % 3 + t0;
-                scratch.col.extend_from_slice(&xpad[at..at + tn]);
+            for kx in 0..3 {
+                let at = j * plane + kx + t0;
+                scratch.col.extend_from_slice(&xpad[at..at + span]);
             }
         }
-        // Overwritten by the product: only a longer tile than before grows
-        // (and zero-fills) the buffer.
+        // Overwritten by the first product: only a longer tile than before
+        // grows (and zero-fills) the buffer.
         if scratch.prod.len() < self.rows * tn {
             scratch.prod.resize(self.rows * tn, 0.0);
         }
-        product(
-            (self.rows, tn, k9),
-            &mut scratch.prod,
-            Layout::new(0, tn, 1),
-            false,
-            self.wm,
-            Layout::new(0, k9, 1),
-            &scratch.col,
-            Layout::new(0, tn, 1),
-            gemm::Parallelism::None,
-        );
+        for ky in 0..3 {
+            product(
+                (self.rows, tn, k3),
+                &mut scratch.prod,
+                Layout::new(0, tn, 1),
+                ky > 0,
+                self.wm,
+                Layout::new(ky * self.rows * k3, k3, 1),
+                &scratch.col,
+                Layout::new(ky * row, span, 1),
+                gemm::Parallelism::None,
+            );
+        }
         tn
     }
 
@@ -345,9 +373,7 @@ impl Correlation<'_> {
             self.scatter(dst, t, &scratch.prod[..self.rows * tn], tn, shift);
         }
     }
-}
 
-impl Correlation<'_> {
     /// [`Correlation::image`] with the tiles spread over the threads (for
     /// fewer images than threads).
     pub(crate) fn image_across_threads(
@@ -374,14 +400,13 @@ impl Correlation<'_> {
 /// xpad[b, j, y + ky, x + kx]`: a 3x3 correlation with zero padding 1 of
 /// `x` [n, cin, h, w] into `rows` output channels, on the padded row length.
 ///
-/// Per cache-sized tile of output positions, the nine shifted inputs are
-/// stacked (im2col of the tile alone) and multiplied by all nine taps'
-/// weights at once: one product with 9 x cin terms per output. As nine
-/// products of cin terms over whole images (before 0.3) every product read
-/// and wrote the whole output again; in alternating runs of the two
-/// (`INFER_ONLY=1 unet_bench`) inference of a batch of 4 at width 32 went
-/// from 0.83-0.94 to 0.76-0.81 s and at width 64 from 2.75-2.97 to
-/// 2.59-2.61 s, with no change at widths 8 and 16.
+/// Per cache-sized tile of output positions (see
+/// [`Correlation::tile_product`]), so that the output stays in cache while
+/// all taps add to it. As nine products of cin terms over whole images
+/// (before 0.3) every product read and wrote the whole output again; in
+/// alternating runs of the two (`INFER_ONLY=1 unet_bench`) inference of a
+/// batch of 4 at width 32 went from 0.83-0.94 to 0.76-0.81 s and at width 64
+/// from 2.75-2.97 to 2.59-2.61 s, with no change at widths 8 and 16.
 fn correlate(
     x: &[f32],
     (n, cin, h, w): (usize, usize, usize, usize),
@@ -390,17 +415,9 @@ fn correlate(
     rows: usize,
 ) -> Vec<f32> {
     let mut out = vec![0f32; n * rows * h * w];
-    // All nine taps side by side: wm[r, j * 9 + k] = M_k[r, j].
-    let k9 = 9 * cin;
-    let mut wm = vec![0f32; rows * k9];
-    for r in 0..rows {
-        for j in 0..cin {
-            for k in 0..9 {
-                wm[r * k9 + j * 9 + k] =
-                    weights[(taps.tap)(k) + r * taps.row_stride + j * taps.col_stride];
-            }
-        }
-    }
+    let wm = arrange_taps(rows, cin, |r, j, k| {
+        weights[(taps.tap)(k) + r * taps.row_stride + j * taps.col_stride]
+    });
     let corr = Correlation {
         wm: &wm,
         rows,

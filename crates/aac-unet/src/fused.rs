@@ -12,7 +12,7 @@
 //! arithmetic is the same as [`crate::UNet::forward`]'s (the same matrix
 //! products; the tests compare the two), in a different order of summation.
 
-use crate::conv3x3::{push_padded, Correlation, TileScratch};
+use crate::conv3x3::{arrange_taps, push_padded, Correlation, TileScratch};
 use crate::maxpool::pool_plane;
 use crate::net::{ConvBlock, UNet};
 use crate::upconv::upconv_image;
@@ -30,7 +30,8 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 
 /// A 3x3 convolution with its batch norm folded in, followed by ReLU.
 struct FusedConv {
-    /// Weights [out, in, 3, 3], each output's scaled by its batch norm.
+    /// Weights as [`arrange_taps`] lays them out, each output's scaled by
+    /// its batch norm.
     weights: Vec<f32>,
     /// Per output: the batch norm's shift.
     shift: Vec<f32>,
@@ -56,7 +57,7 @@ impl FusedConv {
             shift[o] = beta[o] - mean[o] * scale;
         }
         FusedConv {
-            weights,
+            weights: arrange_taps(cout, cin, |r, j, k| weights[(r * cin + j) * 9 + k]),
             shift,
             cin,
         }
@@ -66,7 +67,7 @@ impl FusedConv {
     /// on this thread or with its tiles across the threads.
     fn apply(&self, xpad: &[f32], (h, w): (usize, usize), run: &mut Run) -> Vec<f32> {
         let rows = self.shift.len();
-        let mut out = vec![0f32; rows * h * w];
+        let mut out = run.ws.zeroed(rows * h * w);
         let corr = Correlation {
             wm: &self.weights,
             rows,
@@ -74,9 +75,10 @@ impl FusedConv {
             h,
             w,
         };
-        match run {
-            Run::ThisThread(scratch) => corr.image(xpad, &mut out, Some(&self.shift), scratch),
-            Run::AcrossThreads => corr.image_across_threads(xpad, &mut out, Some(&self.shift)),
+        if run.across_threads {
+            corr.image_across_threads(xpad, &mut out, Some(&self.shift));
+        } else {
+            corr.image(xpad, &mut out, Some(&self.shift), &mut run.ws.scratch);
         }
         out
     }
@@ -99,33 +101,82 @@ impl FusedBlock {
     /// The block's output for the channels of `parts` (each [c_i, h, w])
     /// concatenated in order.
     fn apply(&self, parts: &[&[f32]], hw: (usize, usize), run: &mut Run) -> Vec<f32> {
-        let x = self.first.apply(&padded(parts, hw), hw, run);
-        self.second.apply(&padded(&[&x], hw), hw, run)
+        let xpad = padded(parts, hw, run.ws);
+        let x = self.first.apply(&xpad, hw, run);
+        run.ws.give(xpad);
+        let xpad = padded(&[&x], hw, run.ws);
+        run.ws.give(x);
+        let y = self.second.apply(&xpad, hw, run);
+        run.ws.give(xpad);
+        y
     }
 }
 
-/// Where a network call runs: one image per thread with its work buffers,
-/// or one image with each layer's tiles across the threads.
-enum Run {
-    ThisThread(TileScratch),
-    AcrossThreads,
+/// One thread's memory for [`FusedUNet::logits_in`], kept from layer to
+/// layer and image to image: fresh buffers of the larger layers come from
+/// the system as new pages, whose zeroing by the kernel was a tenth of
+/// inference at width 32.
+#[derive(Default)]
+pub struct Workspace {
+    scratch: TileScratch,
+    spare: Vec<Vec<f32>>,
 }
 
-impl Run {
+impl Workspace {
+    /// An empty buffer with room for `len` values: the smallest spare one
+    /// that fits, else the largest grown.
+    fn empty(&mut self, len: usize) -> Vec<f32> {
+        let fits = (0..self.spare.len())
+            .filter(|&i| self.spare[i].capacity() >= len)
+            .min_by_key(|&i| self.spare[i].capacity());
+        let mut v = match fits {
+            Some(i) => self.spare.swap_remove(i),
+            None => self.spare.pop().unwrap_or_default(),
+        };
+        v.clear();
+        if v.capacity() < len {
+            // Not `reserve`: growing copies the old contents.
+            v = Vec::with_capacity(len);
+        }
+        v
+    }
+
+    /// `len` zeros.
+    fn zeroed(&mut self, len: usize) -> Vec<f32> {
+        let mut v = self.empty(len);
+        v.resize(len, 0.0);
+        v
+    }
+
+    /// Takes a buffer back for reuse.
+    fn give(&mut self, v: Vec<f32>) {
+        self.spare.push(v);
+    }
+}
+
+/// How a network call runs: one image on this thread, or one image with
+/// each layer's tiles across the threads; its buffers from `ws`.
+struct Run<'a> {
+    ws: &'a mut Workspace,
+    across_threads: bool,
+}
+
+impl Run<'_> {
     fn parallelism(&self) -> gemm::Parallelism {
-        match self {
-            Run::ThisThread(_) => gemm::Parallelism::None,
-            Run::AcrossThreads => gemm::Parallelism::Rayon(0),
+        if self.across_threads {
+            gemm::Parallelism::Rayon(0)
+        } else {
+            gemm::Parallelism::None
         }
     }
 }
 
 /// The planes of `parts` one after another, each in its zero border, with
 /// the two trailing zeros the correlation reads past the last plane.
-fn padded(parts: &[&[f32]], (h, w): (usize, usize)) -> Vec<f32> {
+fn padded(parts: &[&[f32]], (h, w): (usize, usize), ws: &mut Workspace) -> Vec<f32> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let channels = total / (h * w);
-    let mut out = Vec::with_capacity(channels * (h + 2) * (w + 2) + 2);
+    let mut out = ws.empty(channels * (h + 2) * (w + 2) + 2);
     for p in parts {
         push_padded(&mut out, p, p.len() / (h * w), h, w);
     }
@@ -195,21 +246,31 @@ impl FusedUNet {
     }
 
     /// The logits [classes, h, w] of one normalised input image [h, w] (h
-    /// and w divisible by 2^depth), computed on the calling thread: callers
-    /// run images in parallel.
-    pub fn logits(&self, input: &[f32], hw: (usize, usize)) -> Vec<f32> {
-        self.forward(input, hw, &mut Run::ThisThread(TileScratch::default()))
+    /// and w divisible by 2^depth), computed on the calling thread with the
+    /// buffers of `ws`: callers run images in parallel, one workspace per
+    /// thread.
+    pub fn logits_in(&self, input: &[f32], hw: (usize, usize), ws: &mut Workspace) -> Vec<f32> {
+        let mut run = Run {
+            ws,
+            across_threads: false,
+        };
+        self.forward(input, hw, &mut run)
     }
 
-    /// [`FusedUNet::logits`] with each layer spread over the threads: for
-    /// fewer images than threads.
+    /// [`FusedUNet::logits_in`] with each layer spread over the threads:
+    /// for fewer images than threads.
     pub fn logits_across_threads(&self, input: &[f32], hw: (usize, usize)) -> Vec<f32> {
-        self.forward(input, hw, &mut Run::AcrossThreads)
+        let mut run = Run {
+            ws: &mut Workspace::default(),
+            across_threads: true,
+        };
+        self.forward(input, hw, &mut run)
     }
 
     fn forward(&self, input: &[f32], (h, w): (usize, usize), run: &mut Run) -> Vec<f32> {
         assert_eq!(input.len(), h * w, "input of {h} x {w} expected");
-        let mut x = input.to_vec();
+        let mut x = run.ws.empty(input.len() * 3);
+        x.extend_from_slice(input);
         let step = |n: usize| if n > 1 { 2.0 / (n - 1) as f32 } else { 0.0 };
         if self.coords {
             let s = step(w);
@@ -223,7 +284,7 @@ impl FusedUNet {
         let mut skips = Vec::with_capacity(self.down.len());
         for block in &self.down {
             let y = block.apply(&[&x], (h, w), run);
-            let mut pooled = vec![0f32; y.len() / 4];
+            let mut pooled = run.ws.zeroed(y.len() / 4);
             for (src, dst) in y
                 .chunks_exact(h * w)
                 .zip(pooled.chunks_exact_mut(h * w / 4))
@@ -231,13 +292,15 @@ impl FusedUNet {
                 pool_plane(src, w, dst);
             }
             skips.push(y);
-            x = pooled;
+            run.ws.give(std::mem::replace(&mut x, pooled));
             (h, w) = (h / 2, w / 2);
         }
-        x = self.bottom.apply(&[&x], (h, w), run);
+        let bottom = self.bottom.apply(&[&x], (h, w), run);
+        run.ws.give(std::mem::replace(&mut x, bottom));
         for ((up, dec), skip) in self.up.iter().zip(&self.dec).zip(skips.iter().rev()) {
             let cin = x.len() / (h * w);
-            let mut u = vec![0f32; 4 * up.bias.len() * h * w];
+            let mut u = run.ws.zeroed(4 * up.bias.len() * h * w);
+            let mut z = run.ws.empty(u.len());
             upconv_image(
                 &x,
                 (cin, h, w),
@@ -245,11 +308,20 @@ impl FusedUNet {
                 &up.bias,
                 &mut u,
                 run.parallelism(),
+                &mut z,
             );
+            run.ws.give(z);
             (h, w) = (2 * h, 2 * w);
-            x = dec.apply(&[&u, skip], (h, w), run);
+            let next = dec.apply(&[&u, skip], (h, w), run);
+            run.ws.give(u);
+            run.ws.give(std::mem::replace(&mut x, next));
         }
-        self.head_logits(&x, h * w, run.parallelism())
+        let logits = self.head_logits(&x, h * w, run.parallelism());
+        run.ws.give(x);
+        for skip in skips {
+            run.ws.give(skip);
+        }
+        logits
     }
 
     /// The 1x1 head: `logits[k, p] = sum_c W[k, c] x[c, p] + b[k]`.
@@ -313,14 +385,17 @@ mod tests {
         let net = network(&cfg, &dev);
         let fused = FusedUNet::new(&net);
         assert_eq!(fused.classes(), cfg.classes);
-        let input = Tensor::<4>::random([2, 1, h, w], Distribution::Normal(0.0, 1.0), &dev);
+        let input = Tensor::<4>::random([3, 1, h, w], Distribution::Normal(0.0, 1.0), &dev);
         let want = values(net.forward(input.clone()));
         let xs = values(input);
+        // Images 0 and 2 share one workspace (the second reuses the first's
+        // buffers); image 1 runs across the threads.
+        let mut ws = Workspace::default();
         for (b, x) in xs.chunks_exact(h * w).enumerate() {
-            let got = if b == 0 {
-                fused.logits(x, (h, w))
-            } else {
+            let got = if b == 1 {
                 fused.logits_across_threads(x, (h, w))
+            } else {
+                fused.logits_in(x, (h, w), &mut ws)
             };
             let expect = &want[b * cfg.classes * h * w..(b + 1) * cfg.classes * h * w];
             assert_eq!(got.len(), expect.len());

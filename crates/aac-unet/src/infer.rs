@@ -33,6 +33,21 @@ impl Inference {
         &self.net
     }
 
+    /// The segmentation network's probability planes (one sigmoid per
+    /// class, each plane 256 x 128) for normalised warped ROIs.
+    pub fn probabilities(&self, inputs: &[&[f32]]) -> Vec<Vec<Vec<f32>>> {
+        let (h, w) = (aac_io::ROI_HEIGHT as usize, aac_io::ROI_WIDTH as usize);
+        self.logits(inputs, (h, w))
+            .into_iter()
+            .map(|logits| {
+                logits
+                    .chunks(h * w)
+                    .map(|plane| plane.iter().map(|&l| sigmoid(l)).collect())
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The logits [channels, h, w] of each normalised image [h, w].
     pub fn logits(&self, inputs: &[&[f32]], (h, w): (usize, usize)) -> Vec<Vec<f32>> {
         #[cfg(not(feature = "gpu"))]
@@ -44,7 +59,9 @@ impl Inference {
             if inputs.len() >= rayon::current_num_threads() {
                 inputs
                     .par_iter()
-                    .map(|x| self.fused.logits(x, (h, w)))
+                    .map_init(crate::fused::Workspace::default, |ws, x| {
+                        self.fused.logits_in(x, (h, w), ws)
+                    })
                     .collect()
             } else {
                 inputs
@@ -109,19 +126,9 @@ impl UnetModel {
 
     /// Probability planes (classes x 256 x 128) for raw warped ROIs.
     pub fn predict(&self, rois: &[Vec<f32>]) -> Vec<Vec<Vec<f32>>> {
-        let (h, w) = (aac_io::ROI_HEIGHT as usize, aac_io::ROI_WIDTH as usize);
         let normed: Vec<Vec<f32>> = rois.iter().map(|r| normalise(r)).collect();
         let inputs: Vec<&[f32]> = normed.iter().map(|v| v.as_slice()).collect();
-        self.inference
-            .logits(&inputs, (h, w))
-            .into_iter()
-            .map(|logits| {
-                logits
-                    .chunks(h * w)
-                    .map(|plane| plane.iter().map(|&l| sigmoid(l)).collect())
-                    .collect()
-            })
-            .collect()
+        self.inference.probabilities(&inputs)
     }
 }
 

@@ -356,31 +356,6 @@ fn batch_tensors(samples: &[Sample], classes: usize, dev: &Device) -> (Tensor<4>
     )
 }
 
-/// Probability planes for a batch of normalised inputs with an eval-mode network.
-pub fn predict_batch(
-    net: &UNet,
-    inputs: &[&[f32]],
-    classes: usize,
-    dev: &Device,
-) -> Vec<Vec<Vec<f32>>> {
-    let n = inputs.len();
-    let (h, w) = (ROI_HEIGHT as usize, ROI_WIDTH as usize);
-    let xs: Vec<f32> = inputs.iter().flat_map(|s| s.iter().copied()).collect();
-    let x = Tensor::<4>::from_data(TensorData::new(xs, [n, 1, h, w]), dev);
-    let p: Vec<f32> = sigmoid(net.forward(x))
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default();
-    (0..n)
-        .map(|i| {
-            (0..classes)
-                .map(|c| p[(i * classes + c) * h * w..(i * classes + c + 1) * h * w].to_vec())
-                .collect()
-        })
-        .collect()
-}
-
 /// Overlap counts of `labels` (what a user gets from `classes` probability
 /// planes, [`aac_score::labels_from_planes`]) against the target planes: per
 /// region (union, then each class) the intersection and the sum of the two
@@ -658,15 +633,15 @@ struct Validation {
 /// Runs the eval-mode network on the validation samples and collects what
 /// [`choose_threshold`] needs.
 fn validate(eval: &UNet, val: &[Sample], classes: usize) -> Validation {
-    let plain = crate::device();
+    let net = crate::Inference::new(eval.clone(), crate::device());
     let mut v = Validation {
         loss: 0.0,
         counts: [[(0usize, 0usize); 3]; THRESHOLDS],
         subs: vec![(Vec::new(), Vec::new()); THRESHOLDS],
     };
-    for vb in val.chunks(4) {
+    for vb in val.chunks(16) {
         let inputs: Vec<&[f32]> = vb.iter().map(|s| s.x.as_slice()).collect();
-        let preds = predict_batch(eval, &inputs, classes, &plain);
+        let preds = net.probabilities(&inputs);
         for (p, s) in preds.iter().zip(vb) {
             let truth = truth_subscores(&s.y, classes);
             for ti in 0..THRESHOLDS {

@@ -80,13 +80,14 @@ fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor
         .enumerate()
         .for_each(|(b, yb)| {
             let x = &xs[b * c * hw..(b + 1) * c * hw];
-            upconv_image(x, (c, h, w), ws, bs, yb, par);
+            upconv_image(x, (c, h, w), ws, bs, yb, par, &mut Vec::new());
         });
     flex_from(y, vec![n, o, 2 * h, 2 * w])
 }
 
 /// One image `x` [c, h, w] through the 2x2 stride-2 transposed convolution
-/// with weight `ws` [c, o, 2, 2] and bias `bs` [o], into `y` [o, 2h, 2w].
+/// with weight `ws` [c, o, 2, 2] and bias `bs` [o], into `y` [o, 2h, 2w];
+/// `z` holds the four taps' products on the way.
 pub(crate) fn upconv_image(
     x: &[f32],
     (c, h, w): (usize, usize, usize),
@@ -94,12 +95,14 @@ pub(crate) fn upconv_image(
     bs: &[f32],
     y: &mut [f32],
     par: gemm::Parallelism,
+    z: &mut Vec<f32>,
 ) {
     let (o, hw) = (bs.len(), h * w);
     debug_assert_eq!(y.len(), 4 * o * hw);
-    let mut z = vec![0f32; 4 * o * hw];
+    z.clear();
+    z.resize(4 * o * hw, 0.0);
     // Wt [4O, C] is W [C, O, 2, 2] read at (row 1, col 4O); z is 4O x hw.
-    product((4 * o, hw, c), &mut z, ws, (1, 4 * o), x, (hw, 1), par);
+    product((4 * o, hw, c), z, ws, (1, 4 * o), x, (hw, 1), par);
     for oc in 0..o {
         for tap in 0..4 {
             let (a, bb) = (tap / 2, tap % 2);
