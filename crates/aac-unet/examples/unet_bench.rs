@@ -6,7 +6,8 @@
 //!
 //! `cargo run --release -p aac-unet --example unet_bench -- 8 16 64`
 //! (`REPS=5` for more repetitions; the median is reported; `INFER_ONLY=1`
-//! times inference alone, for profiling).
+//! times inference alone, for profiling; `BURN_LAYERS=1` times inference
+//! through burn's tensors instead of the fused path).
 
 use aac_unet::train::bce_loss;
 use aac_unet::{UNet, UNetConfig};
@@ -85,14 +86,32 @@ fn bench_width(width: usize, reps: usize) -> Timing {
     }
     // What `aac predict` runs: the fused inference path (batch norm folded,
     // one image per thread, or one image's layers across the threads).
+    // BURN_LAYERS=1 times the same network through burn's tensors and
+    // layers instead (what inference was before the fused path).
+    let burn_layers = std::env::var_os("BURN_LAYERS").is_some();
     let eval = aac_unet::Inference::new(net.valid(), Device::flex());
     let infer = |batch: usize| {
         let mut times = Vec::new();
         for r in 0..=reps {
             let t = Instant::now();
-            let inputs: Vec<&[f32]> = xs.chunks(ROWS * COLS).take(batch).collect();
-            let out = eval.logits(&inputs, (ROWS, COLS));
-            assert_eq!(out.len() * out[0].len(), batch * CLASSES * ROWS * COLS);
+            let values = if burn_layers {
+                let x = Tensor::<4>::from_data(
+                    TensorData::new(xs[..batch * ROWS * COLS].to_vec(), [batch, 1, ROWS, COLS]),
+                    &Device::flex(),
+                );
+                let out: Vec<f32> = eval
+                    .net()
+                    .forward(x)
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .expect("the network's output is f32");
+                out.len()
+            } else {
+                let inputs: Vec<&[f32]> = xs.chunks(ROWS * COLS).take(batch).collect();
+                let out = eval.logits(&inputs, (ROWS, COLS));
+                out.iter().map(Vec::len).sum()
+            };
+            assert_eq!(values, batch * CLASSES * ROWS * COLS);
             if r > 0 {
                 times.push(t.elapsed().as_secs_f64());
             }
