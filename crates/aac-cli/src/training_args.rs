@@ -34,6 +34,10 @@ pub struct UnetTrainingArgs {
     /// Turn off the photometric augmentation (the paper's setting).
     #[arg(long)]
     pub no_photometric: bool,
+    /// Keep the mean of the last this many epochs' weights (checkpoint
+    /// averaging; 1: the best single epoch on validation).
+    #[arg(long, default_value_t = d::AVERAGE_EPOCHS)]
+    pub average_epochs: usize,
 }
 
 impl UnetTrainingArgs {
@@ -47,6 +51,7 @@ impl UnetTrainingArgs {
             .with_lr(self.lr)
             .with_batch(self.batch)
             .with_dice_weight(self.dice_weight)
+            .with_average_epochs(Some(self.average_epochs))
             .with_photometric(!self.no_photometric);
         t.check()?;
         Ok(t)

@@ -344,6 +344,7 @@ fn train_stage(
         val_dice: None,
         epoch,
         photometric: true,
+        averaged: 0,
     };
     let (mut best, mut best_error) = (Vec::new(), f64::INFINITY);
     let batch = cfg.batch.max(1);

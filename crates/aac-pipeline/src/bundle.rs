@@ -252,6 +252,7 @@ mod tests {
                 val_dice: None,
                 epoch: 1,
                 photometric: false,
+                averaged: 0,
             };
             let unet_bytes = aac_unet::model_file::to_bytes(&net, &unet_header).unwrap();
             let header = BundleHeader {
@@ -309,6 +310,7 @@ mod tests {
                 val_dice: None,
                 epoch: 1,
                 photometric: false,
+                averaged: 0,
             };
             let n = aac_unet::net::UNet::new(&config, &aac_unet::device());
             aac_unet::model_file::to_bytes(&n, &header).unwrap()

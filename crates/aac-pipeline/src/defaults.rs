@@ -16,6 +16,11 @@ pub const AUGMENT: usize = 1;
 /// last (the paper: 1e-4 over ~4700 steps; a CPU budget of a few hundred
 /// steps needs a larger one).
 pub const LR: f64 = 2e-3;
+/// The kept U-net is the mean of the last this many epochs' weights
+/// (checkpoint averaging; 0 or 1: the best single epoch on validation).
+/// Off: averaging the last 2-4 epochs scored held-out styles no better
+/// than the best epoch (docs/segmentation.md).
+pub const AVERAGE_EPOCHS: usize = 1;
 /// U-net training batch size.
 pub const BATCH: usize = 4;
 /// Seed of the fold assignment, the validation split and training.

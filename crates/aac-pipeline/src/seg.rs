@@ -204,6 +204,12 @@ pub struct UnetTraining {
     /// Weight of the soft Dice term added to the cross-entropy loss.
     #[config(default = "crate::defaults::DICE_WEIGHT")]
     pub dice_weight: f64,
+    /// The kept network is the mean of the last this many epochs' weights
+    /// (0 or 1: the best single epoch on validation; absent, read as None,
+    /// in records written before averaging existed, which kept the best
+    /// epoch).
+    #[config(default = "Some(crate::defaults::AVERAGE_EPOCHS)")]
+    pub average_epochs: Option<usize>,
 }
 
 impl UnetTraining {
@@ -248,6 +254,7 @@ pub fn unet_config(classes: usize, t: &UnetTraining, seed: u64) -> aac_unet::tra
         resume: false,
         patience: None,
         dice_weight: t.dice_weight,
+        average_last: t.average_epochs.unwrap_or(0),
     }
 }
 
@@ -276,32 +283,50 @@ pub fn train_unet_with_progress(
             if let Some(b) = pb.take() {
                 b.finish_and_clear();
             }
-            let per_class = match log.val_dice_per_class[..] {
-                [a, p] => format!(", anterior {a:.3}, posterior {p:.3}"),
-                _ => String::new(),
-            };
-            let kappa = log
-                .val_subscore_kappa
-                .map(|k| format!(", sub-score kappa {k:.3}"))
-                .unwrap_or_default();
-            let walls = log
-                .val_wall_bias
-                .map(|[a, p]| {
-                    format!(
-                        ", wall totals anterior {:+.0}% posterior {:+.0}%",
-                        100.0 * a,
-                        100.0 * p
-                    )
-                })
-                .unwrap_or_default();
-            let per_class = format!("{per_class}{kappa}{walls}, selection {:.3}", log.val_score);
             tracing::info!(
-                "{label} epoch {}: train loss {:.4}, val loss {:.4}, val Dice {:.3}{per_class} (threshold {:.1}), {:.0} s, {:.1} img/s",
-                log.epoch, log.train_loss, log.val_loss, log.val_dice, log.threshold, log.seconds, log.images_per_s
+                "{label} epoch {}: train loss {:.4}, {}, {:.0} s, {:.1} img/s",
+                log.epoch,
+                log.train_loss,
+                validation_summary(&log),
+                log.seconds,
+                log.images_per_s
+            );
+        }
+        Progress::Averaged { first, log } => {
+            tracing::info!(
+                "{label} mean of epochs {first}-{} (kept): {}",
+                log.epoch,
+                validation_summary(&log)
             );
         }
     });
     Ok(result?)
+}
+
+/// An epoch's validation figures as the training log shows them.
+fn validation_summary(log: &aac_unet::train::EpochLog) -> String {
+    let per_class = match log.val_dice_per_class[..] {
+        [a, p] => format!(", anterior {a:.3}, posterior {p:.3}"),
+        _ => String::new(),
+    };
+    let kappa = log
+        .val_subscore_kappa
+        .map(|k| format!(", sub-score kappa {k:.3}"))
+        .unwrap_or_default();
+    let walls = log
+        .val_wall_bias
+        .map(|[a, p]| {
+            format!(
+                ", wall totals anterior {:+.0}% posterior {:+.0}%",
+                100.0 * a,
+                100.0 * p
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "val loss {:.4}, val Dice {:.3}{per_class}{kappa}{walls}, selection {:.3} (threshold {:.1})",
+        log.val_loss, log.val_dice, log.val_score, log.threshold
+    )
 }
 
 /// Writes loss curves as CSV and PNG.

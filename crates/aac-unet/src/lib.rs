@@ -2,6 +2,7 @@
 //! (pure-Rust `flex` CPU backend by default; `--features gpu` for WGPU,
 //! `--features cuda` for CUDA too).
 
+pub mod average;
 pub mod batchnorm;
 pub mod conv3x3;
 pub mod dropout;

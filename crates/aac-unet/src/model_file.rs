@@ -35,6 +35,10 @@ pub struct UnetHeader {
     pub epoch: usize,
     /// Whether photometric augmentation was used.
     pub photometric: bool,
+    /// Epochs whose mean the weights are (the last of them is `epoch`); 0
+    /// for one epoch's weights.
+    #[serde(default)]
+    pub averaged: usize,
 }
 
 /// Errors reading or writing model files.

@@ -87,6 +87,9 @@ pub struct TrainConfig {
     /// Weight of the soft Dice term added to the cross-entropy (0: plain
     /// cross-entropy).
     pub dice_weight: f64,
+    /// Keep the mean of the last this many epochs' weights instead of the
+    /// best single epoch ([`crate::average`]); 0 or 1: the best epoch.
+    pub average_last: usize,
 }
 
 /// Relative error of the anterior and posterior sub-score totals of `pred`
@@ -223,6 +226,14 @@ pub enum Progress {
     },
     /// An epoch finished.
     EpochEnd(EpochLog),
+    /// The mean of the last epochs' weights was validated (it is the network
+    /// kept).
+    Averaged {
+        /// First averaged epoch (1-based); the last is `log.epoch`.
+        first: usize,
+        /// Its validation (training loss and speed: NaN and 0).
+        log: EpochLog,
+    },
 }
 
 /// Target planes from labels: binary (any label) or anterior/posterior.
@@ -396,6 +407,28 @@ struct Checkpoint {
     optim: Vec<u8>,
     #[serde(with = "bytes_b64")]
     best: Vec<u8>,
+    /// The eval-mode networks of the epochs to average so far.
+    #[serde(default, with = "vec_b64")]
+    tail: Vec<Vec<u8>>,
+}
+
+mod vec_b64 {
+    //! Lists of byte vectors as lists of hex strings.
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    #[derive(Serialize, Deserialize)]
+    struct Hex(#[serde(with = "super::bytes_b64")] Vec<u8>);
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(|b| Hex(b.clone()))
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Ok(Vec::<Hex>::deserialize(d)?
+            .into_iter()
+            .map(|h| h.0)
+            .collect())
+    }
 }
 
 mod bytes_b64 {
@@ -447,6 +480,7 @@ pub fn train(
     let mut start_epoch = 0;
     let (mut best_dice, mut best_epoch, mut best_threshold) = (f64::MIN, 0usize, 0.5f32);
     let mut best_bytes: Vec<u8> = Vec::new();
+    let mut tail: Vec<Vec<u8>> = Vec::new();
     if let (true, Some(ck)) = (cfg.resume, &cfg.checkpoint) {
         if ck.exists() {
             let ck_err = |message: String| TrainError::Checkpoint {
@@ -467,6 +501,7 @@ pub fn train(
             best_epoch = c.best_epoch;
             best_threshold = c.best_threshold;
             best_bytes = c.best;
+            tail = c.tail;
         }
     }
     let header_for = |epoch: usize, dice: f64, threshold: f32| UnetHeader {
@@ -477,6 +512,7 @@ pub fn train(
         val_dice: (dice > f64::MIN).then_some(dice),
         epoch,
         photometric: cfg.photometric.is_some(),
+        averaged: 0,
     };
     for epoch in start_epoch..cfg.epochs {
         let t0 = std::time::Instant::now();
@@ -521,35 +557,13 @@ pub fn train(
         let v = validate(&net.valid(), &val, classes);
         let choice = choose_threshold(&v, classes);
         let threshold = choice.threshold;
-        let log = EpochLog {
-            epoch: epoch + 1,
-            train_loss: loss_sum / seen.max(1) as f64,
-            val_loss: if val.is_empty() {
-                f64::NAN
-            } else {
-                v.loss / val.len() as f64
-            },
-            val_dice: if val.is_empty() {
-                f64::NAN
-            } else {
-                choice.dice
-            },
-            val_dice_per_class: if val.is_empty() {
-                Vec::new()
-            } else {
-                choice.per_class.clone()
-            },
-            val_score: if val.is_empty() {
-                f64::NAN
-            } else {
-                choice.score
-            },
-            val_subscore_kappa: choice.kappa,
-            val_wall_bias: choice.bias,
-            threshold,
-            seconds: t0.elapsed().as_secs_f64(),
-            images_per_s: seen as f64 / train_secs,
-        };
+        let log = epoch_log(
+            epoch + 1,
+            loss_sum / seen.max(1) as f64,
+            (&v, &choice, val.len()),
+            t0.elapsed().as_secs_f64(),
+            seen as f64 / train_secs,
+        );
         let score = if val.is_empty() {
             -(log.train_loss)
         } else {
@@ -572,6 +586,12 @@ pub fn train(
                 ),
             )?;
         }
+        if cfg.average_last >= 2 && epoch + cfg.average_last >= cfg.epochs {
+            tail.push(model_file::to_bytes(
+                &net,
+                &header_for(epoch + 1, f64::MIN, threshold),
+            )?);
+        }
         progress(Progress::EpochEnd(log.clone()));
         logs.push(log);
         if let Some(ck) = &cfg.checkpoint {
@@ -590,6 +610,7 @@ pub fn train(
                     })?
                     .to_vec(),
                 best: best_bytes.clone(),
+                tail: tail.clone(),
             };
             let text = serde_json::to_string(&c).map_err(|e| TrainError::Checkpoint {
                 path: ck.clone(),
@@ -607,12 +628,79 @@ pub fn train(
     if best_bytes.is_empty() {
         return Err(TrainError::NoEpoch);
     }
+    if tail.len() >= 2 {
+        let nets = tail
+            .iter()
+            .map(|b| {
+                model_file::from_bytes(b, &crate::device(), Path::new("<memory>")).map(|n| n.0)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(mean) = crate::average::average(&cfg.net, &nets) {
+            let t0 = std::time::Instant::now();
+            let v = validate(&mean, &val, classes);
+            let choice = choose_threshold(&v, classes);
+            let last = logs.last().map_or(cfg.epochs, |l| l.epoch);
+            let log = epoch_log(
+                last,
+                f64::NAN,
+                (&v, &choice, val.len()),
+                t0.elapsed().as_secs_f64(),
+                0.0,
+            );
+            progress(Progress::Averaged {
+                first: last + 1 - tail.len(),
+                log,
+            });
+            let dice = if val.is_empty() {
+                f64::MIN
+            } else {
+                choice.dice
+            };
+            let mut header = header_for(last, dice, choice.threshold);
+            header.averaged = tail.len();
+            best_bytes = model_file::to_bytes(&mean, &header)?;
+        }
+    }
     let (_, header) = model_file::from_bytes(&best_bytes, &crate::device(), Path::new("<memory>"))?;
     Ok(Trained {
         model: best_bytes,
         header,
         logs,
     })
+}
+
+/// The record of an epoch (or of the averaged network) from its validation:
+/// `val` is the validation outcome, the threshold chosen on it and the number
+/// of validation images.
+fn epoch_log(
+    epoch: usize,
+    train_loss: f64,
+    (v, choice, n_val): (&Validation, &Choice, usize),
+    seconds: f64,
+    images_per_s: f64,
+) -> EpochLog {
+    let validated = n_val > 0;
+    EpochLog {
+        epoch,
+        train_loss,
+        val_loss: if validated {
+            v.loss / n_val as f64
+        } else {
+            f64::NAN
+        },
+        val_dice: if validated { choice.dice } else { f64::NAN },
+        val_dice_per_class: if validated {
+            choice.per_class.clone()
+        } else {
+            Vec::new()
+        },
+        val_score: if validated { choice.score } else { f64::NAN },
+        val_subscore_kappa: choice.kappa,
+        val_wall_bias: choice.bias,
+        threshold: choice.threshold,
+        seconds,
+        images_per_s,
+    }
 }
 
 /// Candidate thresholds: 0.1, 0.2, ..., 0.9.

@@ -33,6 +33,7 @@ fn header(c: &UNetConfig) -> UnetHeader {
         val_dice: None,
         epoch: 1,
         photometric: false,
+        averaged: 0,
     }
 }
 
@@ -278,6 +279,7 @@ fn training_pipeline_runs_checkpoints_and_resumes() {
         resume: false,
         patience: None,
         dice_weight: 0.0,
+        average_last: 0,
     };
     let mut epochs = 0;
     let t1 = train(&tc, &raw[..4], &raw[4..], &ssm, &mut |p| {
@@ -313,6 +315,19 @@ fn training_pipeline_runs_checkpoints_and_resumes() {
     };
     assert_eq!(losses(&t3), losses(&t2));
     assert_eq!(t3.header.threshold, t2.header.threshold);
+    // Averaging the two epochs changes the kept network, not the training.
+    tc.average_last = 2;
+    let mut averaged = None;
+    let t4 = train(&tc, &raw[..4], &raw[4..], &ssm, &mut |p| {
+        if let Progress::Averaged { first, log } = p {
+            averaged = Some((first, log.epoch))
+        }
+    })
+    .unwrap();
+    assert_eq!(averaged, Some((1, 2)));
+    assert_eq!(losses(&t4), losses(&t3));
+    assert_eq!((t3.header.averaged, t4.header.averaged), (0, 2));
+    assert_ne!(t4.model, t3.model);
 }
 
 #[test]
