@@ -43,7 +43,7 @@ pub struct FinderArgs {
     no_landmarks: bool,
     /// Epochs of the finder's fine network (the coarse one trains 3 times
     /// as many, each of --landmark-scans scans).
-    #[arg(long, default_value_t = FinderTraining::default().epochs)]
+    #[arg(long, default_value_t = FinderTraining::default().epochs, conflicts_with = "quick")]
     landmark_epochs: usize,
     /// Scans per landmark-finder epoch (a fresh random subset each epoch).
     #[arg(long, default_value_t = FinderTraining::default().scans_per_epoch)]
@@ -88,11 +88,17 @@ impl std::fmt::Display for FineGrid {
 }
 
 impl FinderArgs {
-    /// The finder's training settings (None with --no-landmarks).
-    fn settings(&self) -> Option<FinderTraining> {
+    /// The finder's training settings (None with --no-landmarks); `quick`:
+    /// the minutes-long setting of `--quick`.
+    fn settings(&self, quick: bool) -> Option<FinderTraining> {
+        let epochs = if quick {
+            d::QUICK_LANDMARK_EPOCHS
+        } else {
+            self.landmark_epochs
+        };
         (!self.no_landmarks).then(|| FinderTraining {
-            epochs: self.landmark_epochs,
-            coarse_epochs: 3 * self.landmark_epochs,
+            epochs,
+            coarse_epochs: 3 * epochs,
             scans_per_epoch: self.landmark_scans,
             width: self.landmark_width,
             coarse_width: (self.landmark_width / 2).max(1),
@@ -111,7 +117,7 @@ pub fn train_bundle(a: TrainBundleArgs) -> Result<ExitCode> {
         data: a.data,
         out: a.out,
         unet: a.unet.settings()?,
-        landmarks: a.finder.settings(),
+        landmarks: a.finder.settings(a.unet.quick),
         seed: a.seed,
     })?;
     Ok(ExitCode::SUCCESS)

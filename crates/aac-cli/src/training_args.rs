@@ -15,9 +15,13 @@ pub struct UnetTrainingArgs {
     /// paper: 64, meant for a GPU).
     #[arg(long = "unet-width", alias = "width", default_value_t = d::UNET_WIDTH)]
     pub unet_width: usize,
-    /// Epochs (8 x 1 warp: 11-21 minutes on 2 cores for 1,000 images).
+    /// Epochs (16 x 1 warp: about 12 minutes on 2 cores for 1,000 images).
     #[arg(long, default_value_t = d::EPOCHS)]
     pub epochs: usize,
+    /// A minutes-long run for trying things out (3 U-net epochs; a bundle's
+    /// landmark finder 2 + 6); not converged, not for scoring a cohort.
+    #[arg(long, conflicts_with = "epochs")]
+    pub quick: bool,
     /// Augmented warps per training image per epoch (the paper: 30).
     #[arg(long, default_value_t = d::AUGMENT)]
     pub augment: usize,
@@ -46,7 +50,11 @@ impl UnetTrainingArgs {
     pub fn settings(&self) -> Result<UnetTraining> {
         let t = UnetTraining::new()
             .with_width(self.unet_width)
-            .with_epochs(self.epochs)
+            .with_epochs(if self.quick {
+                d::QUICK_EPOCHS
+            } else {
+                self.epochs
+            })
             .with_augment(self.augment)
             .with_lr(self.lr)
             .with_batch(self.batch)

@@ -487,3 +487,56 @@ fn rows_by_id(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
         .map(|x| (x["id"].clone(), x))
         .collect()
 }
+
+#[test]
+fn quick_training_is_short_and_refuses_explicit_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train");
+    ok(aac(&[
+        "synth",
+        "--n",
+        "10",
+        "--seed",
+        "1",
+        "--calcified-only",
+        "--out",
+        s(&train),
+    ]));
+    let model = tmp.path().join("model.aac");
+    let base = [
+        "train",
+        "bundle",
+        "--data",
+        s(&train),
+        "--out",
+        s(&model),
+        "--quick",
+    ];
+    for extra in [["--epochs", "2"], ["--landmark-epochs", "1"]] {
+        let o = aac(&[&base[..], &extra[..]].concat());
+        assert!(!o.status.success(), "--quick with {extra:?} was accepted");
+        assert!(
+            output_text(&o).contains("cannot be used with"),
+            "{}",
+            output_text(&o)
+        );
+        assert!(!model.exists());
+    }
+    let tiny = [
+        "--unet-width",
+        "2",
+        "--landmark-width",
+        "2",
+        "--landmark-scans",
+        "4",
+    ];
+    ok(aac(&[&base[..], &tiny[..]].concat()));
+    let header = aac_pipeline::bundle::load(&model).unwrap().header;
+    assert_eq!(
+        header.training.unwrap().epochs,
+        aac_pipeline::defaults::QUICK_EPOCHS
+    );
+    let finder = header.landmarks.unwrap().training;
+    assert_eq!(finder.epochs, aac_pipeline::defaults::QUICK_LANDMARK_EPOCHS);
+    assert_eq!(finder.coarse_epochs, 3 * finder.epochs);
+}

@@ -323,8 +323,12 @@ fn validation_summary(log: &aac_unet::train::EpochLog) -> String {
             )
         })
         .unwrap_or_default();
+    let scans = log
+        .val_wall_error
+        .map(|e| format!(", per-scan wall error {:.0}%", 100.0 * e))
+        .unwrap_or_default();
     format!(
-        "val loss {:.4}, val Dice {:.3}{per_class}{kappa}{walls}, selection {:.3} (threshold {:.1})",
+        "val loss {:.4}, val Dice {:.3}{per_class}{kappa}{walls}{scans}, selection {:.3} (threshold {:.1})",
         log.val_loss, log.val_dice, log.val_score, log.threshold
     )
 }
@@ -337,11 +341,11 @@ pub fn write_loss_curves(
     title: &str,
 ) -> Result<()> {
     let mut csv =
-        String::from("epoch,train_loss,val_loss,val_dice,val_subscore_kappa,val_anterior_total_error,val_posterior_total_error,val_score,threshold,seconds,images_per_s\n");
+        String::from("epoch,train_loss,val_loss,val_dice,val_subscore_kappa,val_anterior_total_error,val_posterior_total_error,val_wall_error,val_score,threshold,seconds,images_per_s\n");
     let opt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
     for l in logs {
         csv.push_str(&format!(
-            "{},{:.6},{:.6},{:.4},{},{},{},{:.4},{:.2},{:.1},{:.2}\n",
+            "{},{:.6},{:.6},{:.4},{},{},{},{},{:.4},{:.2},{:.1},{:.2}\n",
             l.epoch,
             l.train_loss,
             l.val_loss,
@@ -349,6 +353,7 @@ pub fn write_loss_curves(
             opt(l.val_subscore_kappa),
             opt(l.val_wall_bias.map(|b| b[0])),
             opt(l.val_wall_bias.map(|b| b[1])),
+            opt(l.val_wall_error),
             l.val_score,
             l.threshold,
             l.seconds,

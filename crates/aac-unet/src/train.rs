@@ -111,18 +111,37 @@ pub fn wall_bias(truth: &[[u32; 8]], pred: &[[u32; 8]]) -> Option<[f64; 2]> {
     Some(out)
 }
 
+/// Per-scan error of the per-wall totals: over every scan and both walls,
+/// the sum of |predicted - annotated wall total| (a wall total being the sum
+/// of its 4 sub-scores, 0-12), divided by the sum of the annotated totals;
+/// None when no wall is annotated as calcified. Unlike [`wall_bias`], a scan
+/// scored too high cannot cancel another scored too low.
+pub fn wall_error(truth: &[[u32; 8]], pred: &[[u32; 8]]) -> Option<f64> {
+    let wall = |s: &[u32; 8], w: usize| (0..4).map(|k| f64::from(s[2 * k + w])).sum::<f64>();
+    let (mut err, mut annotated) = (0.0, 0.0);
+    for (t, p) in truth.iter().zip(pred) {
+        for w in 0..2 {
+            err += (wall(p, w) - wall(t, w)).abs();
+            annotated += wall(t, w);
+        }
+    }
+    (annotated > 0.0).then(|| err / annotated)
+}
+
 /// The score on which the threshold and the epoch are chosen, from what a
 /// user reads: the mean of (a) the overlap (mean per-class Dice of a 2-class
 /// network, so one that never labels a wall cannot win; union Dice of a
 /// binary one), (b) the sub-scores' weighted kappa and (c) the agreement of
-/// the per-wall totals, 1 - mean |relative error|, floored at 0. Terms that
+/// each scan's per-wall totals, 1 - [`wall_error`], floored at 0. Terms that
 /// are undefined are left out. (c) matters because kappa and Dice both
-/// tolerate a network that misses the faint, short deposits everywhere: the
-/// cohort's totals then come out low on every scanner.
-pub fn selection_score(dice: f64, kappa: Option<f64>, bias: Option<[f64; 2]>) -> f64 {
+/// tolerate a network that misses the faint, short deposits everywhere; it
+/// is per scan because cohort totals let specks called on scans without
+/// calcification cancel deposits missed on others (a low threshold then won
+/// on validation and over-called on every unseen style: docs/segmentation.md).
+pub fn selection_score(dice: f64, kappa: Option<f64>, wall_error: Option<f64>) -> f64 {
     let mut terms = vec![dice];
     terms.extend(kappa);
-    terms.extend(bias.map(|[a, p]| (1.0 - (a.abs() + p.abs()) / 2.0).max(0.0)));
+    terms.extend(wall_error.map(|e| (1.0 - e).max(0.0)));
     terms.iter().sum::<f64>() / terms.len() as f64
 }
 
@@ -196,6 +215,10 @@ pub struct EpochLog {
     /// annotated); None when undefined (no calcified wall in validation).
     #[serde(default)]
     pub val_wall_bias: Option<[f64; 2]>,
+    /// The validation images' per-scan wall error at the threshold (see
+    /// [`wall_error`]); None when undefined.
+    #[serde(default)]
+    pub val_wall_error: Option<f64>,
     /// The selection score of the threshold and the best epoch (see
     /// [`selection_score`]).
     #[serde(default)]
@@ -697,6 +720,7 @@ fn epoch_log(
         val_score: if validated { choice.score } else { f64::NAN },
         val_subscore_kappa: choice.kappa,
         val_wall_bias: choice.bias,
+        val_wall_error: choice.wall_error,
         threshold: choice.threshold,
         seconds,
         images_per_s,
@@ -775,6 +799,7 @@ struct Choice {
     per_class: Vec<f64>,
     kappa: Option<f64>,
     bias: Option<[f64; 2]>,
+    wall_error: Option<f64>,
     /// [`selection_score`] at the threshold.
     score: f64,
 }
@@ -795,6 +820,11 @@ fn choose_threshold(v: &Validation, classes: usize) -> Choice {
         .iter()
         .map(|(t, p)| if classes == 2 { wall_bias(t, p) } else { None })
         .collect();
+    let errors: Vec<Option<f64>> = v
+        .subs
+        .iter()
+        .map(|(t, p)| if classes == 2 { wall_error(t, p) } else { None })
+        .collect();
     let selection = |i: usize| {
         let c = &v.counts[i];
         let dice = if classes == 2 {
@@ -802,7 +832,7 @@ fn choose_threshold(v: &Validation, classes: usize) -> Choice {
         } else {
             dice_of(c[0])
         };
-        selection_score(dice, kappas[i], biases[i])
+        selection_score(dice, kappas[i], errors[i])
     };
     let best = (0..THRESHOLDS)
         .max_by(|&i, &j| {
@@ -823,6 +853,7 @@ fn choose_threshold(v: &Validation, classes: usize) -> Choice {
         },
         kappa: kappas[best],
         bias: biases[best],
+        wall_error: errors[best],
         score: selection(best),
     }
 }
@@ -864,15 +895,28 @@ mod tests {
     }
 
     #[test]
-    fn selection_prefers_agreeing_totals() {
-        // Same Dice and kappa: the threshold whose totals agree wins.
-        let low = selection_score(0.6, Some(0.7), Some([-0.4, -0.3]));
-        let fair = selection_score(0.6, Some(0.7), Some([-0.05, 0.05]));
-        assert!(fair > low);
-        assert!((fair - (0.6 + 0.7 + 0.95) / 3.0).abs() < 1e-12);
-        // Undefined terms are left out; an absurd bias floors at 0.
+    fn selection_prefers_agreeing_walls() {
+        // Same Dice and kappa: the threshold whose walls agree wins.
+        let off = selection_score(0.6, Some(0.7), Some(0.4));
+        let close = selection_score(0.6, Some(0.7), Some(0.05));
+        assert!(close > off);
+        assert!((close - (0.6 + 0.7 + 0.95) / 3.0).abs() < 1e-12);
+        // Undefined terms are left out; an absurd error floors at 0.
         assert_eq!(selection_score(0.5, None, None), 0.5);
-        assert_eq!(selection_score(0.5, Some(0.5), Some([3.0, 3.0])), 1.0 / 3.0);
+        assert_eq!(selection_score(0.5, Some(0.5), Some(3.0)), 1.0 / 3.0);
+    }
+
+    #[test]
+    fn wall_error_does_not_let_scans_cancel() {
+        // Scan 1 over-called by 2 anterior points, scan 2 under-called by 2:
+        // the cohort's totals agree, the scans do not.
+        let truth = [[0, 0, 0, 0, 0, 0, 0, 0], [2, 1, 1, 0, 0, 0, 0, 0]];
+        let pred = [[1, 0, 1, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0, 0, 0]];
+        assert_eq!(wall_bias(&truth, &pred), Some([0.0, 0.0]));
+        assert_eq!(wall_error(&truth, &pred), Some(4.0 / 4.0));
+        assert_eq!(wall_error(&truth, &truth), Some(0.0));
+        // Nothing annotated: undefined.
+        assert_eq!(wall_error(&[[0; 8]], &[[1; 8]]), None);
     }
 
     #[test]
