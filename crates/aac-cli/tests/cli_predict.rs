@@ -29,6 +29,22 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Ten calcified synthetic scans in `dir/train`, for training tiny models.
+fn calcified_training_set(dir: &Path) -> std::path::PathBuf {
+    let train = dir.join("train");
+    ok(aac(&[
+        "synth",
+        "--n",
+        "10",
+        "--seed",
+        "1",
+        "--calcified-only",
+        "--out",
+        s(&train),
+    ]));
+    train
+}
+
 fn rows(dir: &Path) -> Vec<BTreeMap<String, String>> {
     let mut r = csv::Reader::from_path(dir.join("scores.csv")).unwrap();
     let h = r.headers().unwrap().clone();
@@ -45,17 +61,7 @@ fn rows(dir: &Path) -> Vec<BTreeMap<String, String>> {
 #[test]
 fn bundle_predict_resume_shards_and_broken_files() {
     let tmp = tempfile::tempdir().unwrap();
-    let train = tmp.path().join("train");
-    ok(aac(&[
-        "synth",
-        "--n",
-        "10",
-        "--seed",
-        "1",
-        "--calcified-only",
-        "--out",
-        s(&train),
-    ]));
+    let train = calcified_training_set(tmp.path());
     let model = tmp.path().join("model.aac");
     ok(aac(&[
         "train",
@@ -491,17 +497,7 @@ fn rows_by_id(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
 #[test]
 fn quick_training_is_short_and_refuses_explicit_epochs() {
     let tmp = tempfile::tempdir().unwrap();
-    let train = tmp.path().join("train");
-    ok(aac(&[
-        "synth",
-        "--n",
-        "10",
-        "--seed",
-        "1",
-        "--calcified-only",
-        "--out",
-        s(&train),
-    ]));
+    let train = calcified_training_set(tmp.path());
     let model = tmp.path().join("model.aac");
     let base = [
         "train",
