@@ -693,8 +693,8 @@ pub fn train(
 }
 
 /// The record of an epoch (or of the averaged network) from its validation:
-/// `val` is the validation outcome, the threshold chosen on it and the number
-/// of validation images.
+/// the tuple holds the validation outcome, the threshold chosen on it and
+/// the number of validation images.
 fn epoch_log(
     epoch: usize,
     train_loss: f64,
