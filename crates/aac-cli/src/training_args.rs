@@ -15,7 +15,7 @@ pub struct UnetTrainingArgs {
     /// paper: 64, meant for a GPU).
     #[arg(long = "unet-width", alias = "width", default_value_t = d::UNET_WIDTH)]
     pub unet_width: usize,
-    /// Epochs (16 x 1 warp: about 12 minutes on 2 cores for 1,000 images).
+    /// Epochs (24 x 1 warp: about 18 minutes on 2 cores for 1,000 images).
     #[arg(long, default_value_t = d::EPOCHS)]
     pub epochs: usize,
     /// A minutes-long run for trying things out (3 U-net epochs; a bundle's
