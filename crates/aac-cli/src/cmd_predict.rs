@@ -159,6 +159,10 @@ pub struct PredictArgs {
     /// ("0.2,0.3"), each strictly between 0 and 1.
     #[arg(long, value_parser = parse_thresholds)]
     threshold: Option<[f32; 2]>,
+    /// When another run is writing into --out, wait for it to finish
+    /// instead of refusing (one output folder holds one run at a time).
+    #[arg(long)]
+    wait: bool,
 }
 
 /// Parses `--pixel-spacing`: one positive number (square pixels) or ROW,COL.
@@ -176,10 +180,8 @@ fn parse_spacing(s: &str) -> std::result::Result<[f64; 2], String> {
         [r, c] => [r, c],
         _ => return Err("give one spacing in mm, or ROW,COL".into()),
     };
-    if v.iter().any(|x| !x.is_finite() || *x <= 0.0 || *x > 10.0) {
-        return Err(format!(
-            "{s}: pixel spacing must be above 0 and at most 10 mm"
-        ));
+    if let Some(why) = aac_io::spacing_problem(v) {
+        return Err(format!("{s}: {why}"));
     }
     Ok(v)
 }
@@ -217,6 +219,7 @@ pub fn predict(a: PredictArgs) -> Result<ExitCode> {
         shard: a.shard,
         pixel_spacing: a.pixel_spacing,
         threshold: a.threshold,
+        wait: a.wait,
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -230,6 +233,17 @@ pub struct MergeArgs {
     /// Merged output directory.
     #[arg(long)]
     out: PathBuf,
+    /// Replace a result already in --out.
+    #[arg(long)]
+    force: bool,
+    /// Merge unfinished inputs, or a set of shards with one missing or
+    /// doubled, with a warning instead of refusing.
+    #[arg(long)]
+    allow_partial: bool,
+    /// When another run is writing into --out, wait for it to finish
+    /// instead of refusing.
+    #[arg(long)]
+    wait: bool,
 }
 
 /// Runs `aac merge`.
@@ -237,6 +251,9 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
     run_merge(&MergeConfig {
         inputs: a.inputs,
         out: a.out,
+        force: a.force,
+        allow_partial: a.allow_partial,
+        wait: a.wait,
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -259,6 +276,10 @@ pub struct LandmarksArgs {
     /// Write an overlay of the found points per image.
     #[arg(long)]
     overlays: bool,
+    /// When another run is writing into --out, wait for it to finish
+    /// instead of refusing.
+    #[arg(long)]
+    wait: bool,
 }
 
 /// Runs `aac landmarks`.
@@ -269,6 +290,7 @@ pub fn landmarks(a: LandmarksArgs) -> Result<ExitCode> {
         out: a.out,
         jobs: a.jobs.map(usize::from),
         overlays: a.overlays,
+        wait: a.wait,
     })?;
     Ok(ExitCode::SUCCESS)
 }

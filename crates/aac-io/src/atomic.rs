@@ -87,6 +87,26 @@ fn not_regular(path: &Path) -> IoError {
     )
 }
 
+/// Checks, before a long computation, that an output file can be written at
+/// `path` (as [`write_atomic`] will): not a directory or device, its folder
+/// creatable and writable. A probe file is created there and removed.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let target = output_target(path)?;
+    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if parent.exists() && !parent.is_dir() {
+            return Err(IoError::format(
+                path,
+                format!("cannot be written: {} is not a directory", parent.display()),
+            ));
+        }
+    }
+    ensure_parent(&target)?;
+    let probe = temp_name(&target);
+    fs::File::create(&probe).map_err(|e| IoError::os(&target, e))?;
+    let _ = fs::remove_file(&probe);
+    Ok(())
+}
+
 /// Writes bytes to `path` atomically.
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, |w| w.write_all(bytes))
@@ -100,6 +120,19 @@ pub fn write_string_atomic(path: &Path, text: &str) -> Result<()> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_that_cannot_be_written_are_found_before_any_work() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_writable(&dir.path().join("new/m.aac")).is_ok());
+        let e = check_writable(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let file = dir.path().join("f");
+        fs::write(&file, "x").unwrap();
+        let e = check_writable(&file.join("m.aac")).unwrap_err().to_string();
+        assert!(e.contains("is not a directory"), "{e}");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
 
     #[test]
     fn symlinks_are_followed_and_special_files_refused() {

@@ -50,9 +50,7 @@ pub fn read_image(path: &Path) -> Result<Gray16> {
 /// file states it (DICOM PixelSpacing or ImagerPixelSpacing); None for PNG
 /// and TIFF.
 pub fn read_image_spaced(path: &Path) -> Result<(Gray16, Option<[f64; 2]>)> {
-    if !path.exists() {
-        return Err(IoError::format(path, "file does not exist"));
-    }
+    crate::input::regular_file(path)?;
     if is_dicom(path) {
         return dicom::read_dicom_gray16_spaced(path);
     }

@@ -18,6 +18,7 @@ pub fn read_mask(path: &Path, expected: Option<(u32, u32)>) -> Result<Gray8> {
     if !path.exists() {
         return Err(IoError::format(path, "mask file does not exist"));
     }
+    crate::input::regular_file(path)?;
     let img = match open_raster(path)? {
         DynamicImage::ImageLuma8(g) => g,
         other => {

@@ -164,7 +164,7 @@ pub fn parse_pts(text: &str, origin: &Path) -> Result<Vec<Point>> {
 
 /// Reads a `.pts` file with any number of points.
 pub fn read_pts(path: &Path) -> Result<Vec<Point>> {
-    let text = std::fs::read_to_string(path).map_err(|e| IoError::os(path, e))?;
+    let text = crate::input::read_text_capped(path, crate::input::MAX_POINTS_BYTES)?;
     parse_pts(&text, path)
 }
 

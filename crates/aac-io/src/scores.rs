@@ -41,10 +41,10 @@ impl ScoreTable {
 /// `aac predict` could not score: its values are left missing); other
 /// columns are read where numeric.
 pub fn read_scores(path: &Path, required: &[&str]) -> Result<ScoreTable> {
+    let text = crate::input::read_capped(path, crate::input::MAX_TABLE_BYTES)?;
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| csv_err(path, e))?;
+        .from_reader(text.as_slice());
     let headers = rdr.headers().map_err(|e| csv_err(path, e))?.clone();
     let id_col = headers
         .iter()

@@ -6,6 +6,9 @@ pub enum LandmarkError {
     /// No spine-like structure in the image: every heatmap is flat.
     #[error("no spine found in the image (the landmark finder's strongest response is {0:.3})")]
     NoSpine(f32),
+    /// Every pixel of the image has the same value.
+    #[error("no spine found in the image: every pixel has the value {0}")]
+    Blank(f32),
     /// The image is empty or too small.
     #[error("image of {0}x{1} pixels is too small to find a spine in")]
     TooSmall(usize, usize),

@@ -202,7 +202,13 @@ impl Finder {
         self.reframe_irregular(images, &mut found);
         found
             .into_iter()
-            .map(|r| {
+            .zip(images)
+            .map(|(r, &(img, _, _))| {
+                // A blank image (all 0, all 65535) gives the networks nothing
+                // to see, whatever their heatmaps make of it.
+                if let Some(v) = constant_value(img) {
+                    return Err(LandmarkError::Blank(v));
+                }
                 r.map(|(_, mut f)| {
                     let irregular = regularity::irregularity(&f.points);
                     if irregular > 1.0 {
@@ -544,4 +550,10 @@ mod tests {
         let e = Finder::from_bytes(&bytes).err().expect("refused");
         assert!(e.to_string().contains("0x7"), "{e}");
     }
+}
+
+/// The value of every pixel when all are the same (a blank image).
+fn constant_value(img: &[f32]) -> Option<f32> {
+    let first = *img.first()?;
+    img.iter().all(|&v| v == first).then_some(first)
 }

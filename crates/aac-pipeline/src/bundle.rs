@@ -138,7 +138,7 @@ fn split<'a>(path: &Path, bytes: &'a [u8]) -> Result<(&'a [u8], &'a [u8], String
 
 /// Reads and checks a bundle.
 pub fn load(path: &Path) -> Result<Bundle> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = aac_io::read_capped(path, aac_io::input::MAX_MODEL_BYTES)?;
     if !bytes.starts_with(MAGIC) {
         bail!(
             "{}: not an aac model bundle (train one with `aac train bundle`)",

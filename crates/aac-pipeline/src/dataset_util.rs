@@ -40,8 +40,7 @@ pub fn pixel_spacings(ds: &Dataset) -> Result<BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     let truth = ds.root.join("truth.json");
     if truth.exists() {
-        let text = std::fs::read_to_string(&truth)
-            .with_context(|| format!("reading {}", truth.display()))?;
+        let text = aac_io::read_text_capped(&truth, aac_io::input::MAX_TABLE_BYTES)?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{}: not valid JSON", truth.display()))?;
         if let Some(arr) = v.as_array() {
@@ -56,12 +55,73 @@ pub fn pixel_spacings(ds: &Dataset) -> Result<BTreeMap<String, f64>> {
         if is_dicom(path) {
             if let Ok(h) = read_header(path) {
                 if let Some([r, c]) = h.pixel_spacing_mm {
-                    out.insert(id.clone(), 0.5 * (r + c));
+                    match aac_io::spacing_problem([r, c]) {
+                        None => {
+                            out.insert(id.clone(), 0.5 * (r + c));
+                        }
+                        Some(why) => tracing::warn!("{}: {why}: ignored", path.display()),
+                    }
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// The images of a folder to score (`aac predict`, `aac landmarks`): fails
+/// when there are none, saying where it looked and what lies nearby (a
+/// dataset root, a folder of subfolders); warns of subfolders with images,
+/// which are not scanned.
+pub fn images_to_score(dir: &std::path::Path) -> Result<BTreeMap<String, std::path::PathBuf>> {
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{}: --images {} (a folder of PNG, TIFF or DICOM scans is needed)",
+            dir.display(),
+            if dir.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            }
+        );
+    }
+    let images = aac_io::dataset::list_images(dir)?;
+    let mut nested = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                let n = aac_io::dataset::list_images(&p)
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                if n > 0 {
+                    nested.push(format!("{} ({n} images)", p.display()));
+                }
+            }
+        }
+    }
+    nested.sort();
+    if images.is_empty() {
+        let hint = if nested.is_empty() {
+            String::from("no subfolder holds any either")
+        } else {
+            format!(
+                "images were found in subfolders, which are not scanned: {}; give one of them as --images",
+                nested.join(", ")
+            )
+        };
+        anyhow::bail!(
+            "{}: nothing to score: no image files (png, tif, tiff, dcm, dicom, or DICOM without an extension) in this folder; {hint}",
+            dir.display()
+        );
+    }
+    if !nested.is_empty() {
+        tracing::warn!(
+            "subfolders of {} with images are not scanned (only files directly in --images are): {}",
+            dir.display(),
+            nested.join(", ")
+        );
+    }
+    Ok(images)
 }
 
 /// Reads raw annotated cases (image, 30 landmarks, mask) for U-net training.

@@ -273,16 +273,34 @@ struct Cohort {
     masks2: Vec<Option<Gray8>>,
 }
 
+/// The fewest training images a fold may have: the shape model needs 3
+/// shapes.
+const MIN_FOLD_TRAINING: usize = 3;
+
+/// Training images of the smallest fold's training set when `n` images are
+/// split into `folds` folds (the largest test fold held out, then the
+/// validation share of the rest, as [`FoldSplit::new`] does).
+fn fold_training_images(n: usize, folds: usize) -> usize {
+    let rest = n - n.div_ceil(folds.max(1));
+    rest - crate::seg::validation_count(rest, 0.2)
+}
+
 /// Loads every image, its landmarks, mask and (if present) second reading.
 fn load_cohort(a: &EvalConfig) -> Result<Cohort> {
     let ds = Dataset::open(&a.data)?;
     let ids = ds.ids();
-    if ids.len() < 2 * a.folds {
+    if fold_training_images(ids.len(), a.folds) < MIN_FOLD_TRAINING {
+        let needed = (1..)
+            .find(|&n| fold_training_images(n, a.folds) >= MIN_FOLD_TRAINING)
+            .unwrap_or(usize::MAX);
         bail!(
-            "{}: {} images are too few for {} folds",
+            "{}: {} images are too few for {} folds: a fold would train on {} images \
+             ({MIN_FOLD_TRAINING} needed, after one fold is held out for testing and 20% of \
+             the rest for validation); give at least {needed} images, or fewer --folds",
             a.data.display(),
             ids.len(),
-            a.folds
+            a.folds,
+            fold_training_images(ids.len(), a.folds)
         );
     }
     let raw = load_raw_cases(&ds, &ids, "masks")?;

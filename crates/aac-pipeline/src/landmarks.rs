@@ -4,7 +4,10 @@
 
 use crate::bundle;
 use crate::progress::bar;
-use aac_io::dataset::list_images;
+use crate::run_record::RunRecord;
+use crate::table::{
+    csv_line, fingerprint, read_provenance, read_rows, table_text, Appender, PROVENANCE_FILE,
+};
 use aac_io::draw::{cross, display_rgb, line, resize_to_height};
 use aac_io::{read_image, Gray16, Point};
 use aac_landmarks::train::Progress;
@@ -123,6 +126,9 @@ pub struct LandmarksConfig {
     pub jobs: Option<usize>,
     /// Write an overlay of the found points per image.
     pub overlays: bool,
+    /// Wait for another run that holds `out` instead of refusing.
+    #[serde(default)]
+    pub wait: bool,
 }
 
 /// What `aac landmarks` did.
@@ -139,9 +145,9 @@ pub struct LandmarksSummary {
 }
 
 /// One row of `landmarks.csv`.
-fn csv_row(id: &str, found: &Result<Found, String>) -> [String; 5] {
+fn csv_row(id: &str, found: &Result<Found, String>) -> Vec<String> {
     match found {
-        Ok(f) => [
+        Ok(f) => vec![
             id.to_string(),
             if f.uncertain() { "flagged" } else { "ok" }.into(),
             format!("{:.3}", f.confidence),
@@ -152,7 +158,7 @@ fn csv_row(id: &str, found: &Result<Found, String>) -> [String; 5] {
                 String::new()
             },
         ],
-        Err(e) => [
+        Err(e) => vec![
             id.to_string(),
             "error".into(),
             String::new(),
@@ -172,26 +178,82 @@ fn remove_stale(path: &std::path::Path) -> Result<()> {
     }
 }
 
+/// The columns of the provenance table beside `landmarks.csv`.
+const PROVENANCE_COLUMNS: [&str; 3] = ["id", "bundle", "image"];
+
 /// Finds the spine points of every image in a directory (`aac landmarks`):
 /// `out/<id>.pts` (20 points in the contract's order, ISBE format),
-/// `out/landmarks.csv` and, when asked, `out/overlays/<id>.png`. Fails when
-/// every image failed.
+/// `out/landmarks.csv` and, when asked, `out/overlays/<id>.png`. The folder
+/// is locked for the run; rows are appended as images are done, so a run
+/// that stops is resumed by running it again (images already done with the
+/// same bundle and an unchanged file are kept). Fails when every image
+/// failed.
 pub fn find_landmarks(a: &LandmarksConfig) -> Result<LandmarksSummary> {
     crate::progress::in_pool(a.jobs, || find_landmarks_in_pool(a))
+}
+
+/// The rows (with their provenance) of earlier runs that still hold: the
+/// `.pts` still there for those that found points, and, for this run's
+/// images, the same bundle and an unchanged image file. Rows of images not
+/// in this run (an earlier run over other images) are kept as they are.
+fn rows_to_keep(
+    a: &LandmarksConfig,
+    images: &std::collections::BTreeMap<String, PathBuf>,
+    checksum: &str,
+) -> Result<Vec<(Vec<String>, Vec<String>)>> {
+    let csv_path = a.out.join("landmarks.csv");
+    let what = "an `aac landmarks` table; choose another --out";
+    let provenance = read_provenance(&a.out.join(PROVENANCE_FILE), &PROVENANCE_COLUMNS)?;
+    Ok(read_rows(&csv_path, &COLUMNS, what)?
+        .into_iter()
+        .filter_map(|r| {
+            let id = r[0].clone();
+            let prov = provenance.get(&id)?;
+            let current = match images.get(&id) {
+                Some(img) => prov == &vec![checksum.to_string(), fingerprint(img)],
+                None => true,
+            };
+            let has_points = r[1] == "error" || a.out.join(format!("{id}.pts")).is_file();
+            (current && has_points)
+                .then(|| (r, std::iter::once(id).chain(prov.iter().cloned()).collect()))
+        })
+        .collect())
 }
 
 fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
     let b = bundle::load(&a.model)?;
     let finder = b.finder(&a.model)?;
-    let images = list_images(&a.images)?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let items: Vec<(&String, &PathBuf)> = images.iter().collect();
-    let pb = bar(items.len() as u64, "landmarks");
-    let mut rows = Vec::with_capacity(items.len());
-    let mut summary = LandmarksSummary {
-        images: items.len(),
-        ..Default::default()
+    let images = crate::dataset_util::images_to_score(&a.images)?;
+    let when_held = if a.wait {
+        aac_io::WhenHeld::Wait
+    } else {
+        aac_io::WhenHeld::Refuse
     };
+    let _lock = aac_io::OutputLock::acquire(&a.out, "aac landmarks", when_held)?;
+    let mut record = RunRecord::start("landmarks", None, a);
+    record.bundle = Some(b.checksum.clone());
+    record.write(&a.out)?;
+    let kept = rows_to_keep(a, &images, &b.checksum)?;
+    let csv_path = a.out.join("landmarks.csv");
+    let prov_path = a.out.join(PROVENANCE_FILE);
+    aac_io::write_string_atomic(&csv_path, &table_text(&COLUMNS, kept.iter().map(|k| &k.0)))?;
+    aac_io::write_string_atomic(
+        &prov_path,
+        &table_text(&PROVENANCE_COLUMNS, kept.iter().map(|k| &k.1)),
+    )?;
+    let done: std::collections::BTreeSet<&str> = kept.iter().map(|k| k.0[0].as_str()).collect();
+    let items: Vec<(&String, &PathBuf)> = images
+        .iter()
+        .filter(|(id, _)| !done.contains(id.as_str()))
+        .collect();
+    tracing::info!(
+        "{} images to find points in ({} already done)",
+        items.len(),
+        done.len()
+    );
+    let mut rows_out = Appender::open(&csv_path)?;
+    let mut prov_out = Appender::open(&prov_path)?;
+    let pb = bar(items.len() as u64, "landmarks");
     for chunk in items.chunks((rayon::current_num_threads() * 4).max(8)) {
         let read: Vec<Result<Gray16, String>> = chunk
             .par_iter()
@@ -199,6 +261,7 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
             .collect();
         let ok: Vec<&Gray16> = read.iter().filter_map(|r| r.as_ref().ok()).collect();
         let mut found = find_points(finder, &ok).into_iter();
+        let (mut lines, mut prov_lines) = (String::new(), String::new());
         for ((id, path), img) in chunk.iter().zip(&read) {
             let f: Result<Found, String> = match img {
                 Err(e) => Err(e.clone()),
@@ -218,43 +281,53 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
                         &resize_to_height(&rgb, 1000.min(rgb.height())),
                     )?;
                 }
-                if f.uncertain() {
-                    summary.flagged += 1;
-                } else {
-                    summary.ok += 1;
-                }
             } else {
                 // A .pts left by an earlier run would be taken for this
                 // run's points (by `aac predict --landmarks`, say).
                 remove_stale(&a.out.join(format!("{id}.pts")))?;
                 remove_stale(&a.out.join("overlays").join(format!("{id}.png")))?;
-                summary.errors += 1;
             }
-            rows.push(csv_row(id, &f));
+            lines.push_str(&csv_line(&csv_row(id, &f)));
+            prov_lines.push_str(&csv_line(&[
+                id.to_string(),
+                b.checksum.clone(),
+                fingerprint(path),
+            ]));
             pb.inc(1);
         }
+        // The provenance first: a row without its record is done again.
+        prov_out.append(&prov_lines)?;
+        rows_out.append(&lines)?;
     }
     pb.finish_and_clear();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(COLUMNS)?;
-    for r in &rows {
-        w.write_record(r.iter().map(|c| aac_io::guard_cell(c).into_owned()))?;
-    }
-    let text = w.into_inner().context("writing landmarks.csv")?;
-    aac_io::write_bytes_atomic(&a.out.join("landmarks.csv"), &text)?;
+    let all = read_rows(&csv_path, &COLUMNS, "an `aac landmarks` table")?;
+    record.finish(
+        all.iter()
+            .map(|r| (r[0].as_str(), r[1].as_str(), r[4].as_str())),
+    );
+    record.write(&a.out)?;
+    let count = |s: &str| record.counts.get(s).copied().unwrap_or(0);
+    let summary = LandmarksSummary {
+        images: all.len(),
+        ok: count("ok"),
+        flagged: count("flagged"),
+        errors: count("error"),
+    };
     tracing::info!(
         "found points in {} of {} images ({} flagged for review, {} errors); {}",
         summary.ok + summary.flagged,
         summary.images,
         summary.flagged,
         summary.errors,
-        a.out.join("landmarks.csv").display()
+        csv_path.display()
     );
-    if summary.images > 0 && summary.errors == summary.images {
+    // Every image of this run failed, now or in an earlier run.
+    let mine: Vec<&Vec<String>> = all.iter().filter(|r| images.contains_key(&r[0])).collect();
+    if !mine.is_empty() && mine.iter().all(|r| r[1] == "error") {
         bail!(
             "no points were found in any of the {} images (see the message column of {})",
-            summary.images,
-            a.out.join("landmarks.csv").display()
+            mine.len(),
+            csv_path.display()
         );
     }
     Ok(summary)

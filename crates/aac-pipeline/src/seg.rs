@@ -7,7 +7,7 @@ use aac_io::{
     read_image, read_mask, write_mask, write_png16, Dataset, Gray16, ROI_HEIGHT, ROI_WIDTH,
 };
 use aac_rf::{RfModel, RoiCase, TrainParams};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -34,13 +34,18 @@ pub fn load_rois(ds: &Dataset, ids: &[String], mask_dir: Option<&str>) -> Result
 }
 
 /// Splits ids deterministically into (train, validation).
-pub fn split_ids(ids: &[String], val_fraction: f64) -> (Vec<String>, Vec<String>) {
-    let n_val = ((ids.len() as f64) * val_fraction.clamp(0.0, 0.9)).round() as usize;
-    let n_val = if ids.len() >= 2 {
-        n_val.max(1).min(ids.len() - 1)
+/// How many of `n` images [`split_ids`] holds out for validation.
+pub fn validation_count(n: usize, val_fraction: f64) -> usize {
+    let n_val = ((n as f64) * val_fraction.clamp(0.0, 0.9)).round() as usize;
+    if n >= 2 {
+        n_val.max(1).min(n - 1)
     } else {
         0
-    };
+    }
+}
+
+pub fn split_ids(ids: &[String], val_fraction: f64) -> (Vec<String>, Vec<String>) {
+    let n_val = validation_count(ids.len(), val_fraction);
     // Every k-th image goes to validation, spread over the cohort.
     let step = ids.len() as f64 / n_val.max(1) as f64;
     let val: Vec<usize> = (0..n_val)
@@ -83,7 +88,7 @@ pub enum Segmenter {
 impl Segmenter {
     /// Loads any supported model file.
     pub fn load(path: &Path) -> Result<Segmenter> {
-        let head = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let head = aac_io::read_capped(path, aac_io::input::MAX_MODEL_BYTES)?;
         let text = String::from_utf8_lossy(&head[..head.len().min(200)]).to_string();
         if text.contains("\"aac-rf\"") {
             return Ok(Segmenter::Rf(RfModel::load(path)?));

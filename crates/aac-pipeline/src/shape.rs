@@ -114,8 +114,7 @@ pub fn warp_dataset(a: &WarpConfig) -> Result<WarpSummary> {
         .collect();
     let scores = ds.scores_path();
     if scores.exists() {
-        let text = std::fs::read_to_string(&scores)
-            .with_context(|| format!("reading {}", scores.display()))?;
+        let text = aac_io::read_text_capped(&scores, aac_io::input::MAX_TABLE_BYTES)?;
         aac_io::write_string_atomic(&a.out.join("scores.csv"), &text)?;
     }
     Ok(WarpSummary {

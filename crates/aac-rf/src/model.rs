@@ -308,7 +308,7 @@ impl RfModel {
 
     /// Loads a model, refusing other kinds and versions.
     pub fn load(path: &Path) -> Result<RfModel, IoError> {
-        let text = std::fs::read_to_string(path).map_err(|e| IoError::os(path, e))?;
+        let text = aac_io::read_text_capped(path, aac_io::input::MAX_MODEL_BYTES)?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| IoError::format(path, format!("not a model file (invalid JSON: {e})")))?;
         match (

@@ -481,7 +481,7 @@ impl ShapeModel {
 
     /// Loads and validates a model file.
     pub fn load(path: &std::path::Path) -> Result<ShapeModel, ShapeError> {
-        let text = std::fs::read_to_string(path).map_err(|e| aac_io::IoError::os(path, e))?;
+        let text = aac_io::read_text_capped(path, aac_io::input::MAX_MODEL_BYTES)?;
         let model: ShapeModel = serde_json::from_str(&text).map_err(|e| {
             aac_io::IoError::format(path, format!("not a valid shape model file: {e}"))
         })?;

@@ -144,6 +144,7 @@ pub fn save(path: &Path, net: &UNet, header: &UnetHeader) -> Result<(), ModelFil
 
 /// Reads a model file.
 pub fn load(path: &Path, dev: &Device) -> Result<(UNet, UnetHeader), ModelFileError> {
-    let bytes = std::fs::read(path).map_err(|e| bad(path, e.to_string()))?;
+    let bytes = aac_io::read_capped(path, aac_io::input::MAX_MODEL_BYTES)
+        .map_err(|e| bad(path, e.to_string()))?;
     from_bytes(&bytes, dev, path)
 }

@@ -56,7 +56,7 @@ impl PreparedRoi {
 
     /// Loads a transform file.
     pub fn load(path: &Path) -> Result<PreparedRoi, IoError> {
-        let text = std::fs::read_to_string(path).map_err(|e| IoError::os(path, e))?;
+        let text = aac_io::read_text_capped(path, aac_io::input::MAX_SMALL_TEXT_BYTES)?;
         let t: PreparedRoi = serde_json::from_str(&text)
             .map_err(|e| IoError::format(path, format!("not a transform file: {e}")))?;
         if t.format != "aac-transform" || t.version != 1 {

@@ -1,21 +1,29 @@
 //! `aac train bundle`, `aac predict` and `aac merge`: scoring a whole cohort
 //! of new scans with a bounded, resumable, parallel pipeline and a QC page.
 
+mod index_page;
+mod merge;
+
+pub use merge::{merge, MergeConfig};
+
 use crate::bundle::{self, Bundle, BundleHeader};
 use crate::dataset_util::load_raw_cases;
 use crate::progress::bar;
+use crate::run_record::RunRecord;
 use crate::seg::{split_ids, train_unet_with_progress, unet_config};
-use aac_io::dataset::list_images;
+use crate::table::{
+    csv_line, fingerprint, read_provenance, read_rows, table_text, Appender, PROVENANCE_FILE,
+};
 use aac_io::draw::{display_rgb, line, overlay_labels, resize_to_height, text};
 use aac_io::{read_image_spaced, Dataset, Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
 use aac_score::{score_fields, score_segmentation, wall_lengths_mm, Grouping};
 use aac_warp::{prepare_roi, row_lengths_mm, unwarp_labels, AortaSource, WarpMap};
 use anyhow::{bail, Context, Result};
 use image::Rgb;
+use index_page::write_index;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
@@ -89,7 +97,16 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
     if let Some(t) = &a.landmarks {
         t.check()?;
     }
+    // Found now, not after every epoch.
+    aac_io::check_writable(&a.out).context("--out")?;
     let all = load_raw_cases(&ds, &ids, "masks")?;
+    if all.iter().all(|c| c.mask.as_raw().iter().all(|&v| v == 0)) {
+        bail!(
+            "{}: no mask has a calcified pixel, so the U-net has nothing to learn to find \
+             (and its validation Dice would mean nothing); annotate calcified scans too",
+            a.data.display()
+        );
+    }
     let shapes: Vec<Vec<Point>> = all.iter().map(|c| c.landmarks.clone()).collect();
     let ssm = aac_shape::ShapeModel::fit(&shapes, 0.98, 5)?;
     let (train_ids, val_ids) = split_ids(&ids, crate::defaults::VAL_FRACTION);
@@ -183,9 +200,21 @@ pub struct PredictConfig {
     /// bundle's (None: the bundle's, chosen on its validation split). Rows
     /// scored with other thresholds are scored again on resume.
     pub threshold: Option<[f32; 2]>,
+    /// Wait for another run that holds `out` instead of refusing.
+    #[serde(default)]
+    pub wait: bool,
 }
 
 impl PredictConfig {
+    /// What to do when another run holds the output folder.
+    fn when_held(&self) -> aac_io::WhenHeld {
+        if self.wait {
+            aac_io::WhenHeld::Wait
+        } else {
+            aac_io::WhenHeld::Refuse
+        }
+    }
+
     /// Checks the settings that do not need the files.
     pub fn check(&self) -> Result<()> {
         for t in self.threshold.into_iter().flatten() {
@@ -259,62 +288,14 @@ fn shard_of(id: &str, n: u64) -> u64 {
 /// Reads the complete rows of an existing scores.csv (a torn last line from a
 /// crash is dropped).
 fn read_done(path: &Path) -> Result<Vec<Row>> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header = rdr
-        .headers()
-        .with_context(|| format!("{}: not a scores file", path.display()))?
-        .clone();
-    if header.iter().collect::<Vec<_>>() != COLUMNS {
-        bail!(
-            "{}: exists but is not a `aac predict` scores file; choose another --out",
-            path.display()
-        );
-    }
-    let complete_last_line = text.ends_with('\n');
-    let records: Vec<csv::StringRecord> = rdr.records().filter_map(|r| r.ok()).collect();
-    let n = records.len();
-    Ok(records
+    Ok(read_rows(path, &COLUMNS, "an `aac predict` scores file")?
         .into_iter()
-        .enumerate()
-        .filter(|(i, r)| r.len() == COLUMNS.len() && (complete_last_line || *i + 1 < n))
-        .map(|(_, r)| Row {
-            fields: r
-                .iter()
-                .map(|f| aac_io::unguard_cell(f).to_string())
-                .collect(),
-        })
+        .map(|fields| Row { fields })
         .collect())
 }
 
-/// The record of what scored each row, beside scores.csv.
-const PROVENANCE_FILE: &str = "provenance.csv";
-/// Its columns.
+/// The columns of provenance.csv.
 const PROVENANCE_COLUMNS: [&str; 4] = ["id", "bundle", "image", "landmarks"];
-
-/// Size and modification time of a file ("missing" when it cannot be read):
-/// a changed input shows as a changed fingerprint.
-fn fingerprint(path: &Path) -> String {
-    match std::fs::metadata(path) {
-        Ok(m) => {
-            let mtime = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            format!("{}:{mtime}", m.len())
-        }
-        Err(_) => "missing".into(),
-    }
-}
 
 /// The provenance of one row after its id: bundle checksum, image and
 /// landmark fingerprints.
@@ -326,39 +307,13 @@ fn provenance_fields(bundle: &str, image: &Path, landmarks: Option<&Path>) -> Ve
     ]
 }
 
-/// The provenance records of an output directory by id (empty when there are
-/// none yet). A torn last line is ignored, so its row is scored again.
-fn read_provenance(path: &Path) -> Result<BTreeMap<String, Vec<String>>> {
-    if !path.exists() {
-        return Ok(BTreeMap::new());
-    }
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_path(path)
-        .with_context(|| format!("reading {}", path.display()))?;
-    Ok(rdr
-        .records()
-        .filter_map(|r| r.ok())
-        .filter(|r| r.len() == PROVENANCE_COLUMNS.len())
-        .map(|r| {
-            (
-                aac_io::unguard_cell(&r[0]).to_string(),
-                r.iter()
-                    .skip(1)
-                    .map(|f| aac_io::unguard_cell(f).to_string())
-                    .collect(),
-            )
-        })
-        .collect())
-}
-
-fn csv_line(fields: &[String]) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    let _ = w.write_record(fields.iter().map(|f| aac_io::guard_cell(f).into_owned()));
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+/// A row's id, status and flags, for the run record's counts.
+fn row_summary(r: &Row) -> (&str, &str, &str) {
+    (
+        r.fields[0].as_str(),
+        r.fields[STATUS_COLUMN].as_str(),
+        r.fields[STATUS_COLUMN + 2].as_str(),
+    )
 }
 
 /// Flag of a scan whose spine landmarks do not fit its image (mirrored, or
@@ -423,6 +378,8 @@ type Item = (String, PathBuf, Option<PathBuf>);
 struct Located {
     img: aac_io::Gray16,
     spacing: Option<[f64; 2]>,
+    /// Why the file's own pixel spacing was not used, when it was refused.
+    spacing_note: Option<String>,
     spine: Vec<Point>,
     /// The finder's result when the points were found.
     found: Option<aac_landmarks::Found>,
@@ -435,6 +392,41 @@ fn as_f32(img: &aac_io::Gray16) -> Vec<f32> {
     img.as_raw().iter().map(|&v| v as f32).collect()
 }
 
+/// The pixel spacing an image is scored with, and why its file's was
+/// refused when it was.
+struct Spacing {
+    mm: Option<[f64; 2]>,
+    note: Option<String>,
+}
+
+/// The file's pixel spacing when it passes [`aac_io::spacing_problem`], else
+/// `--pixel-spacing` (checked by the same rule), with a note saying so.
+fn resolve_spacing(file: Option<[f64; 2]>, default: Option<[f64; 2]>) -> Spacing {
+    match file {
+        Some(v) => match aac_io::spacing_problem(v) {
+            None => Spacing {
+                mm: Some(v),
+                note: None,
+            },
+            Some(why) => Spacing {
+                mm: default,
+                note: Some(format!(
+                    "the file's {why}: refused{}",
+                    if default.is_some() {
+                        ", --pixel-spacing used"
+                    } else {
+                        ""
+                    }
+                )),
+            },
+        },
+        None => Spacing {
+            mm: default,
+            note: None,
+        },
+    }
+}
+
 /// Reads each image and its given points, then finds the points of the
 /// others with the bundle's finder (batched).
 fn locate(
@@ -443,7 +435,7 @@ fn locate(
     default_spacing: Option<[f64; 2]>,
 ) -> Vec<Result<Located, String>> {
     /// An image, its pixel spacing and its given spine points.
-    type Read = (aac_io::Gray16, Option<[f64; 2]>, Option<Vec<Point>>);
+    type Read = (aac_io::Gray16, Spacing, Option<Vec<Point>>);
     let read: Vec<Result<Read, String>> = items
         .par_iter()
         .map(|(_, img_path, pts_path)| {
@@ -456,7 +448,7 @@ fn locate(
                 }
                 None => None,
             };
-            Ok((img, spacing.or(default_spacing), given))
+            Ok((img, resolve_spacing(spacing, default_spacing), given))
         })
         .collect();
     // The intensities of the images whose points are to be found, kept for
@@ -503,7 +495,8 @@ fn locate(
             };
             Ok(Located {
                 img,
-                spacing,
+                spacing: spacing.mm,
+                spacing_note: spacing.note,
                 spine,
                 found,
                 data: data.take(),
@@ -635,7 +628,7 @@ fn score_row(
     if prep.roi.layout.is_fallback() {
         flags.push("roi_band_adjusted");
     }
-    let mut messages = Vec::new();
+    let mut messages: Vec<String> = located.spacing_note.iter().cloned().collect();
     if let Some(f) = &located.found {
         if f.uncertain() {
             flags.push(aac_landmarks::UNCERTAIN_FLAG);
@@ -771,37 +764,62 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
             .map(|d| d.join(format!("{id}.pts")))
             .filter(|p| p.exists())
     };
-    let images = list_images(&a.images)?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let images = crate::dataset_util::images_to_score(&a.images)?;
+    // From here on the output folder is this run's alone.
+    let _lock = aac_io::OutputLock::acquire(&a.out, "aac predict", a.when_held())?;
+    let mut record = RunRecord::start("predict", a.shard, a);
+    record.bundle = Some(key.clone());
+    record.write(&a.out)?;
     let scores_path = a.out.join("scores.csv");
     let provenance_path = a.out.join(PROVENANCE_FILE);
-    let provenance = read_provenance(&provenance_path)?;
-    let (done_rows, stale): (Vec<Row>, Vec<Row>) =
-        read_done(&scores_path)?.into_iter().partition(|r| {
+    let provenance = read_provenance(&provenance_path, &PROVENANCE_COLUMNS)
+        .with_context(|| format!("choose another --out than {}", a.out.display()))?;
+    let (done_rows, stale): (Vec<Row>, Vec<Row>) = read_done(&scores_path)
+        .with_context(|| format!("choose another --out than {}", a.out.display()))?
+        .into_iter()
+        .partition(|r| {
             let id = &r.fields[0];
             images.get(id).is_some_and(|img| {
                 provenance.get(id) == Some(&provenance_fields(&key, img, given(id).as_deref()))
             })
         });
-    if !stale.is_empty() {
+    let (gone, changed): (Vec<&Row>, Vec<&Row>) = stale
+        .iter()
+        .partition(|r| !images.contains_key(&r.fields[0]));
+    if !changed.is_empty() {
         tracing::info!(
             "{} rows of {} were scored from other inputs or another bundle (or have no record): they are scored again",
-            stale.len(),
+            changed.len(),
             scores_path.display()
         );
     }
-    let done: BTreeSet<String> = done_rows.iter().map(|r| r.fields[0].clone()).collect();
-    // Rewrite both files with only complete, current rows, so appending is safe.
-    let mut text = csv_line(&COLUMNS.map(String::from));
-    let mut prov = csv_line(&PROVENANCE_COLUMNS.map(String::from));
-    for r in &done_rows {
-        text.push_str(&csv_line(&r.fields));
-        let mut p = vec![r.fields[0].clone()];
-        p.extend(provenance[&r.fields[0]].iter().cloned());
-        prov.push_str(&csv_line(&p));
+    if !gone.is_empty() {
+        let ids: Vec<&str> = gone.iter().take(5).map(|r| r.fields[0].as_str()).collect();
+        tracing::warn!(
+            "{} rows of {} are removed: their images are no longer in {} ({}{})",
+            gone.len(),
+            scores_path.display(),
+            a.images.display(),
+            ids.join(", "),
+            if gone.len() > 5 { ", ..." } else { "" }
+        );
     }
-    aac_io::write_string_atomic(&scores_path, &text)?;
-    aac_io::write_string_atomic(&provenance_path, &prov)?;
+    let done: BTreeSet<String> = done_rows.iter().map(|r| r.fields[0].clone()).collect();
+    // Rewrite both files with only complete, current rows, so appending is
+    // safe: the lock makes this run the only writer.
+    let prov: Vec<Vec<String>> = done_rows
+        .iter()
+        .map(|r| {
+            std::iter::once(r.fields[0].clone())
+                .chain(provenance[&r.fields[0]].iter().cloned())
+                .collect()
+        })
+        .collect();
+    aac_io::write_string_atomic(
+        &scores_path,
+        &table_text(&COLUMNS, done_rows.iter().map(|r| &r.fields)),
+    )?;
+    aac_io::write_string_atomic(&provenance_path, &table_text(&PROVENANCE_COLUMNS, &prov))?;
     let todo: Vec<Item> = images
         .iter()
         .filter(|(id, _)| a.shard.is_none_or(|s| s.contains(id)))
@@ -813,14 +831,8 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         todo.len(),
         done.len()
     );
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&scores_path)
-        .with_context(|| format!("opening {}", scores_path.display()))?;
-    let mut prov_file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&provenance_path)
-        .with_context(|| format!("opening {}", provenance_path.display()))?;
+    let mut file = Appender::open(&scores_path)?;
+    let mut prov_file = Appender::open(&provenance_path)?;
     let pb = bar(todo.len() as u64, "predict");
     let t0 = Instant::now();
     // Each stage of a chunk (read, find points, warp, U-net) waits for its
@@ -850,212 +862,44 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
             prov_lines.push_str(&csv_line(&p));
         }
         // The provenance first: a score row without its record is re-scored.
-        prov_file
-            .write_all(prov_lines.as_bytes())
-            .and_then(|_| prov_file.sync_data())
-            .with_context(|| format!("appending to {}", provenance_path.display()))?;
-        file.write_all(lines.as_bytes())
-            .and_then(|_| file.sync_data())
-            .with_context(|| format!("appending to {}", scores_path.display()))?;
+        prov_file.append(&prov_lines)?;
+        file.append(&lines)?;
         pb.inc(items.len() as u64);
     }
     pb.finish_and_clear();
     let all = read_done(&scores_path)?;
     write_index(&a.out, &all)?;
-    let scored_now: BTreeSet<&str> = todo.iter().map(|t| t.0.as_str()).collect();
-    let failed_now = all
-        .iter()
-        .filter(|r| r.fields[STATUS_COLUMN] == "error" && scored_now.contains(r.fields[0].as_str()))
-        .count();
-    let errors = all
-        .iter()
-        .filter(|r| r.fields[STATUS_COLUMN] == "error")
-        .count();
+    record.finish(all.iter().map(row_summary));
+    record.write(&a.out)?;
+    let count = |status: &str| record.counts.get(status).copied().unwrap_or(0);
     tracing::info!(
         "scored {} images in {:.1} s ({:.2} images/s); {} total rows, {} errors, {} flagged; {}",
         todo.len(),
         t0.elapsed().as_secs_f64(),
         todo.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
         all.len(),
-        errors,
-        all.iter()
-            .filter(|r| r.fields[STATUS_COLUMN] == "flagged")
-            .count(),
+        count("error"),
+        count("flagged"),
         a.out.join("index.html").display()
     );
-    if !todo.is_empty() && failed_now == todo.len() {
+    // Every row of this run's part failed, now or on an earlier run.
+    let mine: Vec<&Row> = all
+        .iter()
+        .filter(|r| a.shard.is_none_or(|s| s.contains(&r.fields[0])))
+        .collect();
+    if !mine.is_empty() && mine.iter().all(|r| r.fields[STATUS_COLUMN] == "error") {
         bail!(
             "every one of the {} images failed (see the message column of {})",
-            todo.len(),
+            mine.len(),
             scores_path.display()
         );
     }
     Ok(())
 }
 
-/// Text escaped for HTML content and quoted attributes. Five replacements, so
-/// written here rather than taken from a crate.
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn write_index(out: &Path, rows: &[Row]) -> Result<()> {
-    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>aac predictions</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px}th{cursor:pointer;background:#eee}tr.flagged{background:#fff3cd}tr.error{background:#f8d7da}img{height:120px}</style></head><body><h1>AAC24 predictions</h1><p>Click a column header to sort. Yellow rows are flagged for review, red rows failed.</p><table id=\"t\"><thead><tr><th>thumbnail</th>");
-    for c in COLUMNS {
-        html.push_str(&format!("<th>{c}</th>"));
-    }
-    html.push_str("</tr></thead><tbody>");
-    for r in rows {
-        let id = &r.fields[0];
-        let thumb = out.join("thumbs").join(format!("{id}.png"));
-        let cell = if thumb.exists() {
-            // Ids come from file names: URL-encoded in paths, escaped in text.
-            let file = percent_encoding::utf8_percent_encode(
-                &format!("{id}.png"),
-                percent_encoding::NON_ALPHANUMERIC,
-            )
-            .to_string();
-            format!(
-                "<a href=\"overlays/{file}\"><img src=\"thumbs/{file}\" alt=\"{}\"></a>",
-                html_escape(id)
-            )
-        } else {
-            String::new()
-        };
-        html.push_str(&format!(
-            "<tr class=\"{}\"><td>{cell}</td>",
-            html_escape(&r.fields[STATUS_COLUMN])
-        ));
-        for f in &r.fields {
-            html.push_str(&format!("<td>{}</td>", html_escape(f)));
-        }
-        html.push_str("</tr>");
-    }
-    html.push_str("</tbody></table><script>document.querySelectorAll('#t th').forEach((th,i)=>th.onclick=()=>{const tb=document.querySelector('#t tbody');const rows=[...tb.rows];const asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';rows.sort((a,b)=>{const x=a.cells[i].innerText,y=b.cells[i].innerText;const nx=parseFloat(x),ny=parseFloat(y);const c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c});rows.forEach(r=>tb.appendChild(r));});</script></body></html>\n");
-    aac_io::write_string_atomic(&out.join("index.html"), &html)?;
-    Ok(())
-}
-
-/// Settings of `aac merge`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MergeConfig {
-    /// Output directories of `aac predict` (e.g. one per shard).
-    pub inputs: Vec<PathBuf>,
-    /// Merged output directory.
-    pub out: PathBuf,
-}
-
-/// Merges `aac predict` outputs (`aac merge`): every input is read and
-/// checked before anything is written; outputs of different bundles are
-/// refused.
-pub fn merge(a: &MergeConfig) -> Result<()> {
-    // 1. Read and check every input before writing anything.
-    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    let mut sources: BTreeMap<String, &PathBuf> = BTreeMap::new();
-    let mut provenance: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut bundles: BTreeMap<String, &PathBuf> = BTreeMap::new();
-    for dir in &a.inputs {
-        let p = dir.join("scores.csv");
-        if !p.exists() {
-            bail!(
-                "{}: no scores.csv (not an `aac predict` output)",
-                dir.display()
-            );
-        }
-        let prov = read_provenance(&dir.join(PROVENANCE_FILE))?;
-        for fields in prov.values() {
-            bundles.entry(fields[0].clone()).or_insert(dir);
-            if bundles.len() > 1 {
-                let dirs: Vec<String> = bundles.values().map(|d| d.display().to_string()).collect();
-                bail!(
-                    "{} were scored with different bundles; merge outputs of one bundle only",
-                    dirs.join(" and ")
-                );
-            }
-        }
-        for r in read_done(&p)? {
-            let id = r.fields[0].clone();
-            if let Some(prev) = rows.get(&id) {
-                if prev.fields != r.fields {
-                    bail!(
-                        "{}: id {id} also appears with different results in another input",
-                        p.display()
-                    );
-                }
-            }
-            if let Some(f) = prov.get(&id) {
-                provenance.insert(id.clone(), f.clone());
-            }
-            sources.insert(id.clone(), dir);
-            rows.insert(id, r);
-        }
-    }
-    // 2. Copy the overlays, then write the tables.
-    for (id, dir) in &sources {
-        for sub in ["overlays", "thumbs"] {
-            let src = dir.join(sub).join(format!("{id}.png"));
-            if src.exists() {
-                let bytes =
-                    std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
-                aac_io::write_bytes_atomic(&a.out.join(sub).join(format!("{id}.png")), &bytes)?;
-            }
-        }
-    }
-    let mut prov = csv_line(&PROVENANCE_COLUMNS.map(String::from));
-    for (id, f) in &provenance {
-        let mut line = vec![id.clone()];
-        line.extend(f.iter().cloned());
-        prov.push_str(&csv_line(&line));
-    }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    aac_io::write_string_atomic(&a.out.join(PROVENANCE_FILE), &prov)?;
-    let mut text = csv_line(&COLUMNS.map(String::from));
-    for r in rows.values() {
-        text.push_str(&csv_line(&r.fields));
-    }
-    aac_io::write_string_atomic(&a.out.join("scores.csv"), &text)?;
-    let all: Vec<Row> = rows.into_values().collect();
-    write_index(&a.out, &all)?;
-    tracing::info!(
-        "merged {} rows from {} inputs into {}",
-        all.len(),
-        a.inputs.len(),
-        a.out.display()
-    );
-    Ok(())
-}
-
 #[cfg(test)]
 mod index_tests {
     use super::*;
-
-    #[test]
-    fn ids_cannot_inject_markup_into_the_qc_page() {
-        let dir = tempfile::tempdir().unwrap();
-        let id = "x\" onerror=\"alert(1)";
-        std::fs::create_dir_all(dir.path().join("thumbs")).unwrap();
-        std::fs::write(dir.path().join("thumbs").join(format!("{id}.png")), b"png").unwrap();
-        let mut fields = vec![id.to_string()];
-        fields.resize(COLUMNS.len(), String::new());
-        fields[STATUS_COLUMN] = "ok\"><script>".into();
-        write_index(dir.path(), &[Row { fields }]).unwrap();
-        let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
-        assert!(!html.contains("onerror=\"alert"), "{html}");
-        assert!(!html.contains("<script>alert") && !html.contains("\"><script>"));
-        assert!(html.contains("thumbs/x%22%20onerror%3D%22alert%281%29%2Epng"));
-        assert!(html.contains("alt=\"x&quot; onerror=&quot;alert(1)\""));
-    }
 
     #[test]
     fn formula_ids_are_guarded_in_scores_csv_and_read_back_as_they_were() {
@@ -1123,43 +967,6 @@ mod index_tests {
         std::fs::write(&path, "id,something\nx,1\n").unwrap();
         assert!(read_done(&path).is_err());
     }
-
-    #[test]
-    fn merge_refuses_outputs_of_different_bundles_and_writes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let shard = |name: &str, id: &str, bundle: &str| {
-            let d = dir.path().join(name);
-            std::fs::create_dir_all(&d).unwrap();
-            let mut text = csv_line(&COLUMNS.map(String::from));
-            text.push_str(&csv_line(&row(id, "ok")));
-            std::fs::write(d.join("scores.csv"), text).unwrap();
-            let mut prov = csv_line(&PROVENANCE_COLUMNS.map(String::from));
-            prov.push_str(&csv_line(&[id, bundle, "1:2", "3:4"].map(String::from)));
-            std::fs::write(d.join(PROVENANCE_FILE), prov).unwrap();
-            d
-        };
-        let (a, b) = (shard("s1", "x", "aaaa"), shard("s2", "y", "bbbb"));
-        let out = dir.path().join("merged");
-        let err = merge(&MergeConfig {
-            inputs: vec![a.clone(), b],
-            out: out.clone(),
-        })
-        .unwrap_err();
-        assert!(format!("{err:#}").contains("different bundles"), "{err:#}");
-        assert!(!out.exists());
-        let c = shard("s3", "z", "aaaa");
-        merge(&MergeConfig {
-            inputs: vec![a, c],
-            out: out.clone(),
-        })
-        .unwrap();
-        let ids: Vec<String> = read_done(&out.join("scores.csv"))
-            .unwrap()
-            .into_iter()
-            .map(|r| r.fields[0].clone())
-            .collect();
-        assert_eq!(ids, ["x", "z"]);
-    }
 }
 
 #[cfg(test)]
@@ -1177,6 +984,7 @@ mod threshold_tests {
             shard: None,
             pixel_spacing: None,
             threshold,
+            wait: false,
         }
     }
 

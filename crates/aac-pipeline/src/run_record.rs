@@ -1,0 +1,125 @@
+//! `OUT/run.json`: the record of the run that wrote an output folder. It is
+//! written as `running` when a run starts and as `complete` when it ends, so
+//! a folder whose run was killed, or is still going, is known as unfinished
+//! (`aac merge` refuses it); it carries the shard, the options and counts.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The record's file name in an output folder.
+pub const RUN_FILE: &str = "run.json";
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Started and not finished (or killed).
+    Running,
+    /// Every row of its part was written.
+    Complete,
+}
+
+/// The run record of an output folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Always "aac-run".
+    pub format: String,
+    /// The aac version that wrote it.
+    pub aac_version: String,
+    /// The command, e.g. `predict`.
+    pub command: String,
+    /// Where the run stands.
+    pub state: RunState,
+    /// The part of the cohort this folder holds, when sharded.
+    pub shard: Option<crate::predict::Shard>,
+    /// Bundle checksum (with the threshold when overridden).
+    pub bundle: Option<String>,
+    /// Every option of the run, as given.
+    pub options: serde_json::Value,
+    /// Host the run ran on.
+    pub host: String,
+    /// Start, seconds since the Unix epoch.
+    pub started_unix: u64,
+    /// End, seconds since the Unix epoch (None while running).
+    pub finished_unix: Option<u64>,
+    /// Rows in the folder's table by status.
+    pub counts: BTreeMap<String, usize>,
+    /// Rows by QC flag.
+    pub flags: BTreeMap<String, usize>,
+    /// Ids whose row is an error.
+    pub failed_ids: Vec<String>,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl RunRecord {
+    /// A record of a run starting now.
+    pub fn start(
+        command: &str,
+        shard: Option<crate::predict::Shard>,
+        options: &impl Serialize,
+    ) -> Self {
+        RunRecord {
+            format: "aac-run".into(),
+            aac_version: env!("CARGO_PKG_VERSION").into(),
+            command: command.into(),
+            state: RunState::Running,
+            shard,
+            bundle: None,
+            options: serde_json::to_value(options).unwrap_or_default(),
+            host: aac_io::lock::host_name(),
+            started_unix: now_unix(),
+            finished_unix: None,
+            counts: BTreeMap::new(),
+            flags: BTreeMap::new(),
+            failed_ids: Vec::new(),
+        }
+    }
+
+    /// Marks the run complete with the counts of the rows it leaves:
+    /// (id, status, flags separated by ';').
+    pub fn finish<'a>(&mut self, rows: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) {
+        self.state = RunState::Complete;
+        self.finished_unix = Some(now_unix());
+        self.counts.clear();
+        self.flags.clear();
+        self.failed_ids.clear();
+        for (id, status, flags) in rows {
+            *self.counts.entry(status.to_string()).or_default() += 1;
+            for f in flags.split(';').filter(|f| !f.is_empty()) {
+                *self.flags.entry(f.to_string()).or_default() += 1;
+            }
+            if status == "error" {
+                self.failed_ids.push(id.to_string());
+            }
+        }
+    }
+
+    /// Writes the record into output folder `dir` (atomically).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).context("run record")?;
+        aac_io::write_string_atomic(&dir.join(RUN_FILE), &(text + "\n"))?;
+        Ok(())
+    }
+
+    /// The record of output folder `dir`: None when it has none (an output
+    /// of an aac before 0.2, or not an output at all).
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join(RUN_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = aac_io::read_text_capped(&path, aac_io::input::MAX_SMALL_TEXT_BYTES)?;
+        let r: RunRecord = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a run record", path.display()))?;
+        Ok(Some(r))
+    }
+}
