@@ -338,6 +338,11 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
         &aac_io::Gray16::from_raw(200, 400, vec![1000u16; 200 * 400]).unwrap(),
     )
     .unwrap();
+    aac_io::write_png16(
+        &new.join("images/white.png"),
+        &aac_io::Gray16::from_raw(200, 400, vec![65535u16; 200 * 400]).unwrap(),
+    )
+    .unwrap();
     let images = new.join("images");
     let found = tmp.path().join("found");
     let o = aac(&[
@@ -359,7 +364,7 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
         ["id", "status", "confidence", "message", "flags"]
     );
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
     for row in &rows {
         let pts = found.join(format!("{}.pts", &row[0]));
         match &row[1] {
@@ -378,9 +383,29 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
             other => panic!("status {other}"),
         }
     }
-    // The blank image is never passed off as a sure spine.
-    let blank = rows.iter().find(|r| &r[0] == "blank").unwrap();
-    assert_ne!(&blank[1], "ok", "{blank:?}");
+    // A blank image (every pixel the same, 1000 or 65535) has no spine.
+    for id in ["blank", "white"] {
+        let blank = rows.iter().find(|r| &r[0] == id).unwrap();
+        assert_eq!(&blank[1], "error", "{blank:?}");
+        assert!(blank[3].contains("no spine found"), "{blank:?}");
+    }
+    // Run again: everything is done already; the table is kept (the exit
+    // status says whether every image failed, as on the first run).
+    let again = aac(&[
+        "landmarks",
+        "--model",
+        s(&model),
+        "--images",
+        s(&images),
+        "--out",
+        s(&found),
+    ]);
+    let t = output_text(&again);
+    assert!(
+        t.contains("0 images to find points in (5 already done)"),
+        "{t}"
+    );
+    assert_eq!(again.status.success(), o.status.success(), "{t}");
     // A rerun into the same directory where an image now fails leaves no
     // .pts of the earlier run for it (predict --landmarks would take it).
     let later = tmp.path().join("later");
@@ -399,6 +424,16 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     ]);
     assert!(!o.status.success() && !output_text(&o).contains("panicked"));
     assert!(!stale.exists(), "the earlier run's points are still there");
+    // The earlier run's rows of other images stay in landmarks.csv.
+    let mut r = csv::Reader::from_path(found.join("landmarks.csv")).unwrap();
+    let table: BTreeMap<String, String> = r
+        .records()
+        .map(|x| x.unwrap())
+        .map(|x| (x[0].to_string(), x[1].to_string()))
+        .collect();
+    assert_eq!(table.len(), 5, "{table:?}");
+    assert_eq!(table["synth00000"], "error");
+    assert_eq!(table["white"], "error");
     // predict without --landmarks uses the found points and says so (a
     // finder trained this briefly may find none, and the run then fails,
     // but every row still says where its points came from); with a
@@ -416,7 +451,7 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     ]);
     assert!(!output_text(&o).contains("panicked"), "{}", output_text(&o));
     let p = rows_by_id(&out);
-    assert_eq!(p.len(), 4);
+    assert_eq!(p.len(), 5);
     assert!(p.values().all(|r| r["landmarks"] == "found"), "{p:?}");
     let partial = tmp.path().join("partial");
     std::fs::create_dir_all(&partial).unwrap();

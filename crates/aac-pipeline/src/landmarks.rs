@@ -230,7 +230,7 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
         aac_io::WhenHeld::Refuse
     };
     let _lock = aac_io::OutputLock::acquire(&a.out, "aac landmarks", when_held)?;
-    let mut record = RunRecord::start("landmarks", None, a);
+    let mut record = RunRecord::start("landmarks", Vec::new(), a);
     record.bundle = Some(b.checksum.clone());
     record.write(&a.out)?;
     let kept = rows_to_keep(a, &images, &b.checksum)?;

@@ -32,8 +32,10 @@ pub struct RunRecord {
     pub command: String,
     /// Where the run stands.
     pub state: RunState,
-    /// The part of the cohort this folder holds, when sharded.
-    pub shard: Option<crate::predict::Shard>,
+    /// The parts of the cohort this folder holds (several when runs of
+    /// different shards shared it, one after another); empty: the whole
+    /// cohort.
+    pub shards: Vec<crate::predict::Shard>,
     /// Bundle checksum (with the threshold when overridden).
     pub bundle: Option<String>,
     /// Every option of the run, as given.
@@ -64,7 +66,7 @@ impl RunRecord {
     /// A record of a run starting now.
     pub fn start(
         command: &str,
-        shard: Option<crate::predict::Shard>,
+        shards: Vec<crate::predict::Shard>,
         options: &impl Serialize,
     ) -> Self {
         RunRecord {
@@ -72,7 +74,7 @@ impl RunRecord {
             aac_version: env!("CARGO_PKG_VERSION").into(),
             command: command.into(),
             state: RunState::Running,
-            shard,
+            shards,
             bundle: None,
             options: serde_json::to_value(options).unwrap_or_default(),
             host: aac_io::lock::host_name(),
@@ -100,6 +102,40 @@ impl RunRecord {
             if status == "error" {
                 self.failed_ids.push(id.to_string());
             }
+        }
+    }
+
+    /// The shards an output folder holds once a run of `shard` (None: the
+    /// whole cohort) finishes in it, given the record found there: the
+    /// finished earlier runs' shards of the same split and this one, or none
+    /// (the whole cohort) when they cover it.
+    pub fn shards_after(
+        previous: Option<&RunRecord>,
+        shard: Option<crate::predict::Shard>,
+    ) -> Vec<crate::predict::Shard> {
+        let Some(shard) = shard else {
+            return Vec::new();
+        };
+        let mut shards: Vec<crate::predict::Shard> = match previous {
+            Some(p) if p.state == RunState::Complete && p.command == "predict" => {
+                if p.shards.is_empty() {
+                    return Vec::new();
+                }
+                p.shards
+                    .iter()
+                    .filter(|s| s.n == shard.n)
+                    .copied()
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        shards.push(shard);
+        shards.sort_by_key(|s| s.k);
+        shards.dedup();
+        if shards.len() as u64 == shard.n {
+            Vec::new()
+        } else {
+            shards
         }
     }
 

@@ -54,7 +54,7 @@ fn partial_problems(inputs: &[(PathBuf, Option<RunRecord>)]) -> Vec<String> {
             )),
             _ => {}
         }
-        if let Some(Shard { k, n }) = record.as_ref().and_then(|r| r.shard) {
+        for Shard { k, n } in record.iter().flat_map(|r| r.shards.iter().copied()) {
             shards.entry(n).or_default().entry(k).or_default().push(dir);
         }
     }
@@ -150,18 +150,6 @@ pub fn merge(a: &MergeConfig) -> Result<()> {
         tables.push(table);
         records.push((dir.clone(), RunRecord::read(dir)?));
     }
-    let problems = partial_problems(&records);
-    if !problems.is_empty() {
-        if !a.allow_partial {
-            bail!(
-                "the inputs are not a complete set:\n  {}\nfinish them, or pass --allow-partial to merge the rows there are",
-                problems.join("\n  ")
-            );
-        }
-        for p in &problems {
-            tracing::warn!("merging anyway (--allow-partial): {p}");
-        }
-    }
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     let mut sources: BTreeMap<String, &PathBuf> = BTreeMap::new();
     let mut provenance: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -197,6 +185,18 @@ pub fn merge(a: &MergeConfig) -> Result<()> {
             rows.insert(id, r);
         }
     }
+    let problems = partial_problems(&records);
+    if !problems.is_empty() {
+        if !a.allow_partial {
+            bail!(
+                "the inputs are not a complete set:\n  {}\nfinish them, or pass --allow-partial to merge the rows there are",
+                problems.join("\n  ")
+            );
+        }
+        for p in &problems {
+            tracing::warn!("merging anyway (--allow-partial): {p}");
+        }
+    }
     // 2. Own the output, copy the overlays, then write the tables.
     let _lock = OutputLock::acquire(
         &a.out,
@@ -207,7 +207,7 @@ pub fn merge(a: &MergeConfig) -> Result<()> {
             WhenHeld::Refuse
         },
     )?;
-    let mut record = RunRecord::start("merge", None, a);
+    let mut record = RunRecord::start("merge", Vec::new(), a);
     record.bundle = bundles.keys().next().cloned();
     record.write(&a.out)?;
     for (id, dir) in &sources {
@@ -271,7 +271,7 @@ mod tests {
         let mut prov = table_text(&PROVENANCE_COLUMNS, &[]);
         prov.push_str(&csv_line(&[id, bundle, "1:2", "3:4"].map(String::from)));
         std::fs::write(d.join(PROVENANCE_FILE), prov).unwrap();
-        let mut r = RunRecord::start("predict", shard, &());
+        let mut r = RunRecord::start("predict", shard.into_iter().collect(), &());
         r.finish([(id, "ok", "")]);
         r.write(&d).unwrap();
         d
@@ -293,6 +293,22 @@ mod tests {
             .into_iter()
             .map(|r| r[0].clone())
             .collect()
+    }
+
+    #[test]
+    fn a_folder_shared_by_shards_run_in_turn_holds_their_union() {
+        let sh = |k| Shard { k, n: 3 };
+        let mut r = RunRecord::start("predict", vec![sh(2)], &());
+        assert_eq!(RunRecord::shards_after(Some(&r), Some(sh(1))), vec![sh(1)]);
+        r.finish([]);
+        assert_eq!(
+            RunRecord::shards_after(Some(&r), Some(sh(1))),
+            vec![sh(1), sh(2)]
+        );
+        r.shards = vec![sh(1), sh(2)];
+        assert!(RunRecord::shards_after(Some(&r), Some(sh(3))).is_empty());
+        assert!(RunRecord::shards_after(None, None).is_empty());
+        assert_eq!(RunRecord::shards_after(None, Some(sh(3))), vec![sh(3)]);
     }
 
     #[test]

@@ -767,7 +767,9 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     let images = crate::dataset_util::images_to_score(&a.images)?;
     // From here on the output folder is this run's alone.
     let _lock = aac_io::OutputLock::acquire(&a.out, "aac predict", a.when_held())?;
-    let mut record = RunRecord::start("predict", a.shard, a);
+    let previous = RunRecord::read(&a.out).ok().flatten();
+    let shards = RunRecord::shards_after(previous.as_ref(), a.shard);
+    let mut record = RunRecord::start("predict", shards, a);
     record.bundle = Some(key.clone());
     record.write(&a.out)?;
     let scores_path = a.out.join("scores.csv");
@@ -1004,5 +1006,30 @@ mod threshold_tests {
         let t = model_key("abc", Some([0.2, 0.3]));
         assert_ne!(t, plain);
         assert_ne!(t, model_key("abc", Some([0.2, 0.2])));
+    }
+}
+
+#[cfg(test)]
+mod spacing_tests {
+    use super::*;
+
+    #[test]
+    fn a_header_spacing_outside_the_range_is_refused_with_a_note_and_the_flag_used() {
+        let ok = resolve_spacing(Some([0.3, 0.3]), Some([0.5, 0.5]));
+        assert_eq!((ok.mm, ok.note), (Some([0.3, 0.3]), None));
+        for bad in [f64::INFINITY, 1e308, 1e6, 1e-9] {
+            let r = resolve_spacing(Some([bad, bad]), None);
+            assert_eq!(r.mm, None, "{bad}");
+            let note = r.note.unwrap();
+            assert!(
+                note.contains("outside") && note.contains("refused"),
+                "{note}"
+            );
+            let r = resolve_spacing(Some([bad, bad]), Some([0.4, 0.4]));
+            assert_eq!(r.mm, Some([0.4, 0.4]));
+            assert!(r.note.unwrap().contains("--pixel-spacing used"));
+        }
+        let none = resolve_spacing(None, Some([0.4, 0.4]));
+        assert_eq!((none.mm, none.note), (Some([0.4, 0.4]), None));
     }
 }
