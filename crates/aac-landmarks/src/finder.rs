@@ -484,6 +484,12 @@ fn order_problem(points: &[Point]) -> Option<String> {
         .map(|v| format!("L{} does not lie below L{}", v + 2, v + 1))
 }
 
+/// The value of every pixel when all are the same (a blank image).
+fn constant_value(img: &[f32]) -> Option<f32> {
+    let first = *img.first()?;
+    img.iter().all(|&v| v == first).then_some(first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,10 +556,4 @@ mod tests {
         let e = Finder::from_bytes(&bytes).err().expect("refused");
         assert!(e.to_string().contains("0x7"), "{e}");
     }
-}
-
-/// The value of every pixel when all are the same (a blank image).
-fn constant_value(img: &[f32]) -> Option<f32> {
-    let first = *img.first()?;
-    img.iter().all(|&v| v == first).then_some(first)
 }

@@ -54,7 +54,7 @@ fn panel(image: &Path, truth: &Path, found: &Path) -> Result<RgbImage> {
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() < 4 || (args.len() - 1) % 3 != 0 {
+    if args.len() < 4 || !(args.len() - 1).is_multiple_of(3) {
         bail!("usage: landmark_figure OUT.png (IMAGE TRUE.pts FOUND.pts)...");
     }
     let panels: Vec<RgbImage> = args[1..]
