@@ -389,8 +389,11 @@ fn a_point_far_away_is_blamed_itself_not_the_vertebra_order() {
 #[test]
 fn an_os_error_is_said_once_in_the_printed_chain() {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("x.pts");
-    std::fs::create_dir(&p).unwrap();
+    // Under a regular file: the OS refuses ("Not a directory"); a directory
+    // named x.pts is refused by aac itself, with no OS error to repeat.
+    let file = dir.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    let p = file.join("x.pts");
     let err = read_pts(&p).unwrap_err();
     let mut chain = err.to_string();
     let mut cause = std::error::Error::source(&err);
