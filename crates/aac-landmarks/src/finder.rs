@@ -206,8 +206,10 @@ impl Finder {
             .map(|(r, &(img, _, _))| {
                 // A blank image (all 0, all 65535) gives the networks nothing
                 // to see, whatever their heatmaps make of it.
-                if let Some(v) = constant_value(img) {
-                    return Err(LandmarkError::Blank(v));
+                if !matches!(r, Err(LandmarkError::TooSmall(..))) {
+                    if let Some(v) = constant_value(img) {
+                        return Err(LandmarkError::Blank(v));
+                    }
                 }
                 r.map(|(_, mut f)| {
                     let irregular = regularity::irregularity(&f.points);
