@@ -1,33 +1,10 @@
 //! `aac train bundle`, `aac predict` (broken files, resume, shards) and `aac merge`.
 
+mod common;
+
+use common::{aac, ok, output_text, s};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn aac(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aac"))
-        .args(args)
-        .output()
-        .expect("run aac")
-}
-
-fn output_text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> String {
-    let t = output_text(&o);
-    assert!(o.status.success(), "{t}");
-    t
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Ten calcified synthetic scans in `dir/train`, for training tiny models.
 fn calcified_training_set(dir: &Path) -> std::path::PathBuf {
@@ -345,16 +322,22 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     .unwrap();
     let images = new.join("images");
     let found = tmp.path().join("found");
-    let o = aac(&[
-        "landmarks",
-        "--model",
-        s(&model),
-        "--images",
-        s(&images),
-        "--out",
-        s(&found),
-        "--overlays",
-    ]);
+    let find_into = |images: &Path, out: &Path, overlays: bool| {
+        let mut a = vec![
+            "landmarks",
+            "--model",
+            s(&model),
+            "--images",
+            s(images),
+            "--out",
+            s(out),
+        ];
+        if overlays {
+            a.push("--overlays");
+        }
+        aac(&a)
+    };
+    let o = find_into(&images, &found, true);
     let t = output_text(&o);
     assert!(!t.contains("panicked"), "{t}");
     // landmarks.csv: the contract's columns, one row per image.
@@ -391,15 +374,7 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     }
     // Run again: everything is done already; the table is kept (the exit
     // status says whether every image failed, as on the first run).
-    let again = aac(&[
-        "landmarks",
-        "--model",
-        s(&model),
-        "--images",
-        s(&images),
-        "--out",
-        s(&found),
-    ]);
+    let again = find_into(&images, &found, false);
     let t = output_text(&again);
     assert!(
         t.contains("0 images to find points in (5 already done)"),
@@ -413,15 +388,7 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     std::fs::write(later.join("synth00000.png"), b"not a png").unwrap();
     let stale = found.join("synth00000.pts");
     std::fs::copy(new.join("landmarks/synth00000.pts"), &stale).unwrap();
-    let o = aac(&[
-        "landmarks",
-        "--model",
-        s(&model),
-        "--images",
-        s(&later),
-        "--out",
-        s(&found),
-    ]);
+    let o = find_into(&later, &found, false);
     assert!(!o.status.success() && !output_text(&o).contains("panicked"));
     assert!(!stale.exists(), "the earlier run's points are still there");
     // The earlier run's rows of other images stay in landmarks.csv.

@@ -2,18 +2,14 @@
 //! unfinished or incomplete shard sets, and inputs that would hang or
 //! exhaust memory: nothing may be lost, doubled or hang.
 
+mod common;
+
 use aac_io::{OutputLock, WhenHeld};
+use common::{aac, ok, output_text as text, s};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn aac(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aac"))
-        .args(args)
-        .output()
-        .expect("run aac")
-}
 
 fn spawn(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_aac"))
@@ -35,24 +31,6 @@ fn finish(mut c: Child, limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(50));
     }
     c.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> String {
-    let t = text(&o);
-    assert!(o.status.success(), "{t}");
-    t
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Ids of a table, in file order (duplicates kept).
@@ -412,4 +390,159 @@ fn training_refuses_unwritable_outputs_and_masks_without_calcification_before_an
         !o.status.success() && t.contains("too few for 2 folds") && t.contains("at least"),
         "{t}"
     );
+}
+
+/// Rows of a table as (id, status).
+fn statuses(table: &Path) -> Vec<(String, String)> {
+    let mut r = csv::Reader::from_path(table).unwrap();
+    r.records()
+        .map(|x| x.unwrap())
+        .map(|x| (x[0].to_string(), x[1].to_string()))
+        .collect()
+}
+
+/// Waits (bounded) until `table` has at least one data row, or the child
+/// ends; true when rows appeared while it was still running.
+fn rows_appear_while_running(child: &mut Child, table: &Path) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(120) {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if table.exists() && std::fs::read_to_string(table).unwrap().lines().count() > 1 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[cfg(unix)]
+#[test]
+fn interrupted_runs_leave_whole_rows_are_refused_by_merge_and_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train");
+    ok(aac(&[
+        "synth",
+        "--n",
+        "8",
+        "--seed",
+        "1",
+        "--style",
+        "hologic",
+        "--out",
+        s(&train),
+    ]));
+    let model = tmp.path().join("model.aac");
+    ok(aac(&[
+        "train",
+        "bundle",
+        "--data",
+        s(&train),
+        "--out",
+        s(&model),
+        "--unet-width",
+        "2",
+        "--epochs",
+        "1",
+        "--landmark-epochs",
+        "1",
+        "--landmark-width",
+        "2",
+    ]));
+    let new = tmp.path().join("new");
+    ok(aac(&[
+        "synth",
+        "--n",
+        "120",
+        "--seed",
+        "5",
+        "--out",
+        s(&new),
+    ]));
+    let images = new.join("images");
+    let signal = |c: &Child, sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &c.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+
+    // SIGINT during `aac landmarks`: every row written is whole and every
+    // found row has its .pts; a second run finishes the rest.
+    let found = tmp.path().join("found");
+    let lm_args = [
+        "landmarks",
+        "--model",
+        s(&model),
+        "--images",
+        s(&images),
+        "--out",
+        s(&found),
+        "--jobs",
+        "1",
+    ];
+    let mut c = spawn(&lm_args);
+    let interrupted = rows_appear_while_running(&mut c, &found.join("landmarks.csv"));
+    signal(&c, "-INT");
+    let _ = finish(c, Duration::from_secs(60));
+    let rows = statuses(&found.join("landmarks.csv"));
+    eprintln!("landmarks interrupted: {interrupted}, {} rows kept", rows.len());
+    if interrupted {
+        assert!(rows.len() < 120, "the run was not interrupted");
+    }
+    for (id, status) in &rows {
+        assert_eq!(
+            found.join(format!("{id}.pts")).is_file(),
+            status != "error",
+            "{id}"
+        );
+    }
+    let t = text(&aac(&lm_args));
+    assert!(t.contains(&format!("({} already done)", rows.len())), "{t}");
+    let mut ids: Vec<String> = statuses(&found.join("landmarks.csv"))
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(ids.len(), 120);
+    ids.dedup();
+    assert_eq!(ids.len(), 120);
+
+    // SIGKILL during `aac predict`: the folder's record stays `running`,
+    // merge refuses it, the next run takes the lock over and finishes.
+    let out = tmp.path().join("out");
+    let lm = new.join("landmarks");
+    let p_args = [
+        "predict",
+        "--model",
+        s(&model),
+        "--images",
+        s(&images),
+        "--landmarks",
+        s(&lm),
+        "--out",
+        s(&out),
+        "--jobs",
+        "1",
+    ];
+    let mut c = spawn(&p_args);
+    let interrupted = rows_appear_while_running(&mut c, &out.join("scores.csv"));
+    signal(&c, "-KILL");
+    eprintln!("predict killed mid-run: {interrupted}");
+    let _ = finish(c, Duration::from_secs(60));
+    if interrupted {
+        let o = aac(&["merge", s(&out), "--out", s(&tmp.path().join("m"))]);
+        assert!(
+            !o.status.success() && text(&o).contains("its run did not finish"),
+            "{}",
+            text(&o)
+        );
+        let t = ok(aac(&p_args));
+        assert!(t.contains("took over the lock"), "{t}");
+    } else {
+        ok(aac(&p_args));
+    }
+    assert_eq!(ids_of(&out.join("scores.csv")).len(), 120);
+    ok(aac(&["merge", s(&out), "--out", s(&tmp.path().join("m"))]));
 }

@@ -52,6 +52,18 @@ pub enum WhenHeld {
     Wait,
 }
 
+impl WhenHeld {
+    /// [`WhenHeld::Wait`] for a `--wait` flag that is set, else
+    /// [`WhenHeld::Refuse`].
+    pub fn from_wait(wait: bool) -> Self {
+        if wait {
+            WhenHeld::Wait
+        } else {
+            WhenHeld::Refuse
+        }
+    }
+}
+
 /// An output folder owned by this run until dropped.
 #[derive(Debug)]
 pub struct OutputLock {

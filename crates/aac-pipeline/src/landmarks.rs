@@ -224,12 +224,8 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
     let b = bundle::load(&a.model)?;
     let finder = b.finder(&a.model)?;
     let images = crate::dataset_util::images_to_score(&a.images)?;
-    let when_held = if a.wait {
-        aac_io::WhenHeld::Wait
-    } else {
-        aac_io::WhenHeld::Refuse
-    };
-    let _lock = aac_io::OutputLock::acquire(&a.out, "aac landmarks", when_held)?;
+    let _lock =
+        aac_io::OutputLock::acquire(&a.out, "aac landmarks", aac_io::WhenHeld::from_wait(a.wait))?;
     let mut record = RunRecord::start("landmarks", Vec::new(), a);
     record.bundle = Some(b.checksum.clone());
     record.write(&a.out)?;

@@ -198,15 +198,7 @@ pub fn merge(a: &MergeConfig) -> Result<()> {
         }
     }
     // 2. Own the output, copy the overlays, then write the tables.
-    let _lock = OutputLock::acquire(
-        &a.out,
-        "aac merge",
-        if a.wait {
-            WhenHeld::Wait
-        } else {
-            WhenHeld::Refuse
-        },
-    )?;
+    let _lock = OutputLock::acquire(&a.out, "aac merge", WhenHeld::from_wait(a.wait))?;
     let mut record = RunRecord::start("merge", Vec::new(), a);
     record.bundle = bundles.keys().next().cloned();
     record.write(&a.out)?;

@@ -206,15 +206,6 @@ pub struct PredictConfig {
 }
 
 impl PredictConfig {
-    /// What to do when another run holds the output folder.
-    fn when_held(&self) -> aac_io::WhenHeld {
-        if self.wait {
-            aac_io::WhenHeld::Wait
-        } else {
-            aac_io::WhenHeld::Refuse
-        }
-    }
-
     /// Checks the settings that do not need the files.
     pub fn check(&self) -> Result<()> {
         for t in self.threshold.into_iter().flatten() {
@@ -766,7 +757,8 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     };
     let images = crate::dataset_util::images_to_score(&a.images)?;
     // From here on the output folder is this run's alone.
-    let _lock = aac_io::OutputLock::acquire(&a.out, "aac predict", a.when_held())?;
+    let _lock =
+        aac_io::OutputLock::acquire(&a.out, "aac predict", aac_io::WhenHeld::from_wait(a.wait))?;
     let previous = RunRecord::read(&a.out).ok().flatten();
     let shards = RunRecord::shards_after(previous.as_ref(), a.shard);
     let mut record = RunRecord::start("predict", shards, a);
