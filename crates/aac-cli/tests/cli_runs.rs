@@ -488,7 +488,10 @@ fn interrupted_runs_leave_whole_rows_are_refused_by_merge_and_resume() {
     signal(&c, "-INT");
     let _ = finish(c, Duration::from_secs(60));
     let rows = statuses(&found.join("landmarks.csv"));
-    eprintln!("landmarks interrupted: {interrupted}, {} rows kept", rows.len());
+    eprintln!(
+        "landmarks interrupted: {interrupted}, {} rows kept",
+        rows.len()
+    );
     if interrupted {
         assert!(rows.len() < 120, "the run was not interrupted");
     }

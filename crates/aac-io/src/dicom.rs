@@ -1,7 +1,7 @@
 //! DICOM reading through dicom-rs: header information and pixel decoding for every
 //! transfer syntax the enabled codecs support (native, deflated, RLE, JPEG
-//! baseline/extended/lossless, JPEG 2000 via openjp2, and JPEG-LS via CharLS
-//! with the `jpegls` feature).
+//! baseline/extended/lossless, JPEG 2000 via openjp2, and JPEG-LS through the
+//! pure-Rust `pure_jpegls`, so the default build needs no CMake).
 
 use crate::error::{IoError, Result};
 use crate::image_io::Gray16;
@@ -227,16 +227,7 @@ fn jpeg_fallback(path: &Path, obj: &DefaultDicomObject) -> Result<(u32, u32, Vec
     let bytes = first_frame_bytes(obj, fragments);
     let jpeg = crate::jpeg12::decode_jpeg_gray(&bytes)
         .map_err(|e| IoError::format(path, format!("cannot decode JPEG pixel data: {e}")))?;
-    let (slope, intercept) = rescale(obj);
-    let mut v: Vec<f64> = jpeg
-        .pixels
-        .iter()
-        .map(|&p| p as f64 * slope + intercept)
-        .collect();
-    if string_attr(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("MONOCHROME1") {
-        invert(obj, &mut v);
-    }
-    Ok((jpeg.width, jpeg.height, v))
+    Ok((jpeg.width, jpeg.height, stored_to_values(obj, &jpeg.pixels)))
 }
 
 /// The encapsulated bytes of the first frame. A single-frame image may be
@@ -275,39 +266,87 @@ fn first_frame_bytes(obj: &DefaultDicomObject, fragments: &[Vec<u8>]) -> Vec<u8>
 /// JPEG-LS lossless and near-lossless transfer syntaxes.
 const JPEG_LS_UIDS: [&str; 2] = ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"];
 
-/// Fails with an error naming the `jpegls` feature when the file is JPEG-LS
-/// and this build has no JPEG-LS decoder.
-fn check_codec_built(path: &Path, obj: &DefaultDicomObject) -> Result<()> {
-    let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
-    if JPEG_LS_UIDS.contains(&ts) && !cfg!(feature = "jpegls") {
+/// True if the transfer syntax is JPEG-LS.
+fn is_jpeg_ls(obj: &DefaultDicomObject) -> bool {
+    JPEG_LS_UIDS.contains(&obj.meta().transfer_syntax().trim_end_matches('\0'))
+}
+
+/// Stored sample values as the Modality LUT maps them (signed values sign
+/// extended from BitsStored first), MONOCHROME1 inverted: the shared tail
+/// of the decoders aac calls itself (12-bit JPEG, JPEG-LS).
+fn stored_to_values(obj: &DefaultDicomObject, stored: &[u16]) -> Vec<f64> {
+    let signed = int_attr(obj, tags::PIXEL_REPRESENTATION) == Some(1);
+    let bits = int_attr(obj, tags::BITS_STORED)
+        .filter(|b| (1..=16).contains(b))
+        .unwrap_or(16);
+    let (slope, intercept) = rescale(obj);
+    let mut v: Vec<f64> = stored
+        .iter()
+        .map(|&p| {
+            let raw = if signed && bits < 32 && p & (1 << (bits - 1)) != 0 {
+                i64::from(p) - (1i64 << bits)
+            } else {
+                i64::from(p)
+            };
+            raw as f64 * slope + intercept
+        })
+        .collect();
+    if string_attr(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("MONOCHROME1") {
+        invert(obj, &mut v);
+    }
+    v
+}
+
+/// Decodes the first frame of encapsulated JPEG-LS pixel data (single
+/// component, lossless or near-lossless) with `pure_jpegls`.
+fn jpeg_ls_values(path: &Path, obj: &DefaultDicomObject) -> Result<(u32, u32, Vec<f64>)> {
+    let (Some(w), Some(h)) = (int_attr(obj, tags::COLUMNS), int_attr(obj, tags::ROWS)) else {
         return Err(IoError::format(
             path,
-            format!(
-                "JPEG-LS pixel data (transfer syntax {ts}) needs the `jpegls` feature, which this build lacks; \
-                 rebuild with `cargo build --release --features jpegls` (needs CMake and a C++ compiler) \
-                 or convert the file to another transfer syntax"
-            ),
+            "JPEG-LS image without Rows or Columns",
         ));
-    }
-    Ok(())
+    };
+    let elem = obj
+        .element(tags::PIXEL_DATA)
+        .map_err(|_| IoError::format(path, "no pixel data"))?;
+    let fragments = elem.value().fragments().ok_or_else(|| {
+        IoError::format(
+            path,
+            "JPEG-LS transfer syntax but pixel data is not encapsulated",
+        )
+    })?;
+    let bytes = first_frame_bytes(obj, fragments);
+    let (pixels, w, h) = jpegls::decode(&bytes, w, h)
+        .map_err(|e| IoError::format(path, format!("cannot decode JPEG-LS pixel data: {e}")))?;
+    Ok((w, h, stored_to_values(obj, &pixels)))
 }
 
 fn decode_gray16(path: &Path, obj: &DefaultDicomObject) -> Result<Gray16> {
-    check_codec_built(path, obj)?;
     if let (Some(w), Some(h)) = (int_attr(obj, tags::COLUMNS), int_attr(obj, tags::ROWS)) {
         crate::image_io::check_image_size(path, u64::from(w), u64::from(h))?;
     }
+    let frames = int_attr(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
+    if frames > 1 {
+        tracing::warn!("{}: {frames} frames, using the first", path.display());
+    }
+    let (w, h, values) = if is_jpeg_ls(obj) {
+        jpeg_ls_values(path, obj)?
+    } else {
+        decode_with_pixeldata(path, obj)?
+    };
+    gray16_from_values(path, w, h, values)
+}
+
+/// The first frame through dicom-pixeldata, with our 12-bit JPEG decoder
+/// where its JPEG decoder refuses the data.
+fn decode_with_pixeldata(path: &Path, obj: &DefaultDicomObject) -> Result<(u32, u32, Vec<f64>)> {
     let bad = |e: dicom_pixeldata::Error| {
         IoError::format(
             path,
             format!("cannot decode pixel data: {}", error_chain(&e)),
         )
     };
-    let frames = int_attr(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
-    if frames > 1 {
-        tracing::warn!("{}: {frames} frames, using the first", path.display());
-    }
-    let (w, h, values) = match obj.decode_pixel_data_frame(0) {
+    Ok(match obj.decode_pixel_data_frame(0) {
         Ok(decoded) => decoded_values(path, obj, &decoded).map_err(bad)?,
         Err(e) if is_jpeg_sequential(obj) => {
             // jpeg-decoder refuses 12-bit JPEG (process 2/4): use our own decoder.
@@ -318,7 +357,12 @@ fn decode_gray16(path: &Path, obj: &DefaultDicomObject) -> Result<Gray16> {
             jpeg_fallback(path, obj)?
         }
         Err(e) => return Err(bad(e)),
-    };
+    })
+}
+
+/// Values of a w x h frame as a 16-bit image: kept as they are when they are
+/// whole numbers in 0..=65535, else stretched over the full range.
+fn gray16_from_values(path: &Path, w: u32, h: u32, values: Vec<f64>) -> Result<Gray16> {
     if w == 0 || h == 0 {
         return Err(IoError::format(
             path,
