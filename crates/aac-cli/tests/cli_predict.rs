@@ -88,7 +88,13 @@ fn bundle_predict_resume_shards_and_broken_files() {
         s(&out),
         "--overlays",
     ];
-    ok(aac(&args));
+    let first = ok(aac(&args));
+    // PNGs state no pixel spacing: said once in the log, not on every row.
+    assert_eq!(
+        first.matches("state no pixel spacing").count(),
+        1,
+        "{first}"
+    );
     let r = rows(&out);
     assert_eq!(r.len(), 6);
     let by_id: BTreeMap<String, BTreeMap<String, String>> =
@@ -202,7 +208,15 @@ fn bundle_predict_resume_shards_and_broken_files() {
     // lengths are empty and the message says why; --pixel-spacing fills them.
     let ok_row = &by_id["synth00000"];
     assert!(ok_row["aac24_continuous"].parse::<f64>().unwrap() <= 24.0);
-    assert!(ok_row["ant_length_mm"].is_empty() && ok_row["message"].contains("pixel spacing"));
+    assert!(ok_row["ant_length_mm"].is_empty() && ok_row["pixel_spacing_mm"].is_empty());
+    assert!(!ok_row["message"].contains("pixel spacing"), "{ok_row:?}");
+    // AAC-8 is the sum of its wall scores, each 0-4.
+    let walls: Vec<u32> = ["aac8_ant", "aac8_post"]
+        .iter()
+        .map(|c| ok_row[*c].parse().unwrap())
+        .collect();
+    assert!(walls.iter().all(|&w| w <= 4));
+    assert_eq!(ok_row["aac8"].parse::<u32>().unwrap(), walls[0] + walls[1]);
     let spaced = tmp.path().join("spaced");
     let mut a = args.to_vec();
     a[8] = s(&spaced);
@@ -214,6 +228,17 @@ fn bundle_predict_resume_shards_and_broken_files() {
         row0["ant_length_mm"].parse::<f64>().unwrap() >= 0.0,
         "{row0:?}"
     );
+    assert_eq!(row0["pixel_spacing_mm"], "0.3");
+    // A re-run over the first output with a new option scores the rows
+    // again instead of keeping rows made without it.
+    let mut a2 = args.to_vec();
+    a2.extend(["--pixel-spacing", "0.3"]);
+    let t = ok(aac(&a2));
+    assert!(t.contains("6 images to score (0 already done)"), "{t}");
+    let r2 = rows_by_id(&out);
+    assert_eq!(r2["synth00000"]["pixel_spacing_mm"], "0.3");
+    assert!(r2["synth00000"]["ant_length_mm"].parse::<f64>().is_ok());
+    assert!(ok(aac(&a2)).contains("0 images to score"));
     a.pop();
     a.push("0");
     let o = aac(&a);
@@ -238,6 +263,12 @@ fn bundle_predict_resume_shards_and_broken_files() {
         "{}",
         output_text(&o)
     );
+    // ... and so does a re-run of it, which has nothing left to score.
+    let o = aac(&a);
+    assert!(!o.status.success(), "{}", output_text(&o));
+    assert!(output_text(&o).contains("0 images to score"));
+    // The error rows had no points: `landmarks` says none.
+    assert!(rows(&all_failed).iter().all(|r| r["landmarks"] == "none"));
     let mut huge = args.to_vec();
     huge.extend(["--jobs", "100000000"]);
     let o = aac(&huge);
@@ -419,7 +450,14 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     assert!(!output_text(&o).contains("panicked"), "{}", output_text(&o));
     let p = rows_by_id(&out);
     assert_eq!(p.len(), 5);
-    assert!(p.values().all(|r| r["landmarks"] == "found"), "{p:?}");
+    // Found points say `found`; a row whose points could not be found says
+    // `none` (a finder trained this briefly may find none).
+    assert!(
+        p.values()
+            .all(|r| r["landmarks"] == "found"
+                || (r["status"] == "error" && r["landmarks"] == "none")),
+        "{p:?}"
+    );
     let partial = tmp.path().join("partial");
     std::fs::create_dir_all(&partial).unwrap();
     std::fs::copy(
@@ -441,7 +479,13 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     ]));
     let p2 = rows_by_id(&out2);
     assert_eq!(p2["synth00000"]["landmarks"], "given");
-    assert_eq!(p2["synth00001"]["landmarks"], "found");
+    // Without a file its points go to the finder: found, or none if the
+    // finder found nothing.
+    let r1 = &p2["synth00001"];
+    assert!(
+        r1["landmarks"] == "found" || (r1["status"] == "error" && r1["landmarks"] == "none"),
+        "{r1:?}"
+    );
 
     // A bundle without a finder: a clear error for `landmarks` and for
     // predict without points.

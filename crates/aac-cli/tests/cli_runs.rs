@@ -543,9 +543,117 @@ fn interrupted_runs_leave_whole_rows_are_refused_by_merge_and_resume() {
         );
         let t = ok(aac(&p_args));
         assert!(t.contains("took over the lock"), "{t}");
+        // Without a terminal (as on a cluster) progress comes as log lines.
+        assert!(t.contains("predict: ") && t.contains("images/s, ETA"), "{t}");
     } else {
         ok(aac(&p_args));
     }
     assert_eq!(ids_of(&out.join("scores.csv")).len(), 120);
     ok(aac(&["merge", s(&out), "--out", s(&tmp.path().join("m"))]));
+}
+
+/// Rows of a scores.csv by id.
+fn rows_by_id(table: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(table).unwrap();
+    let h = r.headers().unwrap().clone();
+    r.records()
+        .map(|x| {
+            let m: BTreeMap<String, String> = h
+                .iter()
+                .zip(x.unwrap().iter())
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            (m["id"].clone(), m)
+        })
+        .collect()
+}
+
+#[test]
+fn finder_verdicts_carry_into_predict_and_the_run_record_says_what_ran() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (model, images, lm) = setup(tmp.path());
+    // Points as `aac landmarks` leaves them: .pts with a landmarks.csv.
+    let found = tmp.path().join("found");
+    std::fs::create_dir_all(&found).unwrap();
+    let mut table = String::from("id,status,confidence,message,flags\n");
+    for i in 0..12 {
+        let id = format!("synth{i:05}");
+        std::fs::copy(
+            lm.join(format!("{id}.pts")),
+            found.join(format!("{id}.pts")),
+        )
+        .unwrap();
+        table.push_str(&match i {
+            0 => format!("{id},flagged,0.412,two stages disagree at L2,landmarks_uncertain\n"),
+            _ => format!("{id},ok,0.950,,\n"),
+        });
+    }
+    std::fs::write(found.join("landmarks.csv"), table).unwrap();
+    let out = tmp.path().join("out");
+    let args = [
+        "predict",
+        "--model",
+        s(&model),
+        "--images",
+        s(&images),
+        "--landmarks",
+        s(&found),
+        "--out",
+        s(&out),
+    ];
+    let t = ok(aac(&args));
+    let r = rows_by_id(&out.join("scores.csv"));
+    let doubted = &r["synth00000"];
+    assert_eq!(doubted["landmarks"], "found");
+    assert_eq!(doubted["landmark_confidence"], "0.412");
+    assert!(
+        doubted["flags"].contains("landmarks_uncertain"),
+        "{doubted:?}"
+    );
+    assert!(
+        doubted["message"].contains("two stages disagree at L2"),
+        "{doubted:?}"
+    );
+    assert_eq!(r["synth00001"]["landmark_confidence"], "0.950");
+    assert!(t.contains("flagged"), "{t}");
+
+    // run.json: version, bundle and its training, options, counts, machine.
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["format"], "aac-run");
+    assert_eq!(record["aac_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(record["state"], "complete");
+    assert_eq!(record["options"]["landmarks"], s(&found));
+    assert_eq!(record["bundle_training"]["n_images"], 10);
+    assert!(record["machine"]["cpus"].as_u64().unwrap() >= 1);
+    let counted: u64 = record["counts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 12);
+    assert!(record["flags"]["landmarks_uncertain"].as_u64().unwrap() >= 1);
+    assert!(record["finished_unix"].as_u64().unwrap() >= record["started_unix"].as_u64().unwrap());
+
+    // An image removed since: its row goes, and the run says so.
+    std::fs::remove_file(images.join("synth00003.png")).unwrap();
+    let t = ok(aac(&args));
+    assert!(t.contains("removed") && t.contains("synth00003"), "{t}");
+    assert_eq!(rows_by_id(&out.join("scores.csv")).len(), 11);
+
+    // `aac agree --col aac8` between two score tables.
+    let o = ok(aac(&[
+        "agree",
+        "--a",
+        s(&out.join("scores.csv")),
+        "--b",
+        s(&out.join("scores.csv")),
+        "--col",
+        "aac8",
+    ]));
+    assert!(
+        o.contains("aac8") && o.contains("none 0, low 1-2, high >=3"),
+        "{o}"
+    );
 }

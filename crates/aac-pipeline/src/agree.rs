@@ -100,7 +100,13 @@ pub fn agree(a: &AgreeConfig) -> Result<AgreeReport> {
             vb.len()
         );
     }
-    let agreement = agreement(&xs, &ys, a.grouping)?;
+    // AAC-8 columns have their own categories (0 / 1-2 / >= 3).
+    let grouping = if col.starts_with("aac8") {
+        aac_score::Grouping::Aac8
+    } else {
+        a.grouping
+    };
+    let agreement = agreement(&xs, &ys, grouping)?;
     let subscores = match (subscores_of(&a.a, &ta)?, subscores_of(&a.b, &tb)?) {
         (Some(sa), Some(sb)) => {
             let (x, y): (Vec<[u32; 8]>, Vec<[u32; 8]>) = sa

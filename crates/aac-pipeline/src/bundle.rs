@@ -136,6 +136,24 @@ fn split<'a>(path: &Path, bytes: &'a [u8]) -> Result<(&'a [u8], &'a [u8], String
     Ok((header_line, unet_bytes, stored.to_string()))
 }
 
+impl BundleHeader {
+    /// What a run record says of the bundle's training: when, by which aac,
+    /// on how many images (and their fingerprint), validation Dice,
+    /// threshold, and the training settings.
+    pub fn training_summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "aac_version": self.aac_version,
+            "created_unix": self.created_unix,
+            "n_images": self.n_images,
+            "data_hash": self.data_hash,
+            "val_dsc": self.val_dsc,
+            "threshold": self.threshold,
+            "unet_training": self.training,
+            "finder_training": self.landmarks.as_ref().map(|l| &l.training),
+        })
+    }
+}
+
 /// Reads and checks a bundle.
 pub fn load(path: &Path) -> Result<Bundle> {
     let bytes = aac_io::read_capped(path, aac_io::input::MAX_MODEL_BYTES)?;

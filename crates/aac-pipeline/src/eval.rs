@@ -135,6 +135,10 @@ pub struct ImageResult {
     pub aac24_continuous_annotation: f64,
     /// AAC24 without rounding up, predicted.
     pub aac24_continuous_predicted: Option<f64>,
+    /// AAC-8 from the annotation.
+    pub aac8_annotation: u32,
+    /// AAC-8 predicted by the 2-class U-net.
+    pub aac8_predicted: Option<u32>,
     /// Dice per method.
     pub dsc: BTreeMap<String, Option<f64>>,
 }
@@ -152,6 +156,9 @@ pub struct Metrics {
     pub aac24_agreement: BTreeMap<String, Agreement>,
     /// The grouping behind the categories of `aac24_agreement`.
     pub grouping: String,
+    /// AAC-8 agreement, predicted vs annotation-derived (categories none 0,
+    /// low 1-2, high >= 3).
+    pub aac8_agreement: Option<Agreement>,
     /// Per-wall agreement of the 8 sub-scores: annotation-derived (a) vs the
     /// 2-class U-net (b).
     pub subscore_agreement: Option<SubscoreAgreement>,
@@ -575,6 +582,8 @@ fn score_test_image(
         sub_predicted: pred.map(|p| p.sub),
         aac24_continuous_annotation: s_true.aac24_continuous(),
         aac24_continuous_predicted: pred.map(|p| p.aac24_continuous()),
+        aac8_annotation: s_true.aac8(),
+        aac8_predicted: pred.map(|p| p.aac8()),
         dsc,
     });
     if f == 0 && acc.examples.len() < 4 && truth.as_raw().iter().any(|&v| v > 0) {
@@ -627,6 +636,21 @@ fn table1_rows(acc: &Accumulated) -> Vec<TableRow> {
 
 /// AAC24 agreement of the 2-class U-net with the annotation-derived score
 /// and with every score column of the dataset's scores.csv.
+/// AAC-8 predicted against the annotation-derived AAC-8.
+fn aac8_agreement(results: &[ImageResult]) -> Option<Agreement> {
+    let (t, p): (Vec<f64>, Vec<f64>) = results
+        .iter()
+        .filter_map(|r| {
+            r.aac8_predicted
+                .map(|p| (r.aac8_annotation as f64, p as f64))
+        })
+        .unzip();
+    if t.is_empty() {
+        return None;
+    }
+    agreement(&t, &p, Grouping::Aac8).ok()
+}
+
 fn aac24_agreements(ds: &Dataset, results: &[ImageResult]) -> Result<BTreeMap<String, Agreement>> {
     let mut agree = BTreeMap::new();
     let with_pred: Vec<&ImageResult> = results
@@ -782,6 +806,7 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
         table1: table1_rows(&acc),
         aac24_agreement,
         grouping: Grouping::default().describe().into(),
+        aac8_agreement: aac8_agreement(&acc.results),
         subscore_agreement: subscores,
         no_test_image_in_training: acc.leak_free,
         timing_s: acc.timing.clone(),
@@ -840,6 +865,19 @@ pub fn print_headline(m: &Metrics) {
         );
     }
     println!("Categories: {}", m.grouping);
+    if let Some(a) = &m.aac8_agreement {
+        let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or("-".into());
+        println!(
+            "AAC-8 vs annotation-derived: r {}, ICC {}, MAE {}, category accuracy {} ({}), weighted kappa {} (n={})",
+            opt(a.pearson),
+            opt(a.icc_2_1),
+            opt(a.mae),
+            opt(a.category_accuracy),
+            aac_score::Grouping::Aac8.describe(),
+            opt(a.kappa_linear),
+            a.n
+        );
+    }
     if let Some(sa) = &m.subscore_agreement {
         let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or("-".into());
         println!(

@@ -228,6 +228,7 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
         aac_io::OutputLock::acquire(&a.out, "aac landmarks", aac_io::WhenHeld::from_wait(a.wait))?;
     let mut record = RunRecord::start("landmarks", Vec::new(), a);
     record.bundle = Some(b.checksum.clone());
+    record.bundle_training = Some(b.header.training_summary());
     record.write(&a.out)?;
     let kept = rows_to_keep(a, &images, &b.checksum)?;
     let csv_path = a.out.join("landmarks.csv");
@@ -249,7 +250,7 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
     );
     let mut rows_out = Appender::open(&csv_path)?;
     let mut prov_out = Appender::open(&prov_path)?;
-    let pb = bar(items.len() as u64, "landmarks");
+    let mut pb = crate::progress::CohortProgress::new(items.len() as u64, "landmarks");
     for chunk in items.chunks((rayon::current_num_threads() * 4).max(8)) {
         let read: Vec<Result<Gray16, String>> = chunk
             .par_iter()
@@ -289,13 +290,13 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
                 b.checksum.clone(),
                 fingerprint(path),
             ]));
-            pb.inc(1);
         }
         // The provenance first: a row without its record is done again.
         prov_out.append(&prov_lines)?;
         rows_out.append(&lines)?;
+        pb.inc(chunk.len() as u64);
     }
-    pb.finish_and_clear();
+    pb.finish();
     let all = read_rows(&csv_path, &COLUMNS, "an `aac landmarks` table")?;
     record.finish(
         all.iter()

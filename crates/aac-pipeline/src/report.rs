@@ -305,6 +305,18 @@ fn agreement_section(m: &Metrics) -> String {
         ));
     }
     html.push_str("</table><p>Paper: R² 0.682 against annotation-derived scores (0.630 through the origin), 0.585 against the radiologist.</p>");
+    if let Some(a) = &m.aac8_agreement {
+        html.push_str(&format!(
+            "<h2>AAC-8 agreement (annotation-derived)</h2><table><tr><th>n</th><th>Pearson r</th><th>ICC(2,1)</th><th>MAE</th><th>category accuracy ({})</th><th>weighted κ</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
+            aac_score::Grouping::Aac8.describe(),
+            a.n,
+            opt(a.pearson),
+            opt(a.icc_2_1),
+            opt(a.mae),
+            opt(a.category_accuracy),
+            opt(a.kappa_linear)
+        ));
+    }
     for (name, a) in &m.aac24_agreement {
         html.push_str(&format!("<p>Confusion matrix ({name}; rows: reference, columns: predicted; {}):</p><table><tr><th></th>", a.categories.join(" / ")));
         for c in a.categories {

@@ -42,6 +42,11 @@ pub struct RunRecord {
     pub options: serde_json::Value,
     /// Host the run ran on.
     pub host: String,
+    /// The machine: operating system, architecture, logical CPUs.
+    pub machine: Machine,
+    /// What the bundle says of its training (None for commands without
+    /// one).
+    pub bundle_training: Option<serde_json::Value>,
     /// Start, seconds since the Unix epoch.
     pub started_unix: u64,
     /// End, seconds since the Unix epoch (None while running).
@@ -52,6 +57,28 @@ pub struct RunRecord {
     pub flags: BTreeMap<String, usize>,
     /// Ids whose row is an error.
     pub failed_ids: Vec<String>,
+}
+
+/// The machine a run ran on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Machine {
+    /// Operating system (`linux`, `macos`, `windows`).
+    pub os: String,
+    /// CPU architecture (`x86_64`, `aarch64`).
+    pub arch: String,
+    /// Logical CPUs available to the process.
+    pub cpus: usize,
+}
+
+impl Machine {
+    /// This machine.
+    pub fn this() -> Self {
+        Machine {
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
 }
 
 /// Seconds since the Unix epoch.
@@ -78,6 +105,8 @@ impl RunRecord {
             bundle: None,
             options: serde_json::to_value(options).unwrap_or_default(),
             host: aac_io::lock::host_name(),
+            machine: Machine::this(),
+            bundle_training: None,
             started_unix: now_unix(),
             finished_unix: None,
             counts: BTreeMap::new(),

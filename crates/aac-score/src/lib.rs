@@ -87,6 +87,9 @@ pub enum Grouping {
     /// `none` (0), `mild` (1-4), `severe` (5 and above): a grouping without a
     /// published source, kept for comparison with earlier versions.
     NoneMildSevere,
+    /// For AAC-8 scores, not AAC24: `none` (0), `low` (1-2), `high` (3 and
+    /// above, the usual risk cut point of Schousboe et al. 2006).
+    Aac8,
 }
 
 impl Grouping {
@@ -95,6 +98,7 @@ impl Grouping {
         match self {
             Grouping::Established => ["low", "moderate", "high"],
             Grouping::NoneMildSevere => ["none", "mild", "severe"],
+            Grouping::Aac8 => ["none", "low", "high"],
         }
     }
 
@@ -103,6 +107,7 @@ impl Grouping {
         match self {
             Grouping::Established => "established groups: low 0-1, moderate 2-5, high >=6",
             Grouping::NoneMildSevere => "none 0, mild 1-4, severe >=5",
+            Grouping::Aac8 => "AAC-8: none 0, low 1-2, high >=3",
         }
     }
 
@@ -111,6 +116,7 @@ impl Grouping {
         match self {
             Grouping::Established => (2.0, 6.0),
             Grouping::NoneMildSevere => (1.0, 5.0),
+            Grouping::Aac8 => (1.0, 3.0),
         }
     }
 
@@ -136,7 +142,7 @@ impl Grouping {
 }
 
 /// The header of the score table written by [`write_scores_csv`].
-pub const SCORE_CSV_HEADER: [&str; 15] = [
+pub const SCORE_CSV_HEADER: [&str; 18] = [
     "id",
     "aac24",
     "l1_ant",
@@ -152,6 +158,9 @@ pub const SCORE_CSV_HEADER: [&str; 15] = [
     "aac24_continuous",
     "ant_length_mm",
     "post_length_mm",
+    "aac8",
+    "aac8_ant",
+    "aac8_post",
 ];
 
 /// The fields of one score-table row after `id`, in [`SCORE_CSV_HEADER`]
@@ -172,6 +181,9 @@ pub fn score_fields(s: &Scored, grouping: Grouping, lengths_mm: Option<[f64; 2]>
                 .unwrap_or_default(),
         );
     }
+    let walls = s.aac8_walls();
+    rec.push(s.aac8().to_string());
+    rec.extend(walls.iter().map(|w| w.to_string()));
     rec
 }
 

@@ -27,6 +27,16 @@
 //! sub-scores are ⌈3 a_v / 64⌉ and ⌈3 p_v / 64⌉: 0 none, 1 up to 1/3 of the
 //! vertebral height (21 rows or fewer), 2 up to 2/3 (22 to 42 rows), 3 above
 //! (43 rows or more). AAC24 is the sum of the 8 sub-scores.
+//!
+//! # AAC-8
+//!
+//! The simplified 8-point scale of Schousboe et al. (J Clin Densitom 2006):
+//! each wall is scored 0-4 by its aggregate calcified length over L1-L4 in
+//! units of vertebral height, Σ_v a_v / 64 (anterior) and Σ_v p_v / 64
+//! (posterior): 0 none, 1 up to one vertebral height, 2 above one and up to
+//! two, 3 above two and up to three, 4 above three. AAC-8 is the sum of the
+//! two wall scores (0-8); its usual risk cut point is >= 3 (>= 5 for
+//! AAC24). It is computed from the same counted rows as AAC24.
 
 use crate::ScoreError;
 use aac_io::{Gray8, IoError, LABEL_ANTERIOR, LABEL_POSTERIOR, ROI_HEIGHT, ROI_WIDTH};
@@ -80,6 +90,21 @@ impl Scored {
         midline_x: None,
         rule: WallRule::ByClass,
     };
+
+    /// The AAC-8 wall scores [anterior, posterior], 0-4 each (module
+    /// documentation, "AAC-8").
+    pub fn aac8_walls(&self) -> [u32; 2] {
+        [0, 1].map(|wall| {
+            let rows: u32 = (0..4).map(|v| self.rows[2 * v + wall].min(ROWS)).sum();
+            // ceil(rows / 64): up to one vertebral height is 1, and so on.
+            rows.div_ceil(ROWS).min(4)
+        })
+    }
+
+    /// AAC-8: the sum of the two wall scores, 0-8.
+    pub fn aac8(&self) -> u32 {
+        self.aac8_walls().iter().sum()
+    }
 
     /// AAC24 without rounding up: Σ 3 × (calcified rows / 64) over the 8
     /// segments, 0..24 (24 × the calcified fraction of the wall length).
@@ -434,6 +459,27 @@ mod tests {
         for y in rows {
             m.put_pixel(x, y, image::Luma([label]));
         }
+    }
+
+    #[test]
+    fn aac8_by_hand() {
+        // Anterior: rows 10..40 of L1 (30 rows) and 0..64 of L2 (64 rows):
+        // 94 rows = 1.47 vertebral heights -> 2. Posterior: all 256 rows =
+        // 4 heights -> 4. AAC-8 6. AAC24: L1a ceil(90/64) = 2, L2a 3, each
+        // posterior 3: 2 + 3 + 12 = 17.
+        let mut m = with_anterior(10..40);
+        paint(&mut m, ANT_X, 64..128, LABEL_ANTERIOR);
+        let s = score_labels(&m).unwrap();
+        assert_eq!(s.rows, [30, 64, 64, 64, 0, 64, 0, 64]);
+        assert_eq!((s.aac24, s.aac8_walls(), s.aac8()), (17, [2, 4], 6));
+        // Exactly one height (64 rows spread over two vertebrae) is 1; one
+        // row more is 2; nothing is 0.
+        let mut m = with_anterior(32..64);
+        paint(&mut m, ANT_X, 64..96, LABEL_ANTERIOR);
+        assert_eq!(score_labels(&m).unwrap().aac8_walls(), [1, 4]);
+        paint(&mut m, ANT_X, 96..97, LABEL_ANTERIOR);
+        assert_eq!(score_labels(&m).unwrap().aac8_walls(), [2, 4]);
+        assert_eq!(Scored::ZERO.aac8(), 0);
     }
 
     /// A mask with a full posterior wall (all 256 rows at x = 60) so that the

@@ -8,7 +8,7 @@ pub use merge::{merge, MergeConfig};
 
 use crate::bundle::{self, Bundle, BundleHeader};
 use crate::dataset_util::load_raw_cases;
-use crate::progress::bar;
+use crate::progress::CohortProgress;
 use crate::run_record::RunRecord;
 use crate::seg::{split_ids, train_unet_with_progress, unet_config};
 use crate::table::{
@@ -23,7 +23,7 @@ use image::Rgb;
 use index_page::write_index;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
@@ -32,11 +32,20 @@ use std::time::Instant;
 const STATUS_COLUMN: usize = aac_score::SCORE_CSV_HEADER.len();
 
 /// Columns predict adds after the score table's.
-const PREDICT_EXTRA_COLUMNS: [&str; 4] = ["status", "message", "flags", "landmarks"];
+const PREDICT_EXTRA_COLUMNS: [&str; 6] = [
+    "status",
+    "message",
+    "flags",
+    "landmarks",
+    "landmark_confidence",
+    "pixel_spacing_mm",
+];
 
 /// The columns of predict's scores.csv: the score table's header
-/// ([`aac_score::SCORE_CSV_HEADER`]), then status, message, flags and
-/// landmarks (`given` from a `.pts` file or `found` by the bundle's finder).
+/// ([`aac_score::SCORE_CSV_HEADER`]), then status, message, flags,
+/// landmarks (`given` from a `.pts` file, `found` by the bundle's finder now
+/// or by `aac landmarks`, `none` when no points were had), the finder's
+/// confidence and the pixel spacing used (mm; `ROWxCOL` when not square).
 pub const COLUMNS: [&str; aac_score::SCORE_CSV_HEADER.len() + PREDICT_EXTRA_COLUMNS.len()] = {
     let head = aac_score::SCORE_CSV_HEADER;
     let mut out = [""; aac_score::SCORE_CSV_HEADER.len() + PREDICT_EXTRA_COLUMNS.len()];
@@ -217,13 +226,21 @@ impl PredictConfig {
     }
 }
 
-/// The provenance key of the model a row was scored with: the bundle's
-/// checksum, with the threshold appended when it was overridden.
-fn model_key(checksum: &str, threshold: Option<[f32; 2]>) -> String {
-    match threshold {
-        Some([a, p]) => format!("{checksum}@threshold={a},{p}"),
-        None => checksum.to_string(),
+/// The provenance key of how a row was scored: the bundle's checksum, then
+/// every option that changes a row or its files (threshold, pixel spacing,
+/// overlays), so that a re-run with other options scores the rows again.
+fn run_key(checksum: &str, a: &PredictConfig) -> String {
+    let mut key = checksum.to_string();
+    if let Some([ant, post]) = a.threshold {
+        key.push_str(&format!("@threshold={ant},{post}"));
     }
+    if let Some(sp) = a.pixel_spacing {
+        key.push_str(&format!("@spacing={}", spacing_cell(sp)));
+    }
+    if a.overlays {
+        key.push_str("@overlays");
+    }
+    key
 }
 
 /// Part K of N of a cohort (1-based), stable by id: `3/10`.
@@ -319,8 +336,9 @@ fn flags_for(
     flat: &crate::flat::FlatRegions,
     planes: &[Vec<f32>],
     threshold: f32,
-) -> Vec<&'static str> {
+) -> (Vec<&'static str>, Vec<String>) {
     let mut flags = Vec::new();
+    let mut messages = Vec::new();
     if fraction_inside < 0.995 {
         flags.push("band_outside_image");
     }
@@ -343,8 +361,12 @@ fn flags_for(
     }
     if unsure > 20 && unsure > 2 * sure {
         flags.push("low_confidence_segmentation");
+        messages.push(format!(
+            "low-confidence segmentation: {unsure} warped pixels with a probability between {:.2} and {threshold:.2} against {sure} at or above {threshold:.2}",
+            threshold * 0.5
+        ));
     }
-    flags
+    (flags, messages)
 }
 
 struct Done {
@@ -356,6 +378,7 @@ fn error_row(id: &str, msg: String, landmarks: &str) -> Done {
     let mut f = vec![id.to_string()];
     f.extend(std::iter::repeat_n(String::new(), STATUS_COLUMN - 1));
     f.extend([String::from("error"), msg, String::new(), landmarks.into()]);
+    f.resize(COLUMNS.len(), String::new());
     Done {
         row: f,
         overlay: None,
@@ -526,15 +549,30 @@ fn prepare(b: &Bundle, mut l: Located, what: &str) -> Result<Prepared, String> {
     })
 }
 
-fn predict_chunk(
-    b: &Bundle,
-    items: &[Item],
+/// What every image of a run is scored with, beside the bundle.
+struct ChunkSettings<'a> {
     overlays: bool,
     default_spacing: Option<[f64; 2]>,
     thresholds: [f32; 2],
-) -> Vec<Done> {
+    /// The `landmarks.csv` rows of `aac landmarks`, when the given points
+    /// came from it.
+    finder_notes: &'a BTreeMap<String, FinderNote>,
+}
+
+/// Where a row's points came from: `given`, `found` (now or by `aac
+/// landmarks`).
+fn landmark_source(id: &str, given: bool, notes: &BTreeMap<String, FinderNote>) -> &'static str {
+    if given && !notes.contains_key(id) {
+        "given"
+    } else {
+        "found"
+    }
+}
+
+fn predict_chunk(b: &Bundle, items: &[Item], cfg: &ChunkSettings) -> Vec<Done> {
     // Stage 1: read, find points where none are given, shape model, warp.
-    let prepared: Vec<Result<Prepared, String>> = locate(b, items, default_spacing)
+    // An error before the points were had says `none` in `landmarks`.
+    let prepared: Vec<Result<Prepared, (String, bool)>> = locate(b, items, cfg.default_spacing)
         .into_par_iter()
         .zip(items)
         .map(|(l, (_, img_path, pts_path))| {
@@ -543,7 +581,7 @@ fn predict_chunk(
                 .unwrap_or(img_path)
                 .display()
                 .to_string();
-            prepare(b, l?, &what)
+            prepare(b, l.map_err(|e| (e, false))?, &what).map_err(|e| (e, true))
         })
         .collect();
     // Stage 2: the U-net on the good ones, batched.
@@ -556,12 +594,14 @@ fn predict_chunk(
         .into_iter()
         .zip(items)
         .map(|(p, (id, _, given))| {
-            let source = if given.is_some() { "given" } else { "found" };
+            let source = landmark_source(id, given.is_some(), cfg.finder_notes);
             match p {
-                Err(msg) => error_row(id, msg, source),
+                Err((msg, had_points)) => {
+                    error_row(id, msg, if had_points { source } else { "none" })
+                }
                 Ok(p) => match planes.next() {
                     Some(pl) if pl.len() == 2 && pl.iter().all(|p| p.len() == PIXELS) => {
-                        score_row(b, id, p, &pl, thresholds, overlays, source)
+                        score_row(b, id, p, &pl, cfg, source)
                     }
                     _ => error_row(
                         id,
@@ -580,10 +620,10 @@ fn score_row(
     id: &str,
     p: Prepared,
     pl: &[Vec<f32>],
-    thresholds: [f32; 2],
-    overlays: bool,
+    cfg: &ChunkSettings,
     source: &str,
 ) -> Done {
+    let thresholds = cfg.thresholds;
     let Prepared {
         located,
         prep,
@@ -605,7 +645,7 @@ fn score_row(
         let x = s.midline_x.unwrap_or_else(|| prep.aorta_centre_x());
         wall_lengths_mm(&labels, &s, &row_lengths_mm(&prep.roi, x, sp))
     });
-    let mut flags = flags_for(
+    let (mut flags, mut messages) = flags_for(
         prep.fraction_inside,
         prep.shape_mahalanobis,
         b.header.ssm.n_modes(),
@@ -619,26 +659,36 @@ fn score_row(
     if prep.roi.layout.is_fallback() {
         flags.push("roi_band_adjusted");
     }
-    let mut messages: Vec<String> = located.spacing_note.iter().cloned().collect();
-    if let Some(f) = &located.found {
-        if f.uncertain() {
-            flags.push(aac_landmarks::UNCERTAIN_FLAG);
-            messages.push(format!("found landmarks in doubt: {}", f.doubts.join("; ")));
+    messages.extend(located.spacing_note.iter().cloned());
+    // The finder's verdict: from this run, or from the `aac landmarks` run
+    // that wrote the given points.
+    let note = cfg.finder_notes.get(id);
+    let confidence = match (&located.found, note) {
+        (Some(f), _) => {
+            if f.uncertain() {
+                flags.push(aac_landmarks::UNCERTAIN_FLAG);
+                messages.push(format!("found landmarks in doubt: {}", f.doubts.join("; ")));
+            }
+            format!("{:.3}", f.confidence)
         }
-    }
-    if lengths.is_none() {
-        messages.push(
-            "no pixel spacing (DICOM PixelSpacing or --pixel-spacing): wall lengths not computed"
-                .into(),
-        );
-    }
+        (None, Some(n)) => {
+            if n.flagged {
+                flags.push(aac_landmarks::UNCERTAIN_FLAG);
+                messages.push(format!("found landmarks in doubt: {}", n.message));
+            }
+            n.confidence.clone()
+        }
+        (None, None) => String::new(),
+    };
     let mut f = vec![id.to_string()];
     f.extend(score_fields(&s, Grouping::default(), lengths));
     f.push(if flags.is_empty() { "ok" } else { "flagged" }.into());
     f.push(messages.join("; "));
     f.push(flags.join(";"));
     f.push(source.into());
-    let overlay = overlays.then(|| {
+    f.push(confidence);
+    f.push(located.spacing.map(spacing_cell).unwrap_or_default());
+    let overlay = cfg.overlays.then(|| {
         draw_overlay(
             &located.img,
             &located.spine,
@@ -650,6 +700,52 @@ fn score_row(
         )
     });
     Done { row: f, overlay }
+}
+
+/// A pixel spacing as written in scores.csv: one number when square, else
+/// `ROWxCOL` (mm).
+fn spacing_cell([r, c]: [f64; 2]) -> String {
+    if r == c {
+        format!("{r}")
+    } else {
+        format!("{r}x{c}")
+    }
+}
+
+/// A row of `landmarks.csv` written by `aac landmarks`, carried into the
+/// rows scored with its points.
+#[derive(Debug, Clone)]
+struct FinderNote {
+    flagged: bool,
+    confidence: String,
+    message: String,
+}
+
+/// The `landmarks.csv` of a `--landmarks` folder written by `aac landmarks`
+/// (empty when there is none: points from elsewhere).
+fn finder_notes(dir: Option<&Path>) -> Result<BTreeMap<String, FinderNote>> {
+    let Some(path) = dir.map(|d| d.join("landmarks.csv")).filter(|p| p.is_file()) else {
+        return Ok(BTreeMap::new());
+    };
+    let rows = read_rows(
+        &path,
+        &crate::landmarks::COLUMNS,
+        "an `aac landmarks` table",
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r[1] != "error")
+        .map(|r| {
+            (
+                r[0].clone(),
+                FinderNote {
+                    flagged: r[1] == "flagged",
+                    confidence: r[2].clone(),
+                    message: r[3].clone(),
+                },
+            )
+        })
+        .collect())
 }
 
 /// The QC overlay on the original image: predicted calcification mapped back,
@@ -737,7 +833,8 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     let threshold = a
         .threshold
         .unwrap_or([b.header.threshold, b.header.threshold]);
-    let key = model_key(&b.checksum, a.threshold);
+    let key = run_key(&b.checksum, a);
+    let notes = finder_notes(a.landmarks.as_deref())?;
     if let Some(dir) = &a.landmarks {
         if !dir.is_dir() {
             bail!(
@@ -763,6 +860,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     let shards = RunRecord::shards_after(previous.as_ref(), a.shard);
     let mut record = RunRecord::start("predict", shards, a);
     record.bundle = Some(key.clone());
+    record.bundle_training = Some(b.header.training_summary());
     record.write(&a.out)?;
     let scores_path = a.out.join("scores.csv");
     let provenance_path = a.out.join(PROVENANCE_FILE);
@@ -827,7 +925,8 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     );
     let mut file = Appender::open(&scores_path)?;
     let mut prov_file = Appender::open(&provenance_path)?;
-    let pb = bar(todo.len() as u64, "predict");
+    let mut pb = CohortProgress::new(todo.len() as u64, "predict");
+    let mut warned_spacing = false;
     let t0 = Instant::now();
     // Each stage of a chunk (read, find points, warp, U-net) waits for its
     // slowest image, and a scan re-framed by the finder adds a batch that
@@ -837,7 +936,25 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     // -> 180 MB).
     let chunk = (rayon::current_num_threads() * 16).max(32);
     for items in todo.chunks(chunk) {
-        let results = predict_chunk(&b, items, a.overlays, a.pixel_spacing, threshold);
+        let settings = ChunkSettings {
+            overlays: a.overlays,
+            default_spacing: a.pixel_spacing,
+            thresholds: threshold,
+            finder_notes: &notes,
+        };
+        let results = predict_chunk(&b, items, &settings);
+        if !warned_spacing {
+            let spacing_col = COLUMNS.len() - 1;
+            if results
+                .iter()
+                .any(|d| d.row[STATUS_COLUMN] != "error" && d.row[spacing_col].is_empty())
+            {
+                warned_spacing = true;
+                tracing::warn!(
+                    "some images state no pixel spacing (DICOM PixelSpacing or ImagerPixelSpacing) and --pixel-spacing is not given: their wall lengths (ant_length_mm, post_length_mm) are left empty"
+                );
+            }
+        }
         let mut lines = String::new();
         for (d, (id, _, _)) in results.iter().zip(items) {
             if let Some(o) = &d.overlay {
@@ -860,7 +977,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         file.append(&lines)?;
         pb.inc(items.len() as u64);
     }
-    pb.finish_and_clear();
+    pb.finish();
     let all = read_done(&scores_path)?;
     write_index(&a.out, &all)?;
     record.finish(all.iter().map(row_summary));
@@ -992,12 +1109,22 @@ mod threshold_tests {
     }
 
     #[test]
-    fn rows_of_another_threshold_have_another_provenance() {
-        let plain = model_key("abc", None);
+    fn rows_of_other_options_have_another_provenance() {
+        let plain = run_key("abc", &config(None));
         assert_eq!(plain, "abc");
-        let t = model_key("abc", Some([0.2, 0.3]));
+        let t = run_key("abc", &config(Some([0.2, 0.3])));
         assert_ne!(t, plain);
-        assert_ne!(t, model_key("abc", Some([0.2, 0.2])));
+        assert_ne!(t, run_key("abc", &config(Some([0.2, 0.2]))));
+        let mut c = config(None);
+        c.overlays = true;
+        let with_overlays = run_key("abc", &c);
+        c.pixel_spacing = Some([0.3, 0.3]);
+        let keys = [plain, t, with_overlays, run_key("abc", &c)];
+        for i in 0..4 {
+            for j in i + 1..4 {
+                assert_ne!(keys[i], keys[j]);
+            }
+        }
     }
 }
 
