@@ -544,7 +544,10 @@ fn interrupted_runs_leave_whole_rows_are_refused_by_merge_and_resume() {
         let t = ok(aac(&p_args));
         assert!(t.contains("took over the lock"), "{t}");
         // Without a terminal (as on a cluster) progress comes as log lines.
-        assert!(t.contains("predict: ") && t.contains("images/s, ETA"), "{t}");
+        assert!(
+            t.contains("predict: ") && t.contains("images/s, ETA"),
+            "{t}"
+        );
     } else {
         ok(aac(&p_args));
     }

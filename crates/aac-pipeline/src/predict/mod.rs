@@ -279,6 +279,10 @@ impl Shard {
     }
 }
 
+/// Images per worker thread in one chunk of `aac predict` (the unit of
+/// reading, finding points, the U-net's batch and appending).
+pub const CHUNK_PER_THREAD: usize = 16;
+
 /// Pixels of a warped region of interest.
 const PIXELS: usize = (ROI_WIDTH * ROI_HEIGHT) as usize;
 
@@ -934,7 +938,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     // waits are shared by more images (docs/predict.md: finding points on
     // 1,000 scans about 7% faster, points given unchanged; peak memory 115
     // -> 180 MB).
-    let chunk = (rayon::current_num_threads() * 16).max(32);
+    let chunk = (rayon::current_num_threads() * CHUNK_PER_THREAD).max(32);
     for items in todo.chunks(chunk) {
         let settings = ChunkSettings {
             overlays: a.overlays,

@@ -1,0 +1,62 @@
+//! The defaults and figures the README and docs state are the code's: a
+//! change to one without the other fails here.
+
+use aac_pipeline::defaults as d;
+
+fn doc(rel: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn the_readme_states_the_training_defaults_of_the_code() {
+    let readme = doc("README.md");
+    let stated = format!(
+        "`--unet-width {} --epochs {} --augment {} --lr {}`",
+        d::UNET_WIDTH,
+        d::EPOCHS,
+        d::AUGMENT,
+        d::LR
+    );
+    assert!(readme.contains(&stated), "README.md does not say {stated}");
+    assert!(
+        readme.contains(&format!("({} epochs:", d::EPOCHS)),
+        "README.md's recipe states another epoch count than {}",
+        d::EPOCHS
+    );
+}
+
+#[test]
+fn predict_docs_state_the_chunk_size_and_every_flag() {
+    let predict = doc("docs/predict.md");
+    let chunk = format!(
+        "chunks of {} x threads",
+        aac_pipeline::predict::CHUNK_PER_THREAD
+    );
+    assert!(
+        predict.contains(&chunk),
+        "docs/predict.md does not say {chunk}"
+    );
+    for flag in [
+        "--landmarks",
+        "--overlays",
+        "--shard",
+        "--pixel-spacing",
+        "--threshold",
+        "--jobs",
+        "--wait",
+        "--force",
+        "--allow-partial",
+    ] {
+        assert!(
+            predict.contains(flag),
+            "docs/predict.md does not mention {flag}"
+        );
+    }
+}
