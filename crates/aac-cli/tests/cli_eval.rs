@@ -103,6 +103,14 @@ fn eval_writes_the_report_and_never_tests_on_training_images() {
     assert!(sub["anterior_total"].is_array() && sub["posterior_total"].is_array());
     assert!(m["grouping"].as_str().unwrap().contains("low 0-1"));
     assert!(html.contains("Sub-score agreement per wall"));
+    // AAC-8 beside AAC24, on the same scans.
+    let aac8 = &m["aac8_agreement"];
+    assert_eq!(aac8["n"], sub["n"], "{aac8}");
+    assert_eq!(
+        aac8["categories"],
+        serde_json::json!(["none", "low", "high"])
+    );
+    assert!(html.contains("AAC-8 agreement"));
     let preds = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
     assert!(preds.starts_with(
         "id,fold,aac24_annotation,aac24_predicted,aac24_continuous_annotation,aac24_continuous_predicted,"

@@ -69,16 +69,25 @@ fn score_writes_table_and_overlays() {
     assert_eq!(
         lines[0],
         "id,aac24,l1_ant,l1_post,l2_ant,l2_post,l3_ant,l3_post,l4_ant,l4_post,midline_x,category,\
-         aac24_continuous,ant_length_mm,post_length_mm"
+         aac24_continuous,ant_length_mm,post_length_mm,aac8,aac8_ant,aac8_post"
     );
     // a: L1 post 64 rows -> 3, L2 ant 22 rows -> 2: AAC24 5, moderate;
     // continuous 3 * (64 + 22) / 64 = 4.03; warped masks carry no lengths.
+    // AAC-8: anterior 22 rows (up to one height) 1, posterior 64 rows 1: 2.
     assert!(lines[1].starts_with("a,5,0,3,2,0,0,0,0,0,"), "{}", lines[1]);
-    assert!(lines[1].ends_with(",moderate,4.0312,,"), "{}", lines[1]);
-    assert_eq!(lines[2], "b,0,0,0,0,0,0,0,0,0,,low,0.0000,,");
+    assert!(
+        lines[1].ends_with(",moderate,4.0312,,,2,1,1"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[2], "b,0,0,0,0,0,0,0,0,0,,low,0.0000,,,0,0,0");
     // c: L3 ant 43 rows -> 3, L4 post 21 rows -> 1: AAC24 4, moderate.
     assert!(lines[3].starts_with("c,4,0,0,0,0,3,0,0,1,"), "{}", lines[3]);
-    assert!(lines[3].ends_with(",moderate,3.0000,,"), "{}", lines[3]);
+    assert!(
+        lines[3].ends_with(",moderate,3.0000,,,2,1,1"),
+        "{}",
+        lines[3]
+    );
     for id in ["a", "b", "c"] {
         let p = ov.join(format!("{id}.png"));
         let img = image::open(&p).unwrap();

@@ -1133,6 +1133,30 @@ mod threshold_tests {
 }
 
 #[cfg(test)]
+mod flag_tests {
+    use super::*;
+
+    #[test]
+    fn low_confidence_segmentation_says_why() {
+        let flat = crate::flat::FlatRegions::find(&vec![0.5f32; PIXELS]);
+        let mut planes = vec![vec![0.0f32; PIXELS]; 2];
+        planes[0][..30].fill(0.2); // between 0.15 and 0.3
+        planes[1][..5].fill(0.9);
+        let (flags, messages) = flags_for(1.0, 0.0, 5, &flat, &planes, 0.3);
+        assert!(flags.contains(&"low_confidence_segmentation"), "{flags:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("30 warped pixels") && m.contains("against 5")),
+            "{messages:?}"
+        );
+        planes[1][..30].fill(0.9);
+        let (flags, messages) = flags_for(1.0, 0.0, 5, &flat, &planes, 0.3);
+        assert!(!flags.contains(&"low_confidence_segmentation") && messages.is_empty());
+    }
+}
+
+#[cfg(test)]
 mod spacing_tests {
     use super::*;
 
