@@ -263,13 +263,14 @@ mod tests {
         ];
         write_scores_csv(&path, &rows, Grouping::Established).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        // aac24_continuous = 3 * (10 + 30 + 64 + 1) / 64 = 4.921875.
+        // aac24_continuous = 3 * (10 + 30 + 64 + 1) / 64 = 4.921875; AAC-8:
+        // anterior 105 rows = 1.64 heights -> 2, posterior none -> 0.
         assert_eq!(
             text,
             "id,aac24,l1_ant,l1_post,l2_ant,l2_post,l3_ant,l3_post,l4_ant,l4_post,midline_x,category,\
-             aac24_continuous,ant_length_mm,post_length_mm\n\
-             a,7,1,0,2,0,3,0,1,0,70.125,high,4.9219,41.50,0.00\n\
-             b,0,0,0,0,0,0,0,0,0,,low,0.0000,,\n"
+             aac24_continuous,ant_length_mm,post_length_mm,aac8,aac8_ant,aac8_post\n\
+             a,7,1,0,2,0,3,0,1,0,70.125,high,4.9219,41.50,0.00,2,2,0\n\
+             b,0,0,0,0,0,0,0,0,0,,low,0.0000,,,0,0,0\n"
         );
         write_scores_csv(&path, &rows, Grouping::NoneMildSevere).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
