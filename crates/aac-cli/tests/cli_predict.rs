@@ -302,32 +302,7 @@ fn bundle_predict_resume_shards_and_broken_files() {
 #[test]
 fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     let tmp = tempfile::tempdir().unwrap();
-    let train = tmp.path().join("train");
-    ok(aac(&[
-        "synth",
-        "--n",
-        "8",
-        "--seed",
-        "1",
-        "--style",
-        "hologic",
-        "--out",
-        s(&train),
-    ]));
-    let model = tmp.path().join("model.aac");
-    let tiny = [
-        "--unet-width",
-        "2",
-        "--epochs",
-        "1",
-        "--landmark-epochs",
-        "1",
-        "--landmark-width",
-        "2",
-    ];
-    let mut a = vec!["train", "bundle", "--data", s(&train), "--out", s(&model)];
-    a.extend(tiny);
-    ok(aac(&a));
+    let (train, model) = common::tiny_finder_bundle(tmp.path());
     let new = tmp.path().join("new");
     ok(aac(&[
         "synth",
@@ -499,7 +474,7 @@ fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
         s(&bare),
         "--no-landmarks",
     ];
-    a.extend(&tiny[..4]);
+    a.extend(&common::TINY[..4]);
     ok(aac(&a));
     let o = aac(&[
         "landmarks",

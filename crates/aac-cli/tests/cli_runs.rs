@@ -421,35 +421,7 @@ fn rows_appear_while_running(child: &mut Child, table: &Path) -> bool {
 #[test]
 fn interrupted_runs_leave_whole_rows_are_refused_by_merge_and_resume() {
     let tmp = tempfile::tempdir().unwrap();
-    let train = tmp.path().join("train");
-    ok(aac(&[
-        "synth",
-        "--n",
-        "8",
-        "--seed",
-        "1",
-        "--style",
-        "hologic",
-        "--out",
-        s(&train),
-    ]));
-    let model = tmp.path().join("model.aac");
-    ok(aac(&[
-        "train",
-        "bundle",
-        "--data",
-        s(&train),
-        "--out",
-        s(&model),
-        "--unet-width",
-        "2",
-        "--epochs",
-        "1",
-        "--landmark-epochs",
-        "1",
-        "--landmark-width",
-        "2",
-    ]));
+    let (_, model) = common::tiny_finder_bundle(tmp.path());
     let new = tmp.path().join("new");
     ok(aac(&[
         "synth",

@@ -215,19 +215,26 @@ fn rescale(obj: &DefaultDicomObject) -> (f64, f64) {
 /// Decodes the first frame of an encapsulated JPEG with [`crate::jpeg12`],
 /// applying Rescale Slope/Intercept and MONOCHROME1 inversion.
 fn jpeg_fallback(path: &Path, obj: &DefaultDicomObject) -> Result<(u32, u32, Vec<f64>)> {
+    let bytes = encapsulated_first_frame(path, obj, "JPEG")?;
+    let jpeg = crate::jpeg12::decode_jpeg_gray(&bytes)
+        .map_err(|e| IoError::format(path, format!("cannot decode JPEG pixel data: {e}")))?;
+    Ok((jpeg.width, jpeg.height, stored_to_values(obj, &jpeg.pixels)))
+}
+
+/// The compressed bytes of the first frame of encapsulated pixel data, for
+/// the decoders aac calls itself (`codec` names the transfer syntax in the
+/// error when the data is not encapsulated).
+fn encapsulated_first_frame(path: &Path, obj: &DefaultDicomObject, codec: &str) -> Result<Vec<u8>> {
     let elem = obj
         .element(tags::PIXEL_DATA)
         .map_err(|_| IoError::format(path, "no pixel data"))?;
     let fragments = elem.value().fragments().ok_or_else(|| {
         IoError::format(
             path,
-            "JPEG transfer syntax but pixel data is not encapsulated",
+            format!("{codec} transfer syntax but pixel data is not encapsulated"),
         )
     })?;
-    let bytes = first_frame_bytes(obj, fragments);
-    let jpeg = crate::jpeg12::decode_jpeg_gray(&bytes)
-        .map_err(|e| IoError::format(path, format!("cannot decode JPEG pixel data: {e}")))?;
-    Ok((jpeg.width, jpeg.height, stored_to_values(obj, &jpeg.pixels)))
+    Ok(first_frame_bytes(obj, fragments))
 }
 
 /// The encapsulated bytes of the first frame. A single-frame image may be
@@ -306,16 +313,7 @@ fn jpeg_ls_values(path: &Path, obj: &DefaultDicomObject) -> Result<(u32, u32, Ve
             "JPEG-LS image without Rows or Columns",
         ));
     };
-    let elem = obj
-        .element(tags::PIXEL_DATA)
-        .map_err(|_| IoError::format(path, "no pixel data"))?;
-    let fragments = elem.value().fragments().ok_or_else(|| {
-        IoError::format(
-            path,
-            "JPEG-LS transfer syntax but pixel data is not encapsulated",
-        )
-    })?;
-    let bytes = first_frame_bytes(obj, fragments);
+    let bytes = encapsulated_first_frame(path, obj, "JPEG-LS")?;
     let (pixels, w, h) = jpegls::decode(&bytes, w, h)
         .map_err(|e| IoError::format(path, format!("cannot decode JPEG-LS pixel data: {e}")))?;
     Ok((w, h, stored_to_values(obj, &pixels)))

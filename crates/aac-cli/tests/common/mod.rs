@@ -1,7 +1,7 @@
 //! Helpers shared by the CLI tests: run the built `aac` and read its output.
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs `aac` with arguments to the end.
@@ -31,4 +31,39 @@ pub fn ok(o: Output) -> String {
 /// A path as an argument.
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// Training flags of a tiny bundle: a U-net of width 2 and a finder of width
+/// 2, one epoch each (seconds, not a usable model).
+pub const TINY: [&str; 8] = [
+    "--unet-width",
+    "2",
+    "--epochs",
+    "1",
+    "--landmark-epochs",
+    "1",
+    "--landmark-width",
+    "2",
+];
+
+/// Eight `hologic` scans in `dir/train` and a tiny bundle with a landmark
+/// finder trained on them, `dir/model.aac`.
+pub fn tiny_finder_bundle(dir: &Path) -> (PathBuf, PathBuf) {
+    let train = dir.join("train");
+    ok(aac(&[
+        "synth",
+        "--n",
+        "8",
+        "--seed",
+        "1",
+        "--style",
+        "hologic",
+        "--out",
+        s(&train),
+    ]));
+    let model = dir.join("model.aac");
+    let mut a = vec!["train", "bundle", "--data", s(&train), "--out", s(&model)];
+    a.extend(TINY);
+    ok(aac(&a));
+    (train, model)
 }
