@@ -5,9 +5,8 @@
 
 use crate::dataset_util::load_raw_cases;
 use crate::report;
-use crate::seg::{
-    labels_from, split_ids, train_unet_with_progress, unet_config, write_loss_curves,
-};
+use crate::roi_labels::roi_labels;
+use crate::seg::{split_ids, train_unet_with_progress, unet_config, write_loss_curves};
 use aac_io::{Dataset, Gray16, Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
 use aac_rf::{choose_threshold, RfModel, RoiCase, TrainParams};
 use aac_score::metrics::{
@@ -445,13 +444,26 @@ fn unet_fold(
     let cfg = unet_config(classes, &a.unet, a.seed + f as u64);
     let trained = train_unet_with_progress(&cfg, &train, &val, ssm, label)?;
     let model = aac_unet::UnetModel::from_bytes(&trained.model, Path::new("<trained>"))?;
+    let t = model.header.threshold;
+    Ok((test_labels(&model, test, t), trained.logs))
+}
+
+/// Labels of the test ROIs by a trained U-net at its threshold, as `aac
+/// predict` labels them ([`crate::roi_labels`]).
+fn test_labels(model: &aac_unet::UnetModel, test: &[RoiCase], t: f32) -> Vec<Gray8> {
     let inputs: Vec<Vec<f32>> = test.iter().map(|c| c.image.clone()).collect();
-    let labels = model
+    model
         .predict(&inputs)
         .iter()
-        .map(|p| labels_from(p, model.header.threshold))
-        .collect();
-    Ok((labels, trained.logs))
+        .zip(&inputs)
+        .map(|(p, roi)| roi_labels(roi, p, [t, t]).labels)
+        .collect()
+}
+
+/// The 2-class U-net's scores of a test image from its labels, split around
+/// the predicted aortic centre as `aac predict` splits them.
+fn predicted_scores(labels: &Gray8, warped: &Warped) -> Result<Scored> {
+    Ok(score_segmentation(labels, warped.prior_x)?)
 }
 
 /// Trains every method on one fold and scores its test images into `acc`.
@@ -571,7 +583,7 @@ fn score_test_image(
     }
     let pred: Option<Scored> = labels
         .get("unet2")
-        .map(|ls| score_segmentation(&ls[k], warped.prior_x))
+        .map(|ls| predicted_scores(&ls[k], warped))
         .transpose()?;
     acc.results.push(ImageResult {
         id: ids[i].clone(),
@@ -895,4 +907,92 @@ pub fn print_headline(m: &Metrics) {
         "No test image was used for training or validation in its fold: {}",
         m.no_test_image_in_training
     );
+}
+
+#[cfg(test)]
+mod one_path_tests {
+    use super::*;
+    use crate::predict::{predict, train_bundle, BundleConfig, PredictConfig};
+
+    /// For one model and the same images, the scores cross-validation
+    /// computes (warp, U-net, labels, wall split) are the scores `aac
+    /// predict` writes.
+    #[test]
+    fn eval_scores_each_image_as_predict_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let opts = aac_synth::CohortOptions {
+            n: 8,
+            seed: 3,
+            style: aac_synth::Style::hologic(),
+            dicom: false,
+            calcified_only: true,
+        };
+        aac_synth::write_cohort(&data, &opts, &|| ()).unwrap();
+        let model_path = tmp.path().join("m.aac");
+        let mut cfg = BundleConfig::new(data.clone(), model_path.clone());
+        cfg.unet.width = 2;
+        cfg.unet.epochs = 1;
+        cfg.landmarks = None;
+        train_bundle(&cfg).unwrap();
+        let b = crate::bundle::load(&model_path).unwrap();
+        let ds = Dataset::open(&data).unwrap();
+        let ids = ds.ids();
+        let raw = load_raw_cases(&ds, &ids, "masks").unwrap();
+        let warped: Vec<Warped> = raw
+            .iter()
+            .map(|c| warp_case(&b.header.ssm, c, None).unwrap())
+            .collect();
+        let rois: Vec<RoiCase> = warped.iter().map(|w| w.roi.clone()).collect();
+        // A network trained one epoch calls little: a threshold at the
+        // 99.5th percentile of its probabilities gives both paths deposits
+        // to score.
+        let inputs: Vec<Vec<f32>> = rois.iter().map(|c| c.image.clone()).collect();
+        let mut all: Vec<f32> = b
+            .unet
+            .predict(&inputs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        all.sort_by(f32::total_cmp);
+        let t = all[all.len() * 995 / 1000].clamp(1e-6, 0.999);
+        let out = tmp.path().join("out");
+        predict(&PredictConfig {
+            model: model_path.clone(),
+            images: data.join("images"),
+            landmarks: Some(data.join("landmarks")),
+            out: out.clone(),
+            jobs: Some(1),
+            overlays: false,
+            shard: None,
+            pixel_spacing: None,
+            threshold: Some([t, t]),
+            wait: false,
+        })
+        .unwrap();
+        let rows: BTreeMap<String, Vec<String>> =
+            crate::table::read_rows(&out.join("scores.csv"), &crate::predict::COLUMNS, "scores")
+                .unwrap()
+                .into_iter()
+                .map(|r| (r[0].clone(), r))
+                .collect();
+        // Eval's path with the bundle's network and shape model.
+        let labels = test_labels(&b.unet, &rois, t);
+        let mut scored = 0;
+        for ((id, w), l) in ids.iter().zip(&warped).zip(&labels) {
+            let s = predicted_scores(l, w).unwrap();
+            let row = &rows[id];
+            let mut expected = vec![s.aac24.to_string()];
+            expected.extend(s.sub.iter().map(|v| v.to_string()));
+            assert_eq!(row[1..10], expected[..], "{id}");
+            assert_eq!(row[15], s.aac8().to_string(), "{id}");
+            scored += usize::from(s.aac24 > 0);
+        }
+        assert_eq!(rows.len(), ids.len());
+        assert!(
+            scored >= 2,
+            "only {scored} images with calcification called"
+        );
+    }
 }

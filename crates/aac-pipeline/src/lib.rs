@@ -14,6 +14,7 @@ pub mod masks;
 pub mod predict;
 pub mod progress;
 pub mod report;
+pub mod roi_labels;
 pub mod run_record;
 pub mod seg;
 pub mod shape;

@@ -138,11 +138,6 @@ impl Segmenter {
     }
 }
 
-/// Labels from probability planes: binary 0/1, or 0/1/2 where the larger class wins.
-pub fn labels_from(planes: &[Vec<f32>], threshold: f32) -> aac_io::Gray8 {
-    aac_score::labels_from_planes(planes, ROI_WIDTH, ROI_HEIGHT, threshold)
-}
-
 fn prob_png(plane: &[f32]) -> Gray16 {
     let data = plane
         .iter()
@@ -152,8 +147,15 @@ fn prob_png(plane: &[f32]) -> Gray16 {
 }
 
 /// Writes one image's segmentation: prob/<id>.png (P(calcified), 16-bit),
-/// for 2 classes also prob_ant/ and prob_post/, and masks/<id>.png.
-pub fn write_segmentation(out: &Path, id: &str, planes: &[Vec<f32>], threshold: f32) -> Result<()> {
+/// for 2 classes also prob_ant/ and prob_post/, and masks/<id>.png, labelled
+/// as `aac predict` labels ([`crate::roi_labels`]; `roi` is the warped image).
+pub fn write_segmentation(
+    out: &Path,
+    id: &str,
+    roi: &[f32],
+    planes: &[Vec<f32>],
+    threshold: f32,
+) -> Result<()> {
     let any: Vec<f32> = if planes.len() == 1 {
         planes[0].clone()
     } else {
@@ -176,7 +178,7 @@ pub fn write_segmentation(out: &Path, id: &str, planes: &[Vec<f32>], threshold: 
     }
     write_mask(
         &out.join("masks").join(format!("{id}.png")),
-        &labels_from(planes, threshold),
+        &crate::roi_labels::roi_labels(roi, planes, [threshold, threshold]).labels,
     )?;
     Ok(())
 }
@@ -428,7 +430,7 @@ pub fn segment_dataset(a: &SegmentConfig) -> Result<SegmentSummary> {
         let cases = load_rois(&ds, chunk, None)?;
         let all = model.predict(&cases);
         for ((id, c), planes) in chunk.iter().zip(&cases).zip(&all) {
-            write_segmentation(&a.out, id, planes, threshold)?;
+            write_segmentation(&a.out, id, &c.image, planes, threshold)?;
             let img = Gray16::from_raw(
                 ROI_WIDTH,
                 ROI_HEIGHT,

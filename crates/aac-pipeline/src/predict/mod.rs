@@ -9,6 +9,7 @@ pub use merge::{merge, MergeConfig};
 use crate::bundle::{self, Bundle, BundleHeader};
 use crate::dataset_util::load_raw_cases;
 use crate::progress::CohortProgress;
+use crate::roi_labels::{roi_scores, RoiLabels};
 use crate::run_record::RunRecord;
 use crate::seg::{split_ids, train_unet_with_progress, unet_config};
 use crate::table::{
@@ -16,7 +17,7 @@ use crate::table::{
 };
 use aac_io::draw::{display_rgb, line, overlay_labels, resize_to_height, text};
 use aac_io::{read_image_spaced, Dataset, Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
-use aac_score::{score_fields, score_segmentation, wall_lengths_mm, Grouping};
+use aac_score::{score_fields, wall_lengths_mm, Grouping};
 use aac_warp::{prepare_roi, row_lengths_mm, unwarp_labels, AortaSource, WarpMap};
 use anyhow::{bail, Context, Result};
 use image::Rgb;
@@ -635,16 +636,15 @@ fn score_row(
         roi,
         disagree,
     } = p;
-    // Nothing can be seen in a region the scanner masked flat, and its edge
-    // looks like a calcified wall.
-    let flat = crate::flat::FlatRegions::find(&roi);
-    let mut pl = pl.to_vec();
-    flat.clear(&mut pl);
-    let labels = aac_score::labels_from_planes_per_class(&pl, ROI_WIDTH, ROI_HEIGHT, thresholds);
-    let s = match score_segmentation(&labels, prep.aorta_centre_x()) {
-        Ok(s) => s,
+    let (labelled, s) = match roi_scores(&roi, pl, thresholds, prep.aorta_centre_x()) {
+        Ok(r) => r,
         Err(e) => return error_row(id, e.to_string(), source),
     };
+    let RoiLabels {
+        planes: pl,
+        flat,
+        labels,
+    } = labelled;
     let lengths = located.spacing.map(|sp| {
         let x = s.midline_x.unwrap_or_else(|| prep.aorta_centre_x());
         wall_lengths_mm(&labels, &s, &row_lengths_mm(&prep.roi, x, sp))

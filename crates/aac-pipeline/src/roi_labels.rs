@@ -1,0 +1,50 @@
+//! The one path from a model's probability planes over a warped region of
+//! interest to the labels that are scored: flat regions cleared (nothing can
+//! be seen in a region the scanner masked flat, and its edge looks like a
+//! calcified wall; [`crate::flat`]), then a threshold per class
+//! ([`aac_score::labels_from_planes_per_class`]). `aac predict`, `aac eval`
+//! and `aac segment` all label through [`roi_labels`], and score the labels
+//! with [`aac_score::score_segmentation`] around the predicted aortic centre,
+//! so the figures cross-validation reports describe what `predict` ships.
+
+use crate::flat::FlatRegions;
+use aac_io::{Gray8, ROI_HEIGHT, ROI_WIDTH};
+
+/// A warped region's labels and what they were made from.
+pub struct RoiLabels {
+    /// The probability planes with flat regions cleared.
+    pub planes: Vec<Vec<f32>>,
+    /// The flat regions found in the warped image.
+    pub flat: FlatRegions,
+    /// 0 none, else the class (1, or 1 anterior / 2 posterior).
+    pub labels: Gray8,
+}
+
+/// Labels of a warped region: `roi` is the warped image (row-major
+/// 128 x 256), `planes` the model's probabilities (one plane, or anterior and
+/// posterior), `thresholds` one per class (the same twice for one plane).
+pub fn roi_labels(roi: &[f32], planes: &[Vec<f32>], thresholds: [f32; 2]) -> RoiLabels {
+    let flat = FlatRegions::find(roi);
+    let mut planes = planes.to_vec();
+    flat.clear(&mut planes);
+    let labels =
+        aac_score::labels_from_planes_per_class(&planes, ROI_WIDTH, ROI_HEIGHT, thresholds);
+    RoiLabels {
+        planes,
+        flat,
+        labels,
+    }
+}
+
+/// The scores of a warped region through [`roi_labels`], with the walls
+/// split around `prior_x` (the predicted aortic centre in warped pixels).
+pub fn roi_scores(
+    roi: &[f32],
+    planes: &[Vec<f32>],
+    thresholds: [f32; 2],
+    prior_x: f64,
+) -> Result<(RoiLabels, aac_score::Scored), aac_score::ScoreError> {
+    let l = roi_labels(roi, planes, thresholds);
+    let s = aac_score::score_segmentation(&l.labels, prior_x)?;
+    Ok((l, s))
+}
