@@ -24,9 +24,6 @@ const AORTA_BAND_X0: usize = 57;
 /// Share of the aorta band masked flat above which the scan is flagged.
 const FLAGGED_SHARE: f64 = 0.05;
 
-/// The QC flag of a scan with a masked region over the aorta's band.
-pub const FLAT_FLAG: &str = "flat_region_in_aorta_band";
-
 /// A flat region found in a warped ROI (128 x 256, row-major).
 pub struct FlatRegions {
     /// Pixels inside a masked region.

@@ -4,6 +4,7 @@
 
 use crate::bundle;
 use crate::progress::bar;
+use crate::qc::{QcFlag, Status};
 use crate::run_record::RunRecord;
 use crate::table::{
     csv_line, fingerprint, read_provenance, read_rows, table_text, Appender, PROVENANCE_FILE,
@@ -149,18 +150,24 @@ fn csv_row(id: &str, found: &Result<Found, String>) -> Vec<String> {
     match found {
         Ok(f) => vec![
             id.to_string(),
-            if f.uncertain() { "flagged" } else { "ok" }.into(),
+            if f.uncertain() {
+                Status::Flagged
+            } else {
+                Status::Ok
+            }
+            .name()
+            .into(),
             format!("{:.3}", f.confidence),
             f.doubts.join("; "),
             if f.uncertain() {
-                aac_landmarks::UNCERTAIN_FLAG.into()
+                QcFlag::LandmarksUncertain.name().into()
             } else {
                 String::new()
             },
         ],
         Err(e) => vec![
             id.to_string(),
-            "error".into(),
+            Status::Error.name().into(),
             String::new(),
             e.clone(),
             String::new(),

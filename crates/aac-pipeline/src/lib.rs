@@ -13,6 +13,7 @@ pub mod landmarks;
 pub mod masks;
 pub mod predict;
 pub mod progress;
+pub mod qc;
 pub mod report;
 pub mod roi_labels;
 pub mod run_record;

@@ -9,6 +9,7 @@ pub use merge::{merge, MergeConfig};
 use crate::bundle::{self, Bundle, BundleHeader};
 use crate::dataset_util::load_raw_cases;
 use crate::progress::CohortProgress;
+use crate::qc::{flags_cell, QcFlag, Status};
 use crate::roi_labels::{roi_scores, RoiLabels};
 use crate::run_record::RunRecord;
 use crate::seg::{split_ids, train_unet_with_progress, unet_config};
@@ -329,10 +330,6 @@ fn row_summary(r: &Row) -> (&str, &str, &str) {
     )
 }
 
-/// Flag of a scan whose spine landmarks do not fit its image (mirrored, or
-/// from another image): [`aac_warp::check_landmarks_against_image`].
-const LANDMARKS_DISAGREE_FLAG: &str = "landmarks_disagree_with_image";
-
 /// QC: flags for doubtful predictions.
 fn flags_for(
     fraction_inside: f64,
@@ -341,19 +338,19 @@ fn flags_for(
     flat: &crate::flat::FlatRegions,
     planes: &[Vec<f32>],
     threshold: f32,
-) -> (Vec<&'static str>, Vec<String>) {
+) -> (Vec<QcFlag>, Vec<String>) {
     let mut flags = Vec::new();
     let mut messages = Vec::new();
     if fraction_inside < 0.995 {
-        flags.push("band_outside_image");
+        flags.push(QcFlag::BandOutsideImage);
     }
     if flat.covers_aorta_band() {
-        flags.push(crate::flat::FLAT_FLAG);
+        flags.push(QcFlag::FlatRegionInAortaBand);
     }
     // Unusual shape: b far outside the training distribution (chi-square tail).
     let k = n_modes.max(1) as f64;
     if mahalanobis * mahalanobis > k + 5.0 * (2.0 * k).sqrt() {
-        flags.push("unusual_shape_fit");
+        flags.push(QcFlag::UnusualShapeFit);
     }
     // Low confidence: many pixels near the threshold relative to those above it.
     let (mut unsure, mut sure) = (0usize, 0usize);
@@ -365,7 +362,7 @@ fn flags_for(
         }
     }
     if unsure > 20 && unsure > 2 * sure {
-        flags.push("low_confidence_segmentation");
+        flags.push(QcFlag::LowConfidenceSegmentation);
         messages.push(format!(
             "low-confidence segmentation: {unsure} warped pixels with a probability between {:.2} and {threshold:.2} against {sure} at or above {threshold:.2}",
             threshold * 0.5
@@ -382,7 +379,12 @@ struct Done {
 fn error_row(id: &str, msg: String, landmarks: &str) -> Done {
     let mut f = vec![id.to_string()];
     f.extend(std::iter::repeat_n(String::new(), STATUS_COLUMN - 1));
-    f.extend([String::from("error"), msg, String::new(), landmarks.into()]);
+    f.extend([
+        Status::Error.name().to_string(),
+        msg,
+        String::new(),
+        landmarks.into(),
+    ]);
     f.resize(COLUMNS.len(), String::new());
     Done {
         row: f,
@@ -658,10 +660,11 @@ fn score_row(
         thresholds[0].min(thresholds[1]),
     );
     if disagree {
-        flags.push(LANDMARKS_DISAGREE_FLAG);
+        // The points do not fit the image: aac_warp::check_landmarks_against_image.
+        flags.push(QcFlag::LandmarksDisagreeWithImage);
     }
     if prep.roi.layout.is_fallback() {
-        flags.push("roi_band_adjusted");
+        flags.push(QcFlag::RoiBandAdjusted);
     }
     messages.extend(located.spacing_note.iter().cloned());
     // The finder's verdict: from this run, or from the `aac landmarks` run
@@ -670,14 +673,14 @@ fn score_row(
     let confidence = match (&located.found, note) {
         (Some(f), _) => {
             if f.uncertain() {
-                flags.push(aac_landmarks::UNCERTAIN_FLAG);
+                flags.push(QcFlag::LandmarksUncertain);
                 messages.push(format!("found landmarks in doubt: {}", f.doubts.join("; ")));
             }
             format!("{:.3}", f.confidence)
         }
         (None, Some(n)) => {
             if n.flagged {
-                flags.push(aac_landmarks::UNCERTAIN_FLAG);
+                flags.push(QcFlag::LandmarksUncertain);
                 messages.push(format!("found landmarks in doubt: {}", n.message));
             }
             n.confidence.clone()
@@ -686,9 +689,9 @@ fn score_row(
     };
     let mut f = vec![id.to_string()];
     f.extend(score_fields(&s, Grouping::default(), lengths));
-    f.push(if flags.is_empty() { "ok" } else { "flagged" }.into());
+    f.push(Status::of_flags(&flags).name().into());
     f.push(messages.join("; "));
-    f.push(flags.join(";"));
+    f.push(flags_cell(&flags));
     f.push(source.into());
     f.push(confidence);
     f.push(located.spacing.map(spacing_cell).unwrap_or_default());
@@ -1143,7 +1146,10 @@ mod flag_tests {
         planes[0][..30].fill(0.2); // between 0.15 and 0.3
         planes[1][..5].fill(0.9);
         let (flags, messages) = flags_for(1.0, 0.0, 5, &flat, &planes, 0.3);
-        assert!(flags.contains(&"low_confidence_segmentation"), "{flags:?}");
+        assert!(
+            flags.contains(&QcFlag::LowConfidenceSegmentation),
+            "{flags:?}"
+        );
         assert!(
             messages
                 .iter()
@@ -1152,7 +1158,7 @@ mod flag_tests {
         );
         planes[1][..30].fill(0.9);
         let (flags, messages) = flags_for(1.0, 0.0, 5, &flat, &planes, 0.3);
-        assert!(!flags.contains(&"low_confidence_segmentation") && messages.is_empty());
+        assert!(!flags.contains(&QcFlag::LowConfidenceSegmentation) && messages.is_empty());
     }
 }
 
