@@ -156,7 +156,7 @@ pub struct PredictArgs {
     pixel_spacing: Option<[f64; 2]>,
     /// Probability threshold in place of the one the bundle chose on its
     /// validation split: one for both walls ("0.3") or ANTERIOR,POSTERIOR
-    /// ("0.2,0.3"), each strictly between 0 and 1.
+    /// ("0.2,0.3"), each above 0 and at most 1.
     #[arg(long, value_parser = parse_thresholds)]
     threshold: Option<[f32; 2]>,
     /// When another run is writing into --out, wait for it to finish
@@ -201,8 +201,8 @@ fn parse_thresholds(s: &str) -> std::result::Result<[f32; 2], String> {
         [a, p] => [a, p],
         _ => return Err("give one threshold, or ANTERIOR,POSTERIOR".into()),
     };
-    if v.iter().any(|t| !(*t > 0.0 && *t < 1.0)) {
-        return Err(format!("{s}: a threshold lies strictly between 0 and 1"));
+    if let Some(why) = v.iter().find_map(|t| aac_score::threshold_problem(*t)) {
+        return Err(format!("{s}: {why}"));
     }
     Ok(v)
 }

@@ -199,12 +199,8 @@ pub fn load(path: &Path) -> Result<Bundle> {
         .map(aac_landmarks::Finder::from_bytes)
         .transpose()
         .with_context(|| format!("{}: bundle landmark finder", path.display()))?;
-    if !(header.threshold > 0.0 && header.threshold <= 1.0) {
-        bail!(
-            "{}: bundle threshold {} is outside (0, 1]",
-            path.display(),
-            header.threshold
-        );
+    if let Some(why) = aac_score::threshold_problem(header.threshold) {
+        bail!("{}: bundle {why}", path.display());
     }
     header
         .ssm

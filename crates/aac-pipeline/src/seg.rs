@@ -419,8 +419,8 @@ pub struct SegmentSummary {
 pub fn segment_dataset(a: &SegmentConfig) -> Result<SegmentSummary> {
     let model = Segmenter::load(&a.model)?;
     let threshold = a.threshold.unwrap_or(model.threshold());
-    if !(0.0..=1.0).contains(&threshold) {
-        bail!("--threshold must be between 0 and 1, got {threshold}");
+    if let Some(why) = aac_score::threshold_problem(threshold) {
+        bail!("--threshold: {why}");
     }
     let ds = Dataset::open(&a.data)?;
     let ids = ds.ids();

@@ -29,8 +29,8 @@ pub use overlay::render_overlay;
 pub use scoring::{
     calcified_rows, counted_labels, counted_wall, fit_midline, fit_midline_near,
     labels_from_planes, labels_from_planes_per_class, score_labels, score_mask_file,
-    score_segmentation, subscore, wall_lengths_mm, Scored, WallRule, MIDLINE_STEP, MIDLINE_WINDOW,
-    MIN_CLASS_PIXELS, SIGMOID_STEEPNESS,
+    score_segmentation, subscore, threshold_problem, wall_lengths_mm, Scored, WallRule,
+    MIDLINE_STEP, MIDLINE_WINDOW, MIN_CLASS_PIXELS, SIGMOID_STEEPNESS,
 };
 
 /// Errors of scoring and evaluation.

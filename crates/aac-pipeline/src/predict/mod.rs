@@ -220,8 +220,8 @@ impl PredictConfig {
     /// Checks the settings that do not need the files.
     pub fn check(&self) -> Result<()> {
         for t in self.threshold.into_iter().flatten() {
-            if !(t > 0.0 && t < 1.0) {
-                bail!("--threshold {t}: a probability threshold lies strictly between 0 and 1");
+            if let Some(why) = aac_score::threshold_problem(t) {
+                bail!("--threshold: {why}");
             }
         }
         Ok(())
@@ -1107,10 +1107,11 @@ mod threshold_tests {
     }
 
     #[test]
-    fn thresholds_outside_the_open_unit_interval_are_refused() {
+    fn thresholds_outside_zero_to_one_are_refused() {
         assert!(config(None).check().is_ok());
         assert!(config(Some([0.2, 0.3])).check().is_ok());
-        for bad in [[0.0, 0.3], [0.2, 1.0], [f32::NAN, 0.5], [-0.1, 0.5]] {
+        assert!(config(Some([0.2, 1.0])).check().is_ok());
+        for bad in [[0.0, 0.3], [0.2, 1.01], [f32::NAN, 0.5], [-0.1, 0.5]] {
             assert!(config(Some(bad)).check().is_err(), "{bad:?}");
         }
     }
