@@ -1,6 +1,7 @@
 //! `aac demo`: generate a synthetic cohort like the paper's and evaluate on it.
 
-use aac_pipeline::eval::{print_headline, run_eval, EvalConfig};
+use crate::headline::print_headline;
+use aac_pipeline::eval::{run_eval, EvalConfig};
 use aac_pipeline::progress::bar;
 use aac_pipeline::seg::UnetTraining;
 use aac_synth::{write_cohort, CohortOptions, Style};

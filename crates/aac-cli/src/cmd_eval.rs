@@ -1,8 +1,9 @@
 //! `aac eval`: flags -> [`EvalConfig`] -> [`aac_pipeline::eval::run_eval`].
 
+use crate::headline::print_headline;
 use crate::training_args::UnetTrainingArgs;
 use aac_pipeline::defaults as d;
-use aac_pipeline::eval::{print_headline, run_eval, EvalConfig, Method};
+use aac_pipeline::eval::{run_eval, EvalConfig, Method};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;

@@ -8,6 +8,7 @@ mod cmd_score;
 mod cmd_seg;
 mod cmd_shape;
 mod cmd_synth;
+mod headline;
 mod training_args;
 
 use clap::{Parser, Subcommand};
