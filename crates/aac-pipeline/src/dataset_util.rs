@@ -138,7 +138,7 @@ pub fn load_raw_cases(
             let mask = aac_io::read_mask(&ds.mask_path(id, mask_dir), Some(img.dimensions()))?;
             Ok(aac_unet::train::RawCase {
                 id: id.clone(),
-                image: img.as_raw().iter().map(|&v| v as f32).collect(),
+                image: aac_io::image_io::to_f32(&img),
                 width: img.width() as usize,
                 height: img.height() as usize,
                 landmarks,

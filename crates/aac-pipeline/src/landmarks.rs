@@ -88,7 +88,7 @@ fn annotated(cases: &[RawCase]) -> Vec<Annotated<'_>> {
 pub fn find_points(finder: &Finder, images: &[&Gray16]) -> Vec<Result<Found, LandmarkError>> {
     let data: Vec<Vec<f32>> = images
         .par_iter()
-        .map(|img| img.as_raw().iter().map(|&v| v as f32).collect())
+        .map(|img| aac_io::image_io::to_f32(img))
         .collect();
     let inputs: Vec<(&[f32], usize, usize)> = data
         .iter()

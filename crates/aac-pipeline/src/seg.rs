@@ -28,7 +28,7 @@ pub fn load_rois(ds: &Dataset, ids: &[String], mask_dir: Option<&str>) -> Result
                 Some(d) => Some(read_mask(&ds.mask_path(id, d), Some((ROI_WIDTH, ROI_HEIGHT)))?),
                 None => None,
             };
-            Ok(RoiCase { width: ROI_WIDTH, height: ROI_HEIGHT, image: img.as_raw().iter().map(|&v| v as f32).collect(), mask })
+            Ok(RoiCase { width: ROI_WIDTH, height: ROI_HEIGHT, image: aac_io::image_io::to_f32(&img), mask })
         })
         .collect()
 }
@@ -259,7 +259,6 @@ pub fn unet_config(classes: usize, t: &UnetTraining, seed: u64) -> aac_unet::tra
             .then(aac_unet::photometric::Photometric::default),
         checkpoint: None,
         resume: false,
-        patience: None,
         dice_weight: t.dice_weight,
         average_last: t.average_epochs.unwrap_or(0),
     }

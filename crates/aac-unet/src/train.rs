@@ -81,9 +81,6 @@ pub struct TrainConfig {
     pub checkpoint: Option<PathBuf>,
     /// Resume from the checkpoint if it exists.
     pub resume: bool,
-    /// Stop when the validation selection score has not improved for this
-    /// many epochs (None: run every epoch).
-    pub patience: Option<usize>,
     /// Weight of the soft Dice term added to the cross-entropy (0: plain
     /// cross-entropy).
     pub dice_weight: f64,
@@ -422,7 +419,10 @@ struct Checkpoint {
     epoch: usize,
     logs: Vec<EpochLog>,
     best_epoch: usize,
-    best_dice: f64,
+    /// The validation selection score of the best epoch (named `best_score`
+    /// in checkpoints of before 0.4.0, when it was the Dice).
+    #[serde(alias = "best_score")]
+    best_score: f64,
     best_threshold: f32,
     #[serde(with = "bytes_b64")]
     net: Vec<u8>,
@@ -501,7 +501,7 @@ pub fn train(
         .collect::<Result<_, _>>()?;
     let mut logs = Vec::new();
     let mut start_epoch = 0;
-    let (mut best_dice, mut best_epoch, mut best_threshold) = (f64::MIN, 0usize, 0.5f32);
+    let (mut best_score, mut best_epoch, mut best_threshold) = (f64::MIN, 0usize, 0.5f32);
     let mut best_bytes: Vec<u8> = Vec::new();
     let mut tail: Vec<Vec<u8>> = Vec::new();
     if let (true, Some(ck)) = (cfg.resume, &cfg.checkpoint) {
@@ -520,7 +520,7 @@ pub fn train(
                 .map_err(|e| ck_err(format!("optimiser state: {e:?}")))?;
             start_epoch = c.epoch;
             logs = c.logs;
-            best_dice = c.best_dice;
+            best_score = c.best_score;
             best_epoch = c.best_epoch;
             best_threshold = c.best_threshold;
             best_bytes = c.best;
@@ -592,8 +592,8 @@ pub fn train(
         } else {
             choice.score
         };
-        if score > best_dice || best_bytes.is_empty() {
-            best_dice = score;
+        if score > best_score || best_bytes.is_empty() {
+            best_score = score;
             best_epoch = epoch + 1;
             best_threshold = threshold;
             best_bytes = model_file::to_bytes(
@@ -622,7 +622,7 @@ pub fn train(
                 epoch: epoch + 1,
                 logs: logs.clone(),
                 best_epoch,
-                best_dice,
+                best_score,
                 best_threshold,
                 net: model_file::to_bytes(&net, &header_for(epoch + 1, f64::MIN, threshold))?,
                 optim: optim
@@ -643,9 +643,6 @@ pub fn train(
                 path: ck.clone(),
                 message: e.to_string(),
             })?;
-        }
-        if cfg.patience.is_some_and(|p| epoch + 1 >= best_epoch + p) {
-            break;
         }
     }
     if best_bytes.is_empty() {

@@ -277,7 +277,6 @@ fn training_pipeline_runs_checkpoints_and_resumes() {
         photometric: Some(Default::default()),
         checkpoint: Some(ck.clone()),
         resume: false,
-        patience: None,
         dice_weight: 0.0,
         average_last: 0,
     };

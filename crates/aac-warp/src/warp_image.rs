@@ -121,7 +121,7 @@ pub fn prepare_roi(
 
 /// Warps a 16-bit image (bilinear; outside the image 0).
 pub fn warp_gray16(map: &WarpMap, img: &Gray16) -> Gray16 {
-    let data: Vec<f32> = img.as_raw().iter().map(|&v| v as f32).collect();
+    let data: Vec<f32> = aac_io::image_io::to_f32(img);
     let out = map.warp_f32(&data, img.width() as usize, img.height() as usize, 0.0);
     let px: Vec<u16> = out
         .iter()

@@ -408,11 +408,6 @@ struct Located {
     data: Option<Vec<f32>>,
 }
 
-/// A 16-bit image's values as f32, row-major.
-fn as_f32(img: &aac_io::Gray16) -> Vec<f32> {
-    img.as_raw().iter().map(|&v| v as f32).collect()
-}
-
 /// The pixel spacing an image is scored with, and why its file's was
 /// refused when it was.
 struct Spacing {
@@ -477,7 +472,7 @@ fn locate(
     let mut data: Vec<Option<Vec<f32>>> = read
         .par_iter()
         .map(|r| match (r, &b.finder) {
-            (Ok((img, _, None)), Some(_)) => Some(as_f32(img)),
+            (Ok((img, _, None)), Some(_)) => Some(aac_io::image_io::to_f32(img)),
             _ => None,
         })
         .collect();
@@ -544,7 +539,10 @@ fn prepare(b: &Bundle, mut l: Located, what: &str) -> Result<Prepared, String> {
     )
     .map_err(|e| format!("{what}: {e}"))?;
     let map = WarpMap::new(&prep.roi, None);
-    let data = l.data.take().unwrap_or_else(|| as_f32(&l.img));
+    let data = l
+        .data
+        .take()
+        .unwrap_or_else(|| aac_io::image_io::to_f32(&l.img));
     let roi = map.warp_f32(&data, l.img.width() as usize, l.img.height() as usize, 0.0);
     let disagree = aac_warp::check_landmarks_against_image(&l.img, &l.spine).disagrees();
     Ok(Prepared {
