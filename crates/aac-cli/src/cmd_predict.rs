@@ -3,11 +3,11 @@
 
 use crate::training_args::UnetTrainingArgs;
 use aac_landmarks::FinderTraining;
+use aac_pipeline::bundle::{train_bundle as run_train_bundle, BundleConfig};
 use aac_pipeline::defaults as d;
 use aac_pipeline::landmarks::{find_landmarks, LandmarksConfig};
 use aac_pipeline::predict::{
-    merge as run_merge, predict as run_predict, train_bundle as run_train_bundle, BundleConfig,
-    MergeConfig, PredictConfig, Shard,
+    merge as run_merge, predict as run_predict, MergeConfig, PredictConfig, Shard,
 };
 use anyhow::Result;
 use clap::Args;

@@ -831,7 +831,8 @@ pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
 #[cfg(test)]
 mod one_path_tests {
     use super::*;
-    use crate::predict::{predict, train_bundle, BundleConfig, PredictConfig};
+    use crate::bundle::{train_bundle, BundleConfig};
+    use crate::predict::{predict, PredictConfig};
 
     /// For one model and the same images, the scores cross-validation
     /// computes (warp, U-net, labels, wall split) are the scores `aac

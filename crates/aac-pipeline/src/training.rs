@@ -1,5 +1,5 @@
 //! Training one segmentation model on its own (`aac train rf`, `aac train
-//! unet`); `aac train bundle` is [`crate::predict::train_bundle`].
+//! unet`); `aac train bundle` is [`crate::bundle::train_bundle`].
 
 use crate::dataset_util::load_raw_cases;
 use crate::progress::bar;

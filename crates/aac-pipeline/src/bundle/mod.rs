@@ -4,6 +4,10 @@
 //! model bytes, followed by the landmark finder's bytes when the header has a
 //! `landmarks` section.
 
+mod train;
+
+pub use train::{train_bundle, BundleConfig};
+
 use aac_shape::ShapeModel;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,134 @@
+//! What an output folder already holds: complete rows, their provenance, and the
+//! verdicts of the `aac landmarks` run whose points are given.
+
+use super::*;
+
+/// One scored image (a row of scores.csv).
+#[derive(Debug, Clone)]
+pub(super) struct Row {
+    pub(super) fields: Vec<String>,
+}
+
+/// Reads the complete rows of an existing scores.csv (a torn last line from a
+/// crash is dropped).
+pub(super) fn read_done(path: &Path) -> Result<Vec<Row>> {
+    Ok(read_rows(path, &COLUMNS, "an `aac predict` scores file")?
+        .into_iter()
+        .map(|fields| Row { fields })
+        .collect())
+}
+
+/// The columns of provenance.csv.
+pub(super) const PROVENANCE_COLUMNS: [&str; 4] = ["id", "bundle", "image", "landmarks"];
+
+/// The provenance of one row after its id: bundle checksum, image and
+/// landmark fingerprints.
+pub(super) fn provenance_fields(
+    bundle: &str,
+    image: &Path,
+    landmarks: Option<&Path>,
+) -> Vec<String> {
+    vec![
+        bundle.to_string(),
+        fingerprint(image),
+        landmarks.map_or_else(|| "found".into(), fingerprint),
+    ]
+}
+
+/// A row's id, status and flags, for the run record's counts.
+pub(super) fn row_summary(r: &Row) -> (&str, &str, &str) {
+    (
+        r.fields[0].as_str(),
+        r.fields[STATUS_COLUMN].as_str(),
+        r.fields[STATUS_COLUMN + 2].as_str(),
+    )
+}
+
+/// A row of `landmarks.csv` written by `aac landmarks`, carried into the
+/// rows scored with its points.
+#[derive(Debug, Clone)]
+pub(super) struct FinderNote {
+    pub(super) flagged: bool,
+    pub(super) confidence: String,
+    pub(super) message: String,
+}
+
+/// The `landmarks.csv` of a `--landmarks` folder written by `aac landmarks`
+/// (empty when there is none: points from elsewhere).
+pub(super) fn finder_notes(dir: Option<&Path>) -> Result<BTreeMap<String, FinderNote>> {
+    let Some(path) = dir.map(|d| d.join("landmarks.csv")).filter(|p| p.is_file()) else {
+        return Ok(BTreeMap::new());
+    };
+    let rows = read_rows(
+        &path,
+        &crate::landmarks::COLUMNS,
+        "an `aac landmarks` table",
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r[1] != "error")
+        .map(|r| {
+            (
+                r[0].clone(),
+                FinderNote {
+                    flagged: r[1] == "flagged",
+                    confidence: r[2].clone(),
+                    message: r[3].clone(),
+                },
+            )
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, status: &str) -> Vec<String> {
+        let mut f = vec![id.to_string()];
+        f.resize(COLUMNS.len(), "0".into());
+        f[STATUS_COLUMN] = status.into();
+        f[STATUS_COLUMN + 1] = String::new();
+        f[STATUS_COLUMN + 2] = String::new();
+        f
+    }
+
+    #[test]
+    fn formula_ids_are_guarded_in_scores_csv_and_read_back_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scores.csv");
+        let id = "=HYPERLINK(\"http://x\",\"y\")";
+        let mut fields = vec![id.to_string()];
+        fields.resize(COLUMNS.len(), String::new());
+        fields[STATUS_COLUMN] = "error".into();
+        fields[STATUS_COLUMN + 1] = "-bad input".into();
+        let mut text = csv_line(&COLUMNS.map(String::from));
+        text.push_str(&csv_line(&fields));
+        std::fs::write(&path, &text).unwrap();
+        assert!(text.contains("\"'=HYPERLINK("), "{text}");
+        assert!(text.contains(",'-bad input,"), "{text}");
+        let rows = read_done(&path).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].fields, fields);
+    }
+
+    #[test]
+    fn resume_keeps_complete_rows_and_drops_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scores.csv");
+        let mut text = csv_line(&COLUMNS.map(String::from));
+        text.push_str(&csv_line(&row("a", "ok")));
+        text.push_str(&csv_line(&row("b", "flagged")));
+        let torn = csv_line(&row("c", "ok"));
+        text.push_str(&torn[..torn.len() / 2]);
+        std::fs::write(&path, &text).unwrap();
+        let ids: Vec<String> = read_done(&path)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.fields[0].clone())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        std::fs::write(&path, "id,something\nx,1\n").unwrap();
+        assert!(read_done(&path).is_err());
+    }
+}

@@ -1,0 +1,379 @@
+//! The stages of one chunk: locate (read, find points), prepare (shape model,
+//! warp), segment (the U-net, batched) and score (one path, flags, the row).
+
+use super::*;
+
+pub(super) struct Done {
+    pub(super) row: Vec<String>,
+    pub(super) overlay: Option<aac_io::Rgb8>,
+}
+
+pub(super) fn error_row(id: &str, msg: String, landmarks: &str) -> Done {
+    let mut f = vec![id.to_string()];
+    f.extend(std::iter::repeat_n(String::new(), STATUS_COLUMN - 1));
+    f.extend([
+        Status::Error.name().to_string(),
+        msg,
+        String::new(),
+        landmarks.into(),
+    ]);
+    f.resize(COLUMNS.len(), String::new());
+    Done {
+        row: f,
+        overlay: None,
+    }
+}
+
+/// One image to score: id, image path and its landmark file, if given.
+pub(super) type Item = (String, PathBuf, Option<PathBuf>);
+
+/// An image read, with its spacing and spine points (given or found).
+pub(super) struct Located {
+    pub(super) img: aac_io::Gray16,
+    pub(super) spacing: Option<[f64; 2]>,
+    /// Why the file's own pixel spacing was not used, when it was refused.
+    pub(super) spacing_note: Option<String>,
+    pub(super) spine: Vec<Point>,
+    /// The finder's result when the points were found.
+    pub(super) found: Option<aac_landmarks::Found>,
+    /// The image as f32, when the finder needed it.
+    pub(super) data: Option<Vec<f32>>,
+}
+
+/// The pixel spacing an image is scored with, and why its file's was
+/// refused when it was.
+pub(super) struct Spacing {
+    pub(super) mm: Option<[f64; 2]>,
+    pub(super) note: Option<String>,
+}
+
+/// The file's pixel spacing when it passes [`aac_io::spacing_problem`], else
+/// `--pixel-spacing` (checked by the same rule), with a note saying so.
+pub(super) fn resolve_spacing(file: Option<[f64; 2]>, default: Option<[f64; 2]>) -> Spacing {
+    match file {
+        Some(v) => match aac_io::spacing_problem(v) {
+            None => Spacing {
+                mm: Some(v),
+                note: None,
+            },
+            Some(why) => Spacing {
+                mm: default,
+                note: Some(format!(
+                    "the file's {why}: refused{}",
+                    if default.is_some() {
+                        ", --pixel-spacing used"
+                    } else {
+                        ""
+                    }
+                )),
+            },
+        },
+        None => Spacing {
+            mm: default,
+            note: None,
+        },
+    }
+}
+
+/// Reads each image and its given points, then finds the points of the
+/// others with the bundle's finder (batched).
+pub(super) fn locate(
+    b: &Bundle,
+    items: &[Item],
+    default_spacing: Option<[f64; 2]>,
+) -> Vec<Result<Located, String>> {
+    /// An image, its pixel spacing and its given spine points.
+    type Read = (aac_io::Gray16, Spacing, Option<Vec<Point>>);
+    let read: Vec<Result<Read, String>> = items
+        .par_iter()
+        .map(|(_, img_path, pts_path)| {
+            let (img, spacing) = read_image_spaced(img_path).map_err(|e| e.to_string())?;
+            let given = match pts_path {
+                Some(p) => {
+                    let pts =
+                        crate::dataset_util::read_landmarks_any(p).map_err(|e| format!("{e:#}"))?;
+                    Some(pts[..aac_io::N_SPINE].to_vec())
+                }
+                None => None,
+            };
+            Ok((img, resolve_spacing(spacing, default_spacing), given))
+        })
+        .collect();
+    // The intensities of the images whose points are to be found, kept for
+    // the warp.
+    let mut data: Vec<Option<Vec<f32>>> = read
+        .par_iter()
+        .map(|r| match (r, &b.finder) {
+            (Ok((img, _, None)), Some(_)) => Some(aac_io::image_io::to_f32(img)),
+            _ => None,
+        })
+        .collect();
+    let to_find: Vec<(&[f32], usize, usize)> = read
+        .iter()
+        .zip(&data)
+        .filter_map(|(r, d)| match (r, d) {
+            (Ok((img, _, _)), Some(d)) => {
+                Some((d.as_slice(), img.width() as usize, img.height() as usize))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut found = match (&b.finder, to_find.is_empty()) {
+        (Some(f), false) => f.find(&to_find),
+        _ => Vec::new(),
+    }
+    .into_iter();
+    read.into_iter()
+        .zip(items)
+        .zip(data.iter_mut())
+        .map(|((r, (_, img_path, _)), data)| {
+            let (img, spacing, given) = r?;
+            let (spine, found) = match given {
+                Some(spine) => (spine, None),
+                None => match found.next() {
+                    Some(Ok(f)) => (f.points.clone(), Some(f)),
+                    Some(Err(e)) => return Err(format!("{}: {e}", img_path.display())),
+                    None => {
+                        return Err(format!(
+                            "{}: no landmark file and the bundle has no landmark finder",
+                            img_path.display()
+                        ))
+                    }
+                },
+            };
+            Ok(Located {
+                img,
+                spacing: spacing.mm,
+                spacing_note: spacing.note,
+                spine,
+                found,
+                data: data.take(),
+            })
+        })
+        .collect()
+}
+
+/// A located image with its region of interest warped.
+pub(super) struct Prepared {
+    pub(super) located: Located,
+    pub(super) prep: aac_warp::PreparedRoi,
+    pub(super) pred: aac_shape::Prediction,
+    pub(super) roi: Vec<f32>,
+    pub(super) disagree: bool,
+}
+
+pub(super) fn prepare(b: &Bundle, mut l: Located, what: &str) -> Result<Prepared, String> {
+    let (prep, pred) = prepare_roi(
+        &b.header.ssm,
+        &l.spine,
+        AortaSource::Predicted,
+        l.img.dimensions(),
+    )
+    .map_err(|e| format!("{what}: {e}"))?;
+    let map = WarpMap::new(&prep.roi, None);
+    let data = l
+        .data
+        .take()
+        .unwrap_or_else(|| aac_io::image_io::to_f32(&l.img));
+    let roi = map.warp_f32(&data, l.img.width() as usize, l.img.height() as usize, 0.0);
+    let disagree = aac_warp::check_landmarks_against_image(&l.img, &l.spine).disagrees();
+    Ok(Prepared {
+        located: l,
+        prep,
+        pred,
+        roi,
+        disagree,
+    })
+}
+
+/// What every image of a run is scored with, beside the bundle.
+pub(super) struct ChunkSettings<'a> {
+    pub(super) overlays: bool,
+    pub(super) default_spacing: Option<[f64; 2]>,
+    pub(super) thresholds: [f32; 2],
+    /// The `landmarks.csv` rows of `aac landmarks`, when the given points
+    /// came from it.
+    pub(super) finder_notes: &'a BTreeMap<String, FinderNote>,
+}
+
+/// Where a row's points came from: `given`, `found` (now or by `aac
+/// landmarks`).
+pub(super) fn landmark_source(
+    id: &str,
+    given: bool,
+    notes: &BTreeMap<String, FinderNote>,
+) -> &'static str {
+    if given && !notes.contains_key(id) {
+        "given"
+    } else {
+        "found"
+    }
+}
+
+pub(super) fn predict_chunk(b: &Bundle, items: &[Item], cfg: &ChunkSettings) -> Vec<Done> {
+    // Stage 1: read, find points where none are given, shape model, warp.
+    // An error before the points were had says `none` in `landmarks`.
+    let prepared: Vec<Result<Prepared, (String, bool)>> = locate(b, items, cfg.default_spacing)
+        .into_par_iter()
+        .zip(items)
+        .map(|(l, (_, img_path, pts_path))| {
+            let what = pts_path
+                .as_deref()
+                .unwrap_or(img_path)
+                .display()
+                .to_string();
+            prepare(b, l.map_err(|e| (e, false))?, &what).map_err(|e| (e, true))
+        })
+        .collect();
+    // Stage 2: the U-net on the good ones, batched.
+    let rois: Vec<Vec<f32>> = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok().map(|x| x.roi.clone()))
+        .collect();
+    let mut planes = b.unet.predict(&rois).into_iter();
+    prepared
+        .into_iter()
+        .zip(items)
+        .map(|(p, (id, _, given))| {
+            let source = landmark_source(id, given.is_some(), cfg.finder_notes);
+            match p {
+                Err((msg, had_points)) => {
+                    error_row(id, msg, if had_points { source } else { "none" })
+                }
+                Ok(p) => match planes.next() {
+                    Some(pl) if pl.len() == 2 && pl.iter().all(|p| p.len() == PIXELS) => {
+                        score_row(b, id, p, &pl, cfg, source)
+                    }
+                    _ => error_row(
+                        id,
+                        "the network returned no output for this image (internal error)".into(),
+                        source,
+                    ),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The scores.csv row (and overlay) of a scored image.
+pub(super) fn score_row(
+    b: &Bundle,
+    id: &str,
+    p: Prepared,
+    pl: &[Vec<f32>],
+    cfg: &ChunkSettings,
+    source: &str,
+) -> Done {
+    let thresholds = cfg.thresholds;
+    let Prepared {
+        located,
+        prep,
+        pred,
+        roi,
+        disagree,
+    } = p;
+    let (labelled, s) = match roi_scores(&roi, pl, thresholds, prep.aorta_centre_x()) {
+        Ok(r) => r,
+        Err(e) => return error_row(id, e.to_string(), source),
+    };
+    let RoiLabels {
+        planes: pl,
+        flat,
+        labels,
+    } = labelled;
+    let lengths = located.spacing.map(|sp| {
+        let x = s.midline_x.unwrap_or_else(|| prep.aorta_centre_x());
+        wall_lengths_mm(&labels, &s, &row_lengths_mm(&prep.roi, x, sp))
+    });
+    let (mut flags, mut messages) = flags_for(
+        prep.fraction_inside,
+        prep.shape_mahalanobis,
+        b.header.ssm.n_modes(),
+        &flat,
+        &pl,
+        thresholds[0].min(thresholds[1]),
+    );
+    if disagree {
+        // The points do not fit the image: aac_warp::check_landmarks_against_image.
+        flags.push(QcFlag::LandmarksDisagreeWithImage);
+    }
+    if prep.roi.layout.is_fallback() {
+        flags.push(QcFlag::RoiBandAdjusted);
+    }
+    messages.extend(located.spacing_note.iter().cloned());
+    // The finder's verdict: from this run, or from the `aac landmarks` run
+    // that wrote the given points.
+    let note = cfg.finder_notes.get(id);
+    let confidence = match (&located.found, note) {
+        (Some(f), _) => {
+            if f.uncertain() {
+                flags.push(QcFlag::LandmarksUncertain);
+                messages.push(format!("found landmarks in doubt: {}", f.doubts.join("; ")));
+            }
+            format!("{:.3}", f.confidence)
+        }
+        (None, Some(n)) => {
+            if n.flagged {
+                flags.push(QcFlag::LandmarksUncertain);
+                messages.push(format!("found landmarks in doubt: {}", n.message));
+            }
+            n.confidence.clone()
+        }
+        (None, None) => String::new(),
+    };
+    let mut f = vec![id.to_string()];
+    f.extend(score_fields(&s, Grouping::default(), lengths));
+    f.push(Status::of_flags(&flags).name().into());
+    f.push(messages.join("; "));
+    f.push(flags_cell(&flags));
+    f.push(source.into());
+    f.push(confidence);
+    f.push(located.spacing.map(spacing_cell).unwrap_or_default());
+    let overlay = cfg.overlays.then(|| {
+        draw_overlay(
+            &located.img,
+            &located.spine,
+            located.found.is_some(),
+            &prep,
+            &pred,
+            &labels,
+            &s,
+        )
+    });
+    Done { row: f, overlay }
+}
+
+/// A pixel spacing as written in scores.csv: one number when square, else
+/// `ROWxCOL` (mm).
+pub(super) fn spacing_cell([r, c]: [f64; 2]) -> String {
+    if r == c {
+        format!("{r}")
+    } else {
+        format!("{r}x{c}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_spacing_outside_the_range_is_refused_with_a_note_and_the_flag_used() {
+        let ok = resolve_spacing(Some([0.3, 0.3]), Some([0.5, 0.5]));
+        assert_eq!((ok.mm, ok.note), (Some([0.3, 0.3]), None));
+        for bad in [f64::INFINITY, 1e308, 1e6, 1e-9] {
+            let r = resolve_spacing(Some([bad, bad]), None);
+            assert_eq!(r.mm, None, "{bad}");
+            let note = r.note.unwrap();
+            assert!(
+                note.contains("outside") && note.contains("refused"),
+                "{note}"
+            );
+            let r = resolve_spacing(Some([bad, bad]), Some([0.4, 0.4]));
+            assert_eq!(r.mm, Some([0.4, 0.4]));
+            assert!(r.note.unwrap().contains("--pixel-spacing used"));
+        }
+        let none = resolve_spacing(None, Some([0.4, 0.4]));
+        assert_eq!((none.mm, none.note), (Some([0.4, 0.4]), None));
+    }
+}
