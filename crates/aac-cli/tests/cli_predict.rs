@@ -6,22 +6,6 @@ use common::{aac, ok, output_text, s};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Ten calcified synthetic scans in `dir/train`, for training tiny models.
-fn calcified_training_set(dir: &Path) -> std::path::PathBuf {
-    let train = dir.join("train");
-    ok(aac(&[
-        "synth",
-        "--n",
-        "10",
-        "--seed",
-        "1",
-        "--calcified-only",
-        "--out",
-        s(&train),
-    ]));
-    train
-}
-
 fn rows(dir: &Path) -> Vec<BTreeMap<String, String>> {
     let mut r = csv::Reader::from_path(dir.join("scores.csv")).unwrap();
     let h = r.headers().unwrap().clone();
@@ -38,21 +22,7 @@ fn rows(dir: &Path) -> Vec<BTreeMap<String, String>> {
 #[test]
 fn bundle_predict_resume_shards_and_broken_files() {
     let tmp = tempfile::tempdir().unwrap();
-    let train = calcified_training_set(tmp.path());
-    let model = tmp.path().join("model.aac");
-    ok(aac(&[
-        "train",
-        "bundle",
-        "--data",
-        s(&train),
-        "--out",
-        s(&model),
-        "--unet-width",
-        "2",
-        "--epochs",
-        "1",
-        "--no-landmarks",
-    ]));
+    let (train, model) = common::tiny_bundle(tmp.path());
     let new = tmp.path().join("new");
     ok(aac(&["synth", "--n", "6", "--seed", "2", "--out", s(&new)]));
     // Broken inputs: an unreadable image, a missing landmark file, degenerate landmarks.
@@ -518,7 +488,7 @@ fn rows_by_id(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
 #[test]
 fn quick_training_is_short_and_refuses_explicit_epochs() {
     let tmp = tempfile::tempdir().unwrap();
-    let train = calcified_training_set(tmp.path());
+    let train = common::calcified_training_set(tmp.path());
     let model = tmp.path().join("model.aac");
     let base = [
         "train",

@@ -41,31 +41,7 @@ fn ids_of(table: &Path) -> Vec<String> {
 
 /// A tiny bundle without a finder and a 12-scan cohort with points.
 fn setup(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let train = dir.join("train");
-    ok(aac(&[
-        "synth",
-        "--n",
-        "10",
-        "--seed",
-        "1",
-        "--calcified-only",
-        "--out",
-        s(&train),
-    ]));
-    let model = dir.join("model.aac");
-    ok(aac(&[
-        "train",
-        "bundle",
-        "--data",
-        s(&train),
-        "--out",
-        s(&model),
-        "--unet-width",
-        "2",
-        "--epochs",
-        "1",
-        "--no-landmarks",
-    ]));
+    let (_, model) = common::tiny_bundle(dir);
     let new = dir.join("new");
     ok(aac(&[
         "synth",

@@ -67,3 +67,40 @@ pub fn tiny_finder_bundle(dir: &Path) -> (PathBuf, PathBuf) {
     ok(aac(&a));
     (train, model)
 }
+
+/// Ten calcified synthetic scans in `dir/train` and a tiny bundle without a
+/// landmark finder trained on them, `dir/model.aac`.
+pub fn tiny_bundle(dir: &Path) -> (PathBuf, PathBuf) {
+    let train = calcified_training_set(dir);
+    let model = dir.join("model.aac");
+    ok(aac(&[
+        "train",
+        "bundle",
+        "--data",
+        s(&train),
+        "--out",
+        s(&model),
+        "--unet-width",
+        "2",
+        "--epochs",
+        "1",
+        "--no-landmarks",
+    ]));
+    (train, model)
+}
+
+/// Ten calcified synthetic scans in `dir/train`, for training tiny models.
+pub fn calcified_training_set(dir: &Path) -> PathBuf {
+    let train = dir.join("train");
+    ok(aac(&[
+        "synth",
+        "--n",
+        "10",
+        "--seed",
+        "1",
+        "--calcified-only",
+        "--out",
+        s(&train),
+    ]));
+    train
+}
