@@ -1,10 +1,10 @@
 //! `aac demo`: generate a synthetic cohort like the paper's and evaluate on it.
 
 use crate::headline::print_headline;
-use aac_pipeline::eval::{run_eval, EvalConfig};
+use aac_pipeline::demo::{cohort_options, eval_config, DemoBudget};
+use aac_pipeline::eval::run_eval;
 use aac_pipeline::progress::bar;
-use aac_pipeline::seg::UnetTraining;
-use aac_synth::{write_cohort, CohortOptions, Style};
+use aac_synth::write_cohort;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -31,16 +31,14 @@ pub struct DemoArgs {
 /// Runs `aac demo`.
 pub fn demo(a: DemoArgs) -> Result<ExitCode> {
     let t0 = Instant::now();
-    let n = if a.quick { 40 } else { 195 };
-    let data = a.out.join("data");
-    let opts = CohortOptions {
-        n,
-        seed: a.seed,
-        style: Style::hologic(),
-        dicom: false,
-        calcified_only: true,
+    let budget = match (a.quick, a.paper) {
+        (true, _) => DemoBudget::Quick,
+        (false, true) => DemoBudget::Paper,
+        (false, false) => DemoBudget::Standard,
     };
-    let pb = bar(n as u64, "synth");
+    let data = a.out.join("data");
+    let opts = cohort_options(budget, a.seed);
+    let pb = bar(opts.n as u64, "synth");
     // A quick demo after a full one must not leave the full one's images.
     aac_pipeline::synth::remove_dataset_entries(&data)?;
     let summary = write_cohort(&data, &opts, &|| pb.inc(1))?;
@@ -52,35 +50,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         summary.mean_aac24,
         data.display()
     );
-    let mut e = EvalConfig {
-        data: data.clone(),
-        out: a.out.join("report"),
-        folds: 5,
-        seed: a.seed,
-        methods: aac_pipeline::defaults::METHODS.to_vec(),
-        unet: UnetTraining::new()
-            .with_width(8)
-            .with_epochs(5)
-            .with_augment(1)
-            .with_lr(2e-3),
-        rf_patches: 10_000,
-        rf_trees: 10,
-        rf_transforms: 10,
-    };
-    if a.quick {
-        e.folds = 2;
-        e.unet.width = 8;
-        e.unet.epochs = 10;
-        e.unet.augment = 1;
-        e.rf_patches = 2000;
-        e.rf_transforms = 3;
-    }
-    if a.paper {
-        e.unet.width = 64;
-        e.unet.epochs = 5;
-        e.unet.augment = 30;
-        e.unet.lr = 1e-4;
-    }
+    let e = eval_config(budget, data, a.out.join("report"), a.seed);
     let t1 = Instant::now();
     let out = run_eval(&e)?;
     eprintln!(

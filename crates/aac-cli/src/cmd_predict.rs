@@ -9,6 +9,7 @@ use aac_pipeline::landmarks::{find_landmarks, LandmarksConfig};
 use aac_pipeline::predict::{
     merge as run_merge, predict as run_predict, MergeConfig, PredictConfig, Shard,
 };
+use aac_score::Threshold;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -96,17 +97,16 @@ impl FinderArgs {
         } else {
             self.landmark_epochs
         };
-        (!self.no_landmarks).then(|| FinderTraining {
-            epochs,
-            coarse_epochs: 3 * epochs,
-            scans_per_epoch: self.landmark_scans,
-            width: self.landmark_width,
-            coarse_width: (self.landmark_width / 2).max(1),
-            fine_grid: match self.landmark_fine_grid {
-                FineGrid::Full => aac_landmarks::Grid::FULL,
-                FineGrid::Half => aac_landmarks::Grid::HALF,
-            },
-            ..FinderTraining::default()
+        (!self.no_landmarks).then(|| {
+            FinderTraining {
+                scans_per_epoch: self.landmark_scans,
+                fine_grid: match self.landmark_fine_grid {
+                    FineGrid::Full => aac_landmarks::Grid::FULL,
+                    FineGrid::Half => aac_landmarks::Grid::HALF,
+                },
+                ..FinderTraining::default()
+            }
+            .with_fine(epochs, self.landmark_width)
         })
     }
 }
@@ -157,8 +157,8 @@ pub struct PredictArgs {
     /// Probability threshold in place of the one the bundle chose on its
     /// validation split: one for both walls ("0.3") or ANTERIOR,POSTERIOR
     /// ("0.2,0.3"), each above 0 and at most 1.
-    #[arg(long, value_parser = parse_thresholds)]
-    threshold: Option<[f32; 2]>,
+    #[arg(long, value_parser = Threshold::parse_per_wall)]
+    threshold: Option<[Threshold; 2]>,
     /// When another run is writing into --out, wait for it to finish
     /// instead of refusing (one output folder holds one run at a time).
     #[arg(long)]
@@ -181,27 +181,6 @@ fn parse_spacing(s: &str) -> std::result::Result<[f64; 2], String> {
         _ => return Err("give one spacing in mm, or ROW,COL".into()),
     };
     if let Some(why) = aac_io::spacing_problem(v) {
-        return Err(format!("{s}: {why}"));
-    }
-    Ok(v)
-}
-
-/// Parses `--threshold`: one probability or ANTERIOR,POSTERIOR.
-fn parse_thresholds(s: &str) -> std::result::Result<[f32; 2], String> {
-    let nums: Vec<f32> = s
-        .split(',')
-        .map(|p| {
-            p.trim()
-                .parse::<f32>()
-                .map_err(|_| format!("'{}' is not a number", p.trim()))
-        })
-        .collect::<std::result::Result<_, _>>()?;
-    let v = match nums[..] {
-        [t] => [t, t],
-        [a, p] => [a, p],
-        _ => return Err("give one threshold, or ANTERIOR,POSTERIOR".into()),
-    };
-    if let Some(why) = v.iter().find_map(|t| aac_score::threshold_problem(*t)) {
         return Err(format!("{s}: {why}"));
     }
     Ok(v)

@@ -86,7 +86,7 @@ pub struct SegmentArgs {
     out: PathBuf,
     /// Probability threshold (default: the model's, chosen on validation data).
     #[arg(long)]
-    threshold: Option<f32>,
+    threshold: Option<aac_score::Threshold>,
 }
 
 /// Runs `aac segment`.

@@ -1,9 +1,9 @@
 //! `aac ssm fit|eval|plot` and `aac warp`: flags -> [`aac_pipeline::shape`],
 //! then printing.
 
+use aac_pipeline::defaults::SHAPE_VARIANCE as DEFAULT_VARIANCE;
 use aac_pipeline::shape::{
     evaluate_shape_model, fit_shape_model, plot_shape_model, warp_dataset, WarpConfig,
-    DEFAULT_VARIANCE,
 };
 use aac_warp::AortaSource;
 use anyhow::{bail, Result};

@@ -1,10 +1,10 @@
 //! The U-net training flags shared by `aac eval`, `aac train unet` and
 //! `aac train bundle`, with the one set of defaults in
 //! [`aac_pipeline::defaults`], mapped onto
-//! [`aac_pipeline::seg::UnetTraining`].
+//! [`aac_pipeline::unet_training::UnetTraining`].
 
 use aac_pipeline::defaults as d;
-use aac_pipeline::seg::UnetTraining;
+use aac_pipeline::unet_training::UnetTraining;
 use anyhow::Result;
 use clap::Args;
 

@@ -53,9 +53,8 @@ pub struct FinderTraining {
     pub coarse_width: usize,
     /// Epochs of the fine network.
     pub epochs: usize,
-    /// Epochs of the coarse network: naming the levels from the whole scan
-    /// is learnt more slowly than placing points in the spine's window,
-    /// and the coarse network is three times cheaper per scan.
+    /// Epochs of the coarse network ([`COARSE_EPOCHS_PER_FINE`] times the
+    /// fine network's by default, see [`FinderTraining::with_fine`]).
     pub coarse_epochs: usize,
     /// Scans shown per epoch (a fresh random subset each epoch when the
     /// training set is larger), so that training time does not grow with
@@ -75,14 +74,20 @@ pub struct FinderTraining {
     pub fine_grid: Grid,
 }
 
+/// Epochs of the coarse network per epoch of the fine one: naming the
+/// levels from the whole scan is learnt more slowly than placing points in
+/// the spine's window, and the coarse network is three times cheaper per
+/// scan.
+pub const COARSE_EPOCHS_PER_FINE: usize = 3;
+
 impl Default for FinderTraining {
     fn default() -> Self {
         FinderTraining {
             width: 16,
-            coarse_width: 8,
+            coarse_width: 16 / 2,
             scans_per_epoch: 200,
             epochs: 8,
-            coarse_epochs: 24,
+            coarse_epochs: COARSE_EPOCHS_PER_FINE * 8,
             lr: 2e-3,
             batch: 4,
             seed: 1,
@@ -92,6 +97,19 @@ impl Default for FinderTraining {
 }
 
 impl FinderTraining {
+    /// These settings with the fine network's epochs and width, and the
+    /// coarse network's following by the two rules: [`COARSE_EPOCHS_PER_FINE`]
+    /// times the epochs, half the width (at least 1).
+    pub fn with_fine(self, epochs: usize, width: usize) -> FinderTraining {
+        FinderTraining {
+            epochs,
+            coarse_epochs: COARSE_EPOCHS_PER_FINE * epochs,
+            width,
+            coarse_width: (width / 2).max(1),
+            ..self
+        }
+    }
+
     /// Refuses settings no training can run with (checked before any work).
     pub fn check(&self) -> Result<(), LandmarkError> {
         let bad = |m: &str| Err(LandmarkError::Training(m.into()));

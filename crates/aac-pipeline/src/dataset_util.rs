@@ -147,3 +147,33 @@ pub fn load_raw_cases(
         })
         .collect()
 }
+
+/// How many of `n` images [`split_ids`] holds out for validation.
+pub fn validation_count(n: usize, val_fraction: f64) -> usize {
+    let n_val = ((n as f64) * val_fraction.clamp(0.0, 0.9)).round() as usize;
+    if n >= 2 {
+        n_val.max(1).min(n - 1)
+    } else {
+        0
+    }
+}
+
+/// Splits ids deterministically into (train, validation): every k-th
+/// image to validation, spread over the cohort.
+pub fn split_ids(ids: &[String], val_fraction: f64) -> (Vec<String>, Vec<String>) {
+    let n_val = validation_count(ids.len(), val_fraction);
+    // Every k-th image goes to validation, spread over the cohort.
+    let step = ids.len() as f64 / n_val.max(1) as f64;
+    let val: Vec<usize> = (0..n_val)
+        .map(|i| ((i as f64 + 0.5) * step) as usize)
+        .collect();
+    let (mut t, mut v) = (Vec::new(), Vec::new());
+    for (i, id) in ids.iter().enumerate() {
+        if val.contains(&i) {
+            v.push(id.clone())
+        } else {
+            t.push(id.clone())
+        }
+    }
+    (t, v)
+}

@@ -53,3 +53,16 @@ pub const VAL_FRACTION: f64 = 0.2;
 /// Weight of the soft Dice term in the U-net's training loss (cross-entropy
 /// + this x soft Dice); 0 trains on cross-entropy alone.
 pub const DICE_WEIGHT: f64 = 0.0;
+/// Fraction of the shape variance the shape model's kept modes explain.
+pub const SHAPE_VARIANCE: f64 = 0.98;
+/// The most modes the shape model keeps: the aorta is predicted from the
+/// spine through them, and more modes fit noise of 20 spine points.
+pub const SHAPE_MAX_MODES: usize = 5;
+/// Levels of the U-net (pooling steps).
+pub const UNET_DEPTH: usize = 4;
+/// Dropout probability in the U-net's contracting path (the paper: 0.5).
+pub const UNET_DROPOUT: f64 = 0.5;
+/// The calcified-pixel frequency the U-net's output bias starts at (its
+/// log-odds), so the first epochs are not spent learning that almost
+/// every pixel is background.
+pub const UNET_PRIOR: f64 = 0.005;

@@ -4,9 +4,11 @@
 //! images are segmented and scored, and a report is written.
 
 use crate::dataset_util::load_raw_cases;
+use crate::dataset_util::split_ids;
+use crate::defaults as d;
 use crate::report;
 use crate::roi_labels::roi_labels;
-use crate::seg::{split_ids, train_unet_with_progress, unet_config, write_loss_curves};
+use crate::unet_training::{train_unet_with_progress, unet_config, write_loss_curves};
 use aac_io::{Dataset, Gray16, Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
 use aac_rf::{choose_threshold, RfModel, RoiCase, TrainParams};
 use aac_score::metrics::{
@@ -38,12 +40,24 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, in the order of the report's tables.
+    pub const ALL: [Method; 3] = [Method::Rf, Method::Unet, Method::Unet2];
+
     /// The name used in reports, tables and on the command line.
     pub fn name(&self) -> &'static str {
         match self {
             Method::Rf => "rf",
             Method::Unet => "unet",
             Method::Unet2 => "unet2",
+        }
+    }
+
+    /// The method's name in Table 1.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Method::Rf => "Random forest",
+            Method::Unet => "U-net (binary)",
+            Method::Unet2 => "U-net (2-class)",
         }
     }
 }
@@ -62,7 +76,7 @@ pub struct EvalConfig {
     /// Methods compared.
     pub methods: Vec<Method>,
     /// U-net training (both U-nets).
-    pub unet: crate::seg::UnetTraining,
+    pub unet: crate::unet_training::UnetTraining,
     /// Random-forest training patches.
     pub rf_patches: usize,
     /// Random-forest trees.
@@ -83,7 +97,7 @@ impl EvalConfig {
             folds: d::FOLDS,
             seed: d::SEED,
             methods: d::METHODS.to_vec(),
-            unet: crate::seg::UnetTraining::new(),
+            unet: crate::unet_training::UnetTraining::new(),
             rf_patches: d::RF_PATCHES,
             rf_trees: d::RF_TREES,
             rf_transforms: d::RF_TRANSFORMS,
@@ -139,7 +153,7 @@ pub struct ImageResult {
     /// AAC-8 predicted by the 2-class U-net.
     pub aac8_predicted: Option<u32>,
     /// Dice per method.
-    pub dsc: BTreeMap<String, Option<f64>>,
+    pub dsc: BTreeMap<Method, Option<f64>>,
 }
 
 /// Everything in metrics.json.
@@ -266,7 +280,7 @@ pub struct Example {
     /// Annotation.
     pub truth: Gray8,
     /// Per method labels.
-    pub labels: BTreeMap<String, Gray8>,
+    pub labels: BTreeMap<Method, Gray8>,
     /// The shape model's aortic centre line in warped space.
     pub prior_x: f64,
 }
@@ -288,7 +302,7 @@ const MIN_FOLD_TRAINING: usize = 3;
 /// validation share of the rest, as [`FoldSplit::new`] does).
 fn fold_training_images(n: usize, folds: usize) -> usize {
     let rest = n - n.div_ceil(folds.max(1));
-    rest - crate::seg::validation_count(rest, 0.2)
+    rest - crate::dataset_util::validation_count(rest, 0.2)
 }
 
 /// Loads every image, its landmarks, mask and (if present) second reading.
@@ -382,7 +396,9 @@ impl FoldSplit {
 #[derive(Default)]
 struct Accumulated {
     results: Vec<ImageResult>,
-    per_method: BTreeMap<String, OverlapLists>,
+    per_method: BTreeMap<Method, OverlapLists>,
+    /// The 2-class U-net per wall: anterior, posterior.
+    unet2_walls: [OverlapLists; 2],
     intra: OverlapLists,
     examples: Vec<Example>,
     loss_logs: Vec<(String, Vec<aac_unet::train::EpochLog>)>,
@@ -469,7 +485,7 @@ fn predicted_scores(labels: &Gray8, warped: &Warped) -> Result<Scored> {
 /// Trains every method on one fold and scores its test images into `acc`.
 fn run_fold(
     a: &EvalConfig,
-    methods: &BTreeSet<&str>,
+    methods: &BTreeSet<Method>,
     c: &Cohort,
     split: &FoldSplit,
     f: usize,
@@ -493,7 +509,8 @@ fn run_fold(
         .iter()
         .map(|&i| raw[i].landmarks.clone())
         .collect();
-    let ssm = ShapeModel::fit(&shapes, 0.98, 5).context("shape model")?;
+    let ssm =
+        ShapeModel::fit(&shapes, d::SHAPE_VARIANCE, d::SHAPE_MAX_MODES).context("shape model")?;
     let all_idx: Vec<usize> = split
         .train
         .iter()
@@ -509,19 +526,20 @@ fn run_fold(
     let rois =
         |idx: &[usize]| -> Vec<RoiCase> { idx.iter().map(|i| warped[i].roi.clone()).collect() };
     let test_rois = rois(&split.test);
-    let mut labels: BTreeMap<String, Vec<Gray8>> = BTreeMap::new();
-    if methods.contains("rf") {
+    let mut labels: BTreeMap<Method, Vec<Gray8>> = BTreeMap::new();
+    if methods.contains(&Method::Rf) {
         let t = Instant::now();
         labels.insert(
-            "rf".into(),
+            Method::Rf,
             rf_fold(a, f, &rois(&split.train), &rois(&split.val), &test_rois)?,
         );
         acc.time("random forest", t);
     }
-    for (name, classes) in [("unet", 1usize), ("unet2", 2usize)] {
-        if !methods.contains(name) {
+    for (method, classes) in [(Method::Unet, 1usize), (Method::Unet2, 2usize)] {
+        if !methods.contains(&method) {
             continue;
         }
+        let name = method.name();
         let t = Instant::now();
         let pick =
             |idx: &[usize]| -> Vec<RawCase> { idx.iter().map(|&i| raw[i].clone()).collect() };
@@ -534,7 +552,7 @@ fn run_fold(
             &ssm,
             &test_rois,
         )?;
-        labels.insert(name.into(), ls);
+        labels.insert(method, ls);
         acc.loss_logs.push((format!("fold {} {name}", f + 1), logs));
         acc.time(&format!("U-net ({name})"), t);
     }
@@ -557,7 +575,7 @@ fn score_test_image(
     k: usize,
     warped: &Warped,
     roi: &RoiCase,
-    labels: &BTreeMap<String, Vec<Gray8>>,
+    labels: &BTreeMap<Method, Vec<Gray8>>,
     acc: &mut Accumulated,
 ) -> Result<()> {
     let truth = warped.roi.mask.clone().expect("annotated");
@@ -566,15 +584,15 @@ fn score_test_image(
     let mut dsc = BTreeMap::new();
     for (m, ls) in labels {
         let o = union_overlap(&ls[k], &truth);
-        dsc.insert(m.clone(), o.0);
-        acc.per_method.entry(m.clone()).or_default().push(o);
-        if m == "unet2" {
-            for (region, key) in [
-                (Region::Anterior, "unet2_anterior"),
-                (Region::Posterior, "unet2_posterior"),
-            ] {
+        dsc.insert(*m, o.0);
+        acc.per_method.entry(*m).or_default().push(o);
+        if *m == Method::Unet2 {
+            for (wall, region) in [Region::Anterior, Region::Posterior]
+                .into_iter()
+                .enumerate()
+            {
                 let o = region_overlap(&ls[k], &truth, region);
-                acc.per_method.entry(key.into()).or_default().push(o);
+                acc.unet2_walls[wall].push(o);
             }
         }
     }
@@ -582,7 +600,7 @@ fn score_test_image(
         acc.intra.push(union_overlap(m2, &truth));
     }
     let pred: Option<Scored> = labels
-        .get("unet2")
+        .get(&Method::Unet2)
         .map(|ls| predicted_scores(&ls[k], warped))
         .transpose()?;
     acc.results.push(ImageResult {
@@ -603,10 +621,7 @@ fn score_test_image(
             id: ids[i].clone(),
             image: gray16_of(&roi.image, ROI_WIDTH, ROI_HEIGHT),
             truth,
-            labels: labels
-                .iter()
-                .map(|(m, ls)| (m.clone(), ls[k].clone()))
-                .collect(),
+            labels: labels.iter().map(|(m, ls)| (*m, ls[k].clone())).collect(),
             prior_x: warped.prior_x,
         });
     }
@@ -629,25 +644,21 @@ fn gray16_of(image: &[f32], width: u32, height: u32) -> Gray16 {
 /// Table 1: overlap per method, per class of the 2-class U-net, and the
 /// intra-rater row when a second reading exists.
 fn table1_rows(acc: &Accumulated) -> Vec<TableRow> {
-    let names = [
-        ("rf", "Random forest"),
-        ("unet", "U-net (binary)"),
-        ("unet2", "U-net (2-class)"),
-        ("unet2_anterior", "U-net (2-class), anterior class"),
-        ("unet2_posterior", "U-net (2-class), posterior class"),
-    ];
-    let mut table1: Vec<TableRow> = names
+    let mut table1: Vec<TableRow> = Method::ALL
         .iter()
-        .filter_map(|(key, label)| acc.per_method.get(*key).map(|l| l.row(label)))
+        .filter_map(|m| acc.per_method.get(m).map(|l| l.row(m.title())))
         .collect();
+    if acc.per_method.contains_key(&Method::Unet2) {
+        for (lists, wall) in acc.unet2_walls.iter().zip(["anterior", "posterior"]) {
+            table1.push(lists.row(&format!("{}, {wall} class", Method::Unet2.title())));
+        }
+    }
     if !acc.intra.dice.is_empty() {
         table1.push(acc.intra.row("Intra-rater (masks vs masks2)"));
     }
     table1
 }
 
-/// AAC24 agreement of the 2-class U-net with the annotation-derived score
-/// and with every score column of the dataset's scores.csv.
 /// AAC-8 predicted against the annotation-derived AAC-8.
 fn aac8_agreement(results: &[ImageResult]) -> Option<Agreement> {
     let (t, p): (Vec<f64>, Vec<f64>) = results
@@ -663,6 +674,8 @@ fn aac8_agreement(results: &[ImageResult]) -> Option<Agreement> {
     agreement(&t, &p, Grouping::Aac8).ok()
 }
 
+/// AAC24 agreement of the 2-class U-net with the annotation-derived score
+/// and with every score column of the dataset's scores.csv.
 fn aac24_agreements(ds: &Dataset, results: &[ImageResult]) -> Result<BTreeMap<String, Agreement>> {
     let mut agree = BTreeMap::new();
     let with_pred: Vec<&ImageResult> = results
@@ -709,12 +722,16 @@ fn aac24_agreements(ds: &Dataset, results: &[ImageResult]) -> Result<BTreeMap<St
 }
 
 /// The settings recorded in metrics.json.
-fn settings_of(a: &EvalConfig, methods: &BTreeSet<&str>) -> BTreeMap<String, String> {
+fn settings_of(a: &EvalConfig, methods: &BTreeSet<Method>) -> BTreeMap<String, String> {
     [
         ("data", a.data.display().to_string()),
         (
             "methods",
-            methods.iter().copied().collect::<Vec<_>>().join(","),
+            methods
+                .iter()
+                .map(Method::name)
+                .collect::<Vec<_>>()
+                .join(","),
         ),
         ("seed", a.seed.to_string()),
         ("unet_width", a.unet.width.to_string()),
@@ -780,7 +797,7 @@ fn write_outputs(
 
 /// Runs the cross-validation and writes the report.
 pub fn run_eval(a: &EvalConfig) -> Result<EvalOutcome> {
-    let methods: BTreeSet<&str> = a.methods.iter().map(Method::name).collect();
+    let methods: BTreeSet<Method> = a.methods.iter().copied().collect();
     if methods.is_empty() {
         bail!("no method to evaluate (--methods)");
     }
@@ -887,7 +904,7 @@ mod one_path_tests {
             overlays: false,
             shard: None,
             pixel_spacing: None,
-            threshold: Some([t, t]),
+            threshold: Some([aac_score::Threshold::new(t).unwrap(); 2]),
             wait: false,
         })
         .unwrap();

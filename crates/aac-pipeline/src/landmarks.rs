@@ -263,13 +263,13 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
             .par_iter()
             .map(|(_, p)| read_image(p).map_err(|e| e.to_string()))
             .collect();
-        let ok: Vec<&Gray16> = read.iter().filter_map(|r| r.as_ref().ok()).collect();
-        let mut found = find_points(finder, &ok).into_iter();
+        let found =
+            crate::batch::run_matched(&read, |r| r.as_ref().ok(), |ok| find_points(finder, &ok));
         let (mut lines, mut prov_lines) = (String::new(), String::new());
-        for ((id, path), img) in chunk.iter().zip(&read) {
+        for (((id, path), img), found) in chunk.iter().zip(&read).zip(found) {
             let f: Result<Found, String> = match img {
                 Err(e) => Err(e.clone()),
-                Ok(_) => match found.next() {
+                Ok(_) => match found {
                     Some(Ok(f)) => Ok(f),
                     Some(Err(e)) => Err(format!("{}: {e}", path.display())),
                     None => Err("the finder returned nothing (internal error)".into()),

@@ -4,9 +4,11 @@
 //! settings struct, so other Rust code can run what the CLI runs.
 
 pub mod agree;
+pub mod batch;
 pub mod bundle;
 pub mod dataset_util;
 pub mod defaults;
+pub mod demo;
 pub mod eval;
 pub mod flat;
 pub mod landmarks;
@@ -23,3 +25,4 @@ pub mod shape_plot;
 pub mod synth;
 pub mod table;
 pub mod training;
+pub mod unet_training;

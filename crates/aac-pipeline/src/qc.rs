@@ -23,6 +23,13 @@ impl Status {
         }
     }
 
+    /// The status named `name` in a `status` column, if it is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Status::Ok, Status::Flagged, Status::Error]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+
     /// `Flagged` when there are flags, else `Ok`.
     pub fn of_flags(flags: &[QcFlag]) -> Self {
         if flags.is_empty() {
@@ -81,6 +88,20 @@ impl QcFlag {
 /// The `flags` cell of a row: names joined by `;`.
 pub fn flags_cell(flags: &[QcFlag]) -> String {
     flags.iter().map(|f| f.name()).collect::<Vec<_>>().join(";")
+}
+
+/// The flags of a `flags` cell ([`flags_cell`] read back); the unknown name
+/// when there is one.
+pub fn parse_flags_cell(cell: &str) -> Result<Vec<QcFlag>, String> {
+    cell.split(';')
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            QcFlag::ALL
+                .into_iter()
+                .find(|f| f.name() == n)
+                .ok_or_else(|| n.to_string())
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! the tables and figures (PNG images embedded as data URIs, so the page opens
 //! offline).
 
-use crate::eval::{Example, ImageResult, MeanSd, Metrics};
+use crate::eval::{Example, ImageResult, MeanSd, Method, Metrics};
 use aac_io::draw::{
     display_rgb, hstack, line_chart, overlay_labels, scatter_chart, text, vstack, Series,
 };
@@ -28,7 +28,7 @@ pub fn predictions_csv(results: &[ImageResult]) -> String {
     for suffix in ["annotation", "predicted"] {
         header.extend(aac_io::SUBSCORE_COLUMNS.map(|c| format!("{c}_{suffix}")));
     }
-    header.extend(["dsc_rf", "dsc_unet", "dsc_unet2"].map(String::from));
+    header.extend(Method::ALL.map(|m| format!("dsc_{}", m.name())));
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(&header);
     for r in results {
@@ -47,8 +47,8 @@ pub fn predictions_csv(results: &[ImageResult]) -> String {
                 .map(|p| p[k].to_string())
                 .unwrap_or_default()
         }));
-        for m in ["rf", "unet", "unet2"] {
-            rec.push(opt(r.dsc.get(m).copied().flatten()));
+        for m in Method::ALL {
+            rec.push(opt(r.dsc.get(&m).copied().flatten()));
         }
         let _ = w.write_record(&rec);
     }
@@ -95,8 +95,8 @@ fn fig2(examples: &[Example]) -> Option<Rgb8> {
             let mut t = base.clone();
             overlay_labels(&mut t, &e.truth.clone(), 0.9);
             panels.push(labelled(scaled(&t, 2), "manual"));
-            for (m, title) in [("rf", "random forest"), ("unet", "U-net")] {
-                if let Some(l) = e.labels.get(m) {
+            for (m, title) in [(Method::Rf, "random forest"), (Method::Unet, "U-net")] {
+                if let Some(l) = e.labels.get(&m) {
                     let mut p = base.clone();
                     let yellow = aac_io::Gray8::from_fn(l.width(), l.height(), |x, y| {
                         image::Luma([if l.get_pixel(x, y).0[0] > 0 { 3 } else { 0 }])
@@ -115,7 +115,7 @@ fn fig3(examples: &[Example]) -> Option<Rgb8> {
     let rows: Vec<Rgb8> = examples
         .iter()
         .filter_map(|e| {
-            let l = e.labels.get("unet2")?;
+            let l = e.labels.get(&Method::Unet2)?;
             let base = display_rgb(&e.image);
             let mut t = base.clone();
             overlay_labels(&mut t, &e.truth, 0.9);

@@ -117,13 +117,20 @@ impl RunRecord {
 
     /// Marks the run complete with the counts of the rows it leaves:
     /// (id, status, flags separated by ';').
-    pub fn finish<'a>(&mut self, rows: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) {
+    pub fn finish<I, A, B, C>(&mut self, rows: I)
+    where
+        I: IntoIterator<Item = (A, B, C)>,
+        A: AsRef<str>,
+        B: AsRef<str>,
+        C: AsRef<str>,
+    {
         self.state = RunState::Complete;
         self.finished_unix = Some(now_unix());
         self.counts.clear();
         self.flags.clear();
         self.failed_ids.clear();
         for (id, status, flags) in rows {
+            let (id, status, flags) = (id.as_ref(), status.as_ref(), flags.as_ref());
             *self.counts.entry(status.to_string()).or_default() += 1;
             for f in flags.split(';').filter(|f| !f.is_empty()) {
                 *self.flags.entry(f.to_string()).or_default() += 1;

@@ -12,9 +12,6 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
-/// Fraction of the shape variance the kept modes explain, by default.
-pub const DEFAULT_VARIANCE: f64 = 0.98;
-
 /// Refuses a variance fraction outside (0, 1].
 fn check_fraction(v: f64) -> Result<()> {
     if !(v > 0.0 && v <= 1.0) {
@@ -32,7 +29,7 @@ pub fn fit_shape_model(data: &Path, variance: f64, out: &Path) -> Result<ShapeMo
         .into_iter()
         .map(|(_, p)| p)
         .collect();
-    let model = ShapeModel::fit(&shapes, variance, 5)?;
+    let model = ShapeModel::fit(&shapes, variance, crate::defaults::SHAPE_MAX_MODES)?;
     model.save(out)?;
     Ok(model)
 }

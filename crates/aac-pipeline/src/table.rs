@@ -21,10 +21,13 @@ pub fn csv_line(fields: &[String]) -> String {
 }
 
 /// A header line and records, as text ready to write.
-pub fn table_text<'a>(columns: &[&str], rows: impl IntoIterator<Item = &'a Vec<String>>) -> String {
+pub fn table_text<R: AsRef<[String]>>(
+    columns: &[&str],
+    rows: impl IntoIterator<Item = R>,
+) -> String {
     let mut text = csv_line(&columns.iter().map(|c| c.to_string()).collect::<Vec<_>>());
     for r in rows {
-        text.push_str(&csv_line(r));
+        text.push_str(&csv_line(r.as_ref()));
     }
     text
 }

@@ -2,10 +2,10 @@
 //! unet`); `aac train bundle` is [`crate::bundle::train_bundle`].
 
 use crate::dataset_util::load_raw_cases;
+use crate::dataset_util::split_ids;
 use crate::progress::bar;
-use crate::seg::{
-    export_features, load_rois, split_ids, train_unet_with_progress, unet_config, write_loss_curves,
-};
+use crate::seg::{export_features, load_rois};
+use crate::unet_training::{train_unet_with_progress, unet_config, write_loss_curves};
 use aac_io::Dataset;
 use aac_rf::{choose_threshold, RfModel, TrainParams};
 use anyhow::{Context, Result};
@@ -106,7 +106,7 @@ pub struct UnetTrainConfig {
     /// curves to OUT.loss.csv / OUT.loss.png.
     pub out: PathBuf,
     /// U-net training; saved to OUT.training.json.
-    pub unet: crate::seg::UnetTraining,
+    pub unet: crate::unet_training::UnetTraining,
     /// Fraction of images held out for validation (threshold, best epoch).
     pub val_fraction: f64,
     /// Seed.

@@ -19,6 +19,7 @@
 pub mod metrics;
 pub mod overlay;
 pub mod scoring;
+pub mod threshold;
 
 use aac_io::IoError;
 use serde::Serialize;
@@ -29,9 +30,10 @@ pub use overlay::render_overlay;
 pub use scoring::{
     calcified_rows, counted_labels, counted_wall, fit_midline, fit_midline_near,
     labels_from_planes, labels_from_planes_per_class, score_labels, score_mask_file,
-    score_segmentation, subscore, threshold_problem, wall_lengths_mm, Scored, WallRule,
-    MIDLINE_STEP, MIDLINE_WINDOW, MIN_CLASS_PIXELS, SIGMOID_STEEPNESS,
+    score_segmentation, subscore, wall_lengths_mm, Scored, WallRule, MIDLINE_STEP, MIDLINE_WINDOW,
+    MIN_CLASS_PIXELS, SIGMOID_STEEPNESS,
 };
+pub use threshold::{Threshold, ThresholdError};
 
 /// Errors of scoring and evaluation.
 #[derive(Debug, thiserror::Error)]

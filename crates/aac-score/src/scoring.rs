@@ -397,16 +397,6 @@ pub(crate) fn in_file(path: &Path, e: ScoreError) -> ScoreError {
     }
 }
 
-/// Why a probability threshold is refused, or None when it is valid: the one
-/// rule for every threshold (`--threshold` of predict and segment, a
-/// bundle's, a model's): above 0 and at most 1. 1 is allowed because a
-/// random forest's vote fraction can be 1 (all trees agree), and 0 is not,
-/// because it would label every pixel.
-pub fn threshold_problem(t: f32) -> Option<String> {
-    (!(t > 0.0 && t <= 1.0))
-        .then(|| format!("probability threshold {t} is outside (0, 1]: above 0 and at most 1"))
-}
-
 /// Labels from probability planes, the one rule for every segmentation
 /// model, with one threshold for every class (see
 /// [`labels_from_planes_per_class`]).

@@ -125,8 +125,8 @@ impl UnetModel {
     }
 
     /// Probability planes (classes x 256 x 128) for raw warped ROIs.
-    pub fn predict(&self, rois: &[Vec<f32>]) -> Vec<Vec<Vec<f32>>> {
-        let normed: Vec<Vec<f32>> = rois.iter().map(|r| normalise(r)).collect();
+    pub fn predict<R: AsRef<[f32]>>(&self, rois: &[R]) -> Vec<Vec<Vec<f32>>> {
+        let normed: Vec<Vec<f32>> = rois.iter().map(|r| normalise(r.as_ref())).collect();
         let inputs: Vec<&[f32]> = normed.iter().map(|v| v.as_slice()).collect();
         self.inference.probabilities(&inputs)
     }

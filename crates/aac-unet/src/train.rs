@@ -12,7 +12,7 @@ use aac_io::{Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
 use aac_shape::ShapeModel;
 use aac_warp::augment::{augmented_map, AugmentParams};
 use aac_warp::{prepare_roi, AortaSource, WarpMap};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, sigmoid};
 use rand::seq::SliceRandom;
@@ -421,7 +421,7 @@ struct Checkpoint {
     best_epoch: usize,
     /// The validation selection score of the best epoch (named `best_score`
     /// in checkpoints of before 0.4.0, when it was the Dice).
-    #[serde(alias = "best_score")]
+    #[serde(alias = "best_dice")]
     best_score: f64,
     best_threshold: f32,
     #[serde(with = "bytes_b64")]
@@ -479,6 +479,214 @@ pub struct Trained {
     pub logs: Vec<EpochLog>,
 }
 
+/// The best epoch so far: its selection score, number, threshold and
+/// network file.
+struct Best {
+    score: f64,
+    epoch: usize,
+    threshold: f32,
+    bytes: Vec<u8>,
+}
+
+/// Where a training run stands: what a checkpoint holds.
+struct RunState {
+    net: UNet,
+    optim: ModuleOptimizer,
+    /// The first epoch still to train (0-based).
+    next_epoch: usize,
+    logs: Vec<EpochLog>,
+    best: Best,
+    /// The eval-mode networks of the epochs to average so far.
+    tail: Vec<Vec<u8>>,
+}
+
+/// The header of a network saved at `epoch` with validation Dice `dice`
+/// (`f64::MIN`: none) and `threshold`.
+fn header_for(cfg: &TrainConfig, epoch: usize, dice: f64, threshold: f32) -> UnetHeader {
+    UnetHeader {
+        format: FORMAT.into(),
+        version: VERSION,
+        config: cfg.net.clone(),
+        threshold,
+        val_dice: (dice > f64::MIN).then_some(dice),
+        epoch,
+        photometric: cfg.photometric.is_some(),
+        averaged: 0,
+    }
+}
+
+impl RunState {
+    /// A new network and optimiser.
+    fn fresh(cfg: &TrainConfig, dev: &Device) -> RunState {
+        RunState {
+            net: UNet::new(&cfg.net, dev),
+            optim: AdamConfig::new().with_epsilon(1e-7).init(),
+            next_epoch: 0,
+            logs: Vec::new(),
+            best: Best {
+                score: f64::MIN,
+                epoch: 0,
+                threshold: 0.5,
+                bytes: Vec::new(),
+            },
+            tail: Vec::new(),
+        }
+    }
+
+    /// The state saved in the checkpoint `ck`.
+    fn resumed(self, ck: &Path, dev: &Device) -> Result<RunState, TrainError> {
+        let ck_err = |message: String| TrainError::Checkpoint {
+            path: ck.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(ck).map_err(|e| ck_err(e.to_string()))?;
+        let c: Checkpoint =
+            serde_json::from_str(&text).map_err(|e| ck_err(format!("not a checkpoint: {e}")))?;
+        let (net, _) = model_file::from_bytes(&c.net, dev, ck)?;
+        let optim = self
+            .optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(c.optim))
+            .map_err(|e| ck_err(format!("optimiser state: {e:?}")))?;
+        Ok(RunState {
+            net,
+            optim,
+            next_epoch: c.epoch,
+            logs: c.logs,
+            best: Best {
+                score: c.best_score,
+                epoch: c.best_epoch,
+                threshold: c.best_threshold,
+                bytes: c.best,
+            },
+            tail: c.tail,
+        })
+    }
+
+    /// Writes the checkpoint `ck` after an epoch whose threshold was
+    /// `threshold`.
+    fn save(&self, cfg: &TrainConfig, ck: &Path, threshold: f32) -> Result<(), TrainError> {
+        let ck_err = |message: String| TrainError::Checkpoint {
+            path: ck.to_path_buf(),
+            message,
+        };
+        let c = Checkpoint {
+            epoch: self.next_epoch,
+            logs: self.logs.clone(),
+            best_epoch: self.best.epoch,
+            best_score: self.best.score,
+            best_threshold: self.best.threshold,
+            net: model_file::to_bytes(
+                &self.net,
+                &header_for(cfg, self.next_epoch, f64::MIN, threshold),
+            )?,
+            optim: self
+                .optim
+                .into_bytes()
+                .map_err(|e| ck_err(format!("optimiser state: {e:?}")))?
+                .to_vec(),
+            best: self.best.bytes.clone(),
+            tail: self.tail.clone(),
+        };
+        let text = serde_json::to_string(&c).map_err(|e| ck_err(e.to_string()))?;
+        aac_io::write_string_atomic(ck, &text).map_err(|e| ck_err(e.to_string()))
+    }
+}
+
+/// The training steps of one epoch: every training image `augment` times in
+/// a seeded order, fresh warps per step. Returns the network after them,
+/// the summed loss (weighted by images) and the images seen.
+fn train_epoch(
+    mut net: UNet,
+    optim: &mut ModuleOptimizer,
+    (cfg, epoch): (&TrainConfig, usize),
+    (train_cases, ssm): (&[RawCase], &ShapeModel),
+    dev: &Device,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(UNet, f64, usize), TrainError> {
+    let t0 = std::time::Instant::now();
+    crate::dropout::seed_dropout(cfg.seed ^ ((epoch as u64 + 1) << 32));
+    let mut order: Vec<(usize, usize)> = (0..train_cases.len())
+        .flat_map(|c| (0..cfg.augment.max(1)).map(move |k| (c, k)))
+        .collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+        cfg.seed ^ ((epoch as u64 + 1) * 0x9E37),
+    ));
+    let steps = order.len().div_ceil(cfg.batch.max(1));
+    let lr = epoch_lr(cfg.lr, epoch, cfg.epochs);
+    progress(Progress::EpochStart {
+        epoch: epoch + 1,
+        steps,
+    });
+    let (mut loss_sum, mut seen) = (0.0, 0usize);
+    for chunk in order.chunks(cfg.batch.max(1) * 8) {
+        let samples: Vec<Sample> = chunk
+            .par_iter()
+            .map(|&(c, k)| {
+                let seed = cfg.seed ^ ((epoch as u64) << 40) ^ ((c as u64) << 16) ^ k as u64;
+                training_sample(&train_cases[c], ssm, cfg, seed)
+            })
+            .collect::<Result<_, _>>()?;
+        for batch in samples.chunks(cfg.batch.max(1)) {
+            let (x, y) = batch_tensors(batch, cfg.net.classes, dev);
+            let loss = training_loss(net.forward(x), y, cfg.dice_weight);
+            let value: f32 = loss.clone().into_scalar();
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(lr, net, grads);
+            loss_sum += value as f64 * batch.len() as f64;
+            seen += batch.len();
+            progress(Progress::Step {
+                loss: loss_sum / seen as f64,
+                images_per_s: seen as f64 / t0.elapsed().as_secs_f64(),
+            });
+        }
+    }
+    Ok((net, loss_sum, seen))
+}
+
+/// The mean of the last epochs' networks (checkpoint averaging), validated
+/// and with its own threshold, when two or more were kept.
+fn averaged_network(
+    cfg: &TrainConfig,
+    s: &RunState,
+    val: &[Sample],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Option<Vec<u8>>, TrainError> {
+    if s.tail.len() < 2 {
+        return Ok(None);
+    }
+    let nets = s
+        .tail
+        .iter()
+        .map(|b| model_file::from_bytes(b, &crate::device(), Path::new("<memory>")).map(|n| n.0))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(mean) = crate::average::average(&cfg.net, &nets) else {
+        return Ok(None);
+    };
+    let t0 = std::time::Instant::now();
+    let v = validate(&mean, val, cfg.net.classes);
+    let choice = choose_threshold(&v, cfg.net.classes);
+    let last = s.logs.last().map_or(cfg.epochs, |l| l.epoch);
+    let log = epoch_log(
+        last,
+        f64::NAN,
+        (&v, &choice, val.len()),
+        t0.elapsed().as_secs_f64(),
+        0.0,
+    );
+    progress(Progress::Averaged {
+        first: last + 1 - s.tail.len(),
+        log,
+    });
+    let dice = if val.is_empty() {
+        f64::MIN
+    } else {
+        choice.dice
+    };
+    let mut header = header_for(cfg, last, dice, choice.threshold);
+    header.averaged = s.tail.len();
+    Ok(Some(model_file::to_bytes(&mean, &header)?))
+}
+
 /// Trains a U-net. `progress` receives epoch and step events.
 pub fn train(
     cfg: &TrainConfig,
@@ -493,91 +701,30 @@ pub fn train(
     let classes = cfg.net.classes;
     let dev = crate::device().autodiff();
     dev.seed(cfg.seed);
-    let mut net = UNet::new(&cfg.net, &dev);
-    let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
+    let mut s = RunState::fresh(cfg, &dev);
     let val: Vec<Sample> = val_cases
         .par_iter()
         .map(|c| validation_sample(c, ssm, classes))
         .collect::<Result<_, _>>()?;
-    let mut logs = Vec::new();
-    let mut start_epoch = 0;
-    let (mut best_score, mut best_epoch, mut best_threshold) = (f64::MIN, 0usize, 0.5f32);
-    let mut best_bytes: Vec<u8> = Vec::new();
-    let mut tail: Vec<Vec<u8>> = Vec::new();
     if let (true, Some(ck)) = (cfg.resume, &cfg.checkpoint) {
         if ck.exists() {
-            let ck_err = |message: String| TrainError::Checkpoint {
-                path: ck.clone(),
-                message,
-            };
-            let text = std::fs::read_to_string(ck).map_err(|e| ck_err(e.to_string()))?;
-            let c: Checkpoint = serde_json::from_str(&text)
-                .map_err(|e| ck_err(format!("not a checkpoint: {e}")))?;
-            let (n, _) = model_file::from_bytes(&c.net, &dev, ck)?;
-            net = n;
-            optim = optim
-                .from_bytes(burn::tensor::Bytes::from_bytes_vec(c.optim))
-                .map_err(|e| ck_err(format!("optimiser state: {e:?}")))?;
-            start_epoch = c.epoch;
-            logs = c.logs;
-            best_score = c.best_score;
-            best_epoch = c.best_epoch;
-            best_threshold = c.best_threshold;
-            best_bytes = c.best;
-            tail = c.tail;
+            s = s.resumed(ck, &dev)?;
         }
     }
-    let header_for = |epoch: usize, dice: f64, threshold: f32| UnetHeader {
-        format: FORMAT.into(),
-        version: VERSION,
-        config: cfg.net.clone(),
-        threshold,
-        val_dice: (dice > f64::MIN).then_some(dice),
-        epoch,
-        photometric: cfg.photometric.is_some(),
-        averaged: 0,
-    };
-    for epoch in start_epoch..cfg.epochs {
+    for epoch in s.next_epoch..cfg.epochs {
         let t0 = std::time::Instant::now();
-        crate::dropout::seed_dropout(cfg.seed ^ ((epoch as u64 + 1) << 32));
-        let mut order: Vec<(usize, usize)> = (0..train_cases.len())
-            .flat_map(|c| (0..cfg.augment.max(1)).map(move |k| (c, k)))
-            .collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-            cfg.seed ^ ((epoch as u64 + 1) * 0x9E37),
-        ));
-        let steps = order.len().div_ceil(cfg.batch.max(1));
-        let lr = epoch_lr(cfg.lr, epoch, cfg.epochs);
-        progress(Progress::EpochStart {
-            epoch: epoch + 1,
-            steps,
-        });
-        let (mut loss_sum, mut seen) = (0.0, 0usize);
-        for chunk in order.chunks(cfg.batch.max(1) * 8) {
-            let samples: Vec<Sample> = chunk
-                .par_iter()
-                .map(|&(c, k)| {
-                    let seed = cfg.seed ^ ((epoch as u64) << 40) ^ ((c as u64) << 16) ^ k as u64;
-                    training_sample(&train_cases[c], ssm, cfg, seed)
-                })
-                .collect::<Result<_, _>>()?;
-            for batch in samples.chunks(cfg.batch.max(1)) {
-                let (x, y) = batch_tensors(batch, classes, &dev);
-                let loss = training_loss(net.forward(x), y, cfg.dice_weight);
-                let value: f32 = loss.clone().into_scalar();
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optim.step(lr, net, grads);
-                loss_sum += value as f64 * batch.len() as f64;
-                seen += batch.len();
-                progress(Progress::Step {
-                    loss: loss_sum / seen as f64,
-                    images_per_s: seen as f64 / t0.elapsed().as_secs_f64(),
-                });
-            }
-        }
+        let (net, loss_sum, seen) = train_epoch(
+            s.net,
+            &mut s.optim,
+            (cfg, epoch),
+            (train_cases, ssm),
+            &dev,
+            progress,
+        )?;
+        s.net = net;
         let train_secs = t0.elapsed().as_secs_f64();
         // Validation with the eval-mode network (dropout off, running BN statistics).
-        let v = validate(&net.valid(), &val, classes);
+        let v = validate(&s.net.valid(), &val, classes);
         let choice = choose_threshold(&v, classes);
         let threshold = choice.threshold;
         let log = epoch_log(
@@ -592,100 +739,44 @@ pub fn train(
         } else {
             choice.score
         };
-        if score > best_score || best_bytes.is_empty() {
-            best_score = score;
-            best_epoch = epoch + 1;
-            best_threshold = threshold;
-            best_bytes = model_file::to_bytes(
-                &net,
-                &header_for(
-                    best_epoch,
-                    if val.is_empty() {
-                        f64::MIN
-                    } else {
-                        choice.dice
-                    },
-                    threshold,
-                ),
-            )?;
-        }
-        if cfg.average_last >= 2 && epoch + cfg.average_last >= cfg.epochs {
-            tail.push(model_file::to_bytes(
-                &net,
-                &header_for(epoch + 1, f64::MIN, threshold),
-            )?);
-        }
-        progress(Progress::EpochEnd(log.clone()));
-        logs.push(log);
-        if let Some(ck) = &cfg.checkpoint {
-            let c = Checkpoint {
-                epoch: epoch + 1,
-                logs: logs.clone(),
-                best_epoch,
-                best_score,
-                best_threshold,
-                net: model_file::to_bytes(&net, &header_for(epoch + 1, f64::MIN, threshold))?,
-                optim: optim
-                    .into_bytes()
-                    .map_err(|e| TrainError::Checkpoint {
-                        path: ck.clone(),
-                        message: format!("optimiser state: {e:?}"),
-                    })?
-                    .to_vec(),
-                best: best_bytes.clone(),
-                tail: tail.clone(),
-            };
-            let text = serde_json::to_string(&c).map_err(|e| TrainError::Checkpoint {
-                path: ck.clone(),
-                message: e.to_string(),
-            })?;
-            aac_io::write_string_atomic(ck, &text).map_err(|e| TrainError::Checkpoint {
-                path: ck.clone(),
-                message: e.to_string(),
-            })?;
-        }
-    }
-    if best_bytes.is_empty() {
-        return Err(TrainError::NoEpoch);
-    }
-    if tail.len() >= 2 {
-        let nets = tail
-            .iter()
-            .map(|b| {
-                model_file::from_bytes(b, &crate::device(), Path::new("<memory>")).map(|n| n.0)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(mean) = crate::average::average(&cfg.net, &nets) {
-            let t0 = std::time::Instant::now();
-            let v = validate(&mean, &val, classes);
-            let choice = choose_threshold(&v, classes);
-            let last = logs.last().map_or(cfg.epochs, |l| l.epoch);
-            let log = epoch_log(
-                last,
-                f64::NAN,
-                (&v, &choice, val.len()),
-                t0.elapsed().as_secs_f64(),
-                0.0,
-            );
-            progress(Progress::Averaged {
-                first: last + 1 - tail.len(),
-                log,
-            });
+        if score > s.best.score || s.best.bytes.is_empty() {
             let dice = if val.is_empty() {
                 f64::MIN
             } else {
                 choice.dice
             };
-            let mut header = header_for(last, dice, choice.threshold);
-            header.averaged = tail.len();
-            best_bytes = model_file::to_bytes(&mean, &header)?;
+            s.best = Best {
+                score,
+                epoch: epoch + 1,
+                threshold,
+                bytes: model_file::to_bytes(&s.net, &header_for(cfg, epoch + 1, dice, threshold))?,
+            };
+        }
+        if cfg.average_last >= 2 && epoch + cfg.average_last >= cfg.epochs {
+            s.tail.push(model_file::to_bytes(
+                &s.net,
+                &header_for(cfg, epoch + 1, f64::MIN, threshold),
+            )?);
+        }
+        progress(Progress::EpochEnd(log.clone()));
+        s.logs.push(log);
+        s.next_epoch = epoch + 1;
+        if let Some(ck) = &cfg.checkpoint {
+            s.save(cfg, ck, threshold)?;
         }
     }
-    let (_, header) = model_file::from_bytes(&best_bytes, &crate::device(), Path::new("<memory>"))?;
+    if s.best.bytes.is_empty() {
+        return Err(TrainError::NoEpoch);
+    }
+    let model = match averaged_network(cfg, &s, &val, progress)? {
+        Some(bytes) => bytes,
+        None => s.best.bytes,
+    };
+    let (_, header) = model_file::from_bytes(&model, &crate::device(), Path::new("<memory>"))?;
     Ok(Trained {
-        model: best_bytes,
+        model,
         header,
-        logs,
+        logs: s.logs,
     })
 }
 

@@ -44,7 +44,7 @@ pub struct BundleHeader {
     /// How the U-net was trained (absent in bundles written before 0.1.0's
     /// training settings were recorded).
     #[serde(default)]
-    pub training: Option<crate::seg::UnetTraining>,
+    pub training: Option<crate::unet_training::UnetTraining>,
     /// The landmark finder after the U-net's bytes (absent in bundles
     /// trained with `--no-landmarks` or by an older aac).
     #[serde(default)]
@@ -203,7 +203,7 @@ pub fn load(path: &Path) -> Result<Bundle> {
         .map(aac_landmarks::Finder::from_bytes)
         .transpose()
         .with_context(|| format!("{}: bundle landmark finder", path.display()))?;
-    if let Some(why) = aac_score::threshold_problem(header.threshold) {
+    if let Err(why) = aac_score::Threshold::new(header.threshold) {
         bail!("{}: bundle {why}", path.display());
     }
     header

@@ -4,7 +4,8 @@
 
 use super::{BundleHeader, LandmarkSection};
 use crate::dataset_util::load_raw_cases;
-use crate::seg::{split_ids, train_unet_with_progress, unet_config};
+use crate::dataset_util::split_ids;
+use crate::unet_training::{train_unet_with_progress, unet_config};
 use aac_io::{Dataset, Point};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ pub struct BundleConfig {
     /// Output bundle.
     pub out: PathBuf,
     /// U-net training.
-    pub unet: crate::seg::UnetTraining,
+    pub unet: crate::unet_training::UnetTraining,
     /// Landmark finder training (None: the bundle has no finder).
     pub landmarks: Option<aac_landmarks::FinderTraining>,
     /// Seed.
@@ -32,7 +33,7 @@ impl BundleConfig {
         BundleConfig {
             data,
             out,
-            unet: crate::seg::UnetTraining::new(),
+            unet: crate::unet_training::UnetTraining::new(),
             landmarks: Some(aac_landmarks::FinderTraining::default()),
             seed: d::SEED,
         }
@@ -65,7 +66,11 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
         );
     }
     let shapes: Vec<Vec<Point>> = all.iter().map(|c| c.landmarks.clone()).collect();
-    let ssm = aac_shape::ShapeModel::fit(&shapes, 0.98, 5)?;
+    let ssm = aac_shape::ShapeModel::fit(
+        &shapes,
+        crate::defaults::SHAPE_VARIANCE,
+        crate::defaults::SHAPE_MAX_MODES,
+    )?;
     let (train_ids, val_ids) = split_ids(&ids, crate::defaults::VAL_FRACTION);
     let pick = |s: &[String]| {
         all.iter()

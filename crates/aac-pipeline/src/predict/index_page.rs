@@ -1,6 +1,6 @@
 //! `index.html`: the QC page of an output folder, one table row per scan.
 
-use super::{Row, COLUMNS, STATUS_COLUMN};
+use super::{Row, COLUMNS};
 use anyhow::Result;
 use std::path::Path;
 
@@ -29,7 +29,7 @@ pub(crate) fn write_index(out: &Path, rows: &[Row]) -> Result<()> {
     }
     html.push_str("</tr></thead><tbody>");
     for r in rows {
-        let id = &r.fields[0];
+        let id = &r.id;
         let thumb = out.join("thumbs").join(format!("{id}.png"));
         let cell = if thumb.exists() {
             // Ids come from file names: URL-encoded in paths, escaped in text.
@@ -47,9 +47,9 @@ pub(crate) fn write_index(out: &Path, rows: &[Row]) -> Result<()> {
         };
         html.push_str(&format!(
             "<tr class=\"{}\"><td>{cell}</td>",
-            html_escape(&r.fields[STATUS_COLUMN])
+            html_escape(r.status.name())
         ));
-        for f in &r.fields {
+        for f in &r.fields() {
             html.push_str(&format!("<td>{}</td>", html_escape(f)));
         }
         html.push_str("</tr>");
@@ -69,10 +69,9 @@ mod tests {
         let id = "x\" onerror=\"alert(1)";
         std::fs::create_dir_all(dir.path().join("thumbs")).unwrap();
         std::fs::write(dir.path().join("thumbs").join(format!("{id}.png")), b"png").unwrap();
-        let mut fields = vec![id.to_string()];
-        fields.resize(COLUMNS.len(), String::new());
-        fields[STATUS_COLUMN] = "ok\"><script>".into();
-        write_index(dir.path(), &[Row { fields }]).unwrap();
+        let mut row = Row::error(id, String::new(), super::super::LandmarkSource::Given);
+        row.message = "ok\"><script>".into();
+        write_index(dir.path(), &[row]).unwrap();
         let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
         assert!(!html.contains("onerror=\"alert"), "{html}");
         assert!(!html.contains("<script>alert") && !html.contains("\"><script>"));

@@ -168,10 +168,11 @@ pub fn merge(a: &MergeConfig) -> Result<()> {
             }
         }
         for fields in table {
-            let r = Row { fields };
-            let id = r.fields[0].clone();
+            let r =
+                Row::from_fields(fields).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            let id = r.id.clone();
             if let Some(prev) = rows.get(&id) {
-                if prev.fields != r.fields {
+                if prev != &r {
                     bail!(
                         "{}: id {id} also appears with different results in another input",
                         p.display()
@@ -226,7 +227,7 @@ pub fn merge(a: &MergeConfig) -> Result<()> {
     )?;
     aac_io::write_string_atomic(
         &a.out.join("scores.csv"),
-        &table_text(&COLUMNS, rows.values().map(|r| &r.fields)),
+        &table_text(&COLUMNS, rows.values().map(Row::fields)),
     )?;
     let all: Vec<Row> = rows.into_values().collect();
     write_index(&a.out, &all)?;
@@ -247,12 +248,10 @@ mod tests {
     use crate::table::csv_line;
 
     fn row(id: &str) -> Vec<String> {
-        let mut f = vec![id.to_string()];
-        f.resize(COLUMNS.len(), "0".into());
-        f[super::super::STATUS_COLUMN] = "ok".into();
-        f[super::super::STATUS_COLUMN + 1] = String::new();
-        f[super::super::STATUS_COLUMN + 2] = String::new();
-        f
+        let mut r = Row::error(id, String::new(), super::super::LandmarkSource::Given);
+        r.status = crate::qc::Status::Ok;
+        r.scores.iter_mut().for_each(|c| *c = "0".into());
+        r.fields()
     }
 
     /// A finished (or not) predict output with one row.
@@ -260,7 +259,7 @@ mod tests {
         let d = root.join(name);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("scores.csv"), table_text(&COLUMNS, &[row(id)])).unwrap();
-        let mut prov = table_text(&PROVENANCE_COLUMNS, &[]);
+        let mut prov = table_text(&PROVENANCE_COLUMNS, Vec::<Vec<String>>::new());
         prov.push_str(&csv_line(&[id, bundle, "1:2", "3:4"].map(String::from)));
         std::fs::write(d.join(PROVENANCE_FILE), prov).unwrap();
         let mut r = RunRecord::start("predict", shard.into_iter().collect(), &());
@@ -292,7 +291,7 @@ mod tests {
         let sh = |k| Shard { k, n: 3 };
         let mut r = RunRecord::start("predict", vec![sh(2)], &());
         assert_eq!(RunRecord::shards_after(Some(&r), Some(sh(1))), vec![sh(1)]);
-        r.finish([]);
+        r.finish(Vec::<(&str, &str, &str)>::new());
         assert_eq!(
             RunRecord::shards_after(Some(&r), Some(sh(1))),
             vec![sh(1), sh(2)]

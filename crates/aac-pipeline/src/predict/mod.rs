@@ -11,12 +11,13 @@ mod merge;
 mod overlay;
 mod qc_flags;
 mod resume;
+mod row;
 mod stages;
 
 pub use config::{PredictConfig, Shard, CHUNK_PER_THREAD};
 pub use merge::{merge, MergeConfig};
 #[allow(unused_imports)] // each part uses its own subset through `super::*`
-use {config::*, overlay::*, qc_flags::*, resume::*, stages::*};
+use {config::*, overlay::*, qc_flags::*, resume::*, row::*, stages::*};
 
 use crate::bundle::{self, Bundle};
 use crate::progress::CohortProgress;
@@ -39,9 +40,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
-
-/// Index of the `status` column in predict's scores.csv.
-const STATUS_COLUMN: usize = aac_score::SCORE_CSV_HEADER.len();
 
 /// Columns predict adds after the score table's.
 const PREDICT_EXTRA_COLUMNS: [&str; 6] = [
@@ -85,11 +83,11 @@ pub fn predict(a: &PredictConfig) -> Result<()> {
 }
 
 fn predict_in_pool(a: &PredictConfig) -> Result<()> {
-    a.check()?;
     let b = bundle::load(&a.model)?;
     let threshold = a
         .threshold
-        .unwrap_or([b.header.threshold, b.header.threshold]);
+        .map(|t| t.map(aac_score::Threshold::get))
+        .unwrap_or([b.header.threshold; 2]);
     let key = run_key(&b.checksum, a);
     let notes = finder_notes(a.landmarks.as_deref())?;
     if let Some(dir) = &a.landmarks {
@@ -127,14 +125,13 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         .with_context(|| format!("choose another --out than {}", a.out.display()))?
         .into_iter()
         .partition(|r| {
-            let id = &r.fields[0];
+            let id = &r.id;
             images.get(id).is_some_and(|img| {
                 provenance.get(id) == Some(&provenance_fields(&key, img, given(id).as_deref()))
             })
         });
-    let (gone, changed): (Vec<&Row>, Vec<&Row>) = stale
-        .iter()
-        .partition(|r| !images.contains_key(&r.fields[0]));
+    let (gone, changed): (Vec<&Row>, Vec<&Row>) =
+        stale.iter().partition(|r| !images.contains_key(&r.id));
     if !changed.is_empty() {
         tracing::info!(
             "{} rows of {} were scored from other inputs or another bundle (or have no record): they are scored again",
@@ -143,7 +140,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         );
     }
     if !gone.is_empty() {
-        let ids: Vec<&str> = gone.iter().take(5).map(|r| r.fields[0].as_str()).collect();
+        let ids: Vec<&str> = gone.iter().take(5).map(|r| r.id.as_str()).collect();
         tracing::warn!(
             "{} rows of {} are removed: their images are no longer in {} ({}{})",
             gone.len(),
@@ -153,20 +150,20 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
             if gone.len() > 5 { ", ..." } else { "" }
         );
     }
-    let done: BTreeSet<String> = done_rows.iter().map(|r| r.fields[0].clone()).collect();
+    let done: BTreeSet<String> = done_rows.iter().map(|r| r.id.clone()).collect();
     // Rewrite both files with only complete, current rows, so appending is
     // safe: the lock makes this run the only writer.
     let prov: Vec<Vec<String>> = done_rows
         .iter()
         .map(|r| {
-            std::iter::once(r.fields[0].clone())
-                .chain(provenance[&r.fields[0]].iter().cloned())
+            std::iter::once(r.id.clone())
+                .chain(provenance[&r.id].iter().cloned())
                 .collect()
         })
         .collect();
     aac_io::write_string_atomic(
         &scores_path,
-        &table_text(&COLUMNS, done_rows.iter().map(|r| &r.fields)),
+        &table_text(&COLUMNS, done_rows.iter().map(Row::fields)),
     )?;
     aac_io::write_string_atomic(&provenance_path, &table_text(&PROVENANCE_COLUMNS, &prov))?;
     let todo: Vec<Item> = images
@@ -200,17 +197,15 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
             finder_notes: &notes,
         };
         let results = predict_chunk(&b, items, &settings);
-        if !warned_spacing {
-            let spacing_col = COLUMNS.len() - 1;
-            if results
+        if !warned_spacing
+            && results
                 .iter()
-                .any(|d| d.row[STATUS_COLUMN] != "error" && d.row[spacing_col].is_empty())
-            {
-                warned_spacing = true;
-                tracing::warn!(
+                .any(|d| d.row.status != Status::Error && d.row.pixel_spacing_mm.is_empty())
+        {
+            warned_spacing = true;
+            tracing::warn!(
                     "some images state no pixel spacing (DICOM PixelSpacing or ImagerPixelSpacing) and --pixel-spacing is not given: their wall lengths (ant_length_mm, post_length_mm) are left empty"
                 );
-            }
         }
         let mut lines = String::new();
         for (d, (id, _, _)) in results.iter().zip(items) {
@@ -221,7 +216,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
                     &resize_to_height(o, 200),
                 )?;
             }
-            lines.push_str(&csv_line(&d.row));
+            lines.push_str(&csv_line(&d.row.fields()));
         }
         let mut prov_lines = String::new();
         for (id, img, pts) in items {
@@ -253,9 +248,9 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     // Every row of this run's part failed, now or on an earlier run.
     let mine: Vec<&Row> = all
         .iter()
-        .filter(|r| a.shard.is_none_or(|s| s.contains(&r.fields[0])))
+        .filter(|r| a.shard.is_none_or(|s| s.contains(&r.id)))
         .collect();
-    if !mine.is_empty() && mine.iter().all(|r| r.fields[STATUS_COLUMN] == "error") {
+    if !mine.is_empty() && mine.iter().all(|r| r.status == Status::Error) {
         bail!(
             "every one of the {} images failed (see the message column of {})",
             mine.len(),

@@ -3,19 +3,15 @@
 
 use super::*;
 
-/// One scored image (a row of scores.csv).
-#[derive(Debug, Clone)]
-pub(super) struct Row {
-    pub(super) fields: Vec<String>,
-}
-
 /// Reads the complete rows of an existing scores.csv (a torn last line from a
 /// crash is dropped).
 pub(super) fn read_done(path: &Path) -> Result<Vec<Row>> {
-    Ok(read_rows(path, &COLUMNS, "an `aac predict` scores file")?
+    read_rows(path, &COLUMNS, "an `aac predict` scores file")?
         .into_iter()
-        .map(|fields| Row { fields })
-        .collect())
+        .map(|fields| {
+            Row::from_fields(fields).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        })
+        .collect()
 }
 
 /// The columns of provenance.csv.
@@ -36,12 +32,8 @@ pub(super) fn provenance_fields(
 }
 
 /// A row's id, status and flags, for the run record's counts.
-pub(super) fn row_summary(r: &Row) -> (&str, &str, &str) {
-    (
-        r.fields[0].as_str(),
-        r.fields[STATUS_COLUMN].as_str(),
-        r.fields[STATUS_COLUMN + 2].as_str(),
-    )
+pub(super) fn row_summary(r: &Row) -> (&str, &str, String) {
+    (r.id.as_str(), r.status.name(), flags_cell(&r.flags))
 }
 
 /// A row of `landmarks.csv` written by `aac landmarks`, carried into the
@@ -84,13 +76,10 @@ pub(super) fn finder_notes(dir: Option<&Path>) -> Result<BTreeMap<String, Finder
 mod tests {
     use super::*;
 
-    fn row(id: &str, status: &str) -> Vec<String> {
-        let mut f = vec![id.to_string()];
-        f.resize(COLUMNS.len(), "0".into());
-        f[STATUS_COLUMN] = status.into();
-        f[STATUS_COLUMN + 1] = String::new();
-        f[STATUS_COLUMN + 2] = String::new();
-        f
+    fn row(id: &str, status: Status) -> Vec<String> {
+        let mut r = Row::error(id, String::new(), LandmarkSource::Given);
+        r.status = status;
+        r.fields()
     }
 
     #[test]
@@ -98,10 +87,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("scores.csv");
         let id = "=HYPERLINK(\"http://x\",\"y\")";
-        let mut fields = vec![id.to_string()];
-        fields.resize(COLUMNS.len(), String::new());
-        fields[STATUS_COLUMN] = "error".into();
-        fields[STATUS_COLUMN + 1] = "-bad input".into();
+        let fields = Row::error(id, "-bad input".into(), LandmarkSource::None).fields();
         let mut text = csv_line(&COLUMNS.map(String::from));
         text.push_str(&csv_line(&fields));
         std::fs::write(&path, &text).unwrap();
@@ -109,7 +95,7 @@ mod tests {
         assert!(text.contains(",'-bad input,"), "{text}");
         let rows = read_done(&path).unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].fields, fields);
+        assert_eq!(rows[0].fields(), fields);
     }
 
     #[test]
@@ -117,15 +103,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("scores.csv");
         let mut text = csv_line(&COLUMNS.map(String::from));
-        text.push_str(&csv_line(&row("a", "ok")));
-        text.push_str(&csv_line(&row("b", "flagged")));
-        let torn = csv_line(&row("c", "ok"));
+        text.push_str(&csv_line(&row("a", Status::Ok)));
+        text.push_str(&csv_line(&row("b", Status::Flagged)));
+        let torn = csv_line(&row("c", Status::Ok));
         text.push_str(&torn[..torn.len() / 2]);
         std::fs::write(&path, &text).unwrap();
         let ids: Vec<String> = read_done(&path)
             .unwrap()
             .into_iter()
-            .map(|r| r.fields[0].clone())
+            .map(|r| r.id)
             .collect();
         assert_eq!(ids, ["a", "b"]);
         std::fs::write(&path, "id,something\nx,1\n").unwrap();

@@ -3,24 +3,52 @@
 
 use super::*;
 
+/// A scored (or failed) image: its row and, when asked for, its overlay.
 pub(super) struct Done {
-    pub(super) row: Vec<String>,
+    pub(super) row: Row,
     pub(super) overlay: Option<aac_io::Rgb8>,
 }
 
-pub(super) fn error_row(id: &str, msg: String, landmarks: &str) -> Done {
-    let mut f = vec![id.to_string()];
-    f.extend(std::iter::repeat_n(String::new(), STATUS_COLUMN - 1));
-    f.extend([
-        Status::Error.name().to_string(),
-        msg,
-        String::new(),
-        landmarks.into(),
-    ]);
-    f.resize(COLUMNS.len(), String::new());
-    Done {
-        row: f,
-        overlay: None,
+impl Done {
+    /// The row of an image that failed; `source` is where its points came
+    /// from, when it had them.
+    fn failed(id: &str, why: ImageFailure, source: LandmarkSource) -> Done {
+        let source = if why.had_points() {
+            source
+        } else {
+            LandmarkSource::None
+        };
+        Done {
+            row: Row::error(id, why.to_string(), source),
+            overlay: None,
+        }
+    }
+}
+
+/// Why one image of a chunk could not be scored (its row's `message`).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ImageFailure {
+    /// The image or its given points could not be read.
+    #[error("{0}")]
+    Read(String),
+    /// No spine points: the finder found none, or there is no finder.
+    #[error("{0}")]
+    NoPoints(String),
+    /// The shape model or the warp failed on the points.
+    #[error("{0}")]
+    Warp(String),
+    /// The network gave no output for the image.
+    #[error("the network returned no output for this image (internal error)")]
+    NoNetworkOutput,
+    /// The probabilities could not be scored.
+    #[error("{0}")]
+    Score(String),
+}
+
+impl ImageFailure {
+    /// True when the image failed after its points were had.
+    fn had_points(&self) -> bool {
+        !matches!(self, ImageFailure::Read(_) | ImageFailure::NoPoints(_))
     }
 }
 
@@ -81,17 +109,18 @@ pub(super) fn locate(
     b: &Bundle,
     items: &[Item],
     default_spacing: Option<[f64; 2]>,
-) -> Vec<Result<Located, String>> {
+) -> Vec<Result<Located, ImageFailure>> {
     /// An image, its pixel spacing and its given spine points.
     type Read = (aac_io::Gray16, Spacing, Option<Vec<Point>>);
-    let read: Vec<Result<Read, String>> = items
+    let read: Vec<Result<Read, ImageFailure>> = items
         .par_iter()
         .map(|(_, img_path, pts_path)| {
-            let (img, spacing) = read_image_spaced(img_path).map_err(|e| e.to_string())?;
+            let (img, spacing) =
+                read_image_spaced(img_path).map_err(|e| ImageFailure::Read(e.to_string()))?;
             let given = match pts_path {
                 Some(p) => {
-                    let pts =
-                        crate::dataset_util::read_landmarks_any(p).map_err(|e| format!("{e:#}"))?;
+                    let pts = crate::dataset_util::read_landmarks_any(p)
+                        .map_err(|e| ImageFailure::Read(format!("{e:#}")))?;
                     Some(pts[..aac_io::N_SPINE].to_vec())
                 }
                 None => None,
@@ -108,36 +137,41 @@ pub(super) fn locate(
             _ => None,
         })
         .collect();
-    let to_find: Vec<(&[f32], usize, usize)> = read
+    let to_find: Vec<Option<(&[f32], usize, usize)>> = read
         .iter()
         .zip(&data)
-        .filter_map(|(r, d)| match (r, d) {
+        .map(|(r, d)| match (r, d) {
             (Ok((img, _, _)), Some(d)) => {
                 Some((d.as_slice(), img.width() as usize, img.height() as usize))
             }
             _ => None,
         })
         .collect();
-    let mut found = match (&b.finder, to_find.is_empty()) {
-        (Some(f), false) => f.find(&to_find),
-        _ => Vec::new(),
-    }
-    .into_iter();
+    let found = match &b.finder {
+        Some(f) => crate::batch::run_matched(&to_find, |x| *x, |v| f.find(&v)),
+        None => to_find.iter().map(|_| None).collect(),
+    };
     read.into_iter()
         .zip(items)
         .zip(data.iter_mut())
-        .map(|((r, (_, img_path, _)), data)| {
+        .zip(found)
+        .map(|(((r, (_, img_path, _)), data), found)| {
             let (img, spacing, given) = r?;
             let (spine, found) = match given {
                 Some(spine) => (spine, None),
-                None => match found.next() {
+                None => match found {
                     Some(Ok(f)) => (f.points.clone(), Some(f)),
-                    Some(Err(e)) => return Err(format!("{}: {e}", img_path.display())),
+                    Some(Err(e)) => {
+                        return Err(ImageFailure::NoPoints(format!(
+                            "{}: {e}",
+                            img_path.display()
+                        )))
+                    }
                     None => {
-                        return Err(format!(
+                        return Err(ImageFailure::NoPoints(format!(
                             "{}: no landmark file and the bundle has no landmark finder",
                             img_path.display()
-                        ))
+                        )))
                     }
                 },
             };
@@ -162,14 +196,14 @@ pub(super) struct Prepared {
     pub(super) disagree: bool,
 }
 
-pub(super) fn prepare(b: &Bundle, mut l: Located, what: &str) -> Result<Prepared, String> {
+pub(super) fn prepare(b: &Bundle, mut l: Located, what: &str) -> Result<Prepared, ImageFailure> {
     let (prep, pred) = prepare_roi(
         &b.header.ssm,
         &l.spine,
         AortaSource::Predicted,
         l.img.dimensions(),
     )
-    .map_err(|e| format!("{what}: {e}"))?;
+    .map_err(|e| ImageFailure::Warp(format!("{what}: {e}")))?;
     let map = WarpMap::new(&prep.roi, None);
     let data = l
         .data
@@ -202,18 +236,17 @@ pub(super) fn landmark_source(
     id: &str,
     given: bool,
     notes: &BTreeMap<String, FinderNote>,
-) -> &'static str {
+) -> LandmarkSource {
     if given && !notes.contains_key(id) {
-        "given"
+        LandmarkSource::Given
     } else {
-        "found"
+        LandmarkSource::Found
     }
 }
 
 pub(super) fn predict_chunk(b: &Bundle, items: &[Item], cfg: &ChunkSettings) -> Vec<Done> {
     // Stage 1: read, find points where none are given, shape model, warp.
-    // An error before the points were had says `none` in `landmarks`.
-    let prepared: Vec<Result<Prepared, (String, bool)>> = locate(b, items, cfg.default_spacing)
+    let prepared: Vec<Result<Prepared, ImageFailure>> = locate(b, items, cfg.default_spacing)
         .into_par_iter()
         .zip(items)
         .map(|(l, (_, img_path, pts_path))| {
@@ -222,34 +255,27 @@ pub(super) fn predict_chunk(b: &Bundle, items: &[Item], cfg: &ChunkSettings) -> 
                 .unwrap_or(img_path)
                 .display()
                 .to_string();
-            prepare(b, l.map_err(|e| (e, false))?, &what).map_err(|e| (e, true))
+            prepare(b, l?, &what)
         })
         .collect();
     // Stage 2: the U-net on the good ones, batched.
-    let rois: Vec<Vec<f32>> = prepared
-        .iter()
-        .filter_map(|p| p.as_ref().ok().map(|x| x.roi.clone()))
-        .collect();
-    let mut planes = b.unet.predict(&rois).into_iter();
+    let planes = crate::batch::run_matched(
+        &prepared,
+        |p| p.as_ref().ok().map(|x| x.roi.as_slice()),
+        |rois| b.unet.predict(&rois),
+    );
     prepared
         .into_iter()
+        .zip(planes)
         .zip(items)
-        .map(|(p, (id, _, given))| {
+        .map(|((p, planes), (id, _, given))| {
             let source = landmark_source(id, given.is_some(), cfg.finder_notes);
-            match p {
-                Err((msg, had_points)) => {
-                    error_row(id, msg, if had_points { source } else { "none" })
+            match (p, planes) {
+                (Err(why), _) => Done::failed(id, why, source),
+                (Ok(p), Some(pl)) if pl.len() == 2 && pl.iter().all(|p| p.len() == PIXELS) => {
+                    score_row(b, id, p, &pl, cfg, source)
                 }
-                Ok(p) => match planes.next() {
-                    Some(pl) if pl.len() == 2 && pl.iter().all(|p| p.len() == PIXELS) => {
-                        score_row(b, id, p, &pl, cfg, source)
-                    }
-                    _ => error_row(
-                        id,
-                        "the network returned no output for this image (internal error)".into(),
-                        source,
-                    ),
-                },
+                (Ok(_), _) => Done::failed(id, ImageFailure::NoNetworkOutput, source),
             }
         })
         .collect()
@@ -262,7 +288,7 @@ pub(super) fn score_row(
     p: Prepared,
     pl: &[Vec<f32>],
     cfg: &ChunkSettings,
-    source: &str,
+    source: LandmarkSource,
 ) -> Done {
     let thresholds = cfg.thresholds;
     let Prepared {
@@ -274,7 +300,7 @@ pub(super) fn score_row(
     } = p;
     let (labelled, s) = match roi_scores(&roi, pl, thresholds, prep.aorta_centre_x()) {
         Ok(r) => r,
-        Err(e) => return error_row(id, e.to_string(), source),
+        Err(e) => return Done::failed(id, ImageFailure::Score(e.to_string()), source),
     };
     let RoiLabels {
         planes: pl,
@@ -321,14 +347,16 @@ pub(super) fn score_row(
         }
         (None, None) => String::new(),
     };
-    let mut f = vec![id.to_string()];
-    f.extend(score_fields(&s, Grouping::default(), lengths));
-    f.push(Status::of_flags(&flags).name().into());
-    f.push(messages.join("; "));
-    f.push(flags_cell(&flags));
-    f.push(source.into());
-    f.push(confidence);
-    f.push(located.spacing.map(spacing_cell).unwrap_or_default());
+    let row = Row {
+        id: id.to_string(),
+        scores: score_fields(&s, Grouping::default(), lengths),
+        status: Status::of_flags(&flags),
+        message: messages.join("; "),
+        flags,
+        landmarks: source,
+        landmark_confidence: confidence,
+        pixel_spacing_mm: located.spacing.map(spacing_cell).unwrap_or_default(),
+    };
     let overlay = cfg.overlays.then(|| {
         draw_overlay(
             &located.img,
@@ -340,7 +368,7 @@ pub(super) fn score_row(
             &s,
         )
     });
-    Done { row: f, overlay }
+    Done { row, overlay }
 }
 
 /// A pixel spacing as written in scores.csv: one number when square, else
