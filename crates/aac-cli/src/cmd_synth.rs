@@ -1,7 +1,7 @@
 //! `aac synth` and `aac montage`: flags -> [`aac_pipeline::synth`].
 
 use aac_pipeline::synth::{montage as run_montage, synth_cohort};
-use aac_synth::{CohortOptions, Style};
+use aac_synth::{CohortOptions, Factor, Factors, Style};
 use anyhow::{anyhow, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -27,6 +27,16 @@ pub struct SynthArgs {
     #[arg(long, default_value = Style::DEFAULT,
           value_parser = clap::builder::PossibleValuesParser::new(Style::NAMES))]
     style: String,
+    /// Factors of real scans to draw on top of the style's, comma-separated
+    /// (`all` for every one): ribs, bowel_gas, iliac_crest,
+    /// posterior_elements, fractures, trabecular, double_endplates,
+    /// degeneration, burned_in, edge_enhanced, eight_bit (docs/synth.md).
+    #[arg(long, value_parser = Factor::parse_list)]
+    with: Option<Factors>,
+    /// Factors to leave out of the style's, comma-separated (e.g. to leave
+    /// one out of training and test on it).
+    #[arg(long, value_parser = Factor::parse_list)]
+    without: Option<Factors>,
     /// Write images as DICOM (.dcm) instead of 16-bit PNG.
     #[arg(long)]
     dicom: bool,
@@ -41,13 +51,17 @@ pub struct SynthArgs {
 
 /// Runs `aac synth`.
 pub fn synth(a: SynthArgs) -> Result<ExitCode> {
-    let style = Style::by_name(&a.style).ok_or_else(|| {
+    let mut style = Style::by_name(&a.style).ok_or_else(|| {
         anyhow!(
             "unknown style {:?}; choose one of {}",
             a.style,
             Style::NAMES.join(", ")
         )
     })?;
+    style.factors.extend(a.with.into_iter().flatten());
+    for f in a.without.iter().flatten() {
+        style.factors.remove(f);
+    }
     let opts = CohortOptions {
         n: a.n,
         seed: a.seed,

@@ -1,22 +1,9 @@
 //! End-to-end tests of the I/O commands through the `aac` binary.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn aac(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aac"))
-        .args(args)
-        .output()
-        .expect("run aac")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{aac, output_text as text};
 
 fn samples() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dicom-samples")

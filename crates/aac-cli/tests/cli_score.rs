@@ -2,26 +2,10 @@
 
 use aac_io::{write_mask, write_png16, Gray16, Gray8};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn aac(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aac"))
-        .args(args)
-        .output()
-        .expect("run aac")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{aac, output_text as text, s};
 
 /// A 128x256 mask: posterior wall at x = 60 on `post` rows, anterior wall at
 /// x = 90 on `ant` rows.

@@ -1,26 +1,9 @@
 //! `aac ssm` and `aac warp` end to end, including left-facing cohorts and bad input.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn aac(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aac"))
-        .args(args)
-        .output()
-        .expect("run aac")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{aac, output_text as text, s};
 
 fn synth(root: &Path, n: &str, seed: &str, style: &str) {
     let o = aac(&[

@@ -1,9 +1,11 @@
 //! Patient geometry in pixel coordinates, with the patient facing right
 //! (anterior toward larger x); the caller mirrors it for left-facing scans.
 
+use crate::factors::Factor;
 use crate::style::{AnatomyRanges, Style};
 use aac_io::Point;
 use rand::Rng;
+use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +32,10 @@ pub struct Vertebra {
     /// The fracture drawn for this body, if any.
     #[serde(default)]
     pub fracture: Option<Fracture>,
+    /// Lengths of the osteophytes at the superior-anterior and
+    /// inferior-anterior corners (pixels; 0: none).
+    #[serde(default)]
+    pub osteophytes_px: [f64; 2],
 }
 
 /// A vertebral fracture of the generator.
@@ -40,6 +46,8 @@ pub enum Fracture {
     Wedge,
     /// The whole body lower, endplates more concave.
     Crush,
+    /// The middle of both endplates pressed in, the corners kept.
+    Biconcave,
 }
 
 impl Vertebra {
@@ -168,6 +176,10 @@ pub struct Anatomy {
     pub gas: Vec<GasBlob>,
     /// Calcified deposits.
     pub deposits: Vec<Deposit>,
+    /// How far apart the two contours of an endplate seen twice are at the
+    /// top and bottom of the field (pixels; 0: seen once).
+    #[serde(default)]
+    pub double_endplate_px: f64,
 }
 
 /// A uniform draw from [a, b), or `a` without touching the generator when
@@ -233,6 +245,16 @@ pub fn draw_anatomy<R: Rng>(
     let lordosis = uniform(rng, ranges.lordosis_deg).to_radians();
     let size = uniform(rng, ranges.size);
     let osteo = uniform(rng, (0.0, 1.0)); // bone loss: lower density, more deformity
+                                          // The factors added after 0.4.0 draw from their own stream, so that a
+                                          // patient is the same patient with or without them.
+    let mut extra = rand_chacha::ChaCha8Rng::seed_from_u64(
+        kyphosis.to_bits() ^ size.to_bits().rotate_left(17) ^ osteo.to_bits().rotate_left(31),
+    );
+    let fracture_p = if style.has(Factor::Fractures) {
+        ranges.fracture
+    } else {
+        0.0
+    };
 
     // Heights in mm: thoracic bodies grow from ~17 to ~24 mm, lumbar ~26-29.
     let mut heights = Vec::new();
@@ -255,6 +277,14 @@ pub fn draw_anatomy<R: Rng>(
         let disc = if lumbar { 9.5 } else { 4.5 + 0.3 * i as f64 };
         discs.push(disc * size * uniform(rng, ranges.disc_height));
     }
+    if style.has(Factor::Degeneration) {
+        // Narrowed discs, more with age (bone loss stands for it here).
+        for d in discs.iter_mut() {
+            if extra.random::<f64>() < 0.1 + 0.35 * osteo {
+                *d *= uniform(&mut extra, (0.25, 0.6));
+            }
+        }
+    }
     let total: f64 = heights.iter().sum::<f64>() + discs.iter().sum::<f64>();
     let top_margin_mm = (h / mm - total - 55.0).max(10.0) * uniform(rng, (0.25, 0.6));
     let spine_x = w * uniform(rng, ranges.spine_x);
@@ -276,10 +306,16 @@ pub fn draw_anatomy<R: Rng>(
             wedge = uniform(rng, (1.05, 1.2));
         }
         let mut fracture = None;
-        if rng.random::<f64>() < ranges.fracture * osteo {
-            // The share is checked first so that styles without crush
-            // fractures keep their random stream.
-            if ranges.crush_share > 0.0 && rng.random::<f64>() < ranges.crush_share {
+        let mut biconcave_loss = 0.0;
+        if rng.random::<f64>() < fracture_p * osteo {
+            // The shares are checked first so that styles without crush or
+            // biconcave fractures keep their random stream.
+            if ranges.biconcave_share > 0.0 && rng.random::<f64>() < ranges.biconcave_share {
+                // Genant grades 1-3: 20-25%, 25-40%, over 40% of the middle
+                // height lost.
+                biconcave_loss = uniform(rng, (0.2, 0.5));
+                fracture = Some(Fracture::Biconcave);
+            } else if ranges.crush_share > 0.0 && rng.random::<f64>() < ranges.crush_share {
                 hgt *= uniform(rng, (0.6, 0.85));
                 fracture = Some(Fracture::Crush);
             } else {
@@ -304,6 +340,10 @@ pub fn draw_anatomy<R: Rng>(
         if fracture == Some(Fracture::Crush) {
             concavity *= 1.8;
         }
+        if fracture == Some(Fracture::Biconcave) {
+            // Each endplate gives half the middle height lost.
+            concavity = concavity.max(biconcave_loss * hgt / 2.0);
+        }
         vertebrae.push(Vertebra {
             name: VERTEBRA_NAMES[i].to_string(),
             corners,
@@ -311,6 +351,7 @@ pub fn draw_anatomy<R: Rng>(
             density: uniform(rng, ranges.bone_density) - 0.07 * osteo,
             rim_px: (uniform(rng, ranges.rim_mm) * mm).max(1.0),
             fracture,
+            osteophytes_px: [0.0; 2],
         });
         if i + 1 < VERTEBRA_NAMES.len() {
             let next_theta = axis_angle(i as f64 + 1.0, kyphosis, lordosis);
@@ -408,6 +449,27 @@ pub fn draw_anatomy<R: Rng>(
         });
     }
     let deposits = draw_deposits(rng, &vertebrae, &aorta, mm, calcified_only, ranges);
+    if style.has(Factor::Degeneration) {
+        for v in vertebrae.iter_mut().skip(L1 - 3) {
+            if extra.random::<f64>() < 0.15 + 0.5 * osteo {
+                v.osteophytes_px = [
+                    uniform(&mut extra, (0.0, 5.0)) * mm,
+                    uniform(&mut extra, (0.0, 5.0)) * mm,
+                ];
+            }
+        }
+    }
+    let double_endplate_px = if style.has(Factor::DoubleEndplates) {
+        uniform(&mut extra, (1.0, 3.5)) * mm
+    } else {
+        0.0
+    };
+    if !style.has(Factor::Ribs) {
+        ribs.clear();
+    }
+    if !style.has(Factor::BowelGas) {
+        gas.clear();
+    }
     Anatomy {
         width: frame.width,
         height: frame.height,
@@ -421,6 +483,7 @@ pub fn draw_anatomy<R: Rng>(
         iliac,
         gas,
         deposits,
+        double_endplate_px,
     }
 }
 

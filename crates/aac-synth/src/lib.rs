@@ -4,8 +4,10 @@
 //! geometry. It is the embedded default data of aac.
 
 pub mod anatomy;
+pub mod factors;
 pub mod field;
 pub mod fov;
+pub mod marks;
 pub mod render;
 pub mod scan;
 pub mod style;
@@ -13,6 +15,7 @@ pub mod truth;
 
 use aac_io::{Gray16, Gray8, Point};
 use anatomy::{disc_levels, draw_anatomy, Anatomy, Frame, Wall, L1};
+pub use factors::{Factor, Factors};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -65,6 +68,10 @@ pub struct Truth {
     pub aac24: Aac24,
     /// Simulated visual score.
     pub aac24_visual: u32,
+    /// The factors the case was drawn with ([`Factor`]; absent in a
+    /// `truth.json` of before 0.5.0: the classic five).
+    #[serde(default = "factors::classic")]
+    pub factors: Factors,
 }
 
 /// Image id of case `index`.
@@ -105,7 +112,7 @@ pub fn generate_case(seed: u64, index: usize, style: &Style, calcified_only: boo
         spacing_mm: spacing,
     };
     let anatomy = draw_anatomy(&mut rng, &frame, calcified_only, style);
-    let (canvas, mask) = render::render(&mut rng, &anatomy);
+    let (canvas, mask) = render::render(&mut rng, &anatomy, &style.factors);
     let params = scan::draw_params(&mut rng, style, frame.width);
     let mut pixels = scan::acquire(&mut rng, canvas, &params);
     let deposits2 = truth::second_reading(&mut rng, &anatomy.deposits);
@@ -139,6 +146,15 @@ pub fn generate_case(seed: u64, index: usize, style: &Style, calcified_only: boo
             p.x = (w - 1) as f64 - p.x;
         }
     }
+    if style.has(Factor::BurnedIn) {
+        // Its own stream: the scan is the same with or without the marks.
+        let mut own = ChaCha8Rng::seed_from_u64(seed ^ (index as u64) ^ 0x6d61_726b_7300_0000);
+        let at = marks::Placement {
+            crop_top: fov.crop_top,
+            faces_right,
+        };
+        marks::burn_in(&mut own, &mut image, &anatomy, &at);
+    }
     let id = case_id(index);
     Case {
         id: id.clone(),
@@ -158,6 +174,7 @@ pub fn generate_case(seed: u64, index: usize, style: &Style, calcified_only: boo
             fov,
             aac24: score,
             aac24_visual: visual,
+            factors: style.factors.clone(),
         },
     }
 }

@@ -1,9 +1,10 @@
 //! Rasterises an [`Anatomy`] into an attenuation map and label masks.
 
 use crate::anatomy::{Anatomy, Deposit, Vertebra, Wall};
+use crate::factors::{Factor, Factors};
 use crate::field::{smoothstep, CoarseField};
 use aac_io::{Point, LABEL_ANTERIOR, LABEL_POSTERIOR};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 /// A row-major f32 canvas.
 pub struct Canvas {
@@ -90,9 +91,20 @@ fn background<R: Rng>(rng: &mut R, a: &Anatomy, c: &mut Canvas) {
     }
 }
 
+/// How the bodies are drawn: the factors that change a body's look.
+struct BodyLook<'a> {
+    /// A fine texture for the trabecular grain ([`Factor::Trabecular`]).
+    trabecular: Option<&'a CoarseField>,
+    /// Draw the posterior elements.
+    posterior: bool,
+    /// The second contour of each endplate: its offset at the ends of the
+    /// field (pixels), the field's middle row and half height.
+    ghost: (f64, f64, f64),
+}
+
 /// Renders one vertebral body with a bright cortical rim, brighter endplates and
 /// textured trabecular bone, plus its fainter posterior elements.
-fn vertebra(v: &Vertebra, texture: &CoarseField, c: &mut Canvas) {
+fn vertebra(v: &Vertebra, texture: &CoarseField, look: &BodyLook, c: &mut Canvas) {
     let [sp, sa, ia, ip] = v.corners;
     let centre = v.centre();
     let ux = (sa.x - sp.x + ia.x - ip.x) / 2.0;
@@ -108,8 +120,13 @@ fn vertebra(v: &Vertebra, texture: &CoarseField, c: &mut Canvas) {
             centre.y - uy * depth * k + ty * dv,
         )
     };
+    let spur = v.osteophytes_px[0].max(v.osteophytes_px[1]);
+    let (ghost_max, mid_y, half_field) = look.ghost;
+    // Rotation and beam divergence part the two contours more towards the
+    // ends of the field.
+    let ghost = (ghost_max * ((centre.y - mid_y).abs() / half_field.max(1.0)).min(1.0)) as f32;
     let extent = [sp, sa, ia, ip, back(1.3, -0.6 * hp), back(1.3, 0.6 * hp)];
-    let (x0, y0, x1, y1) = bbox(&extent, 3.0, c.width, c.height);
+    let (x0, y0, x1, y1) = bbox(&extent, 3.0 + spur + ghost as f64, c.width, c.height);
     let rim = v.rim_px as f32;
     for y in y0..=y1 {
         for x in x0..=x1 {
@@ -133,14 +150,58 @@ fn vertebra(v: &Vertebra, texture: &CoarseField, c: &mut Canvas) {
                     du.min(dv)
                 };
                 let inside = smoothstep(-1.0, 1.0, d);
-                let tex = 0.09 * texture.at(xf, yf) + 0.06 * texture.at(yf * 0.43, xf * 0.43);
                 let q = 1.0 / (1.0 + (du / rim) * (du / rim));
                 let e = 1.0 / (1.0 + (dv / rim) * (dv / rim));
-                add += inside * (v.density as f32 + tex + 0.14 * q * q + 0.24 * e * e);
+                add += inside
+                    * match look.trabecular {
+                        None => {
+                            let tex =
+                                0.09 * texture.at(xf, yf) + 0.06 * texture.at(yf * 0.43, xf * 0.43);
+                            v.density as f32 + tex + 0.14 * q * q + 0.24 * e * e
+                        }
+                        Some(fine) => {
+                            // A darker interior with a coarse grain along
+                            // the spine (sampled stretched along the axis),
+                            // inside a thin shell brightest at the endplates.
+                            let (cx, cy) = (centre.x as f32, centre.y as f32);
+                            let (uf, tf) = (u as f32, t as f32);
+                            let grain = fine.at(cx + uf * 1.2, cy + tf * 0.22);
+                            let mottle = texture.at(xf, yf);
+                            let shell_q = 1.0 / (1.0 + (du / (0.6 * rim)).powi(2));
+                            let shell_e = 1.0 / (1.0 + (dv / (0.6 * rim)).powi(2));
+                            0.72 * v.density as f32
+                                + 0.1 * grain
+                                + 0.06 * mottle
+                                + 0.28 * shell_q
+                                + 0.4 * shell_e
+                        }
+                    };
+            }
+            if ghost > 0.5 && du > 0.0 {
+                // The endplate's second contour, outside the first.
+                let g = (dv + ghost) / rim;
+                add += 0.16 * (1.0 / (1.0 + g * g)) * smoothstep(0.0, 3.0, du);
+            }
+            if spur > 0.0 {
+                // Osteophytes: beaks at the anterior corners, along the
+                // endplate and out of the body.
+                let out = u - depth / 2.0;
+                let len = if t < 0.0 {
+                    v.osteophytes_px[0]
+                } else {
+                    v.osteophytes_px[1]
+                };
+                if out > -1.0 && out < len && len > 0.0 {
+                    let reach = (1.0 - out / len).max(0.0) * len * 0.6;
+                    let from_plate = half_h - t.abs();
+                    if from_plate > -reach && from_plate < len * 0.5 {
+                        add += 0.3 * smoothstep(-1.0, 1.0, (from_plate + reach) as f32);
+                    }
+                }
             }
             // Posterior elements: pedicles/arch and spinous process behind the body.
             let pu = u + depth * 0.5;
-            if pu < 0.0 {
+            if pu < 0.0 && look.posterior {
                 let e1 = (pu + depth * 0.35) / (depth * 0.38);
                 let e2 = t / (hp * 0.42);
                 let r1 = (e1 * e1 + e2 * e2) as f32;
@@ -178,7 +239,7 @@ fn inside_quad(q: &[Point; 4], p: Point) -> bool {
     true
 }
 
-fn sacrum_and_pelvis(a: &Anatomy, texture: &CoarseField, c: &mut Canvas) {
+fn sacrum_and_pelvis(a: &Anatomy, texture: &CoarseField, iliac: bool, c: &mut Canvas) {
     let (x0, y0, x1, y1) = bbox(&a.sacrum, 2.0, c.width, c.height);
     for y in y0..=y1 {
         for x in x0..=x1 {
@@ -186,6 +247,9 @@ fn sacrum_and_pelvis(a: &Anatomy, texture: &CoarseField, c: &mut Canvas) {
                 c.data[y * c.width + x] += 0.3 + 0.06 * texture.at(x as f32, y as f32);
             }
         }
+    }
+    if !iliac {
+        return;
     }
     // Iliac wing: an ellipse with a bright crest along its upper rim.
     let (ctr, rx, ry) = a.iliac;
@@ -308,7 +372,7 @@ pub fn label_deposits(a: &Anatomy, deposits: &[Deposit], mask: &mut [u8]) {
 
 /// Renders the whole anatomy (before blur, noise and display mapping) and the
 /// ground-truth mask.
-pub fn render<R: Rng>(rng: &mut R, a: &Anatomy) -> (Canvas, Vec<u8>) {
+pub fn render<R: Rng>(rng: &mut R, a: &Anatomy, factors: &Factors) -> (Canvas, Vec<u8>) {
     let mut c = Canvas {
         width: a.width,
         height: a.height,
@@ -316,10 +380,25 @@ pub fn render<R: Rng>(rng: &mut R, a: &Anatomy) -> (Canvas, Vec<u8>) {
     };
     background(rng, a, &mut c);
     let texture = CoarseField::new(rng, a.width, a.height, (1.3 / a.spacing_mm) as f32);
+    // Its own stream, so that the rest of the scan is the same with or
+    // without trabecular bodies.
+    let fine = factors.contains(&Factor::Trabecular).then(|| {
+        let mut own = rand_chacha::ChaCha8Rng::seed_from_u64(a.skin_x.to_bits());
+        CoarseField::new(&mut own, a.width, a.height, (0.9 / a.spacing_mm) as f32)
+    });
+    let look = BodyLook {
+        trabecular: fine.as_ref(),
+        posterior: factors.contains(&Factor::PosteriorElements),
+        ghost: (
+            a.double_endplate_px,
+            a.height as f64 / 2.0,
+            a.height as f64 / 2.0,
+        ),
+    };
     for v in &a.vertebrae {
-        vertebra(v, &texture, &mut c);
+        vertebra(v, &texture, &look, &mut c);
     }
-    sacrum_and_pelvis(a, &texture, &mut c);
+    sacrum_and_pelvis(a, &texture, factors.contains(&Factor::IliacCrest), &mut c);
     ribs(a, &mut c);
     gas(a, &mut c, rng.random_range(0.0..6.0));
     for d in &a.deposits {

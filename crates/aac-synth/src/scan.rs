@@ -2,10 +2,12 @@
 //! noise, scan-line streaks, display mapping to 12 bits, flat bands.
 
 use crate::anatomy::uniform;
+use crate::factors::Factor;
 use crate::field::gaussian_blur;
 use crate::render::Canvas;
 use crate::style::Style;
 use rand::Rng;
+use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,12 @@ pub struct ScanParams {
     /// Fraction of the noise that is spatially correlated texture.
     #[serde(default)]
     pub correlated_noise: f64,
+    /// Gain of the unsharp mask of an edge-enhanced export (0: none).
+    #[serde(default)]
+    pub edge_enhance: f64,
+    /// Grey levels of the export: 256 for an 8-bit one, 0 for 12 bits.
+    #[serde(default)]
+    pub levels: u16,
 }
 
 /// Draws the acquisition parameters of one scan from a style.
@@ -42,7 +50,7 @@ pub fn draw_params<R: Rng>(rng: &mut R, style: &Style, width: usize) -> ScanPara
     } else {
         (0, 0)
     };
-    ScanParams {
+    let mut p = ScanParams {
         blur_px: uniform(rng, style.blur_px),
         noise: uniform(rng, style.noise),
         streaks,
@@ -53,8 +61,23 @@ pub fn draw_params<R: Rng>(rng: &mut R, style: &Style, width: usize) -> ScanPara
         gamma: uniform(rng, style.gamma),
         flat_band,
         correlated_noise: uniform(rng, style.correlated_noise),
+        edge_enhance: 0.0,
+        levels: 0,
+    };
+    // The export's processing draws from its own stream, so that the scan
+    // is the same with or without it.
+    let mut own = rand_chacha::ChaCha8Rng::seed_from_u64(p.blur_px.to_bits() ^ p.noise.to_bits());
+    if style.has(Factor::EdgeEnhanced) {
+        p.edge_enhance = uniform(&mut own, (0.8, 2.0));
     }
+    if style.has(Factor::EightBit) {
+        p.levels = 256;
+    }
+    p
 }
+
+/// Sigma (pixels) of the blur an edge-enhanced export subtracts.
+const UNSHARP_SIGMA_PX: f32 = 4.0;
 
 /// Applies blur, noise and display mapping; returns 12-bit values, row-major.
 pub fn acquire<R: Rng>(rng: &mut R, mut c: Canvas, p: &ScanParams) -> Vec<u16> {
@@ -74,6 +97,15 @@ pub fn acquire<R: Rng>(rng: &mut R, mut c: Canvas, p: &ScanParams) -> Vec<u16> {
         }
     }
     gaussian_blur(&mut c.data, c.width, c.height, p.blur_px as f32);
+    if p.edge_enhance > 0.0 {
+        // Unsharp mask: the image plus `gain` times its detail.
+        let mut low = c.data.clone();
+        gaussian_blur(&mut low, c.width, c.height, UNSHARP_SIGMA_PX);
+        let gain = p.edge_enhance as f32;
+        for (v, l) in c.data.iter_mut().zip(&low) {
+            *v += gain * (*v - l);
+        }
+    }
     let white = (p.noise * (1.0 - correlated).sqrt()) as f32;
     let row_offsets: Vec<f32> = (0..c.height)
         .map(|_| {
@@ -105,6 +137,14 @@ pub fn acquire<R: Rng>(rng: &mut R, mut c: Canvas, p: &ScanParams) -> Vec<u16> {
             let noisy = v + (0.7 + 0.6 * v.max(0.0)) * white * zi + offset;
             let t = ((noisy - lo) * inv_span).clamp(0.0, 1.0);
             *o = lut[(t * LUT as f32) as usize];
+        }
+    }
+    if p.levels > 0 && p.levels < 4096 {
+        // An 8-bit export, read back on the 12-bit scale.
+        let top = u32::from(p.levels) - 1;
+        for o in out.iter_mut() {
+            let q = (u32::from(*o) * top + 2047) / 4095;
+            *o = ((q * 4095 + top / 2) / top) as u16;
         }
     }
     if p.flat_band.0 > 0 {

@@ -2,6 +2,7 @@
 //! blur and artefacts differ between them, so that robustness to a new site can
 //! be measured by training on one style and testing on another.
 
+use crate::factors::{classic, Factor, Factors};
 use serde::{Deserialize, Serialize};
 
 /// A scanner/site preset for the generator.
@@ -54,6 +55,10 @@ pub struct Style {
     /// Ranges of the patient's anatomy and calcification.
     #[serde(default)]
     pub anatomy: AnatomyRanges,
+    /// The parts of a real scan this style draws ([`Factor`]); a style
+    /// stored without them draws the classic five.
+    #[serde(default = "crate::factors::classic")]
+    pub factors: Factors,
 }
 
 fn default_window_low() -> (f64, f64) {
@@ -105,6 +110,10 @@ pub struct AnatomyRanges {
     /// Probability that a deposit is broken into dashes or a row of dots.
     #[serde(default)]
     pub broken: f64,
+    /// Share of fractures that are biconcave (the middle of both endplates
+    /// lost, the corners kept), drawn before the crush share.
+    #[serde(default)]
+    pub biconcave_share: f64,
 }
 
 fn default_fracture() -> f64 {
@@ -130,13 +139,14 @@ impl Default for AnatomyRanges {
             fracture: default_fracture(),
             crush_share: 0.0,
             broken: 0.0,
+            biconcave_share: 0.0,
         }
     }
 }
 
 impl Style {
     /// All preset names.
-    pub const NAMES: [&'static str; 4] = ["random", "hologic", "lunar", "legacy"];
+    pub const NAMES: [&'static str; 5] = ["random", "hologic", "lunar", "legacy", "biobank"];
 
     /// The style `aac synth` uses when none is named.
     pub const DEFAULT: &'static str = "random";
@@ -148,6 +158,7 @@ impl Style {
             "hologic" => Some(Style::hologic()),
             "lunar" => Some(Style::lunar()),
             "legacy" => Some(Style::legacy()),
+            "biobank" => Some(Style::biobank()),
             _ => None,
         }
     }
@@ -192,9 +203,11 @@ impl Style {
                 fracture: 0.12,
                 crush_share: 0.4,
                 broken: 0.35,
+                biconcave_share: 0.0,
             },
             crop: 0.3,
             dose_mask: 0.1,
+            factors: classic(),
         }
     }
 
@@ -221,6 +234,7 @@ impl Style {
             crop: 0.0,
             dose_mask: 0.0,
             anatomy: AnatomyRanges::default(),
+            factors: classic(),
         }
     }
 
@@ -248,6 +262,7 @@ impl Style {
             crop: 0.0,
             dose_mask: 0.0,
             anatomy: AnatomyRanges::default(),
+            factors: classic(),
         }
     }
 
@@ -274,6 +289,51 @@ impl Style {
             crop: 0.0,
             dose_mask: 0.0,
             anatomy: AnatomyRanges::default(),
+            factors: classic(),
         }
+    }
+
+    /// Like one biobank's whole-spine GE iDXA exports: about 760 x 1660 px
+    /// at ~0.3 mm, edge-enhanced and contrast-stretched (bone nearly white,
+    /// trabeculae crisp), level labels and morphometry marks burned in, and
+    /// the anatomy of an older cohort: trabecular bodies, double endplates,
+    /// osteophytes and narrowed discs, fractures (a third biconcave). The
+    /// one named style with every factor but `eight_bit`.
+    pub fn biobank() -> Style {
+        Style {
+            name: "biobank".into(),
+            manufacturer: "GE Healthcare iDXA (aac synthetic)".into(),
+            spacing_mm: (0.28, 0.32),
+            fov_height_mm: (470.0, 510.0),
+            fov_width_mm: (210.0, 235.0),
+            blur_px: (0.9, 1.3),
+            noise: (0.02, 0.035),
+            correlated_noise: (0.5, 0.5),
+            streaks: (0.05, 0.012),
+            flat_band: 0.2,
+            gas: 0.7,
+            low_ribs: 0.7,
+            gamma: (0.8, 1.0),
+            faces_right: 0.5,
+            window_low: (0.02, 0.1),
+            window_high: (0.7, 0.85),
+            crop: 0.0,
+            dose_mask: 0.0,
+            anatomy: AnatomyRanges {
+                fracture: 0.15,
+                crush_share: 0.3,
+                biconcave_share: 0.35,
+                ..AnatomyRanges::default()
+            },
+            factors: Factor::ALL
+                .into_iter()
+                .filter(|f| *f != Factor::EightBit)
+                .collect(),
+        }
+    }
+
+    /// True when the style draws factor `f`.
+    pub fn has(&self, f: Factor) -> bool {
+        self.factors.contains(&f)
     }
 }

@@ -272,3 +272,18 @@ fn styles_differ_in_size_and_texture() {
         assert!((0.28..=0.53).contains(&mm));
     }
 }
+
+#[test]
+fn landmarks_sit_on_the_corners_with_every_factor_drawn() {
+    // Every factor of the anatomy, in a plain display and without marks:
+    // the check reads brightness across the disc, which a stretched display
+    // can saturate at a narrowed disc and a morphometry cross can cover
+    // (that marks leave the truth alone is tests/factors.rs's).
+    let mut style = Style::hologic();
+    style.factors.extend(aac_synth::Factor::ALL);
+    style.factors.remove(&aac_synth::Factor::EdgeEnhanced);
+    style.factors.remove(&aac_synth::Factor::BurnedIn);
+    let cases = cases(20, &style, false);
+    assert_landmarks_on_corners(&cases);
+    assert_masks_agree_with_scores(&cases);
+}

@@ -1,0 +1,140 @@
+//! The parts of a real scan the generator draws, each a named factor that a
+//! style turns on or off, so that an experiment can leave one out of
+//! training and test on it (docs/synth.md). Ground truth never depends on a
+//! factor: the 20 spine points are the bodies' real corners whatever is
+//! drawn over or around them.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// One part of what a real scan shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Factor {
+    /// Ribs crossing the thoracic and upper lumbar spine and the aorta.
+    Ribs,
+    /// Bowel gas: dark patches in front of the lumbar spine.
+    BowelGas,
+    /// The iliac wing, its crest over L4-L5.
+    IliacCrest,
+    /// Pedicles, arches and spinous processes behind every body.
+    PosteriorElements,
+    /// Wedge and crush fractures (and biconcave ones where the style has
+    /// them), more with bone loss.
+    Fractures,
+    /// Bodies as a thin bright cortical shell around a darker, coarse
+    /// trabecular texture with a vertical grain, rather than bright blocks.
+    Trabecular,
+    /// Each endplate seen twice, a few pixels apart (rotation, beam
+    /// divergence), most towards the ends of the field.
+    DoubleEndplates,
+    /// Osteophytes at the anterior endplate corners, narrowed discs.
+    Degeneration,
+    /// Text and marks burned in by the scanner software: level labels,
+    /// morphometry points and lines, a ruler, a corner text block.
+    BurnedIn,
+    /// An edge-enhanced, contrast-stretched export (bone nearly white,
+    /// crisp trabeculae).
+    EdgeEnhanced,
+    /// An 8-bit export: 256 grey levels.
+    EightBit,
+}
+
+/// A set of factors.
+pub type Factors = BTreeSet<Factor>;
+
+impl Factor {
+    /// Every factor, in the order they are listed.
+    pub const ALL: [Factor; 11] = [
+        Factor::Ribs,
+        Factor::BowelGas,
+        Factor::IliacCrest,
+        Factor::PosteriorElements,
+        Factor::Fractures,
+        Factor::Trabecular,
+        Factor::DoubleEndplates,
+        Factor::Degeneration,
+        Factor::BurnedIn,
+        Factor::EdgeEnhanced,
+        Factor::EightBit,
+    ];
+
+    /// The factors every style drew before factors were named (0.4.0): the
+    /// named styles and `random` keep exactly these, so their cohorts are
+    /// unchanged.
+    pub const CLASSIC: [Factor; 5] = [
+        Factor::Ribs,
+        Factor::BowelGas,
+        Factor::IliacCrest,
+        Factor::PosteriorElements,
+        Factor::Fractures,
+    ];
+
+    /// The name on the command line and in `truth.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Factor::Ribs => "ribs",
+            Factor::BowelGas => "bowel_gas",
+            Factor::IliacCrest => "iliac_crest",
+            Factor::PosteriorElements => "posterior_elements",
+            Factor::Fractures => "fractures",
+            Factor::Trabecular => "trabecular",
+            Factor::DoubleEndplates => "double_endplates",
+            Factor::Degeneration => "degeneration",
+            Factor::BurnedIn => "burned_in",
+            Factor::EdgeEnhanced => "edge_enhanced",
+            Factor::EightBit => "eight_bit",
+        }
+    }
+
+    /// The factor named `name`, or a message listing the names.
+    pub fn by_name(name: &str) -> Result<Factor, String> {
+        Factor::ALL
+            .into_iter()
+            .find(|f| f.name() == name.trim())
+            .ok_or_else(|| {
+                let names: Vec<&str> = Factor::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "unknown factor '{}' (one of: {})",
+                    name.trim(),
+                    names.join(", ")
+                )
+            })
+    }
+
+    /// The factors of a comma-separated list (`all` for every one).
+    pub fn parse_list(s: &str) -> Result<Factors, String> {
+        if s.trim() == "all" {
+            return Ok(Factor::ALL.into_iter().collect());
+        }
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(Factor::by_name)
+            .collect()
+    }
+}
+
+/// The classic factors, as a set (the serde default of a style without
+/// `factors`).
+pub fn classic() -> Factors {
+    Factor::CLASSIC.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_parse_back() {
+        let names: BTreeSet<&str> = Factor::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(names.len(), Factor::ALL.len());
+        for f in Factor::ALL {
+            assert_eq!(Factor::by_name(f.name()), Ok(f));
+        }
+        let set = Factor::parse_list("ribs, burned_in").unwrap();
+        assert_eq!(set, [Factor::Ribs, Factor::BurnedIn].into_iter().collect());
+        assert_eq!(Factor::parse_list("all").unwrap().len(), Factor::ALL.len());
+        let err = Factor::parse_list("ribs,spleen").unwrap_err();
+        assert!(err.contains("spleen") && err.contains("eight_bit"), "{err}");
+    }
+}

@@ -1,0 +1,175 @@
+//! The named factors: each changes only what it names, the ground truth
+//! stays exact with every factor on, and the classic styles are the cohorts
+//! they were.
+
+use aac_synth::anatomy::Fracture;
+use aac_synth::{generate_case, Case, Factor, Style};
+
+/// FNV-1a over a case's image, masks and points: a fingerprint of what
+/// `aac synth` writes.
+fn fingerprint(c: &Case) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for v in c.image.as_raw() {
+        eat(&v.to_le_bytes());
+    }
+    eat(c.mask.as_raw());
+    eat(c.mask2.as_raw());
+    for p in &c.landmarks {
+        eat(&p.x.to_le_bytes());
+        eat(&p.y.to_le_bytes());
+    }
+    h
+}
+
+fn without(style: &Style, f: Factor) -> Style {
+    let mut s = style.clone();
+    s.factors.remove(&f);
+    s
+}
+
+#[test]
+fn the_classic_styles_draw_the_cohorts_of_before_factors() {
+    // Checked against the 0.4.0 generator: `aac synth --seed 7` of these
+    // styles wrote byte-identical images, masks and points.
+    let pinned = [
+        ("random", 0xaddf_b246_ab1d_2e52_u64),
+        ("hologic", 0x9a44_d3f6_e61c_a5b4),
+        ("legacy", 0x96cf_5d5a_0fe8_1d42),
+    ];
+    let mut got_all = Vec::new();
+    for (name, want) in pinned {
+        let style = Style::by_name(name).unwrap();
+        assert_eq!(style.factors, aac_synth::factors::classic(), "{name}");
+        let got = fingerprint(&generate_case(7, 1, &style, false));
+        got_all.push((name, got, want));
+    }
+    for (name, got, want) in got_all {
+        assert_eq!(got, want, "{name}: {got:#x}");
+    }
+}
+
+#[test]
+fn leaving_out_a_drawn_over_factor_keeps_the_patient_and_the_truth() {
+    let style = Style::biobank();
+    for f in [
+        Factor::BurnedIn,
+        Factor::EdgeEnhanced,
+        Factor::Trabecular,
+        Factor::DoubleEndplates,
+        Factor::Ribs,
+        Factor::BowelGas,
+        Factor::IliacCrest,
+        Factor::PosteriorElements,
+    ] {
+        for i in 0..3 {
+            let with = generate_case(5, i, &style, true);
+            let out = generate_case(5, i, &without(&style, f), true);
+            assert_eq!(with.landmarks, out.landmarks, "{f:?} {i}");
+            assert_eq!(with.mask, out.mask, "{f:?} {i}");
+            assert_eq!(with.score, out.score, "{f:?} {i}");
+            assert_ne!(with.image, out.image, "{f:?} {i}: the factor drew nothing");
+        }
+    }
+}
+
+#[test]
+fn burned_in_marks_are_one_ink_over_an_otherwise_equal_image() {
+    let style = Style::biobank();
+    for i in 0..4 {
+        let with = generate_case(9, i, &style, false);
+        let out = generate_case(9, i, &without(&style, Factor::BurnedIn), false);
+        let inked: Vec<u16> = with
+            .image
+            .as_raw()
+            .iter()
+            .zip(out.image.as_raw())
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| *a)
+            .collect();
+        assert!(!inked.is_empty(), "{i}: no marks");
+        assert!(
+            inked.iter().all(|v| *v == inked[0]),
+            "{i}: more than one ink"
+        );
+        assert!(inked[0] >= 2800, "{i}: ink {}", inked[0]);
+    }
+}
+
+#[test]
+fn an_eight_bit_export_has_256_grey_levels_at_most() {
+    let mut style = Style::hologic();
+    style.factors.insert(Factor::EightBit);
+    let c = generate_case(2, 0, &style, false);
+    let levels: std::collections::BTreeSet<u16> = c.image.as_raw().iter().copied().collect();
+    assert!(
+        levels.len() <= 256 && levels.len() > 100,
+        "{}",
+        levels.len()
+    );
+    assert!(levels.contains(&0) || levels.contains(&4095));
+}
+
+#[test]
+fn biconcave_fractures_keep_their_corners_and_lose_a_genant_graded_middle() {
+    let style = Style::biobank();
+    let mut seen = 0;
+    for i in 0..60 {
+        let c = generate_case(11, i, &style, false);
+        for v in &c.truth.anatomy.vertebrae {
+            if v.fracture == Some(Fracture::Biconcave) {
+                seen += 1;
+                let h = (v.corners[0].dist(&v.corners[3]) + v.corners[1].dist(&v.corners[2])) / 2.0;
+                let loss = 2.0 * v.concavity / h;
+                assert!((0.19..=0.51).contains(&loss), "{} {}: {loss}", c.id, v.name);
+            }
+        }
+    }
+    assert!(seen >= 3, "{seen} biconcave fractures in 60 scans");
+}
+
+#[test]
+fn degeneration_narrows_discs_and_grows_osteophytes_in_older_spines() {
+    let style = Style::biobank();
+    let (mut spurs, mut narrowed) = (0, 0);
+    for i in 0..20 {
+        let with = generate_case(13, i, &style, false);
+        let out = generate_case(13, i, &without(&style, Factor::Degeneration), false);
+        spurs += with
+            .truth
+            .anatomy
+            .vertebrae
+            .iter()
+            .filter(|v| v.osteophytes_px[0] + v.osteophytes_px[1] > 0.0)
+            .count();
+        // L4's inferior corners to L5's superior ones: the L4/L5 disc.
+        let gap = |c: &Case| c.landmarks[18].y - c.landmarks[15].y;
+        narrowed += usize::from(gap(&with) < 0.9 * gap(&out));
+        assert!(
+            out.truth
+                .anatomy
+                .vertebrae
+                .iter()
+                .all(|v| v.osteophytes_px == [0.0; 2]),
+            "{i}"
+        );
+    }
+    assert!(
+        spurs >= 10 && narrowed >= 1,
+        "{spurs} spurs, {narrowed} narrowed L4/L5 discs"
+    );
+}
+
+#[test]
+fn a_case_records_its_factors_and_old_truth_files_read_as_classic() {
+    let c = generate_case(1, 0, &Style::biobank(), false);
+    assert!(c.truth.factors.contains(&Factor::Trabecular));
+    let mut json = serde_json::to_value(&c.truth).unwrap();
+    json.as_object_mut().unwrap().remove("factors");
+    let old: aac_synth::Truth = serde_json::from_value(json).unwrap();
+    assert_eq!(old.factors, aac_synth::factors::classic());
+}
