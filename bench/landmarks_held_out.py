@@ -10,7 +10,8 @@ Prints one Markdown table (docs/landmarks.md records it):
 
     cargo build --release
     python3 bench/landmarks_held_out.py [--n-train 1000] [--n-test 200]
-        [--work /tmp/aac-landmarks] [--train DIR] [-- extra train-bundle flags]
+        [--work /tmp/aac-landmarks] [--train DIR] [--synth "--without F"]
+        [--tests random,hologic,lunar,biobank] [-- extra train-bundle flags]
 
 A scan's levels count as named wrongly when the centre of any found L1-L4
 body lies more than half a vertebra (half the mean distance between true
@@ -27,7 +28,7 @@ import time
 
 from aac_bench import aac
 
-TESTS = [("random", 99), ("hologic", 96), ("lunar", 95)]
+TESTS = [("random", 99), ("hologic", 96), ("lunar", 95), ("biobank", 94)]
 
 
 def read_pts(path):
@@ -85,13 +86,15 @@ def main():
     p.add_argument("--n-test", type=int, default=200)
     p.add_argument("--work", default="/tmp/aac-landmarks")
     p.add_argument("--train", default=None, help="an existing training set")
+    p.add_argument("--synth", default="", help="extra `aac synth` flags of the training set, e.g. \"--without burned_in\"")
+    p.add_argument("--tests", default=",".join(s for s, _ in TESTS), help="test styles, comma-separated")
     p.add_argument("extra", nargs="*")
     a = p.parse_args()
     os.makedirs(a.work, exist_ok=True)
     w = lambda *x: os.path.join(a.work, *x)
     train = a.train or w("train")
     if not os.path.exists(os.path.join(train, "scores.csv")):
-        aac("synth", "--n", a.n_train, "--seed", 1, "--out", train, "--force")
+        aac("synth", "--n", a.n_train, "--seed", 1, "--out", train, "--force", *a.synth.split())
     bundle = w("bundle.aac")
     train_s = None
     if not os.path.exists(bundle):
@@ -101,7 +104,7 @@ def main():
     print("| tested on | scans | median error (mm) | 95th pct (mm) | levels named right | flagged | wrongly named, not flagged | errors | AAC24 r given / found | ICC given / found | MAE given / found | landmarks + predict img/s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     breakdown = []
-    for style, seed in TESTS:
+    for style, seed in [t for t in TESTS if t[0] in a.tests.split(",")]:
         test = w(f"test_{style}")
         if not os.path.exists(os.path.join(test, "scores.csv")):
             aac("synth", "--n", a.n_test, "--seed", seed, "--style", style, "--out", test, "--force")

@@ -30,7 +30,8 @@ pub struct SynthArgs {
     /// Factors of real scans to draw on top of the style's, comma-separated
     /// (`all` for every one): ribs, bowel_gas, iliac_crest,
     /// posterior_elements, fractures, trabecular, double_endplates,
-    /// degeneration, burned_in, edge_enhanced, eight_bit (docs/synth.md).
+    /// degeneration, burned_in, edge_enhanced, eight_bit, sacral_segments
+    /// (docs/synthetic.md).
     #[arg(long, value_parser = Factor::parse_list)]
     with: Option<Factors>,
     /// Factors to leave out of the style's, comma-separated (e.g. to leave

@@ -203,7 +203,7 @@ impl Finder {
         found
             .into_iter()
             .zip(images)
-            .map(|(r, &(img, _, _))| {
+            .map(|(r, &(img, w, h))| {
                 // A blank image (all 0, all 65535) gives the networks nothing
                 // to see, whatever their heatmaps make of it.
                 if !matches!(r, Err(LandmarkError::TooSmall(..))) {
@@ -218,6 +218,8 @@ impl Finder {
                             "body heights or disc gaps implausible ({irregular:.1} times the limit)"
                         ));
                     }
+                    f.doubts
+                        .extend(crate::view::cues_out_of_view(&f.points, w, h));
                     f
                 })
             })

@@ -23,6 +23,7 @@ pub mod frame;
 pub mod heatmap;
 pub mod regularity;
 pub mod train;
+pub mod view;
 
 pub use error::LandmarkError;
 pub use finder::{Finder, Found, UNCERTAIN_FLAG};

@@ -38,6 +38,9 @@ pub enum Factor {
     EdgeEnhanced,
     /// An 8-bit export: 256 grey levels.
     EightBit,
+    /// The sacrum as five fused segments, S1 drawn like a body with its
+    /// plateau, rather than one bright wedge.
+    SacralSegments,
 }
 
 /// A set of factors.
@@ -45,7 +48,7 @@ pub type Factors = BTreeSet<Factor>;
 
 impl Factor {
     /// Every factor, in the order they are listed.
-    pub const ALL: [Factor; 11] = [
+    pub const ALL: [Factor; 12] = [
         Factor::Ribs,
         Factor::BowelGas,
         Factor::IliacCrest,
@@ -57,6 +60,7 @@ impl Factor {
         Factor::BurnedIn,
         Factor::EdgeEnhanced,
         Factor::EightBit,
+        Factor::SacralSegments,
     ];
 
     /// The factors every style drew before factors were named (0.4.0): the
@@ -84,6 +88,7 @@ impl Factor {
             Factor::BurnedIn => "burned_in",
             Factor::EdgeEnhanced => "edge_enhanced",
             Factor::EightBit => "eight_bit",
+            Factor::SacralSegments => "sacral_segments",
         }
     }
 

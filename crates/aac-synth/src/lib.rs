@@ -103,6 +103,20 @@ pub fn landmarks(a: &Anatomy) -> Vec<Point> {
 pub fn generate_case(seed: u64, index: usize, style: &Style, calcified_only: bool) -> Case {
     let mut rng =
         ChaCha8Rng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    // Which of the style's factors this image draws: its own stream, so
+    // that the rest of the image does not depend on the draw.
+    let mut own = ChaCha8Rng::seed_from_u64(
+        seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x6661_6374_6f72_7300,
+    );
+    let style = &Style {
+        factors: style
+            .factors
+            .iter()
+            .copied()
+            .filter(|f| Factor::CLASSIC.contains(f) || own.random::<f64>() < style.factor_share)
+            .collect(),
+        ..style.clone()
+    };
     let spacing = rng.random_range(style.spacing_mm.0..style.spacing_mm.1);
     let fov_h = rng.random_range(style.fov_height_mm.0..style.fov_height_mm.1);
     let fov_w = rng.random_range(style.fov_width_mm.0..style.fov_width_mm.1);

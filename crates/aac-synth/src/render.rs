@@ -239,6 +239,46 @@ fn inside_quad(q: &[Point; 4], p: Point) -> bool {
     true
 }
 
+/// The sacrum as five fused segments S1-S5 tapering down its outline, S1
+/// drawn like a body (rim, plateau, texture) and the fusion lines between
+/// them like faint endplates, over a dimmer fill for the alae: what a
+/// reader counts up from, and what a finder must not take for L5.
+fn sacral_segments(a: &Anatomy, texture: &CoarseField, look: &BodyLook, c: &mut Canvas) {
+    let [s_post, s_ant, tip, back] = a.sacrum;
+    let lerp =
+        |p: Point, q: Point, f: f64| Point::new(p.x + (q.x - p.x) * f, p.y + (q.y - p.y) * f);
+    // Segment boundaries down the sacrum: S1 the tallest.
+    const CUTS: [f64; 6] = [0.0, 0.3, 0.52, 0.7, 0.85, 1.0];
+    for (k, w) in CUTS.windows(2).enumerate() {
+        // Fused: the segments touch, their rims the transverse ridges.
+        let (v0, v1) = (w[0], w[1]);
+        let corners = [
+            lerp(s_post, back, v0),
+            lerp(s_ant, tip, v0),
+            lerp(s_ant, tip, v1),
+            lerp(s_post, back, v1),
+        ];
+        let seg = Vertebra {
+            name: format!("S{}", k + 1),
+            corners,
+            concavity: 0.0,
+            density: 0.3 - 0.03 * k as f64,
+            rim_px: (1.0 / a.spacing_mm).max(1.0),
+            fracture: None,
+            osteophytes_px: [0.0; 2],
+        };
+        vertebra(&seg, texture, look, c);
+    }
+    let (x0, y0, x1, y1) = bbox(&a.sacrum, 2.0, c.width, c.height);
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            if inside_quad(&a.sacrum, Point::new(x as f64, y as f64)) {
+                c.data[y * c.width + x] += 0.1 + 0.04 * texture.at(x as f32, y as f32);
+            }
+        }
+    }
+}
+
 fn sacrum_and_pelvis(a: &Anatomy, texture: &CoarseField, iliac: bool, c: &mut Canvas) {
     let (x0, y0, x1, y1) = bbox(&a.sacrum, 2.0, c.width, c.height);
     for y in y0..=y1 {
@@ -248,6 +288,11 @@ fn sacrum_and_pelvis(a: &Anatomy, texture: &CoarseField, iliac: bool, c: &mut Ca
             }
         }
     }
+    pelvis(a, texture, iliac, c);
+}
+
+/// The iliac wing, when drawn.
+fn pelvis(a: &Anatomy, texture: &CoarseField, iliac: bool, c: &mut Canvas) {
     if !iliac {
         return;
     }
@@ -398,7 +443,17 @@ pub fn render<R: Rng>(rng: &mut R, a: &Anatomy, factors: &Factors) -> (Canvas, V
     for v in &a.vertebrae {
         vertebra(v, &texture, &look, &mut c);
     }
-    sacrum_and_pelvis(a, &texture, factors.contains(&Factor::IliacCrest), &mut c);
+    let iliac = factors.contains(&Factor::IliacCrest);
+    if factors.contains(&Factor::SacralSegments) {
+        let sacral = BodyLook {
+            posterior: false,
+            ..look
+        };
+        sacral_segments(a, &texture, &sacral, &mut c);
+        pelvis(a, &texture, iliac, &mut c);
+    } else {
+        sacrum_and_pelvis(a, &texture, iliac, &mut c);
+    }
     ribs(a, &mut c);
     gas(a, &mut c, rng.random_range(0.0..6.0));
     for d in &a.deposits {

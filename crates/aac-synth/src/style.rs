@@ -59,6 +59,15 @@ pub struct Style {
     /// stored without them draws the classic five.
     #[serde(default = "crate::factors::classic")]
     pub factors: Factors,
+    /// Share of images that draw each of the style's factors beyond the
+    /// classic five ([`Factor::CLASSIC`], drawn in every image): 1 for the
+    /// named styles, 0.5 for `random`.
+    #[serde(default = "every_image")]
+    pub factor_share: f64,
+}
+
+fn every_image() -> f64 {
+    1.0
 }
 
 fn default_window_low() -> (f64, f64) {
@@ -207,7 +216,9 @@ impl Style {
             },
             crop: 0.3,
             dose_mask: 0.1,
-            factors: classic(),
+            // Since 0.5.0 every factor, each in half the images.
+            factors: Factor::ALL.into_iter().collect(),
+            factor_share: 0.5,
         }
     }
 
@@ -235,6 +246,7 @@ impl Style {
             dose_mask: 0.0,
             anatomy: AnatomyRanges::default(),
             factors: classic(),
+            factor_share: 1.0,
         }
     }
 
@@ -263,6 +275,7 @@ impl Style {
             dose_mask: 0.0,
             anatomy: AnatomyRanges::default(),
             factors: classic(),
+            factor_share: 1.0,
         }
     }
 
@@ -290,6 +303,7 @@ impl Style {
             dose_mask: 0.0,
             anatomy: AnatomyRanges::default(),
             factors: classic(),
+            factor_share: 1.0,
         }
     }
 
@@ -329,6 +343,7 @@ impl Style {
                 .into_iter()
                 .filter(|f| *f != Factor::EightBit)
                 .collect(),
+            factor_share: 1.0,
         }
     }
 
