@@ -1,6 +1,6 @@
 //! `aac synth` and `aac montage`: flags -> [`aac_pipeline::synth`].
 
-use aac_pipeline::synth::{montage as run_montage, synth_cohort};
+use aac_pipeline::synth::{montage as run_montage, synth_cohort, MontageOptions};
 use aac_synth::{CohortOptions, Factor, Factors, Style};
 use anyhow::{anyhow, Result};
 use clap::Args;
@@ -30,8 +30,8 @@ pub struct SynthArgs {
     /// Factors of real scans to draw on top of the style's, comma-separated
     /// (`all` for every one): ribs, bowel_gas, iliac_crest,
     /// posterior_elements, fractures, trabecular, double_endplates,
-    /// degeneration, burned_in, edge_enhanced, eight_bit, sacral_segments
-    /// (docs/synthetic.md).
+    /// degeneration, burned_in, edge_enhanced, eight_bit, sacral_segments,
+    /// attached_ribs, transitional (docs/synthetic.md).
     #[arg(long, value_parser = Factor::parse_list)]
     with: Option<Factors>,
     /// Factors to leave out of the style's, comma-separated (e.g. to leave
@@ -100,11 +100,24 @@ pub struct MontageArgs {
     /// Height of each tile in pixels.
     #[arg(long, default_value_t = 420)]
     height: u32,
+    /// The images alone, without masks and landmarks drawn.
+    #[arg(long)]
+    plain: bool,
+    /// Only the lumbar spine and aorta (T12 to the sacrum), at the tile's
+    /// height: the bodies at a size where their texture shows.
+    #[arg(long)]
+    lumbar: bool,
 }
 
 /// Runs `aac montage`.
 pub fn montage(a: MontageArgs) -> Result<ExitCode> {
-    run_montage(&a.data, a.n, a.height, &a.out)?;
+    let o = MontageOptions {
+        n: a.n,
+        height: a.height,
+        overlays: !a.plain,
+        lumbar: a.lumbar,
+    };
+    run_montage(&a.data, &o, &a.out)?;
     println!("wrote {}", a.out.display());
     Ok(ExitCode::SUCCESS)
 }

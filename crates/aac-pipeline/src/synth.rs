@@ -74,16 +74,47 @@ pub fn synth_cohort(out: &Path, opts: &CohortOptions, force: bool) -> Result<Coh
     Ok(summary)
 }
 
-/// Writes a montage of the first `n` images of a dataset to `out`, with
-/// their masks and landmarks drawn, each tile `height` pixels high.
-pub fn montage(data: &Path, n: usize, height: u32, out: &Path) -> Result<()> {
+/// What a montage shows.
+#[derive(Debug, Clone, Copy)]
+pub struct MontageOptions {
+    /// Images (the first of the dataset).
+    pub n: usize,
+    /// Height of each tile in pixels.
+    pub height: u32,
+    /// Draw the masks and landmarks over the images.
+    pub overlays: bool,
+    /// Show only the lumbar spine: T12 to the sacrum, from behind the
+    /// bodies to in front of the aorta (needs the landmarks).
+    pub lumbar: bool,
+}
+
+/// The region of an image around its L1-L4 bodies and aorta: the 30 points'
+/// box, widened by a level above and below and half a body's depth behind.
+fn lumbar_box(pts: &[aac_io::Point], w: u32, h: u32) -> (u32, u32, u32, u32) {
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for p in pts {
+        x0 = x0.min(p.x);
+        x1 = x1.max(p.x);
+        y0 = y0.min(p.y);
+        y1 = y1.max(p.y);
+    }
+    let level = (y1 - y0) / 5.0;
+    let (x0, x1) = (x0 - 0.8 * level, x1 + 0.8 * level);
+    let (y0, y1) = (y0 - level, y1 + 1.5 * level);
+    let c = |v: f64, hi: u32| v.clamp(0.0, (hi - 1) as f64) as u32;
+    let (x0, y0) = (c(x0, w), c(y0, h));
+    (x0, y0, (c(x1, w) - x0).max(1), (c(y1, h) - y0).max(1))
+}
+
+/// Writes a montage of the first images of a dataset to `out`.
+pub fn montage(data: &Path, o: &MontageOptions, out: &Path) -> Result<()> {
     let ds = Dataset::open(data)?;
     let mut tiles = Vec::new();
-    for id in ds.ids().into_iter().take(n) {
+    for id in ds.ids().into_iter().take(o.n) {
         let img = read_image(&ds.image_path(&id))?;
         let mut rgb = display_rgb(&img);
         let mp = ds.mask_path(&id, "masks");
-        if mp.exists() {
+        if o.overlays && mp.exists() {
             let mask = read_mask(&mp, Some(img.dimensions()))?;
             // Thin labels thickened so they stay visible after downscaling.
             let dilated = imageproc::morphology::grayscale_dilate(
@@ -93,9 +124,14 @@ pub fn montage(data: &Path, n: usize, height: u32, out: &Path) -> Result<()> {
             overlay_labels(&mut rgb, &dilated, 0.8);
         }
         let lp = ds.landmarks_path(&id);
-        if lp.exists() {
+        let pts = if lp.exists() {
+            Some(read_pts(&lp)?)
+        } else {
+            None
+        };
+        if let (true, Some(pts)) = (o.overlays, &pts) {
             let r = (img.height() / 300).max(2) as i32;
-            for (i, p) in read_pts(&lp)?.iter().enumerate() {
+            for (i, p) in pts.iter().enumerate() {
                 let c = if i < 20 {
                     Rgb([60, 230, 60])
                 } else {
@@ -104,7 +140,17 @@ pub fn montage(data: &Path, n: usize, height: u32, out: &Path) -> Result<()> {
                 dot(&mut rgb, *p, r, c);
             }
         }
-        tiles.push(resize_to_height(&rgb, height));
+        if o.lumbar {
+            let pts = pts.ok_or_else(|| {
+                anyhow!(
+                    "{}: --lumbar needs the landmarks to find the lumbar spine",
+                    lp.display()
+                )
+            })?;
+            let (x, y, w, h) = lumbar_box(&pts, rgb.width(), rgb.height());
+            rgb = image::imageops::crop_imm(&rgb, x, y, w, h).to_image();
+        }
+        tiles.push(resize_to_height(&rgb, o.height));
     }
     if tiles.is_empty() {
         return Err(anyhow!("{}: the dataset has no images", data.display()));

@@ -61,6 +61,39 @@ impl Vertebra {
     }
 }
 
+/// Transitional anatomy of the lumbosacral junction or the ribs. The
+/// bodies keep their names by the convention readers count by: up from the
+/// sacrum, L5 being the lowest vertebra with a disc below it. So the
+/// variants differ from a normal spine in which vertebra bears the last rib
+/// (and in the junction's look), and there counting from the sacrum and
+/// from the ribs disagree.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Transitional {
+    /// 11 rib pairs: the last rib on T11.
+    ElevenRibs,
+    /// 13 rib pairs: a rib on L1.
+    ThirteenRibs,
+    /// S1 separated from the sacrum by a disc: six lumbar-type vertebrae,
+    /// the lowest named L5, so the last rib lies on the one named T11.
+    LumbarisedS1,
+    /// L5 fused into the sacrum (its top segment, body-like): four
+    /// lumbar-type vertebrae, the lowest named L5, so the last rib lies on
+    /// the one named T11.
+    SacralisedL5,
+}
+
+impl Transitional {
+    /// Levels above (+) or below (-) T12 of the last rib-bearing vertebra,
+    /// by the counting-up names.
+    pub fn last_rib_shift(self) -> i32 {
+        match self {
+            Transitional::ThirteenRibs => -1,
+            _ => 1,
+        }
+    }
+}
+
 /// Which aortic wall a deposit lies on.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -180,6 +213,13 @@ pub struct Anatomy {
     /// top and bottom of the field (pixels; 0: seen once).
     #[serde(default)]
     pub double_endplate_px: f64,
+    /// Transitional anatomy, if any.
+    #[serde(default)]
+    pub transitional: Option<Transitional>,
+    /// The index in `vertebrae` of the last rib-bearing vertebra, when the
+    /// ribs are attached to theirs ([`Factor::AttachedRibs`]).
+    #[serde(default)]
+    pub last_rib: Option<usize>,
 }
 
 /// A uniform draw from [a, b), or `a` without touching the generator when
@@ -464,6 +504,22 @@ pub fn draw_anatomy<R: Rng>(
     } else {
         0.0
     };
+    let transitional =
+        (style.has(Factor::Transitional) && extra.random::<f64>() < 0.25).then(|| {
+            [
+                Transitional::ElevenRibs,
+                Transitional::ThirteenRibs,
+                Transitional::LumbarisedS1,
+                Transitional::SacralisedL5,
+            ][extra.random_range(0..4)]
+        });
+    let mut last_rib = None;
+    if style.has(Factor::AttachedRibs) {
+        let shift = transitional.map_or(0, Transitional::last_rib_shift);
+        let last = (L1 as i32 - 1 - shift) as usize;
+        ribs = attached_ribs(&mut extra, &vertebrae, last, mm, w, low_rib_prob);
+        last_rib = Some(last);
+    }
     if !style.has(Factor::Ribs) {
         ribs.clear();
     }
@@ -484,7 +540,56 @@ pub fn draw_anatomy<R: Rng>(
         gas,
         deposits,
         double_endplate_px,
+        transitional,
+        last_rib,
     }
+}
+
+/// Ribs leaving the spine at the posterior half of their vertebrae, the
+/// lowest at `vertebrae[last]` and one per vertebra above, sloping down
+/// anteriorly: the lowest ones, steeper when `low_prob` says so, reach over
+/// L1-L3 in front of the spine.
+fn attached_ribs<R: Rng>(
+    rng: &mut R,
+    vertebrae: &[Vertebra],
+    last: usize,
+    mm: f64,
+    w: f64,
+    low_prob: f64,
+) -> Vec<Rib> {
+    let steep = rng.random::<f64>() < low_prob;
+    (0..=last.min(vertebrae.len() - 1))
+        .rev()
+        .take(10)
+        .enumerate()
+        .map(|(r, k)| {
+            let v = &vertebrae[k];
+            let [sp, _, _, ip] = v.corners;
+            // The costovertebral joint: behind the body, level with it.
+            let joint = Point::new(
+                (sp.x + ip.x) / 2.0 - uniform(rng, (4.0, 10.0)) * mm,
+                (sp.y + ip.y) / 2.0,
+            );
+            let slope = if steep && r < 2 {
+                uniform(rng, (0.8, 1.2))
+            } else {
+                uniform(rng, (0.35, 0.8))
+            };
+            let curve = uniform(rng, (0.0008, 0.0025)) / mm;
+            let x_end = (joint.x + uniform(rng, (90.0, 160.0)) * mm).min(w + 20.0);
+            // y = a + b (x - x0) + c (x - x0)^2 through the joint, in the
+            // curve's form a' + b' x + c x^2.
+            let (b, c) = (slope - 2.0 * curve * joint.x, curve);
+            let a = joint.y - b * joint.x - c * joint.x * joint.x;
+            Rib {
+                coef: (a, b, c),
+                x0: joint.x,
+                x1: x_end,
+                half_width: uniform(rng, (5.0, 9.0)) * mm,
+                density: uniform(rng, (0.05, 0.11)),
+            }
+        })
+        .collect()
 }
 
 /// x of the anterior border of the vertebral column at row y (through the

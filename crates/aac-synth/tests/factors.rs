@@ -48,15 +48,18 @@ fn the_named_styles_draw_the_cohorts_of_before_factors() {
         assert_eq!(got, want, "{name}: {got:#x}");
     }
     let random = Style::random();
-    assert_eq!(random.factors.len(), Factor::ALL.len());
+    assert_eq!(
+        random.factors.len(),
+        Factor::ALL.len() - Factor::NOT_YET_IN_STYLES.len()
+    );
     let drawn: Vec<usize> = (0..40)
         .map(|i| generate_case(7, i, &random, false).truth.factors.len())
         .collect();
     let classic = Factor::CLASSIC.len();
     assert!(drawn.iter().all(|&n| n >= classic), "{drawn:?}");
-    assert!(drawn.contains(&classic) || drawn.iter().any(|&n| n < Factor::ALL.len()));
+    assert!(drawn.iter().any(|&n| n < random.factors.len()));
     let mean_new = drawn.iter().map(|n| n - classic).sum::<usize>() as f64 / 40.0;
-    let new = (Factor::ALL.len() - classic) as f64;
+    let new = (random.factors.len() - classic) as f64;
     assert!(
         (mean_new - new / 2.0).abs() < 1.0,
         "{mean_new} of {new} new factors per image"
@@ -183,4 +186,39 @@ fn a_case_records_its_factors_and_old_truth_files_read_as_classic() {
     json.as_object_mut().unwrap().remove("factors");
     let old: aac_synth::Truth = serde_json::from_value(json).unwrap();
     assert_eq!(old.factors, aac_synth::factors::classic());
+}
+
+#[test]
+fn attached_ribs_leave_the_spine_at_their_vertebrae_and_transitional_spines_move_the_last() {
+    use aac_synth::anatomy::{Transitional, L1};
+    let mut style = Style::biobank();
+    style.factors.extend(Factor::NOT_YET_IN_STYLES);
+    let mut variants = std::collections::BTreeMap::new();
+    for i in 0..80 {
+        let c = generate_case(17, i, &style, false);
+        let a = &c.truth.anatomy;
+        let last = a.last_rib.expect("attached ribs");
+        let want = match a.transitional {
+            None => L1 - 1,
+            Some(t) => (L1 as i32 - 1 - t.last_rib_shift()) as usize,
+        };
+        assert_eq!(last, want, "{}", c.id);
+        *variants.entry(format!("{:?}", a.transitional)).or_insert(0) += 1;
+        // The lowest rib leaves the spine level with the posterior wall of
+        // the last rib-bearing body.
+        let lowest = a.ribs.iter().map(|r| r.y_at(r.x0)).fold(f64::MIN, f64::max);
+        let v = &a.vertebrae[last];
+        let joint = (v.corners[0].y + v.corners[3].y) / 2.0;
+        assert!(
+            (lowest - joint).abs() < 1.0,
+            "{}: {lowest} vs {joint}",
+            c.id
+        );
+        // Their names stay those of counting up from the sacrum.
+        assert_eq!(a.vertebrae[L1].name, "L1");
+    }
+    let transitional = 80 - variants.get("None").copied().unwrap_or(0);
+    assert!((10..=32).contains(&transitional), "{variants:?}");
+    assert!(variants.len() >= 4, "{variants:?}");
+    let _ = Transitional::ElevenRibs;
 }
