@@ -11,7 +11,8 @@ Prints one Markdown table (docs/landmarks.md records it):
     cargo build --release
     python3 bench/landmarks_held_out.py [--n-train 1000] [--n-test 200]
         [--work /tmp/aac-landmarks] [--train DIR] [--synth "--without F"]
-        [--tests random,hologic,lunar,biobank] [-- extra train-bundle flags]
+        [--tests random,hologic,lunar,biobank,hologic+sacral_segments] [--levels-only]
+        [-- extra train-bundle flags]
 
 A scan's levels count as named wrongly when the centre of any found L1-L4
 body lies more than half a vertebra (half the mean distance between true
@@ -88,6 +89,9 @@ def main():
     p.add_argument("--train", default=None, help="an existing training set")
     p.add_argument("--synth", default="", help="extra `aac synth` flags of the training set, e.g. \"--without burned_in\"")
     p.add_argument("--tests", default=",".join(s for s, _ in TESTS), help="test styles, comma-separated")
+    p.add_argument("--levels-only", action="store_true",
+                   help="only the finder's columns (skip the two predict runs): for finder experiments "
+                        "with a throwaway U-net, e.g. -- --unet-width 2 --epochs 1")
     p.add_argument("extra", nargs="*")
     a = p.parse_args()
     os.makedirs(a.work, exist_ok=True)
@@ -104,10 +108,15 @@ def main():
     print("| tested on | scans | median error (mm) | 95th pct (mm) | levels named right | flagged | wrongly named, not flagged | errors | AAC24 r given / found | ICC given / found | MAE given / found | landmarks + predict img/s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     breakdown = []
-    for style, seed in [t for t in TESTS if t[0] in a.tests.split(",")]:
+    seeds = dict(TESTS)
+    for style in a.tests.split(","):
+        # STYLE or STYLE+FACTOR+...: the style with those factors added.
+        base, *added = style.split("+")
+        seed = seeds[base]
         test = w(f"test_{style}")
         if not os.path.exists(os.path.join(test, "scores.csv")):
-            aac("synth", "--n", a.n_test, "--seed", seed, "--style", style, "--out", test, "--force")
+            with_ = ["--with", ",".join(added)] if added else []
+            aac("synth", "--n", a.n_test, "--seed", seed, "--style", base, *with_, "--out", test, "--force")
         spacing = {t["id"]: t["spacing_mm"] for t in json.load(open(os.path.join(test, "truth.json")))}
         found_dir = w(f"found_{style}")
         if not os.path.exists(os.path.join(found_dir, "landmarks.csv")):
@@ -129,6 +138,10 @@ def main():
         for kind, ids in kinds(os.path.join(test, "truth.json")).items():
             if ids and len(ids) < len(scans):
                 breakdown.append((style, kind, len(ids), summary({i: scans[i] for i in ids if i in scans})))
+        if a.levels_only:
+            n = len(rows)
+            print(f"| {style} | {n} | {q(0.5):.2f} | {q(0.95):.2f} | {right}/{n - failed} | {flagged} | {wrong_unflagged} | {failed} | - | - | - | - |")
+            continue
         given, found_out = w(f"pred_given_{style}"), w(f"pred_found_{style}")
         if not os.path.exists(os.path.join(given, "scores.csv")):
             aac("predict", "--model", bundle, "--images", os.path.join(test, "images"),
