@@ -1,5 +1,6 @@
 //! `aac`: automated AAC24 scoring of lateral DXA VFA scans.
 
+mod cmd_calibrate;
 mod cmd_demo;
 mod cmd_eval;
 mod cmd_io;
@@ -64,6 +65,9 @@ enum Command {
     Merge(cmd_predict::MergeArgs),
     /// Find the 20 spine points of raw scans with a bundle's landmark finder.
     Landmarks(cmd_predict::LandmarksArgs),
+    /// Adapt a bundle to a reader: per-wall thresholds chosen on the
+    /// reader's scores by cross-validation, written into a copy.
+    Calibrate(cmd_calibrate::CalibrateArgs),
 }
 
 /// `aac train` subcommands.
@@ -158,6 +162,7 @@ fn main() -> ExitCode {
         Command::Merge(a) => cmd_predict::merge(a),
         Command::Landmarks(a) => cmd_predict::landmarks(a),
         Command::Train(TrainCommand::Bundle(a)) => cmd_predict::train_bundle(a),
+        Command::Calibrate(a) => cmd_calibrate::calibrate(a),
     };
     match result {
         Ok(code) => code,

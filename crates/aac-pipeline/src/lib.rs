@@ -6,6 +6,7 @@
 pub mod agree;
 pub mod batch;
 pub mod bundle;
+pub mod calibrate;
 pub mod dataset_util;
 pub mod defaults;
 pub mod demo;

@@ -24,9 +24,7 @@ pub struct RoiLabels {
 /// 128 x 256), `planes` the model's probabilities (one plane, or anterior and
 /// posterior), `thresholds` one per class (the same twice for one plane).
 pub fn roi_labels(roi: &[f32], planes: &[Vec<f32>], thresholds: [f32; 2]) -> RoiLabels {
-    let flat = FlatRegions::find(roi);
-    let mut planes = planes.to_vec();
-    flat.clear(&mut planes);
+    let (planes, flat) = cleared_planes(roi, planes);
     let labels =
         aac_score::labels_from_planes_per_class(&planes, ROI_WIDTH, ROI_HEIGHT, thresholds);
     RoiLabels {
@@ -34,6 +32,26 @@ pub fn roi_labels(roi: &[f32], planes: &[Vec<f32>], thresholds: [f32; 2]) -> Roi
         flat,
         labels,
     }
+}
+
+/// The first step of [`roi_labels`]: the planes with the flat regions of
+/// `roi` cleared (for scoring one region at many thresholds).
+pub fn cleared_planes(roi: &[f32], planes: &[Vec<f32>]) -> (Vec<Vec<f32>>, FlatRegions) {
+    let flat = FlatRegions::find(roi);
+    let mut planes = planes.to_vec();
+    flat.clear(&mut planes);
+    (planes, flat)
+}
+
+/// The rest of [`roi_scores`] for planes already cleared
+/// ([`cleared_planes`]): labels at `thresholds`, scored around `prior_x`.
+pub fn scores_of_cleared(
+    planes: &[Vec<f32>],
+    thresholds: [f32; 2],
+    prior_x: f64,
+) -> Result<aac_score::Scored, aac_score::ScoreError> {
+    let labels = aac_score::labels_from_planes_per_class(planes, ROI_WIDTH, ROI_HEIGHT, thresholds);
+    aac_score::score_segmentation(&labels, prior_x)
 }
 
 /// The scores of a warped region through [`roi_labels`], with the walls

@@ -49,6 +49,13 @@ pub struct BundleHeader {
     /// trained with `--no-landmarks` or by an older aac).
     #[serde(default)]
     pub landmarks: Option<LandmarkSection>,
+    /// Thresholds per wall (anterior, posterior) chosen by `aac calibrate`;
+    /// `threshold` for both walls when absent.
+    #[serde(default)]
+    pub wall_thresholds: Option<[f32; 2]>,
+    /// What `aac calibrate` did, when it made this bundle from another.
+    #[serde(default)]
+    pub calibration: Option<crate::calibrate::CalibrationRecord>,
 }
 
 /// Where the landmark finder lies in a bundle and how it was trained.
@@ -141,6 +148,12 @@ fn split<'a>(path: &Path, bytes: &'a [u8]) -> Result<(&'a [u8], &'a [u8], String
 }
 
 impl BundleHeader {
+    /// The thresholds `aac predict` labels with by default: anterior,
+    /// posterior.
+    pub fn thresholds(&self) -> [f32; 2] {
+        self.wall_thresholds.unwrap_or([self.threshold; 2])
+    }
+
     /// What a run record says of the bundle's training: when, by which aac,
     /// on how many images (and their fingerprint), validation Dice,
     /// threshold, and the training settings.
@@ -152,10 +165,24 @@ impl BundleHeader {
             "data_hash": self.data_hash,
             "val_dsc": self.val_dsc,
             "threshold": self.threshold,
+            "wall_thresholds": self.wall_thresholds,
+            "calibration": self.calibration,
             "unet_training": self.training,
             "finder_training": self.landmarks.as_ref().map(|l| &l.training),
         })
     }
+}
+
+/// Writes the networks of the bundle at `base` (checked on the way) under
+/// another header to `out`: a bundle made from another, as `aac calibrate`
+/// makes one.
+pub fn rewrite_header(base: &Path, header: &BundleHeader, out: &Path) -> Result<()> {
+    let bytes = aac_io::read_capped(base, aac_io::input::MAX_MODEL_BYTES)?;
+    if !bytes.starts_with(MAGIC) {
+        bail!("{}: not an aac model bundle", base.display());
+    }
+    let (_, payload, _) = split(base, &bytes)?;
+    save(out, header, payload)
 }
 
 /// Reads and checks a bundle.
@@ -203,8 +230,10 @@ pub fn load(path: &Path) -> Result<Bundle> {
         .map(aac_landmarks::Finder::from_bytes)
         .transpose()
         .with_context(|| format!("{}: bundle landmark finder", path.display()))?;
-    if let Err(why) = aac_score::Threshold::new(header.threshold) {
-        bail!("{}: bundle {why}", path.display());
+    for t in header.thresholds() {
+        if let Err(why) = aac_score::Threshold::new(t) {
+            bail!("{}: bundle {why}", path.display());
+        }
     }
     header
         .ssm
@@ -285,6 +314,8 @@ mod tests {
                 ssm,
                 training: None,
                 landmarks: None,
+                wall_thresholds: None,
+                calibration: None,
             };
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("b.aac");

@@ -122,6 +122,8 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
         ssm,
         training: Some(a.unet.clone()),
         landmarks,
+        wall_thresholds: None,
+        calibration: None,
     };
     super::save(&a.out, &header, &payload)?;
     tracing::info!(

@@ -16,6 +16,7 @@ mod stages;
 
 pub use config::{PredictConfig, Shard, CHUNK_PER_THREAD};
 pub use merge::{merge, MergeConfig};
+pub use stages::{roi_probabilities, RoiProbabilities};
 #[allow(unused_imports)] // each part uses its own subset through `super::*`
 use {config::*, overlay::*, qc_flags::*, resume::*, row::*, stages::*};
 
@@ -87,7 +88,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
     let threshold = a
         .threshold
         .map(|t| t.map(aac_score::Threshold::get))
-        .unwrap_or([b.header.threshold; 2]);
+        .unwrap_or(b.header.thresholds());
     let key = run_key(&b.checksum, a);
     let notes = finder_notes(a.landmarks.as_deref())?;
     if let Some(dir) = &a.landmarks {

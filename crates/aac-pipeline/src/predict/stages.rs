@@ -244,9 +244,19 @@ pub(super) fn landmark_source(
     }
 }
 
-pub(super) fn predict_chunk(b: &Bundle, items: &[Item], cfg: &ChunkSettings) -> Vec<Done> {
-    // Stage 1: read, find points where none are given, shape model, warp.
-    let prepared: Vec<Result<Prepared, ImageFailure>> = locate(b, items, cfg.default_spacing)
+/// A model's probability planes over a warped region (anterior, posterior).
+pub(super) type Planes = Vec<Vec<f32>>;
+
+/// The first stages of a chunk: read, find points where none are given,
+/// shape model and warp; then the U-net on the good ones, batched. Each
+/// image's prepared region with its two probability planes, or why it
+/// failed.
+pub(super) fn prepared_with_planes(
+    b: &Bundle,
+    items: &[Item],
+    default_spacing: Option<[f64; 2]>,
+) -> Vec<Result<(Prepared, Planes), ImageFailure>> {
+    let prepared: Vec<Result<Prepared, ImageFailure>> = locate(b, items, default_spacing)
         .into_par_iter()
         .zip(items)
         .map(|(l, (_, img_path, pts_path))| {
@@ -258,7 +268,6 @@ pub(super) fn predict_chunk(b: &Bundle, items: &[Item], cfg: &ChunkSettings) -> 
             prepare(b, l?, &what)
         })
         .collect();
-    // Stage 2: the U-net on the good ones, batched.
     let planes = crate::batch::run_matched(
         &prepared,
         |p| p.as_ref().ok().map(|x| x.roi.as_slice()),
@@ -267,16 +276,54 @@ pub(super) fn predict_chunk(b: &Bundle, items: &[Item], cfg: &ChunkSettings) -> 
     prepared
         .into_iter()
         .zip(planes)
+        .map(|(p, planes)| match (p?, planes) {
+            (p, Some(pl)) if pl.len() == 2 && pl.iter().all(|p| p.len() == PIXELS) => Ok((p, pl)),
+            _ => Err(ImageFailure::NoNetworkOutput),
+        })
+        .collect()
+}
+
+pub(super) fn predict_chunk(b: &Bundle, items: &[Item], cfg: &ChunkSettings) -> Vec<Done> {
+    prepared_with_planes(b, items, cfg.default_spacing)
+        .into_iter()
         .zip(items)
-        .map(|((p, planes), (id, _, given))| {
+        .map(|(r, (id, _, given))| {
             let source = landmark_source(id, given.is_some(), cfg.finder_notes);
-            match (p, planes) {
-                (Err(why), _) => Done::failed(id, why, source),
-                (Ok(p), Some(pl)) if pl.len() == 2 && pl.iter().all(|p| p.len() == PIXELS) => {
-                    score_row(b, id, p, &pl, cfg, source)
-                }
-                (Ok(_), _) => Done::failed(id, ImageFailure::NoNetworkOutput, source),
+            match r {
+                Err(why) => Done::failed(id, why, source),
+                Ok((p, pl)) => score_row(b, id, p, &pl, cfg, source),
             }
+        })
+        .collect()
+}
+
+/// What calibration scores an image from: its warped region, the U-net's
+/// two probability planes over it and the predicted aortic centre (warped
+/// pixels), through the same stages as `aac predict`.
+pub struct RoiProbabilities {
+    /// The warped image (row-major 128 x 256).
+    pub roi: Vec<f32>,
+    /// Anterior and posterior probabilities.
+    pub planes: Vec<Vec<f32>>,
+    /// The predicted aortic centre, where the walls are split.
+    pub prior_x: f64,
+}
+
+/// [`RoiProbabilities`] of images (id, image, landmark file if given) with
+/// a bundle, or why each failed.
+pub fn roi_probabilities(
+    b: &Bundle,
+    items: &[(String, PathBuf, Option<PathBuf>)],
+) -> Vec<Result<RoiProbabilities, String>> {
+    prepared_with_planes(b, items, None)
+        .into_iter()
+        .map(|r| {
+            r.map(|(p, planes)| RoiProbabilities {
+                prior_x: p.prep.aorta_centre_x(),
+                roi: p.roi,
+                planes,
+            })
+            .map_err(|e| e.to_string())
         })
         .collect()
 }
