@@ -24,6 +24,11 @@ pub struct TrainBundleArgs {
     /// Output bundle.
     #[arg(long)]
     out: PathBuf,
+    /// Fine-tune this bundle on DATA (a site's annotated scans) instead of
+    /// training from scratch: its U-net, finder and shape model are the
+    /// start, with a schedule for few scans (docs/adapt.md).
+    #[arg(long, value_name = "BASE.aac")]
+    init: Option<PathBuf>,
     /// U-net training.
     #[command(flatten)]
     unet: UnetTrainingArgs,
@@ -43,9 +48,10 @@ pub struct FinderArgs {
     #[arg(long)]
     no_landmarks: bool,
     /// Epochs of the finder's fine network (the coarse one trains 3 times
-    /// as many, each of --landmark-scans scans).
-    #[arg(long, default_value_t = FinderTraining::default().epochs, conflicts_with = "quick")]
-    landmark_epochs: usize,
+    /// as many, each of --landmark-scans scans) [default: 8; 2 when
+    /// fine-tuning].
+    #[arg(long, conflicts_with = "quick")]
+    landmark_epochs: Option<usize>,
     /// Scans per landmark-finder epoch (a fresh random subset each epoch).
     #[arg(long, default_value_t = FinderTraining::default().scans_per_epoch)]
     landmark_scans: usize,
@@ -91,11 +97,14 @@ impl std::fmt::Display for FineGrid {
 impl FinderArgs {
     /// The finder's training settings (None with --no-landmarks); `quick`:
     /// the minutes-long setting of `--quick`.
-    fn settings(&self, quick: bool) -> Option<FinderTraining> {
+    fn settings(&self, quick: bool, fine_tune: bool) -> Option<FinderTraining> {
         let epochs = if quick {
             d::QUICK_LANDMARK_EPOCHS
+        } else if fine_tune {
+            self.landmark_epochs.unwrap_or(d::FINETUNE_LANDMARK_EPOCHS)
         } else {
             self.landmark_epochs
+                .unwrap_or(FinderTraining::default().epochs)
         };
         (!self.no_landmarks).then(|| {
             FinderTraining {
@@ -103,6 +112,11 @@ impl FinderArgs {
                 fine_grid: match self.landmark_fine_grid {
                     FineGrid::Full => aac_landmarks::Grid::FULL,
                     FineGrid::Half => aac_landmarks::Grid::HALF,
+                },
+                lr: if fine_tune {
+                    d::FINETUNE_LR
+                } else {
+                    FinderTraining::default().lr
                 },
                 ..FinderTraining::default()
             }
@@ -113,12 +127,14 @@ impl FinderArgs {
 
 /// Runs `aac train bundle`.
 pub fn train_bundle(a: TrainBundleArgs) -> Result<ExitCode> {
+    let fine_tune = a.init.is_some();
     run_train_bundle(&BundleConfig {
         data: a.data,
         out: a.out,
-        unet: a.unet.settings()?,
-        landmarks: a.finder.settings(a.unet.quick),
+        unet: a.unet.settings_for(fine_tune)?,
+        landmarks: a.finder.settings(a.unet.quick, fine_tune),
         seed: a.seed,
+        init: a.init,
     })?;
     Ok(ExitCode::SUCCESS)
 }

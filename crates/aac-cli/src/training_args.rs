@@ -15,9 +15,10 @@ pub struct UnetTrainingArgs {
     /// paper: 64, meant for a GPU).
     #[arg(long = "unet-width", alias = "width", default_value_t = d::UNET_WIDTH)]
     pub unet_width: usize,
-    /// Epochs (24 x 1 warp: about 18 minutes on 2 cores for 1,000 images).
-    #[arg(long, default_value_t = d::EPOCHS)]
-    pub epochs: usize,
+    /// Epochs [default: 24 (x 1 warp: about 18 minutes on 2 cores for
+    /// 1,000 images); 8 when fine-tuning with `train bundle --init`].
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// A minutes-long run for trying things out (3 U-net epochs; a bundle's
     /// landmark finder 2 + 6); not converged, not for scoring a cohort.
     #[arg(long, conflicts_with = "epochs")]
@@ -25,9 +26,10 @@ pub struct UnetTrainingArgs {
     /// Augmented warps per training image per epoch (the paper: 30).
     #[arg(long, default_value_t = d::AUGMENT)]
     pub augment: usize,
-    /// Learning rate of the first epoch (cosine decay to 5% by the last).
-    #[arg(long, default_value_t = d::LR)]
-    pub lr: f64,
+    /// Learning rate of the first epoch, decaying by a cosine to 5% by the
+    /// last [default: 0.002; 0.0005 when fine-tuning].
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Batch size.
     #[arg(long, default_value_t = d::BATCH)]
     pub batch: usize,
@@ -48,15 +50,26 @@ impl UnetTrainingArgs {
     /// The settings these flags ask for; refuses values no training can run
     /// with.
     pub fn settings(&self) -> Result<UnetTraining> {
+        self.settings_for(false)
+    }
+
+    /// The settings, with the fine-tuning schedule's defaults when
+    /// `fine_tune` ([`d::FINETUNE_EPOCHS`], [`d::FINETUNE_LR`]).
+    pub fn settings_for(&self, fine_tune: bool) -> Result<UnetTraining> {
+        let (epochs, lr) = if fine_tune {
+            (d::FINETUNE_EPOCHS, d::FINETUNE_LR)
+        } else {
+            (d::EPOCHS, d::LR)
+        };
         let t = UnetTraining::new()
             .with_width(self.unet_width)
             .with_epochs(if self.quick {
                 d::QUICK_EPOCHS
             } else {
-                self.epochs
+                self.epochs.unwrap_or(epochs)
             })
             .with_augment(self.augment)
-            .with_lr(self.lr)
+            .with_lr(self.lr.unwrap_or(lr))
             .with_batch(self.batch)
             .with_dice_weight(self.dice_weight)
             .with_average_epochs(Some(self.average_epochs))

@@ -124,6 +124,13 @@ impl Finder {
 
     /// Parses bytes written by [`Finder::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Finder, LandmarkError> {
+        let (header, coarse, fine) = Finder::split_bytes(bytes)?;
+        Finder::new(header, coarse, fine)
+    }
+
+    /// The header and the coarse and fine networks' model bytes of bytes
+    /// written by [`Finder::to_bytes`] (checked as far as the header goes).
+    pub fn split_bytes(bytes: &[u8]) -> Result<(FinderHeader, &[u8], &[u8]), LandmarkError> {
         let bad = |m: &str| LandmarkError::Model(m.to_string());
         let rest = bytes
             .strip_prefix(MAGIC)
@@ -151,7 +158,7 @@ impl Finder {
             return Err(bad("truncated networks"));
         }
         let (coarse, fine) = nets.split_at(header.coarse_bytes);
-        Finder::new(header, coarse, fine)
+        Ok((header, coarse, fine))
     }
 
     /// Finds the 20 spine points in each image (raw intensities, row-major,

@@ -27,7 +27,7 @@ pub mod view;
 
 pub use error::LandmarkError;
 pub use finder::{Finder, Found, UNCERTAIN_FLAG};
-pub use train::{train_finder, Annotated, FinderTraining};
+pub use train::{train_finder, train_finder_from, Annotated, FinderTraining};
 
 /// Number of points the finder places (the 20 spine points).
 pub const N_POINTS: usize = aac_io::N_SPINE;

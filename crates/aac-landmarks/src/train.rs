@@ -339,12 +339,13 @@ fn stage_error(net: &UNet, stage: Stage, grid: Grid, val: &[Annotated]) -> f64 {
     median(errors)
 }
 
-/// Trains one network; returns its model bytes (the best epoch's).
+/// Trains one network, from fresh weights or from `init` (a model file of
+/// the same network); returns its model bytes (the best epoch's).
 fn train_stage(
     stage: Stage,
     cfg: &FinderTraining,
-    train: &[Annotated],
-    val: &[Annotated],
+    init: Option<&[u8]>,
+    (train, val): (&[Annotated], &[Annotated]),
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<u8>, LandmarkError> {
     let dev = aac_unet::device().autodiff();
@@ -352,7 +353,21 @@ fn train_stage(
     dev.seed(seed);
     let net_cfg = net_config(stage, cfg);
     let grid = stage.grid(cfg);
-    let mut net = UNet::new(&net_cfg, &dev);
+    let mut net = match init {
+        None => UNet::new(&net_cfg, &dev),
+        Some(bytes) => {
+            let (net, header) =
+                model_file::from_bytes(bytes, &dev, std::path::Path::new("<base finder>"))
+                    .map_err(|e| LandmarkError::Training(e.to_string()))?;
+            if header.config != net_cfg {
+                return Err(LandmarkError::Training(format!(
+                    "the base finder's {} network differs from the one to train (width or grid)",
+                    stage.name()
+                )));
+            }
+            net
+        }
+    };
     let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
     let header = |epoch: usize| UnetHeader {
         format: model_file::FORMAT.into(),
@@ -445,7 +460,21 @@ pub fn train_finder(
     val: &[Annotated],
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<u8>, LandmarkError> {
+    train_finder_from(cfg, None, train, val, progress)
+}
+
+/// [`train_finder`] starting both networks from those of `base` (a finder
+/// written by [`Finder::to_bytes`] with the same widths and grids):
+/// fine-tuning on a site's scans.
+pub fn train_finder_from(
+    cfg: &FinderTraining,
+    base: Option<&[u8]>,
+    train: &[Annotated],
+    val: &[Annotated],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<u8>, LandmarkError> {
     cfg.check()?;
+    let base = base.map(Finder::split_bytes).transpose()?;
     if train.is_empty() {
         return Err(LandmarkError::Training("no training images".into()));
     }
@@ -461,8 +490,20 @@ pub fn train_finder(
             a.points.len()
         )));
     }
-    let coarse = train_stage(Stage::Coarse, cfg, train, val, progress)?;
-    let fine = train_stage(Stage::Fine, cfg, train, val, progress)?;
+    let coarse = train_stage(
+        Stage::Coarse,
+        cfg,
+        base.as_ref().map(|b| b.1),
+        (train, val),
+        progress,
+    )?;
+    let fine = train_stage(
+        Stage::Fine,
+        cfg,
+        base.as_ref().map(|b| b.2),
+        (train, val),
+        progress,
+    )?;
     let mut header = FinderHeader {
         format: FORMAT.into(),
         version: VERSION,

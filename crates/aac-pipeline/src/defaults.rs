@@ -66,3 +66,17 @@ pub const UNET_DROPOUT: f64 = 0.5;
 /// log-odds), so the first epochs are not spent learning that almost
 /// every pixel is background.
 pub const UNET_PRIOR: f64 = 0.005;
+/// U-net epochs of fine-tuning a bundle on a site's scans (`aac train
+/// bundle --init`): a few scans overfit in more.
+pub const FINETUNE_EPOCHS: usize = 8;
+/// Learning rate of fine-tuning (U-net and finder): a quarter of [`LR`], so
+/// the base's weights are adjusted rather than replaced.
+pub const FINETUNE_LR: f64 = 5e-4;
+/// Fine-network epochs of the finder when fine-tuning (the coarse network
+/// trains 3 times as many).
+pub const FINETUNE_LANDMARK_EPOCHS: usize = 2;
+/// Fewest scans fine-tuning runs on.
+pub const FINETUNE_MIN_SCANS: usize = 5;
+/// Fewest scans of which fine-tuning holds some out to choose the epoch
+/// and threshold; with fewer, every scan trains and the last epoch is kept.
+pub const FINETUNE_MIN_FOR_VALIDATION: usize = 10;

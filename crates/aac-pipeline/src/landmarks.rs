@@ -28,16 +28,17 @@ pub const FOUND_COLOUR: Rgb<u8> = Rgb([255, 60, 200]);
 /// Colour of given points in overlays.
 pub const GIVEN_COLOUR: Rgb<u8> = Rgb([60, 230, 90]);
 
-/// Trains the finder on annotated cases with a progress bar per epoch;
-/// returns its bytes.
+/// Trains the finder on annotated cases (from the finder `base` when
+/// fine-tuning) with a progress bar per epoch; returns its bytes.
 pub fn train_finder_with_progress(
     cfg: &FinderTraining,
+    base: Option<&[u8]>,
     train: &[RawCase],
     val: &[RawCase],
 ) -> Result<Vec<u8>> {
     let (train, val) = (annotated(train), annotated(val));
     let mut pb: Option<indicatif::ProgressBar> = None;
-    let bytes = aac_landmarks::train_finder(cfg, &train, &val, &mut |p| match p {
+    let bytes = aac_landmarks::train_finder_from(cfg, base, &train, &val, &mut |p| match p {
         Progress::EpochStart {
             stage,
             epoch,

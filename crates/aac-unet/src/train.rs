@@ -87,6 +87,9 @@ pub struct TrainConfig {
     /// Keep the mean of the last this many epochs' weights instead of the
     /// best single epoch ([`crate::average`]); 0 or 1: the best epoch.
     pub average_last: usize,
+    /// A model file (bytes) to start from instead of fresh weights: fine-
+    /// tuning. Its network must be `net`.
+    pub init: Option<Vec<u8>>,
 }
 
 /// Relative error of the anterior and posterior sub-score totals of `pred`
@@ -516,10 +519,25 @@ fn header_for(cfg: &TrainConfig, epoch: usize, dice: f64, threshold: f32) -> Une
 }
 
 impl RunState {
-    /// A new network and optimiser.
-    fn fresh(cfg: &TrainConfig, dev: &Device) -> RunState {
-        RunState {
-            net: UNet::new(&cfg.net, dev),
+    /// A new optimiser and network: fresh weights, or those of
+    /// `cfg.init`.
+    fn fresh(cfg: &TrainConfig, dev: &Device) -> Result<RunState, TrainError> {
+        let net = match &cfg.init {
+            None => UNet::new(&cfg.net, dev),
+            Some(bytes) => {
+                let (net, header) =
+                    model_file::from_bytes(bytes, dev, Path::new("<initial model>"))?;
+                if header.config != cfg.net {
+                    return Err(TrainError::Checkpoint {
+                        path: PathBuf::from("<initial model>"),
+                        message: "its network differs from the one to train".into(),
+                    });
+                }
+                net
+            }
+        };
+        Ok(RunState {
+            net,
             optim: AdamConfig::new().with_epsilon(1e-7).init(),
             next_epoch: 0,
             logs: Vec::new(),
@@ -530,7 +548,7 @@ impl RunState {
                 bytes: Vec::new(),
             },
             tail: Vec::new(),
-        }
+        })
     }
 
     /// The state saved in the checkpoint `ck`.
@@ -701,7 +719,7 @@ pub fn train(
     let classes = cfg.net.classes;
     let dev = crate::device().autodiff();
     dev.seed(cfg.seed);
-    let mut s = RunState::fresh(cfg, &dev);
+    let mut s = RunState::fresh(cfg, &dev)?;
     let val: Vec<Sample> = val_cases
         .par_iter()
         .map(|c| validation_sample(c, ssm, classes))

@@ -4,6 +4,7 @@
 //! model bytes, followed by the landmark finder's bytes when the header has a
 //! `landmarks` section.
 
+mod finetune;
 mod train;
 
 pub use train::{train_bundle, BundleConfig};
@@ -56,6 +57,10 @@ pub struct BundleHeader {
     /// What `aac calibrate` did, when it made this bundle from another.
     #[serde(default)]
     pub calibration: Option<crate::calibrate::CalibrationRecord>,
+    /// What fine-tuning started from and on what, when `aac train bundle
+    /// --init` made this bundle.
+    #[serde(default)]
+    pub fine_tuned: Option<finetune::FineTuneRecord>,
 }
 
 /// Where the landmark finder lies in a bundle and how it was trained.
@@ -167,10 +172,29 @@ impl BundleHeader {
             "threshold": self.threshold,
             "wall_thresholds": self.wall_thresholds,
             "calibration": self.calibration,
+            "fine_tuned": self.fine_tuned,
             "unet_training": self.training,
             "finder_training": self.landmarks.as_ref().map(|l| &l.training),
         })
     }
+}
+
+/// The networks' bytes of the bundle at `path` (checked): the U-net's, and
+/// the finder's when it has one.
+pub fn network_bytes(path: &Path, header: &BundleHeader) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
+    let bytes = aac_io::read_capped(path, aac_io::input::MAX_MODEL_BYTES)?;
+    if !bytes.starts_with(MAGIC) {
+        bail!("{}: not an aac model bundle", path.display());
+    }
+    let (_, payload, _) = split(path, &bytes)?;
+    Ok(match &header.landmarks {
+        Some(l) if l.unet_bytes <= payload.len() => {
+            let (u, f) = payload.split_at(l.unet_bytes);
+            (u.to_vec(), Some(f.to_vec()))
+        }
+        Some(_) => bail!("{}: truncated model bundle", path.display()),
+        None => (payload.to_vec(), None),
+    })
 }
 
 /// Writes the networks of the bundle at `base` (checked on the way) under
@@ -316,6 +340,7 @@ mod tests {
                 landmarks: None,
                 wall_thresholds: None,
                 calibration: None,
+                fine_tuned: None,
             };
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("b.aac");

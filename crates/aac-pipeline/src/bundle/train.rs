@@ -24,6 +24,10 @@ pub struct BundleConfig {
     pub landmarks: Option<aac_landmarks::FinderTraining>,
     /// Seed.
     pub seed: u64,
+    /// A bundle to fine-tune on `data` instead of training from scratch
+    /// ([`super::finetune`]).
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 impl BundleConfig {
@@ -36,6 +40,7 @@ impl BundleConfig {
             unet: crate::unet_training::UnetTraining::new(),
             landmarks: Some(aac_landmarks::FinderTraining::default()),
             seed: d::SEED,
+            init: None,
         }
     }
 }
@@ -43,6 +48,9 @@ impl BundleConfig {
 /// Trains a bundle: the shape model and a 2-class U-net on the dataset, the
 /// threshold and epoch chosen on a validation split (`aac train bundle`).
 pub fn train_bundle(a: &BundleConfig) -> Result<()> {
+    if let Some(base) = &a.init {
+        return super::finetune::fine_tune(a, base);
+    }
     let ds = Dataset::open(&a.data)?;
     let ids = ds.ids();
     if ids.len() < 5 {
@@ -89,7 +97,7 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
                 ..t.clone()
             };
             let finder =
-                crate::landmarks::train_finder_with_progress(&t, &train_cases, &val_cases)?;
+                crate::landmarks::train_finder_with_progress(&t, None, &train_cases, &val_cases)?;
             payload.extend_from_slice(&finder);
             Some(LandmarkSection {
                 unet_bytes: trained.model.len(),
@@ -98,15 +106,6 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
         }
         None => None,
     };
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for c in &all {
-        h = super::fnv1a(c.id.as_bytes(), h);
-        for p in &c.landmarks {
-            h = super::fnv1a(&p.x.to_le_bytes(), h);
-            h = super::fnv1a(&p.y.to_le_bytes(), h);
-        }
-        h = super::fnv1a(c.mask.as_raw(), h);
-    }
     let header = BundleHeader {
         format: "aac-bundle".into(),
         version: super::VERSION,
@@ -115,7 +114,7 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
-        data_hash: format!("{h:016x}"),
+        data_hash: data_hash(&all),
         n_images: ids.len(),
         val_dsc: trained.header.val_dice,
         threshold: trained.header.threshold,
@@ -124,6 +123,7 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
         landmarks,
         wall_thresholds: None,
         calibration: None,
+        fine_tuned: None,
     };
     super::save(&a.out, &header, &payload)?;
     tracing::info!(
@@ -137,4 +137,19 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
         header.threshold
     );
     Ok(())
+}
+
+/// FNV-1a over the ids, landmarks and masks of a training set: its
+/// fingerprint in a bundle's header.
+pub(super) fn data_hash(cases: &[aac_unet::train::RawCase]) -> String {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for c in cases {
+        h = super::fnv1a(c.id.as_bytes(), h);
+        for p in &c.landmarks {
+            h = super::fnv1a(&p.x.to_le_bytes(), h);
+            h = super::fnv1a(&p.y.to_le_bytes(), h);
+        }
+        h = super::fnv1a(c.mask.as_raw(), h);
+    }
+    format!("{h:016x}")
 }

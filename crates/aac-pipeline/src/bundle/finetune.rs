@@ -1,0 +1,298 @@
+//! `aac train bundle --init BASE.aac`: fine-tuning a bundle on a site's
+//! annotated scans. The U-net and the landmark finder start from the base's
+//! weights and train with a schedule for few scans (fewer epochs, a lower
+//! learning rate: [`crate::defaults::FINETUNE_EPOCHS`] and
+//! [`crate::defaults::FINETUNE_LR`] unless given); scans without a mask
+//! train the finder only. The shape model is the base's: it was fitted to
+//! the base's training set (1,000 spines for the default bundle), which a
+//! few dozen site scans would describe worse; whether refitting on the site
+//! helps is not yet measured (docs/adapt.md).
+
+use super::train::{data_hash, BundleConfig};
+use super::{BundleHeader, LandmarkSection};
+use crate::dataset_util::split_ids;
+use crate::defaults as d;
+use crate::unet_training::{train_unet_with_progress, unet_config};
+use aac_io::Dataset;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// What a fine-tuned bundle records of how it was made.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FineTuneRecord {
+    /// Checksum of the base bundle.
+    pub base_checksum: String,
+    /// The site's scans (with points).
+    pub site_scans: usize,
+    /// Of them, those with a mask (the U-net's).
+    pub with_masks: usize,
+    /// Fingerprint of the site's data (ids, points, masks).
+    pub site_data_hash: String,
+    /// Scans held out to choose the epochs and threshold (0: none, the last
+    /// epoch kept).
+    pub validation_scans: usize,
+    /// Whether the U-net was trained (false: too few masks, the base's kept).
+    pub unet_trained: bool,
+    /// Whether the finder was trained.
+    pub finder_trained: bool,
+}
+
+/// Loads every scan with its points, and its mask when it has one (a blank
+/// one otherwise); says which have one.
+fn load_site(ds: &Dataset, ids: &[String]) -> Result<Vec<(aac_unet::train::RawCase, bool)>> {
+    use rayon::prelude::*;
+    ids.par_iter()
+        .map(|id| {
+            let img = aac_io::read_image(&ds.image_path(id))?;
+            let landmarks = aac_io::read_pts_n(&ds.landmarks_path(id), aac_io::N_POINTS)?;
+            let mp = ds.mask_path(id, "masks");
+            let has_mask = mp.is_file();
+            let mask = if has_mask {
+                aac_io::read_mask(&mp, Some(img.dimensions()))?
+            } else {
+                aac_io::Gray8::new(img.width(), img.height())
+            };
+            Ok((
+                aac_unet::train::RawCase {
+                    id: id.clone(),
+                    image: aac_io::image_io::to_f32(&img),
+                    width: img.width() as usize,
+                    height: img.height() as usize,
+                    landmarks,
+                    mask,
+                },
+                has_mask,
+            ))
+        })
+        .collect()
+}
+
+/// Fine-tunes the bundle at `base_path` on `a.data` and writes `a.out`.
+pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
+    let base = super::load(base_path).context("--init")?;
+    let (unet_bytes, finder_bytes) = super::network_bytes(base_path, &base.header)?;
+    let ds = Dataset::open(&a.data)?;
+    let ids = ds.ids();
+    if ids.len() < d::FINETUNE_MIN_SCANS {
+        bail!(
+            "{}: {} annotated scans; fine-tuning needs at least {}",
+            a.data.display(),
+            ids.len(),
+            d::FINETUNE_MIN_SCANS
+        );
+    }
+    a.unet.check()?;
+    aac_io::check_writable(&a.out).context("--out")?;
+    let site = load_site(&ds, &ids)?;
+    let with_masks = site.iter().filter(|(_, m)| *m).count();
+    let calcified = site
+        .iter()
+        .any(|(c, m)| *m && c.mask.as_raw().iter().any(|&v| v > 0));
+    let train_unet = with_masks >= 2 && calcified;
+    let train_finder = finder_bytes.is_some() && a.landmarks.is_some();
+    if !train_unet && !train_finder {
+        bail!(
+            "{}: nothing to fine-tune: the U-net needs at least 2 scans with masks, one of them calcified ({} with masks), and the finder needs a base with a finder and no --no-landmarks",
+            a.data.display(),
+            with_masks
+        );
+    }
+    let (train_ids, val_ids) = if ids.len() >= d::FINETUNE_MIN_FOR_VALIDATION {
+        split_ids(&ids, d::VAL_FRACTION)
+    } else {
+        tracing::warn!(
+            "{} scans: all of them train, none is held out, and the last epoch is kept (hold-out from {})",
+            ids.len(),
+            d::FINETUNE_MIN_FOR_VALIDATION
+        );
+        (ids.clone(), Vec::new())
+    };
+    let pick = |s: &[String], masked: bool| {
+        site.iter()
+            .filter(|(c, m)| s.contains(&c.id) && (*m || !masked))
+            .map(|(c, _)| c.clone())
+            .collect::<Vec<_>>()
+    };
+    let ssm = base.header.ssm.clone();
+    let mut header: BundleHeader = base.header.clone();
+    let mut unet_model = unet_bytes.clone();
+    if train_unet {
+        let mut cfg = unet_config(2, &a.unet, a.seed);
+        cfg.net = base.unet.header.config.clone();
+        cfg.init = Some(unet_bytes);
+        let trained = train_unet_with_progress(
+            &cfg,
+            &pick(&train_ids, true),
+            &pick(&val_ids, true),
+            &ssm,
+            "fine-tune",
+        )?;
+        header.val_dsc = trained.header.val_dice;
+        header.threshold = trained.header.threshold;
+        header.wall_thresholds = None;
+        header.training = Some(a.unet.clone().with_width(base.unet.header.config.width));
+        unet_model = trained.model;
+    } else {
+        tracing::warn!(
+            "the U-net is the base's: fine-tuning it needs at least 2 scans with masks, one calcified ({with_masks} with masks)"
+        );
+    }
+    let mut payload = unet_model.clone();
+    header.landmarks = match (&base.header.landmarks, finder_bytes, &a.landmarks) {
+        (Some(section), Some(fb), Some(t)) => {
+            // The base's networks (width, grid), this run's schedule.
+            let t = aac_landmarks::FinderTraining {
+                seed: a.seed,
+                lr: t.lr,
+                scans_per_epoch: t.scans_per_epoch,
+                ..section.training.clone()
+            }
+            .with_fine(t.epochs, section.training.width);
+            let t = aac_landmarks::FinderTraining {
+                coarse_width: section.training.coarse_width,
+                ..t
+            };
+            let finder = crate::landmarks::train_finder_with_progress(
+                &t,
+                Some(&fb),
+                &pick(&train_ids, false),
+                &pick(&val_ids, false),
+            )?;
+            payload.extend_from_slice(&finder);
+            Some(LandmarkSection {
+                unet_bytes: unet_model.len(),
+                training: t,
+            })
+        }
+        (Some(section), Some(fb), None) => {
+            payload.extend_from_slice(&fb);
+            Some(LandmarkSection {
+                unet_bytes: unet_model.len(),
+                training: section.training.clone(),
+            })
+        }
+        _ => None,
+    };
+    let all: Vec<aac_unet::train::RawCase> = site.iter().map(|(c, _)| c.clone()).collect();
+    header.aac_version = env!("CARGO_PKG_VERSION").into();
+    header.created_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    header.calibration = None;
+    header.fine_tuned = Some(FineTuneRecord {
+        base_checksum: base.checksum.clone(),
+        site_scans: ids.len(),
+        with_masks,
+        site_data_hash: data_hash(&all),
+        validation_scans: val_ids.len(),
+        unet_trained: train_unet,
+        finder_trained: train_finder,
+    });
+    super::save(&a.out, &header, &payload)?;
+    tracing::info!(
+        "wrote {} (fine-tuned from {} on {} scans, {} with masks; threshold {:.2})",
+        a.out.display(),
+        base_path.display(),
+        ids.len(),
+        with_masks,
+        header.threshold
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::train_bundle;
+    use aac_warp::{prepare_roi, AortaSource, WarpMap};
+
+    fn cohort(dir: &Path, n: usize, seed: u64, style: aac_synth::Style) {
+        let opts = aac_synth::CohortOptions {
+            n,
+            seed,
+            style,
+            dicom: false,
+            calcified_only: true,
+        };
+        aac_synth::write_cohort(dir, &opts, &|| ()).unwrap();
+    }
+
+    /// The bundle's mean binary cross-entropy over the warped regions of a
+    /// dataset's scans against their masks.
+    fn loss_on(model: &Path, data: &Path) -> f64 {
+        let b = crate::bundle::load(model).unwrap();
+        let ds = Dataset::open(data).unwrap();
+        let cases = crate::dataset_util::load_raw_cases(&ds, &ds.ids(), "masks").unwrap();
+        let (mut sum, mut n) = (0.0, 0.0);
+        for c in &cases {
+            let (prep, _) = prepare_roi(
+                &b.header.ssm,
+                &c.landmarks,
+                AortaSource::Predicted,
+                (c.width as u32, c.height as u32),
+            )
+            .unwrap();
+            let map = WarpMap::new(&prep.roi, None);
+            let roi = map.warp_f32(&c.image, c.width, c.height, 0.0);
+            let labels = map.warp_labels(&c.mask);
+            let planes = b.unet.predict(&[roi]).remove(0);
+            for (k, &l) in labels.as_raw().iter().enumerate() {
+                for (class, plane) in planes.iter().enumerate() {
+                    let y = f64::from(u8::from(usize::from(l) == class + 1));
+                    let p = f64::from(plane[k]).clamp(1e-6, 1.0 - 1e-6);
+                    sum -= y * p.ln() + (1.0 - y) * (1.0 - p).ln();
+                    n += 1.0;
+                }
+            }
+        }
+        sum / n
+    }
+
+    #[test]
+    fn fine_tuning_moves_a_bundle_towards_a_site_and_refuses_too_little() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (base_data, site) = (tmp.path().join("base"), tmp.path().join("site"));
+        cohort(&base_data, 8, 1, aac_synth::Style::hologic());
+        cohort(&site, 6, 2, aac_synth::Style::legacy());
+        let base = tmp.path().join("base.aac");
+        let mut cfg = BundleConfig::new(base_data, base.clone());
+        cfg.unet.width = 2;
+        cfg.unet.epochs = 1;
+        cfg.landmarks = Some(aac_landmarks::FinderTraining::default().with_fine(1, 2));
+        train_bundle(&cfg).unwrap();
+        // Scans without masks train the finder only.
+        std::fs::remove_file(site.join("masks").join("synth00005.png")).unwrap();
+        let tuned = tmp.path().join("site.aac");
+        let mut ft = BundleConfig::new(site.clone(), tuned.clone());
+        ft.init = Some(base.clone());
+        ft.unet.epochs = 3;
+        ft.unet.lr = 2e-3;
+        ft.landmarks = Some(aac_landmarks::FinderTraining::default().with_fine(1, 2));
+        train_bundle(&ft).unwrap();
+        let b = crate::bundle::load(&tuned).unwrap();
+        let rec = b.header.fine_tuned.clone().unwrap();
+        let base_b = crate::bundle::load(&base).unwrap();
+        assert_eq!(rec.base_checksum, base_b.checksum);
+        assert_eq!((rec.site_scans, rec.with_masks), (6, 5));
+        assert!(rec.unet_trained && rec.finder_trained && rec.validation_scans == 0);
+        assert!(b.finder.is_some());
+        // The site's scans whose masks the U-net saw (the sixth has none).
+        std::fs::remove_file(site.join("images").join("synth00005.png")).unwrap();
+        std::fs::remove_file(site.join("landmarks").join("synth00005.pts")).unwrap();
+        let (before, after) = (loss_on(&base, &site), loss_on(&tuned, &site));
+        assert!(
+            after < before,
+            "loss on the site's scans {before:.4} -> {after:.4}"
+        );
+        // Too few scans.
+        for id in ["synth00000", "synth00001"] {
+            for (sub, ext) in [("images", "png"), ("landmarks", "pts"), ("masks", "png")] {
+                std::fs::remove_file(site.join(sub).join(format!("{id}.{ext}"))).unwrap();
+            }
+        }
+        let err = train_bundle(&ft).unwrap_err().to_string();
+        assert!(err.contains("at least 5"), "{err}");
+    }
+}
