@@ -251,9 +251,17 @@ fn agreement_at(
     })
 }
 
-/// The pair that agrees best with the reader over `idx`: the least summed
-/// sub-score error, then the least AAC24 error, then the pair nearest the
-/// base thresholds.
+/// How far a wall's total may lie from the reader's for a pair to count as
+/// unbiased ([`best_pair`]): the goal a calibrated bundle is held to.
+pub const TOTAL_TOLERANCE: f64 = 0.10;
+
+/// The pair that agrees best with the reader over `idx`. Among the pairs
+/// whose anterior and posterior totals both lie within
+/// [`TOTAL_TOLERANCE`] of the reader's, the one with the least summed
+/// sub-score error (then AAC24 error); when no pair does, the one whose
+/// worse wall lies nearest. Minimising the sub-score error alone would
+/// favour calling less (a missed deposit and a false one cost the same, and
+/// doubtful pixels are more often wrong), and so walls scored low.
 fn best_pair(
     table: &ScoreTable,
     reader: &[ReaderScan],
@@ -262,11 +270,17 @@ fn best_pair(
     base: [f32; 2],
 ) -> usize {
     let key = |p: usize| {
-        let a = agreement_at(table, reader, idx, p);
-        let d = (pairs[p][0] - base[0]).abs() + (pairs[p][1] - base[1]).abs();
-        match a {
-            Some(a) => (a.subscore_error, a.aac24_mae, d as f64),
-            None => (f64::MAX, f64::MAX, f64::MAX),
+        let d = f64::from((pairs[p][0] - base[0]).abs() + (pairs[p][1] - base[1]).abs());
+        match agreement_at(table, reader, idx, p) {
+            Some(a) => {
+                let bias = a.anterior_total.abs().max(a.posterior_total.abs());
+                if bias <= TOTAL_TOLERANCE {
+                    (0.0, a.subscore_error, a.aac24_mae, d)
+                } else {
+                    (1.0, bias, a.subscore_error, d)
+                }
+            }
+            None => (2.0, f64::MAX, f64::MAX, f64::MAX),
         }
     };
     (0..pairs.len())
