@@ -350,11 +350,10 @@ fn train_stage(
 ) -> Result<Vec<u8>, LandmarkError> {
     let dev = aac_unet::device().autodiff();
     let seed = cfg.seed ^ if stage == Stage::Fine { 0xF1E } else { 0xC0A };
-    dev.seed(seed);
     let net_cfg = net_config(stage, cfg);
     let grid = stage.grid(cfg);
     let mut net = match init {
-        None => UNet::new(&net_cfg, &dev),
+        None => aac_unet::with_seed(&dev, seed, || UNet::new(&net_cfg, &dev)),
         Some(bytes) => {
             let (net, header) =
                 model_file::from_bytes(bytes, &dev, std::path::Path::new("<base finder>"))

@@ -20,6 +20,18 @@ pub mod upconv;
 pub use infer::{Inference, UnetModel};
 pub use net::{UNet, UNetConfig};
 
+/// Seeds the device's random generator and runs `f`, which draws from it
+/// (a network's initial weights), with no other seeded draw in between. The
+/// generator is one per process, so two trainings at once (tests, a
+/// server) would otherwise interleave their draws and neither would be
+/// reproducible.
+pub fn with_seed<T>(dev: &burn::prelude::Device, seed: u64, f: impl FnOnce() -> T) -> T {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _held = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    dev.seed(seed);
+    f()
+}
+
 /// The compute device: the pure-Rust `flex` CPU backend, or with the `gpu`
 /// feature the first GPU burn finds (override with `BURN_DEVICE`).
 pub fn device() -> burn::prelude::Device {

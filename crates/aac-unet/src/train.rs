@@ -718,8 +718,7 @@ pub fn train(
     }
     let classes = cfg.net.classes;
     let dev = crate::device().autodiff();
-    dev.seed(cfg.seed);
-    let mut s = RunState::fresh(cfg, &dev)?;
+    let mut s = crate::with_seed(&dev, cfg.seed, || RunState::fresh(cfg, &dev))?;
     let val: Vec<Sample> = val_cases
         .par_iter()
         .map(|c| validation_sample(c, ssm, classes))
