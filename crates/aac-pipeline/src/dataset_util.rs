@@ -132,20 +132,51 @@ pub fn load_raw_cases(
 ) -> Result<Vec<aac_unet::train::RawCase>> {
     use rayon::prelude::*;
     ids.par_iter()
-        .map(|id| {
-            let img = aac_io::read_image(&ds.image_path(id))?;
-            let landmarks = aac_io::read_pts_n(&ds.landmarks_path(id), aac_io::N_POINTS)?;
-            let mask = aac_io::read_mask(&ds.mask_path(id, mask_dir), Some(img.dimensions()))?;
-            Ok(aac_unet::train::RawCase {
-                id: id.clone(),
-                image: aac_io::image_io::to_f32(&img),
-                width: img.width() as usize,
-                height: img.height() as usize,
-                landmarks,
-                mask,
-            })
-        })
+        .map(|id| raw_case(ds, id, mask_dir, true).map(|(c, _)| c))
         .collect()
+}
+
+/// Like [`load_raw_cases`], but a scan without a mask gets a blank one;
+/// says which scans have theirs.
+pub fn load_raw_cases_some_masked(
+    ds: &Dataset,
+    ids: &[String],
+    mask_dir: &str,
+) -> Result<Vec<(aac_unet::train::RawCase, bool)>> {
+    use rayon::prelude::*;
+    ids.par_iter()
+        .map(|id| raw_case(ds, id, mask_dir, false))
+        .collect()
+}
+
+/// One scan's image, 30 points and mask (a blank one when it has none and
+/// `required` is false), and whether it had one.
+fn raw_case(
+    ds: &Dataset,
+    id: &str,
+    mask_dir: &str,
+    required: bool,
+) -> Result<(aac_unet::train::RawCase, bool)> {
+    let img = aac_io::read_image(&ds.image_path(id))?;
+    let landmarks = aac_io::read_pts_n(&ds.landmarks_path(id), aac_io::N_POINTS)?;
+    let path = ds.mask_path(id, mask_dir);
+    let has_mask = required || path.is_file();
+    let mask = if has_mask {
+        aac_io::read_mask(&path, Some(img.dimensions()))?
+    } else {
+        aac_io::Gray8::new(img.width(), img.height())
+    };
+    Ok((
+        aac_unet::train::RawCase {
+            id: id.to_string(),
+            image: aac_io::image_io::to_f32(&img),
+            width: img.width() as usize,
+            height: img.height() as usize,
+            landmarks,
+            mask,
+        },
+        has_mask,
+    ))
 }
 
 /// How many of `n` images [`split_ids`] holds out for validation.

@@ -38,36 +38,6 @@ pub struct FineTuneRecord {
     pub finder_trained: bool,
 }
 
-/// Loads every scan with its points, and its mask when it has one (a blank
-/// one otherwise); says which have one.
-fn load_site(ds: &Dataset, ids: &[String]) -> Result<Vec<(aac_unet::train::RawCase, bool)>> {
-    use rayon::prelude::*;
-    ids.par_iter()
-        .map(|id| {
-            let img = aac_io::read_image(&ds.image_path(id))?;
-            let landmarks = aac_io::read_pts_n(&ds.landmarks_path(id), aac_io::N_POINTS)?;
-            let mp = ds.mask_path(id, "masks");
-            let has_mask = mp.is_file();
-            let mask = if has_mask {
-                aac_io::read_mask(&mp, Some(img.dimensions()))?
-            } else {
-                aac_io::Gray8::new(img.width(), img.height())
-            };
-            Ok((
-                aac_unet::train::RawCase {
-                    id: id.clone(),
-                    image: aac_io::image_io::to_f32(&img),
-                    width: img.width() as usize,
-                    height: img.height() as usize,
-                    landmarks,
-                    mask,
-                },
-                has_mask,
-            ))
-        })
-        .collect()
-}
-
 /// Fine-tunes the bundle at `base_path` on `a.data` and writes `a.out`.
 pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
     let base = super::load(base_path).context("--init")?;
@@ -84,7 +54,7 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
     }
     a.unet.check()?;
     aac_io::check_writable(&a.out).context("--out")?;
-    let site = load_site(&ds, &ids)?;
+    let site = crate::dataset_util::load_raw_cases_some_masked(&ds, &ids, "masks")?;
     let with_masks = site.iter().filter(|(_, m)| *m).count();
     let calcified = site
         .iter()
@@ -176,10 +146,7 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
     };
     let all: Vec<aac_unet::train::RawCase> = site.iter().map(|(c, _)| c.clone()).collect();
     header.aac_version = env!("CARGO_PKG_VERSION").into();
-    header.created_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    header.created_unix = super::now_unix();
     header.calibration = None;
     header.fine_tuned = Some(FineTuneRecord {
         base_checksum: base.checksum.clone(),

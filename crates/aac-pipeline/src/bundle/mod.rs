@@ -96,6 +96,14 @@ impl Bundle {
     }
 }
 
+/// Seconds since the Unix epoch (a bundle's `created_unix`).
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// FNV-1a 64-bit hash, for fingerprinting training data (not security).
 pub fn fnv1a(data: &[u8], mut h: u64) -> u64 {
     for &b in data {

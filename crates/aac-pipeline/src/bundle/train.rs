@@ -110,10 +110,7 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
         format: "aac-bundle".into(),
         version: super::VERSION,
         aac_version: env!("CARGO_PKG_VERSION").into(),
-        created_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        created_unix: super::now_unix(),
         data_hash: data_hash(&all),
         n_images: ids.len(),
         val_dsc: trained.header.val_dice,
