@@ -379,6 +379,14 @@ fn train_stage(
         averaged: 0,
     };
     let (mut best, mut best_error) = (Vec::new(), f64::INFINITY);
+    if init.is_some() && !val.is_empty() {
+        // Fine-tuning keeps the starting network unless an epoch beats it
+        // on the held-out scans.
+        let eval = net.valid();
+        best_error = stage_error(&eval, stage, grid, val);
+        best = model_file::to_bytes(&eval, &header(0))
+            .map_err(|e| LandmarkError::Training(e.to_string()))?;
+    }
     let batch = cfg.batch.max(1);
     let epochs = match stage {
         Stage::Coarse => cfg.coarse_epochs,

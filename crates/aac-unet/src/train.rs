@@ -728,6 +728,18 @@ pub fn train(
             s = s.resumed(ck, &dev)?;
         }
     }
+    if cfg.init.is_some() && !val.is_empty() && s.best.bytes.is_empty() {
+        // Fine-tuning keeps the starting network (as epoch 0) unless an
+        // epoch scores better on the held-out scans.
+        let v = validate(&s.net.valid(), &val, classes);
+        let choice = choose_threshold(&v, classes);
+        s.best = Best {
+            score: choice.score,
+            epoch: 0,
+            threshold: choice.threshold,
+            bytes: model_file::to_bytes(&s.net, &header_for(cfg, 0, choice.dice, choice.threshold))?,
+        };
+    }
     for epoch in s.next_epoch..cfg.epochs {
         let t0 = std::time::Instant::now();
         let (net, loss_sum, seen) = train_epoch(
