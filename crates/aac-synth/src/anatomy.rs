@@ -285,8 +285,9 @@ pub fn draw_anatomy<R: Rng>(
     let lordosis = uniform(rng, ranges.lordosis_deg).to_radians();
     let size = uniform(rng, ranges.size);
     let osteo = uniform(rng, (0.0, 1.0)); // bone loss: lower density, more deformity
-                                          // The factors added after 0.4.0 draw from their own stream, so that a
-                                          // patient is the same patient with or without them.
+
+    // The factors added after 0.4.0 draw from their own stream, so that a
+    // patient is the same patient with or without them.
     let mut extra = rand_chacha::ChaCha8Rng::seed_from_u64(
         kyphosis.to_bits() ^ size.to_bits().rotate_left(17) ^ osteo.to_bits().rotate_left(31),
     );

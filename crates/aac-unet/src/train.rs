@@ -737,7 +737,10 @@ pub fn train(
             score: choice.score,
             epoch: 0,
             threshold: choice.threshold,
-            bytes: model_file::to_bytes(&s.net, &header_for(cfg, 0, choice.dice, choice.threshold))?,
+            bytes: model_file::to_bytes(
+                &s.net,
+                &header_for(cfg, 0, choice.dice, choice.threshold),
+            )?,
         };
     }
     for epoch in s.next_epoch..cfg.epochs {
