@@ -6,7 +6,7 @@ use aac_shape::ShapeModel;
 use aac_synth::{generate_case, Style};
 use aac_unet::model_file::{self, UnetHeader};
 use aac_unet::train::{bce_loss, train, Progress, RawCase, TrainConfig};
-use aac_unet::{UNet, UNetConfig};
+use aac_unet::{UNet, UNetConfig, UnetModel};
 use aac_warp::augment::AugmentParams;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
@@ -326,6 +326,19 @@ fn training_pipeline_runs_checkpoints_and_resumes() {
     assert_eq!(losses(&t4), losses(&t3));
     assert_eq!((t3.header.averaged, t4.header.averaged), (0, 2));
     assert_ne!(t4.model, t3.model);
+    // Fine-tuning from t3's network: an epoch that wrecks it (a learning
+    // rate of 1000) does not beat it on the validation scans, so the
+    // starting network is kept, as epoch 0.
+    tc.average_last = 0;
+    tc.init = Some(t3.model.clone());
+    tc.epochs = 1;
+    tc.lr = 1e3;
+    let t5 = train(&tc, &raw[..4], &raw[4..], &ssm, &mut |_| {}).unwrap();
+    assert_eq!(t5.header.epoch, 0);
+    let kept = UnetModel::from_bytes(&t5.model, std::path::Path::new("t5")).unwrap();
+    let start = UnetModel::from_bytes(&t3.model, std::path::Path::new("t3")).unwrap();
+    let probe = vec![vec![500.0f32; 128 * 256]];
+    assert_eq!(kept.predict(&probe), start.predict(&probe));
 }
 
 #[test]
