@@ -211,11 +211,8 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         let mut lines = String::new();
         for (d, (id, _, _)) in results.iter().zip(items) {
             if let Some(o) = &d.overlay {
-                aac_io::write_rgb_png(&a.out.join("overlays").join(format!("{id}.png")), o)?;
-                aac_io::write_rgb_png(
-                    &a.out.join("thumbs").join(format!("{id}.png")),
-                    &resize_to_height(o, 200),
-                )?;
+                aac_io::write_rgb_png(&a.out.join("overlays").join(format!("{id}.png")), &o.image)?;
+                aac_io::write_rgb_png(&a.out.join("thumbs").join(format!("{id}.png")), &o.thumb)?;
             }
             lines.push_str(&csv_line(&d.row.fields()));
         }

@@ -1,9 +1,84 @@
-//! The QC overlay of a scored scan on its original image.
+//! The QC overlay of a scored scan on its original image: the scan with
+//! what was scored drawn on it, under a header (id, AAC24, flags) and over a
+//! legend, both sized to the image; and a thumbnail of the aortic band over
+//! L1-L4, where the calcification is.
 
 use super::*;
+use aac_io::draw::vstack;
+use aac_io::Rgb8;
+
+/// A scan's QC overlay and its thumbnail.
+pub(super) struct Overlay {
+    /// The framed overlay (`overlays/<id>.png`).
+    pub(super) image: Rgb8,
+    /// The aortic band over L1-L4 (`thumbs/<id>.png`).
+    pub(super) thumb: Rgb8,
+}
+
+/// Height of a thumbnail in pixels.
+const THUMB_HEIGHT: u32 = 200;
+
+/// Colours of the lines drawn, named in the legend.
+const WALL_COLOUR: Rgb<u8> = Rgb([255, 220, 0]);
+const BAND_COLOUR: Rgb<u8> = Rgb([255, 150, 0]);
+const LEVEL_COLOUR: Rgb<u8> = Rgb([0, 220, 230]);
+
+/// A strip `width` wide holding `text` lines of 8-pixel glyphs at `scale`,
+/// each as (words, colour) runs.
+fn strip(width: u32, scale: u32, runs: &[(String, Rgb<u8>)]) -> Rgb8 {
+    let glyph = 8 * scale as i32;
+    let mut lines: Vec<Vec<&(String, Rgb<u8>)>> = vec![Vec::new()];
+    let mut x = 0;
+    for r in runs {
+        let w = (r.0.len() as i32 + 1) * glyph;
+        if x + w > width as i32 && x > 0 {
+            lines.push(Vec::new());
+            x = 0;
+        }
+        lines.last_mut().expect("one line at least").push(r);
+        x += w;
+    }
+    let line_h = glyph + 4 * scale as i32;
+    let mut out = Rgb8::from_pixel(
+        width,
+        (lines.len() as i32 * line_h + 4) as u32,
+        Rgb([20, 20, 20]),
+    );
+    for (row, line) in lines.iter().enumerate() {
+        let mut x = 4;
+        for (words, colour) in line {
+            text(&mut out, x, 4 + row as i32 * line_h, words, scale, *colour);
+            x += (words.len() as i32 + 1) * glyph;
+        }
+    }
+    out
+}
+
+/// The region of the aortic band over L1-L4 (its control points, padded by
+/// a tenth of its height), clamped to the image.
+fn band_box(prep: &aac_warp::PreparedRoi, w: u32, h: u32) -> (u32, u32, u32, u32) {
+    let pts = prep.roi.points.iter().flatten();
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for p in pts {
+        x0 = x0.min(p.x);
+        x1 = x1.max(p.x);
+        y0 = y0.min(p.y);
+        y1 = y1.max(p.y);
+    }
+    let pad = 0.1 * (y1 - y0);
+    let c = |v: f64, hi: u32| v.clamp(0.0, (hi - 1) as f64) as u32;
+    let (x0, y0) = (c(x0 - pad, w), c(y0 - pad, h));
+    (
+        x0,
+        y0,
+        (c(x1 + pad, w) - x0).max(1),
+        (c(y1 + pad, h) - y0).max(1),
+    )
+}
 
 /// The QC overlay on the original image: predicted calcification mapped back,
 /// the aorta band (predicted walls +/- 3 SD), disc levels and sub-scores.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn draw_overlay(
     img: &aac_io::Gray16,
     spine: &[Point],
@@ -12,7 +87,8 @@ pub(super) fn draw_overlay(
     pred: &aac_shape::Prediction,
     labels: &Gray8,
     s: &aac_score::Scored,
-) -> aac_io::Rgb8 {
+    (id, flags): (&str, &[QcFlag]),
+) -> Overlay {
     let (w, h) = img.dimensions();
     let mut rgb = display_rgb(img);
     // Drawn as counted, so the colours match the sub-scores.
@@ -28,17 +104,12 @@ pub(super) fn draw_overlay(
                     a[2 * kk + wall].y,
                 )
             };
-            line(&mut rgb, p(k), p(k + 1), Rgb([255, 150, 0]));
-            line(
-                &mut rgb,
-                a[2 * k + wall],
-                a[2 * k + 2 + wall],
-                Rgb([255, 220, 0]),
-            );
+            line(&mut rgb, p(k), p(k + 1), BAND_COLOUR);
+            line(&mut rgb, a[2 * k + wall], a[2 * k + 2 + wall], WALL_COLOUR);
         }
     }
     for row in &prep.roi.points {
-        line(&mut rgb, row[0], row[3], Rgb([0, 220, 230]));
+        line(&mut rgb, row[0], row[3], LEVEL_COLOUR);
     }
     let scale = (h / 500).max(1);
     for v in 0..4 {
@@ -57,19 +128,43 @@ pub(super) fn draw_overlay(
             Rgb([255, 255, 255]),
         );
     }
-    text(
-        &mut rgb,
-        6,
-        6,
-        &format!("AAC24 {}", s.aac24),
-        2 * scale,
-        Rgb([255, 255, 0]),
-    );
     let colour = if found {
         crate::landmarks::FOUND_COLOUR
     } else {
         crate::landmarks::GIVEN_COLOUR
     };
     crate::landmarks::draw_points(&mut rgb, spine, colour);
-    rgb
+    let (bx, by, bw, bh) = band_box(prep, w, h);
+    let thumb = resize_to_height(
+        &image::imageops::crop_imm(&rgb, bx, by, bw, bh).to_image(),
+        THUMB_HEIGHT,
+    );
+    // Text about 1.5% of the image's height, at least the 8-pixel font.
+    let scale = (h / 550).max(1);
+    let white = Rgb([255, 255, 255]);
+    let mut head = vec![
+        (id.to_string(), white),
+        (format!("AAC24 {}", s.aac24), Rgb([255, 255, 0])),
+    ];
+    head.extend(
+        flags
+            .iter()
+            .map(|f| (f.name().to_string(), Rgb([255, 120, 120]))),
+    );
+    let points = if found {
+        "found points"
+    } else {
+        "given points"
+    };
+    let legend = [
+        ("anterior".to_string(), aac_io::draw::ANTERIOR_COLOUR),
+        ("posterior".to_string(), aac_io::draw::POSTERIOR_COLOUR),
+        ("aortic walls".to_string(), WALL_COLOUR),
+        ("3 SD band".to_string(), BAND_COLOUR),
+        ("disc levels".to_string(), LEVEL_COLOUR),
+        (points.to_string(), colour),
+        ("Lk ant/post sub-scores".to_string(), white),
+    ];
+    let image = vstack(&[strip(w, scale, &head), rgb, strip(w, scale, &legend)], 0);
+    Overlay { image, thumb }
 }

@@ -6,7 +6,7 @@ use super::*;
 /// A scored (or failed) image: its row and, when asked for, its overlay.
 pub(super) struct Done {
     pub(super) row: Row,
-    pub(super) overlay: Option<aac_io::Rgb8>,
+    pub(super) overlay: Option<Overlay>,
 }
 
 impl Done {
@@ -413,6 +413,7 @@ pub(super) fn score_row(
             &pred,
             &labels,
             &s,
+            (id, &row.flags),
         )
     });
     Done { row, overlay }
