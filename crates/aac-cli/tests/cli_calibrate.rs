@@ -108,3 +108,26 @@ fn calibration_writes_a_bundle_predict_uses_and_refuses_too_little() {
         "{record}"
     );
 }
+
+#[test]
+fn train_bundle_help_states_the_defaults_of_the_code() {
+    use aac_pipeline::defaults as d;
+    let help = ok(aac(&["train", "bundle", "--help"]));
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for stated in [
+        format!("[default: {}", d::EPOCHS),
+        format!("{} when fine-tuning", d::FINETUNE_EPOCHS),
+        format!("[default: {}", d::LR),
+        format!("{} when fine-tuning", d::FINETUNE_LR),
+        format!(
+            "[default: {}; {} when fine-tuning]",
+            aac_landmarks::FinderTraining::default().epochs,
+            d::FINETUNE_LANDMARK_EPOCHS
+        ),
+    ] {
+        assert!(
+            help.contains(&stated),
+            "`aac train bundle --help` does not say {stated:?}"
+        );
+    }
+}
