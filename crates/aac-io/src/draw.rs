@@ -145,6 +145,33 @@ pub fn text(rgb: &mut Rgb8, x: i32, y: i32, s: &str, scale: u32, colour: Rgb<u8>
     }
 }
 
+/// The crop rectangle (x, y, width, height) around `points`, widened by
+/// `pad(height of the points' box)` = [left, top, right, bottom] pixels and
+/// clamped to a `width` x `height` image (at least 1 x 1).
+pub fn padded_box(
+    points: impl IntoIterator<Item = Point>,
+    pad: impl Fn(f64) -> [f64; 4],
+    width: u32,
+    height: u32,
+) -> (u32, u32, u32, u32) {
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for p in points {
+        x0 = x0.min(p.x);
+        x1 = x1.max(p.x);
+        y0 = y0.min(p.y);
+        y1 = y1.max(p.y);
+    }
+    let [l, t, r, b] = pad(y1 - y0);
+    let c = |v: f64, hi: u32| v.clamp(0.0, hi.saturating_sub(1) as f64) as u32;
+    let (cx0, cy0) = (c(x0 - l, width), c(y0 - t, height));
+    (
+        cx0,
+        cy0,
+        (c(x1 + r, width) - cx0).max(1),
+        (c(y1 + b, height) - cy0).max(1),
+    )
+}
+
 /// Downscales an RGB image by an integer-free factor to the given height.
 pub fn resize_to_height(rgb: &Rgb8, height: u32) -> Rgb8 {
     let w = ((rgb.width() as f64 * height as f64 / rgb.height() as f64).round() as u32).max(1);

@@ -91,19 +91,15 @@ pub struct MontageOptions {
 /// The region of an image around its L1-L4 bodies and aorta: the 30 points'
 /// box, widened by a level above and below and half a body's depth behind.
 fn lumbar_box(pts: &[aac_io::Point], w: u32, h: u32) -> (u32, u32, u32, u32) {
-    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for p in pts {
-        x0 = x0.min(p.x);
-        x1 = x1.max(p.x);
-        y0 = y0.min(p.y);
-        y1 = y1.max(p.y);
-    }
-    let level = (y1 - y0) / 5.0;
-    let (x0, x1) = (x0 - 0.8 * level, x1 + 0.8 * level);
-    let (y0, y1) = (y0 - level, y1 + 1.5 * level);
-    let c = |v: f64, hi: u32| v.clamp(0.0, (hi - 1) as f64) as u32;
-    let (x0, y0) = (c(x0, w), c(y0, h));
-    (x0, y0, (c(x1, w) - x0).max(1), (c(y1, h) - y0).max(1))
+    aac_io::draw::padded_box(
+        pts.iter().copied(),
+        |span| {
+            let level = span / 5.0;
+            [0.8 * level, level, 0.8 * level, 1.5 * level]
+        },
+        w,
+        h,
+    )
 }
 
 /// Writes a montage of the first images of a dataset to `out`.

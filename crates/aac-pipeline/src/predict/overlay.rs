@@ -57,23 +57,8 @@ fn strip(width: u32, scale: u32, runs: &[(String, Rgb<u8>)]) -> Rgb8 {
 /// The region of the aortic band over L1-L4 (its control points, padded by
 /// a tenth of its height), clamped to the image.
 fn band_box(prep: &aac_warp::PreparedRoi, w: u32, h: u32) -> (u32, u32, u32, u32) {
-    let pts = prep.roi.points.iter().flatten();
-    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for p in pts {
-        x0 = x0.min(p.x);
-        x1 = x1.max(p.x);
-        y0 = y0.min(p.y);
-        y1 = y1.max(p.y);
-    }
-    let pad = 0.1 * (y1 - y0);
-    let c = |v: f64, hi: u32| v.clamp(0.0, (hi - 1) as f64) as u32;
-    let (x0, y0) = (c(x0 - pad, w), c(y0 - pad, h));
-    (
-        x0,
-        y0,
-        (c(x1 + pad, w) - x0).max(1),
-        (c(y1 + pad, h) - y0).max(1),
-    )
+    let points = prep.roi.points.iter().flatten().copied();
+    aac_io::draw::padded_box(points, |span| [0.1 * span; 4], w, h)
 }
 
 /// The QC overlay on the original image: predicted calcification mapped back,
