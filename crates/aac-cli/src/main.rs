@@ -5,6 +5,7 @@ mod cmd_demo;
 mod cmd_eval;
 mod cmd_io;
 mod cmd_predict;
+mod cmd_review;
 mod cmd_score;
 mod cmd_seg;
 mod cmd_shape;
@@ -68,6 +69,9 @@ enum Command {
     /// Adapt a bundle to a reader: per-wall thresholds chosen on the
     /// reader's scores by cross-validation, written into a copy.
     Calibrate(cmd_calibrate::CalibrateArgs),
+    /// Review a predict output in the browser, most doubtful scans first;
+    /// decisions go to OUT/review/<reader>.csv (docs/review.md).
+    Review(cmd_review::ReviewArgs),
 }
 
 /// `aac train` subcommands.
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
         "aac_score",
         "aac_pipeline",
         "aac_landmarks",
+        "aac_review",
     ];
     let directives = std::iter::once("warn".to_string())
         .chain(ours.iter().map(|c| format!("{c}={level}")))
@@ -163,6 +168,7 @@ fn main() -> ExitCode {
         Command::Landmarks(a) => cmd_predict::landmarks(a),
         Command::Train(TrainCommand::Bundle(a)) => cmd_predict::train_bundle(a),
         Command::Calibrate(a) => cmd_calibrate::calibrate(a),
+        Command::Review(a) => cmd_review::review(a),
     };
     match result {
         Ok(code) => code,

@@ -85,7 +85,16 @@ fn bundle_predict_resume_shards_and_broken_files() {
         by_id["synth00004"]
     );
     assert!(!by_id["synth00000"]["flags"].contains("landmarks_disagree_with_image"));
-    assert!(out.join("overlays/synth00000.png").exists() && out.join("index.html").exists());
+    assert!(out.join("overlays/synth00000.jpg").exists() && out.join("index.html").exists());
+    // The points each row was scored with, and its uncertainty in [0, 1].
+    let used = aac_io::read_pts(&out.join("points/synth00000.pts")).unwrap();
+    assert_eq!(used.len(), aac_io::N_SPINE);
+    for (id, r) in &by_id {
+        if r["status"] != "error" {
+            let u: f64 = r["uncertainty"].parse().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&u), "{id}: {:?}", r["uncertainty"]);
+        }
+    }
 
     // A crash midway: two rows lost and a torn line; re-running completes without duplicates.
     let text = std::fs::read_to_string(out.join("scores.csv")).unwrap();

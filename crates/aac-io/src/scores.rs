@@ -38,7 +38,8 @@ impl ScoreTable {
 
 /// Reads a score CSV. `required` columns (besides `id`) must be present and
 /// numeric in every row, except in rows whose `status` is `error` (an image
-/// `aac predict` could not score: its values are left missing); other
+/// `aac predict` could not score) or `unreadable` (a reader's verdict in
+/// `aac review --export`): their values are left missing; other
 /// columns are read where numeric.
 pub fn read_scores(path: &Path, required: &[&str]) -> Result<ScoreTable> {
     let text = crate::input::read_capped(path, crate::input::MAX_TABLE_BYTES)?;
@@ -76,7 +77,10 @@ pub fn read_scores(path: &Path, required: &[&str]) -> Result<ScoreTable> {
     for (i, rec) in rdr.records().enumerate() {
         let line = i + 2;
         let rec = rec.map_err(|e| csv_err(path, e))?;
-        let failed = status_col.and_then(|c| rec.get(c)) == Some("error");
+        let failed = matches!(
+            status_col.and_then(|c| rec.get(c)),
+            Some("error" | "unreadable")
+        );
         let id = crate::unguard_cell(rec.get(id_col).unwrap_or("")).to_string();
         if id.is_empty() {
             return Err(IoError::format(path, format!("line {line}: empty id")));

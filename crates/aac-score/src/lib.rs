@@ -114,7 +114,7 @@ impl Grouping {
     }
 
     /// The lowest AAC24 of the middle and of the top category.
-    fn cut_points(self) -> (f64, f64) {
+    pub fn cut_points(self) -> (f64, f64) {
         match self {
             Grouping::Established => (2.0, 6.0),
             Grouping::NoneMildSevere => (1.0, 5.0),

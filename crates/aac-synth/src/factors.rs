@@ -85,12 +85,6 @@ impl Factor {
         Factor::Fractures,
     ];
 
-    /// Factors drawn only when asked for (`aac synth --with`): added after
-    /// the default bundle of the docs was trained on `random`, so that
-    /// `random` and `biobank` stay the cohorts its figures come from until
-    /// it is trained again with them.
-    pub const NOT_YET_IN_STYLES: [Factor; 2] = [Factor::AttachedRibs, Factor::Transitional];
-
     /// The name on the command line and in `truth.json`.
     pub fn name(self) -> &'static str {
         match self {

@@ -216,12 +216,8 @@ impl Style {
             },
             crop: 0.3,
             dose_mask: 0.1,
-            // Since 0.5.0 every factor, each in half the images, but the
-            // two added after the bundle of the docs was trained.
-            factors: Factor::ALL
-                .into_iter()
-                .filter(|f| !Factor::NOT_YET_IN_STYLES.contains(f))
-                .collect(),
+            // Since 0.6.0 every factor, each in half the images.
+            factors: Factor::ALL.into_iter().collect(),
             factor_share: 0.5,
         }
     }
@@ -316,8 +312,7 @@ impl Style {
     /// trabeculae crisp), level labels and morphometry marks burned in, and
     /// the anatomy of an older cohort: trabecular bodies, double endplates,
     /// osteophytes and narrowed discs, fractures (a third biconcave). The
-    /// one named style with every factor but `eight_bit` (and those not yet
-    /// in any style, [`Factor::NOT_YET_IN_STYLES`]).
+    /// one named style with every factor but `eight_bit`.
     pub fn biobank() -> Style {
         Style {
             name: "biobank".into(),
@@ -346,7 +341,7 @@ impl Style {
             },
             factors: Factor::ALL
                 .into_iter()
-                .filter(|f| *f != Factor::EightBit && !Factor::NOT_YET_IN_STYLES.contains(f))
+                .filter(|f| *f != Factor::EightBit)
                 .collect(),
             factor_share: 1.0,
         }

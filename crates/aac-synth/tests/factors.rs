@@ -48,10 +48,7 @@ fn the_named_styles_draw_the_cohorts_of_before_factors() {
         assert_eq!(got, want, "{name}: {got:#x}");
     }
     let random = Style::random();
-    assert_eq!(
-        random.factors.len(),
-        Factor::ALL.len() - Factor::NOT_YET_IN_STYLES.len()
-    );
+    assert_eq!(random.factors.len(), Factor::ALL.len());
     let drawn: Vec<usize> = (0..40)
         .map(|i| generate_case(7, i, &random, false).truth.factors.len())
         .collect();
@@ -191,8 +188,7 @@ fn a_case_records_its_factors_and_old_truth_files_read_as_classic() {
 #[test]
 fn attached_ribs_leave_the_spine_at_their_vertebrae_and_transitional_spines_move_the_last() {
     use aac_synth::anatomy::{Transitional, L1};
-    let mut style = Style::biobank();
-    style.factors.extend(Factor::NOT_YET_IN_STYLES);
+    let style = Style::biobank();
     let mut variants = std::collections::BTreeMap::new();
     for i in 0..80 {
         let c = generate_case(17, i, &style, false);

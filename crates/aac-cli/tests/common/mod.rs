@@ -104,3 +104,179 @@ pub fn calcified_training_set(dir: &Path) -> PathBuf {
     ]));
     train
 }
+
+/// A tiny bundle and a `predict --overlays` output of 8 scans with given
+/// points: `(images, landmarks, model, out)` under `dir`.
+pub fn predicted_output(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let (_, model) = tiny_bundle(dir);
+    let new = dir.join("new");
+    ok(aac(&["synth", "--n", "8", "--seed", "3", "--out", s(&new)]));
+    let out = dir.join("out");
+    let (images, landmarks) = (new.join("images"), new.join("landmarks"));
+    ok(aac(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--images",
+        s(&images),
+        "--landmarks",
+        s(&landmarks),
+        "--out",
+        s(&out),
+        "--overlays",
+        "--threshold",
+        "0.05",
+    ]));
+    (images, landmarks, model, out)
+}
+
+/// A running `aac review`, stopped when dropped.
+pub struct ReviewServer {
+    child: std::process::Child,
+    /// The URL printed on the first line of stdout.
+    pub url: String,
+    /// host:port.
+    pub addr: String,
+    /// The token in the URL.
+    pub token: String,
+}
+
+impl ReviewServer {
+    /// Starts `aac review` with `args` and reads its URL.
+    pub fn start(args: &[&str]) -> ReviewServer {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aac"))
+            .arg("review")
+            .args(args)
+            .args(["--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start aac review");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().to_string();
+        if !url.starts_with("http://127.0.0.1:") {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+            panic!("aac review {args:?} printed {url:?}: {err}");
+        }
+        // Drain stderr so that the server never blocks on a full pipe.
+        let mut stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let addr = url["http://".len()..]
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let token = url.split("token=").nth(1).unwrap().to_string();
+        ReviewServer {
+            child,
+            url,
+            addr,
+            token,
+        }
+    }
+
+    /// One HTTP/1.1 request to the server with `Host` set to `host` (its
+    /// own address when None): status and body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        host: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, String) {
+        http(&self.addr, method, path, host.unwrap_or(&self.addr), body)
+    }
+
+    /// A GET with the token: status and body parsed as JSON.
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (code, body) = self.request(
+            "GET",
+            &format!("{path}{sep}token={}", self.token),
+            None,
+            None,
+        );
+        (
+            code,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// A decision posted with the token: status and body as JSON.
+    pub fn decide(&self, json: &str) -> (u16, serde_json::Value) {
+        let (code, body) = self.request(
+            "POST",
+            &format!("/api/decision?token={}", self.token),
+            None,
+            Some(json),
+        );
+        (
+            code,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+impl Drop for ReviewServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request over a plain socket (so that the Host header is
+/// the test's to set): status and body. Loopback only.
+pub fn http(addr: &str, method: &str, path: &str, host: &str, body: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    assert!(
+        addr.starts_with("127.0.0.1:"),
+        "tests talk to loopback only"
+    );
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (code, body)
+}
+
+/// The body of a chunked HTTP response.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}

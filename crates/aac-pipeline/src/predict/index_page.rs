@@ -30,16 +30,14 @@ pub(crate) fn write_index(out: &Path, rows: &[Row]) -> Result<()> {
     html.push_str("</tr></thead><tbody>");
     for r in rows {
         let id = &r.id;
-        let thumb = out.join("thumbs").join(format!("{id}.png"));
+        let thumb = super::thumb_path(out, id);
         let cell = if thumb.exists() {
             // Ids come from file names: URL-encoded in paths, escaped in text.
-            let file = percent_encoding::utf8_percent_encode(
-                &format!("{id}.png"),
-                percent_encoding::NON_ALPHANUMERIC,
-            )
-            .to_string();
+            let file =
+                percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
             format!(
-                "<a href=\"overlays/{file}\"><img src=\"thumbs/{file}\" alt=\"{}\"></a>",
+                "<a href=\"overlays/{file}.jpg\"><img src=\"thumbs/{file}.png\" alt=\"{}\" loading=\"lazy\"></a>",
                 html_escape(id)
             )
         } else {

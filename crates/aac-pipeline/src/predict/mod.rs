@@ -13,9 +13,12 @@ mod qc_flags;
 mod resume;
 mod row;
 mod stages;
+pub mod uncertainty;
 
 pub use config::{PredictConfig, Shard, CHUNK_PER_THREAD};
 pub use merge::{merge, MergeConfig};
+pub use overlay::{overlay_path, thumb_path, Overlay};
+pub use row::{LandmarkSource, Row};
 pub use stages::{roi_probabilities, RoiProbabilities};
 #[allow(unused_imports)] // each part uses its own subset through `super::*`
 use {config::*, overlay::*, qc_flags::*, resume::*, row::*, stages::*};
@@ -43,20 +46,22 @@ use std::str::FromStr;
 use std::time::Instant;
 
 /// Columns predict adds after the score table's.
-const PREDICT_EXTRA_COLUMNS: [&str; 6] = [
+const PREDICT_EXTRA_COLUMNS: [&str; 7] = [
     "status",
     "message",
     "flags",
     "landmarks",
     "landmark_confidence",
     "pixel_spacing_mm",
+    "uncertainty",
 ];
 
 /// The columns of predict's scores.csv: the score table's header
 /// ([`aac_score::SCORE_CSV_HEADER`]), then status, message, flags,
 /// landmarks (`given` from a `.pts` file, `found` by the bundle's finder now
 /// or by `aac landmarks`, `none` when no points were had), the finder's
-/// confidence and the pixel spacing used (mm; `ROWxCOL` when not square).
+/// confidence, the pixel spacing used (mm; `ROWxCOL` when not square) and
+/// the scan's uncertainty ([`uncertainty`]).
 pub const COLUMNS: [&str; aac_score::SCORE_CSV_HEADER.len() + PREDICT_EXTRA_COLUMNS.len()] = {
     let head = aac_score::SCORE_CSV_HEADER;
     let mut out = [""; aac_score::SCORE_CSV_HEADER.len() + PREDICT_EXTRA_COLUMNS.len()];
@@ -72,6 +77,12 @@ pub const COLUMNS: [&str; aac_score::SCORE_CSV_HEADER.len() + PREDICT_EXTRA_COLU
     }
     out
 };
+
+/// Where predict keeps the spine points a row was scored with (given or
+/// found): `OUT/points/<id>.pts`.
+pub fn points_path(out: &Path, id: &str) -> PathBuf {
+    out.join("points").join(format!("{id}.pts"))
+}
 
 /// Pixels of a warped region of interest.
 const PIXELS: usize = (ROI_WIDTH * ROI_HEIGHT) as usize;
@@ -211,8 +222,10 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         let mut lines = String::new();
         for (d, (id, _, _)) in results.iter().zip(items) {
             if let Some(o) = &d.overlay {
-                aac_io::write_rgb_png(&a.out.join("overlays").join(format!("{id}.png")), &o.image)?;
-                aac_io::write_rgb_png(&a.out.join("thumbs").join(format!("{id}.png")), &o.thumb)?;
+                o.write(&a.out, id)?;
+            }
+            if let Some(points) = &d.points {
+                aac_io::write_pts(&points_path(&a.out, id), points)?;
             }
             lines.push_str(&csv_line(&d.row.fields()));
         }
@@ -256,4 +269,47 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The rows of a `predict` output folder's scores.csv (`aac review`, `aac
+/// merge`); an error naming the folder when it holds none.
+pub fn read_scores(out: &Path) -> Result<Vec<Row>> {
+    let path = out.join("scores.csv");
+    if !path.is_file() {
+        bail!(
+            "{}: no scores.csv: not an `aac predict` output folder",
+            out.display()
+        );
+    }
+    read_done(&path)
+}
+
+/// Scores one scan again with spine points a reader gave (`aac review`):
+/// the row and overlay exactly as `aac predict` makes them, through the same
+/// stages, with the run's `thresholds` and pixel spacing for images that
+/// state none.
+pub fn rescore_one(
+    b: &Bundle,
+    id: &str,
+    image: &Path,
+    points: &Path,
+    thresholds: [f32; 2],
+    default_spacing: Option<[f64; 2]>,
+) -> (Row, Option<Overlay>) {
+    let notes = BTreeMap::new();
+    let settings = ChunkSettings {
+        overlays: true,
+        default_spacing,
+        thresholds,
+        finder_notes: &notes,
+    };
+    let items = [(
+        id.to_string(),
+        image.to_path_buf(),
+        Some(points.to_path_buf()),
+    )];
+    let done = predict_chunk(b, &items, &settings)
+        .pop()
+        .expect("one row per item");
+    (done.row, done.overlay)
 }

@@ -8,15 +8,68 @@ use aac_io::draw::vstack;
 use aac_io::Rgb8;
 
 /// A scan's QC overlay and its thumbnail.
-pub(super) struct Overlay {
-    /// The framed overlay (`overlays/<id>.png`).
-    pub(super) image: Rgb8,
+pub struct Overlay {
+    /// The framed overlay of the lumbar region (`overlays/<id>.jpg`).
+    pub image: Rgb8,
     /// The aortic band over L1-L4 (`thumbs/<id>.png`).
-    pub(super) thumb: Rgb8,
+    pub thumb: Rgb8,
 }
+
+impl Overlay {
+    /// Writes the overlay and its thumbnail into an output folder.
+    pub fn write(&self, out: &Path, id: &str) -> Result<()> {
+        self.write_image(&overlay_path(out, id))?;
+        aac_io::write_rgb_png(&thumb_path(out, id), &self.thumb)?;
+        Ok(())
+    }
+
+    /// Writes the overlay alone (JPEG) to `path`.
+    pub fn write_image(&self, path: &Path) -> Result<()> {
+        Ok(aac_io::write_rgb_jpeg(path, &self.image, OVERLAY_QUALITY)?)
+    }
+}
+
+/// Where an output keeps a scan's overlay.
+pub fn overlay_path(out: &Path, id: &str) -> PathBuf {
+    out.join("overlays").join(format!("{id}.jpg"))
+}
+
+/// Where an output keeps a scan's thumbnail.
+pub fn thumb_path(out: &Path, id: &str) -> PathBuf {
+    out.join("thumbs").join(format!("{id}.png"))
+}
+
+/// JPEG quality of overlays: lines and text stay crisp to the eye at 85,
+/// and a lumbar region of 1,000 rows takes about 100-200 kB.
+const OVERLAY_QUALITY: u8 = 85;
 
 /// Height of a thumbnail in pixels.
 const THUMB_HEIGHT: u32 = 200;
+
+/// The tallest overlay kept at full resolution: taller lumbar regions (fine
+/// pixel spacing) are scaled down to it.
+const OVERLAY_MAX_HEIGHT: u32 = 1000;
+
+/// The lumbar region an overlay shows: the spine points and the aortic
+/// band, padded by a third of their height above and below (T12 and the
+/// sacrum) and a fifth at the sides.
+fn lumbar_box(
+    spine: &[Point],
+    prep: &aac_warp::PreparedRoi,
+    w: u32,
+    h: u32,
+) -> (u32, u32, u32, u32) {
+    let points = spine
+        .iter()
+        .copied()
+        .chain(prep.roi.points.iter().flatten().copied());
+    aac_io::draw::padded_box(
+        points,
+        |span| [0.2 * span, 0.3 * span, 0.2 * span, 0.3 * span],
+        w,
+        h,
+    )
+}
 
 /// Colours of the lines drawn, named in the legend.
 const WALL_COLOUR: Rgb<u8> = Rgb([255, 220, 0]);
@@ -124,7 +177,13 @@ pub(super) fn draw_overlay(
         &image::imageops::crop_imm(&rgb, bx, by, bw, bh).to_image(),
         THUMB_HEIGHT,
     );
-    // Text about 1.5% of the image's height, at least the 8-pixel font.
+    let (lx, ly, lw, lh) = lumbar_box(spine, prep, w, h);
+    let mut rgb = image::imageops::crop_imm(&rgb, lx, ly, lw, lh).to_image();
+    if lh > OVERLAY_MAX_HEIGHT {
+        rgb = resize_to_height(&rgb, OVERLAY_MAX_HEIGHT);
+    }
+    let (w, h) = rgb.dimensions();
+    // Text about 1.5% of the region's height, at least the 8-pixel font.
     let scale = (h / 550).max(1);
     let white = Rgb([255, 255, 255]);
     let mut head = vec![

@@ -6,12 +6,29 @@ use super::*;
 /// Reads the complete rows of an existing scores.csv (a torn last line from a
 /// crash is dropped).
 pub(super) fn read_done(path: &Path) -> Result<Vec<Row>> {
+    if written_before_uncertainty(path) {
+        tracing::info!(
+            "{} was written by aac 0.5 or older (no uncertainty column): every row is scored again",
+            path.display()
+        );
+        return Ok(Vec::new());
+    }
     read_rows(path, &COLUMNS, "an `aac predict` scores file")?
         .into_iter()
         .map(|fields| {
             Row::from_fields(fields).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
         })
         .collect()
+}
+
+/// True when `path` is a scores.csv of aac 0.5 or older: the columns of
+/// today less the last, `uncertainty`.
+fn written_before_uncertainty(path: &Path) -> bool {
+    let Ok(text) = aac_io::read_text_capped(path, aac_io::input::MAX_TABLE_BYTES) else {
+        return false;
+    };
+    let header = text.lines().next().unwrap_or_default();
+    header == COLUMNS[..COLUMNS.len() - 1].join(",")
 }
 
 /// The columns of provenance.csv.
@@ -96,6 +113,24 @@ mod tests {
         let rows = read_done(&path).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].fields(), fields);
+    }
+
+    #[test]
+    fn a_scores_file_of_aac_0_5_is_scored_again_and_any_other_header_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scores.csv");
+        let old = &COLUMNS[..COLUMNS.len() - 1];
+        let mut text = csv_line(&old.iter().map(|c| c.to_string()).collect::<Vec<_>>());
+        let mut fields = row("a", Status::Ok);
+        fields.pop();
+        text.push_str(&csv_line(&fields));
+        std::fs::write(&path, &text).unwrap();
+        assert!(read_done(&path).unwrap().is_empty());
+        std::fs::write(&path, "id,aac24\na,3\n").unwrap();
+        assert!(read_done(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("header differs"));
     }
 
     #[test]

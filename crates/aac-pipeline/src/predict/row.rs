@@ -6,7 +6,7 @@ use crate::qc::{flags_cell, parse_flags_cell, QcFlag, Status};
 
 /// Where a row's spine points came from (the `landmarks` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LandmarkSource {
+pub enum LandmarkSource {
     /// A `.pts` file given with `--landmarks` (not one written by `aac landmarks`).
     Given,
     /// Found by the bundle's finder, in this run or by `aac landmarks`.
@@ -23,7 +23,7 @@ impl LandmarkSource {
     ];
 
     /// The name in the `landmarks` column.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             LandmarkSource::Given => "given",
             LandmarkSource::Found => "found",
@@ -37,29 +37,32 @@ const SCORE_CELLS: usize = aac_score::SCORE_CSV_HEADER.len() - 1;
 
 /// One scored (or failed) image: a row of scores.csv.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Row {
+pub struct Row {
     /// The image's id.
-    pub(crate) id: String,
+    pub id: String,
     /// The score table's cells after the id, in
     /// [`aac_score::SCORE_CSV_HEADER`] order; empty on an error row.
-    pub(crate) scores: Vec<String>,
+    pub scores: Vec<String>,
     /// How the image turned out.
-    pub(crate) status: Status,
+    pub status: Status,
     /// Why, in words: the error, or the reasons of the flags.
-    pub(crate) message: String,
+    pub message: String,
     /// The QC flags raised.
-    pub(crate) flags: Vec<QcFlag>,
+    pub flags: Vec<QcFlag>,
     /// Where the spine points came from.
-    pub(crate) landmarks: LandmarkSource,
+    pub landmarks: LandmarkSource,
     /// The finder's confidence, when the points were found.
-    pub(crate) landmark_confidence: String,
+    pub landmark_confidence: String,
     /// The pixel spacing used (mm; `ROWxCOL` when not square), when known.
-    pub(crate) pixel_spacing_mm: String,
+    pub pixel_spacing_mm: String,
+    /// How likely the scan's category is wrong, 0-1 ([`super::uncertainty`]);
+    /// empty on an error row.
+    pub uncertainty: String,
 }
 
 impl Row {
     /// The row of an image that could not be scored.
-    pub(crate) fn error(id: &str, message: String, landmarks: LandmarkSource) -> Row {
+    pub fn error(id: &str, message: String, landmarks: LandmarkSource) -> Row {
         Row {
             id: id.to_string(),
             scores: vec![String::new(); SCORE_CELLS],
@@ -69,11 +72,22 @@ impl Row {
             landmarks,
             landmark_confidence: String::new(),
             pixel_spacing_mm: String::new(),
+            uncertainty: String::new(),
         }
     }
 
+    /// The AAC24 and the 8 sub-scores, when the row was scored.
+    pub fn score_values(&self) -> Option<(u32, [u32; 8])> {
+        let aac24 = self.scores.first()?.parse().ok()?;
+        let mut sub = [0u32; 8];
+        for (k, v) in sub.iter_mut().enumerate() {
+            *v = self.scores.get(k + 1)?.parse().ok()?;
+        }
+        Some((aac24, sub))
+    }
+
     /// The cells as written, in [`COLUMNS`] order.
-    pub(crate) fn fields(&self) -> Vec<String> {
+    pub fn fields(&self) -> Vec<String> {
         let mut f = Vec::with_capacity(COLUMNS.len());
         f.push(self.id.clone());
         f.extend(self.scores.iter().cloned());
@@ -84,13 +98,14 @@ impl Row {
             self.landmarks.name().to_string(),
             self.landmark_confidence.clone(),
             self.pixel_spacing_mm.clone(),
+            self.uncertainty.clone(),
         ]);
         f
     }
 
     /// A row read back from its cells ([`COLUMNS`] order); what is wrong
     /// with them otherwise.
-    pub(crate) fn from_fields(fields: Vec<String>) -> Result<Row, String> {
+    pub fn from_fields(fields: Vec<String>) -> Result<Row, String> {
         if fields.len() != COLUMNS.len() {
             return Err(format!(
                 "{} cells where {} were expected",
@@ -122,6 +137,7 @@ impl Row {
             landmarks,
             landmark_confidence: next(),
             pixel_spacing_mm: next(),
+            uncertainty: next(),
         })
     }
 }

@@ -7,6 +7,8 @@ use super::*;
 pub(super) struct Done {
     pub(super) row: Row,
     pub(super) overlay: Option<Overlay>,
+    /// The spine points the row was scored with, when it had them.
+    pub(super) points: Option<Vec<Point>>,
 }
 
 impl Done {
@@ -21,6 +23,7 @@ impl Done {
         Done {
             row: Row::error(id, why.to_string(), source),
             overlay: None,
+            points: None,
         }
     }
 }
@@ -354,6 +357,12 @@ pub(super) fn score_row(
         flat,
         labels,
     } = labelled;
+    let prior_x = prep.aorta_centre_x();
+    let at = |factor: f32| {
+        let t = thresholds.map(|t| (t * factor).min(0.99));
+        crate::roi_labels::scores_of_cleared(&pl, t, prior_x).unwrap_or(s)
+    };
+    let [looser, stricter] = super::uncertainty::THRESHOLD_FACTORS.map(at);
     let lengths = located.spacing.map(|sp| {
         let x = s.midline_x.unwrap_or_else(|| prep.aorta_centre_x());
         wall_lengths_mm(&labels, &s, &row_lengths_mm(&prep.roi, x, sp))
@@ -394,6 +403,12 @@ pub(super) fn score_row(
         }
         (None, None) => String::new(),
     };
+    let uncertainty = super::uncertainty::uncertainty(
+        &s,
+        &looser,
+        &stricter,
+        located.found.as_ref().map(|f| f.confidence),
+    );
     let row = Row {
         id: id.to_string(),
         scores: score_fields(&s, Grouping::default(), lengths),
@@ -403,6 +418,7 @@ pub(super) fn score_row(
         landmarks: source,
         landmark_confidence: confidence,
         pixel_spacing_mm: located.spacing.map(spacing_cell).unwrap_or_default(),
+        uncertainty: format!("{uncertainty:.3}"),
     };
     let overlay = cfg.overlays.then(|| {
         draw_overlay(
@@ -416,7 +432,11 @@ pub(super) fn score_row(
             (id, &row.flags),
         )
     });
-    Done { row, overlay }
+    Done {
+        row,
+        overlay,
+        points: Some(located.spine),
+    }
 }
 
 /// A pixel spacing as written in scores.csv: one number when square, else
