@@ -106,13 +106,25 @@ pub fn calcified_training_set(dir: &Path) -> PathBuf {
 }
 
 /// A tiny bundle and a `predict --overlays` output of 8 scans with given
-/// points: `(images, landmarks, model, out)` under `dir`.
+/// points, one of them mirrored (flagged): `(images, landmarks, model,
+/// out)` under `dir`.
 pub fn predicted_output(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     let (_, model) = tiny_bundle(dir);
     let new = dir.join("new");
     ok(aac(&["synth", "--n", "8", "--seed", "3", "--out", s(&new)]));
     let out = dir.join("out");
     let (images, landmarks) = (new.join("images"), new.join("landmarks"));
+    // Points mirrored in x on one scan: scored, but flagged.
+    let mirrored = landmarks.join("synth00004.pts");
+    let width = aac_io::read_image(&images.join("synth00004.png"))
+        .unwrap()
+        .width();
+    let flipped: Vec<aac_io::Point> = aac_io::read_pts(&mirrored)
+        .unwrap()
+        .iter()
+        .map(|p| aac_io::Point::new(f64::from(width - 1) - p.x, p.y))
+        .collect();
+    aac_io::write_pts(&mirrored, &flipped).unwrap();
     ok(aac(&[
         "predict",
         "--model",
@@ -247,23 +259,47 @@ pub fn http(addr: &str, method: &str, path: &str, host: &str, body: Option<&str>
         body.len()
     )
     .unwrap();
+    // Read the head, then as much body as it announces (a server may keep
+    // the connection open whatever the request asked).
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let code = text
+    let mut buf = [0u8; 65536];
+    let head_end = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the connection closed before the response head");
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let chunked = head.contains("transfer-encoding: chunked");
+    loop {
+        let body = &raw[head_end..];
+        let done = match length {
+            Some(n) => body.len() >= n,
+            None if chunked => body.ends_with(b"0\r\n\r\n"),
+            None => false,
+        };
+        if done {
+            break;
+        }
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
+    let body = String::from_utf8_lossy(&raw[head_end..]).to_string();
+    let body = if chunked { dechunk(&body) } else { body };
     (code, body)
 }
 

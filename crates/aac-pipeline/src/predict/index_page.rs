@@ -73,7 +73,7 @@ mod tests {
         let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
         assert!(!html.contains("onerror=\"alert"), "{html}");
         assert!(!html.contains("<script>alert") && !html.contains("\"><script>"));
-        assert!(html.contains("thumbs/x%22%20onerror%3D%22alert%281%29%2Epng"));
+        assert!(html.contains("thumbs/x%22%20onerror%3D%22alert%281%29.png"));
         assert!(html.contains("alt=\"x&quot; onerror=&quot;alert(1)\""));
     }
 }

@@ -15,14 +15,28 @@ pub(super) fn flags_for(
     let mut messages = Vec::new();
     if fraction_inside < 0.995 {
         flags.push(QcFlag::BandOutsideImage);
+        messages.push(format!(
+            "band outside the image: {:.1}% of the warped aortic band lies outside the scan",
+            100.0 * (1.0 - fraction_inside)
+        ));
     }
     if flat.covers_aorta_band() {
         flags.push(QcFlag::FlatRegionInAortaBand);
+        messages.push(
+            "flat region in the aortic band: part of the band is a flat (masked or saturated) region where nothing can be seen"
+                .to_string(),
+        );
     }
     // Unusual shape: b far outside the training distribution (chi-square tail).
     let k = n_modes.max(1) as f64;
-    if mahalanobis * mahalanobis > k + 5.0 * (2.0 * k).sqrt() {
+    let limit = k + 5.0 * (2.0 * k).sqrt();
+    if mahalanobis * mahalanobis > limit {
         flags.push(QcFlag::UnusualShapeFit);
+        messages.push(format!(
+            "unusual shape fit: the spine's shape is {:.1} SD from the shape model's mean (more than {:.1} over {n_modes} modes)",
+            mahalanobis,
+            limit.sqrt()
+        ));
     }
     // Low confidence: many pixels near the threshold relative to those above it.
     let (mut unsure, mut sure) = (0usize, 0usize);
@@ -66,6 +80,12 @@ mod tests {
         );
         planes[1][..30].fill(0.9);
         let (flags, messages) = flags_for(1.0, 0.0, 5, &flat, &planes, 0.3);
-        assert!(!flags.contains(&QcFlag::LowConfidenceSegmentation) && messages.is_empty());
+        assert!(!flags.contains(&QcFlag::LowConfidenceSegmentation));
+        assert!(
+            !messages.iter().any(|m| m.contains("low-confidence")),
+            "{messages:?}"
+        );
+        // Every flag raised says why.
+        assert_eq!(flags.len(), messages.len(), "{flags:?} {messages:?}");
     }
 }

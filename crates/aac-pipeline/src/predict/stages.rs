@@ -378,9 +378,17 @@ pub(super) fn score_row(
     if disagree {
         // The points do not fit the image: aac_warp::check_landmarks_against_image.
         flags.push(QcFlag::LandmarksDisagreeWithImage);
+        messages.push(
+            "landmarks disagree with the image: fewer than 3 of L1-L4 as the points outline them are brighter than the soft tissue in front with bone behind (points mirrored, of another scan, or misplaced)"
+                .to_string(),
+        );
     }
     if prep.roi.layout.is_fallback() {
         flags.push(QcFlag::RoiBandAdjusted);
+        messages.push(
+            "ROI band adjusted: the band predicted from the points folded, so it was laid out along the spine's normal or narrowed"
+                .to_string(),
+        );
     }
     messages.extend(located.spacing_note.iter().cloned());
     // The finder's verdict: from this run, or from the `aac landmarks` run
