@@ -76,7 +76,7 @@ def main():
         base, token = url.split("/?token=")
         assert base.startswith("http://127.0.0.1:")
         api = lambda p: f"{base}{p}{'&' if '?' in p else '?'}token={token}"
-        first_id = json.loads(get(api("/api/scans?limit=1"))[1])["rows"][0]["id"]
+        first_id = json.loads(get(api("/api/scans?status=ok&limit=1"))[1])["rows"][0]["id"]
         cases = [
             ("page (HTML)", lambda: get(f"{base}/?token={token}")),
             ("summary (counts, histogram)", lambda: get(api("/api/summary"))),

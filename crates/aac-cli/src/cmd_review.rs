@@ -42,7 +42,8 @@ pub struct ReviewArgs {
     #[arg(long, conflicts_with = "export")]
     adjudicate: bool,
     /// Write the final table (model, reader or adjudicated scores per scan,
-    /// with a `source` column) to this file and exit.
+    /// with a `source` column) to this file and exit; with --reader, only
+    /// that reader's decisions on the scans they reviewed.
     #[arg(long, value_name = "FINAL.csv")]
     export: Option<PathBuf>,
 }
@@ -50,15 +51,22 @@ pub struct ReviewArgs {
 /// Runs `aac review`.
 pub fn review(a: ReviewArgs) -> Result<ExitCode> {
     if let Some(path) = &a.export {
-        let c = aac_review::export::export(&a.out, path)?;
-        eprintln!(
-            "wrote {}: {} scans with the model's scores, {} a reader's, {} adjudicated",
-            path.display(),
-            c.model,
-            c.reader,
-            c.adjudicated
-        );
-        if c.unsettled > 0 {
+        let c = aac_review::export::export(&a.out, path, a.reader.as_deref())?;
+        match &a.reader {
+            Some(r) => eprintln!(
+                "wrote {}: the {} scans {r} reviewed",
+                path.display(),
+                c.reader
+            ),
+            None => eprintln!(
+                "wrote {}: {} scans with the model's scores, {} a reader's, {} adjudicated",
+                path.display(),
+                c.model,
+                c.reader,
+                c.adjudicated
+            ),
+        }
+        if c.unsettled > 0 && a.reader.is_none() {
             eprintln!(
                 "warning: on {} scans readers disagree and no one has adjudicated (their latest reading is exported): aac review {} --adjudicate",
                 c.unsettled,

@@ -207,4 +207,38 @@ fn review_guards_lists_records_resumes_adjudicates_and_exports() {
         s(&fin),
     ]));
     assert!(agree.contains("ICC") || agree.contains("icc"), "{agree}");
+
+    // One reader's table holds the scans they reviewed: agreement between
+    // readers, and between a reader and the model, on those scans.
+    let (a_csv, b_csv) = (tmp.path().join("ann.csv"), tmp.path().join("bob.csv"));
+    ok(aac(&[
+        "review",
+        out_s,
+        "--export",
+        s(&a_csv),
+        "--reader",
+        "ann",
+    ]));
+    ok(aac(&[
+        "review",
+        out_s,
+        "--export",
+        s(&b_csv),
+        "--reader",
+        "bob",
+    ]));
+    let n = |p: &std::path::Path| std::fs::read_to_string(p).unwrap().lines().count() - 1;
+    assert_eq!((n(&a_csv), n(&b_csv)), (4, 2));
+    let between = ok(aac(&[
+        "agree",
+        "--a",
+        s(&a_csv),
+        "--b",
+        s(&b_csv),
+        "--json",
+    ]));
+    let v: Value = serde_json::from_str(&between[between.find('{').unwrap()..]).unwrap();
+    // Both read two scans: the same on one, 7 against 0 on the other.
+    assert_eq!(v["n"], 2, "{between}");
+    assert_eq!(v["mae"], 3.5, "{between}");
 }

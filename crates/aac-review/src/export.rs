@@ -78,11 +78,13 @@ pub fn disagreements(out: &Path) -> Result<Vec<(String, Vec<Decision>, bool)>> {
         .collect())
 }
 
-/// Writes the final table of output `out` to `path` (atomically).
-pub fn export(out: &Path, path: &Path) -> Result<ExportCounts> {
+/// Writes the final table of output `out` to `path` (atomically); with
+/// `only_reader`, that reader's own decisions on the scans they reviewed
+/// (for `aac agree` between readers, or between a reader and the model on
+/// the reviewed scans).
+pub fn export(out: &Path, path: &Path, only_reader: Option<&str>) -> Result<ExportCounts> {
     let rows = read_scores(out)?;
     let decided = latest(out)?;
-    let names = aac_score::Grouping::default().names();
     let mut counts = ExportCounts::default();
     let mut table = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -92,6 +94,21 @@ pub fn export(out: &Path, path: &Path) -> Result<ExportCounts> {
             .iter()
             .filter(|d| d.role == Role::Adjudicator)
             .max_by(|a, b| a.time_utc.cmp(&b.time_utc));
+        if let Some(name) = only_reader {
+            let Some(mine) = ds.iter().find(|d| d.reader == name) else {
+                continue;
+            };
+            counts.reader += 1;
+            table.push(export_row(
+                row,
+                mine.after,
+                mine.after.is_some(),
+                "reader",
+                Some(mine),
+                readers_disagree(&readers),
+            ));
+            continue;
+        }
         let disagree = readers_disagree(&readers);
         // The adjudicator's word, else the latest first reading.
         let chosen = adjudicated.or_else(|| {
@@ -118,32 +135,46 @@ pub fn export(out: &Path, path: &Path) -> Result<ExportCounts> {
                 ("model", s, true)
             }
         };
-        let mut f = vec![row.id.clone()];
-        match scores {
-            Some(s) => {
-                f.push(s.aac24.to_string());
-                f.extend(s.sub.iter().map(u32::to_string));
-                f.push(names[s.category()].to_string());
-            }
-            None => f.extend(std::iter::repeat_n(String::new(), 10)),
-        }
-        f.push(if status {
-            row.status.name().to_string()
-        } else {
-            "unreadable".to_string()
-        });
-        f.push(source.to_string());
-        f.push(chosen.map(|d| d.reader.clone()).unwrap_or_default());
-        f.push(
-            chosen
-                .map(|d| d.action.name().to_string())
-                .unwrap_or_default(),
-        );
-        f.push(disagree.to_string());
-        table.push(f);
+        table.push(export_row(row, scores, status, source, chosen, disagree));
     }
     aac_io::write_string_atomic(path, &table_text(&EXPORT_COLUMNS, &table))?;
     Ok(counts)
+}
+
+/// One line of the final table ([`EXPORT_COLUMNS`]): `readable` false for
+/// a scan a reader found unreadable.
+fn export_row(
+    row: &aac_pipeline::predict::Row,
+    scores: Option<crate::decisions::Scores>,
+    readable: bool,
+    source: &str,
+    chosen: Option<&Decision>,
+    disagree: bool,
+) -> Vec<String> {
+    let names = aac_score::Grouping::default().names();
+    let mut f = vec![row.id.clone()];
+    match scores {
+        Some(s) => {
+            f.push(s.aac24.to_string());
+            f.extend(s.sub.iter().map(u32::to_string));
+            f.push(names[s.category()].to_string());
+        }
+        None => f.extend(std::iter::repeat_n(String::new(), 10)),
+    }
+    f.push(if readable {
+        row.status.name().to_string()
+    } else {
+        "unreadable".to_string()
+    });
+    f.push(source.to_string());
+    f.push(chosen.map(|d| d.reader.clone()).unwrap_or_default());
+    f.push(
+        chosen
+            .map(|d| d.action.name().to_string())
+            .unwrap_or_default(),
+    );
+    f.push(disagree.to_string());
+    f
 }
 
 /// Writes the scans readers disagree on to `path`: one line per scan and
