@@ -57,9 +57,10 @@ def summary(scans):
 
 def kinds(truth_path):
     """Scan ids by what the generator did to them: cropped fields of view,
-    dose masks, fractures of T12-L5 (the bodies the 20 points lie on)."""
+    dose masks, fractures of T12-L5 (the bodies the 20 points lie on),
+    transitional anatomy."""
     out = {"whole T4-S1 view": [], "top edge through T7-T12": [], "bottom edge through L5-sacrum": [],
-           "dose-masked rectangle": [], "fracture T12-L5": []}
+           "dose-masked rectangle": [], "fracture T12-L5": [], "transitional anatomy": []}
     for t in json.load(open(truth_path)):
         fov = t.get("fov", {})
         top, bottom = fov.get("crop_top", 0), fov.get("crop_bottom", 0)
@@ -73,6 +74,8 @@ def kinds(truth_path):
             out["dose-masked rectangle"].append(t["id"])
         if any(v.get("fracture") for v in t["anatomy"]["vertebrae"][8:14]):
             out["fracture T12-L5"].append(t["id"])
+        if t["anatomy"].get("transitional"):
+            out["transitional anatomy"].append(t["id"])
     return out
 
 

@@ -130,6 +130,24 @@ fn review_guards_lists_records_resumes_adjudicates_and_exports() {
         "{}",
         moved["points"]
     );
+    // Points dragged: scored again with them, recorded in the file.
+    let mut pts = moved["points"].clone();
+    pts[0][0] = serde_json::json!(pts[0][0].as_f64().unwrap() + 3.0);
+    let (code, row) = ann.decide(&format!(
+        r#"{{"id":"{}","action":"move_points","points":{pts}}}"#,
+        id[2]
+    ));
+    assert_eq!(code, 200, "{row}");
+    let (_, dragged) = ann.get(&format!("/api/scans/{}", id[2]));
+    assert_eq!(dragged["points"][0], pts[0]);
+    let (code, err) = ann.decide(&format!(
+        r#"{{"id":"{}","action":"move_points","points":[[1,2],[3,4]]}}"#,
+        id[2]
+    ));
+    assert!(
+        code == 400 && err["error"].as_str().unwrap().contains("20"),
+        "{err}"
+    );
     let (code, err) = ann.decide(&format!(r#"{{"id":"{}","action":"unreadable"}}"#, id[3]));
     assert!(
         code == 400 && err["error"].as_str().unwrap().contains("note"),
@@ -155,7 +173,7 @@ fn review_guards_lists_records_resumes_adjudicates_and_exports() {
 
     // The decision file is the record: one line per decision, resumed on restart.
     let log = std::fs::read_to_string(out.join("review/ann.csv")).unwrap();
-    assert_eq!(log.lines().count(), 5, "{log}");
+    assert_eq!(log.lines().count(), 6, "{log}");
     assert!(log.starts_with("id,reader,role,time_utc,action,"));
     let ann = ReviewServer::start(&[out_s, "--reader", "ann"]);
     let (_, summary) = ann.get("/api/summary");

@@ -162,7 +162,7 @@ fn found(candidates: &[&str]) -> Option<String> {
 }
 
 #[test]
-fn a_reader_filters_opens_corrects_shifts_marks_unreadable_and_reloads() {
+fn a_reader_filters_opens_corrects_shifts_levels_drags_a_corner_marks_unreadable_and_reloads() {
     let chromium = found(&[
         "/usr/bin/chromium",
         "/usr/bin/chromium-browser",
@@ -233,16 +233,37 @@ fn a_reader_filters_opens_corrects_shifts_marks_unreadable_and_reloads() {
     b.cmd("POST", "/alert/text", json!({"text": "patient moved"}));
     b.cmd("POST", "/alert/accept", json!({}));
     b.wait_for("document.getElementById('status').textContent.includes('unreadable recorded')");
-    b.click("#ovl");
     b.screenshot(shots.as_deref(), "review-overlay.png");
+
+    // Drag L1's first corner 8 screen pixels right: scored again at once.
+    b.click("tr.row:nth-child(5)");
+    b.wait_for("scan && img && document.getElementById('canvas').clientWidth > 20");
+    let dragged = b.script("return document.getElementById('sid').textContent");
+    let at = b.script(
+        "const c = document.getElementById('canvas'), r = c.getBoundingClientRect(), k = c.clientWidth / c.width; \
+         return [Math.round(scan.points[0][0] * k - r.width / 2), Math.round(scan.points[0][1] * k - r.height / 2)];",
+    );
+    let canvas = b.cmd(
+        "POST",
+        "/element",
+        json!({"using": "css selector", "value": "#canvas"}),
+    );
+    let pointer = json!({"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+        {"type": "pointerMove", "origin": canvas, "x": at[0], "y": at[1]},
+        {"type": "pointerDown", "button": 0},
+        {"type": "pointerMove", "origin": "pointer", "x": 8, "y": 0, "duration": 100},
+        {"type": "pointerUp", "button": 0},
+    ]});
+    b.cmd("POST", "/actions", json!({ "actions": [pointer] }));
+    b.wait_for("document.getElementById('status').textContent.includes('move_points recorded')");
 
     // A reload shows what was recorded.
     b.open(&server.url);
-    b.wait_for("document.getElementById('counts').textContent.includes('reviewed 3')");
+    b.wait_for("document.getElementById('counts').textContent.includes('reviewed 4')");
 
     let log = std::fs::read_to_string(out.join("review/eve.csv")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), 4, "{log}");
+    assert_eq!(lines.len(), 5, "{log}");
     assert!(
         lines[1].starts_with(&format!("{},eve,reader,", corrected.as_str().unwrap())),
         "{log}"
@@ -261,9 +282,13 @@ fn a_reader_filters_opens_corrects_shifts_marks_unreadable_and_reloads() {
         "{log}"
     );
     assert!(lines[3].starts_with(unreadable.as_str().unwrap()));
+    assert!(
+        lines[4].starts_with(dragged.as_str().unwrap()) && lines[4].contains(",move_points,"),
+        "{log}"
+    );
 
     let fin = tmp.path().join("final.csv");
     ok(aac(&["review", s(&out), "--export", s(&fin)]));
     let text = std::fs::read_to_string(&fin).unwrap();
-    assert_eq!(text.matches(",reader,eve,").count(), 3, "{text}");
+    assert_eq!(text.matches(",reader,eve,").count(), 4, "{text}");
 }

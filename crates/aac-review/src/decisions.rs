@@ -37,17 +37,20 @@ pub enum Action {
     LevelsUp,
     /// The L1-L4 naming moved one vertebra down (the named L1 was T12).
     LevelsDown,
+    /// The reader dragged spine points; the scan scored again.
+    MovePoints,
     /// The scan cannot be scored; the note says why.
     Unreadable,
 }
 
 impl Action {
     /// Every action, in the order of the docs.
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 6] = [
         Action::Accept,
         Action::Correct,
         Action::LevelsUp,
         Action::LevelsDown,
+        Action::MovePoints,
         Action::Unreadable,
     ];
 
@@ -58,6 +61,7 @@ impl Action {
             Action::Correct => "correct",
             Action::LevelsUp => "levels_up",
             Action::LevelsDown => "levels_down",
+            Action::MovePoints => "move_points",
             Action::Unreadable => "unreadable",
         }
     }
@@ -434,7 +438,7 @@ mod tests {
             before: Some(Scores::from_sub([1, 0, 0, 2, 0, 0, 3, 0]).unwrap()),
             after: (action != Action::Unreadable)
                 .then(|| Scores::from_sub([1, 1, 0, 2, 0, 0, 3, 0]).unwrap()),
-            points: (action == Action::LevelsUp).then(|| {
+            points: matches!(action, Action::LevelsUp | Action::MovePoints).then(|| {
                 (0..20)
                     .map(|i| Point::new(i as f64, 2.5 * i as f64))
                     .collect()

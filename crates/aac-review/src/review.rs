@@ -35,7 +35,7 @@ pub struct Review {
 pub struct Request {
     /// The scan.
     pub id: String,
-    /// accept, correct, levels_up, levels_down or unreadable.
+    /// accept, correct, levels_up, levels_down, move_points or unreadable.
     pub action: String,
     /// The 8 sub-scores, for `correct`.
     #[serde(default)]
@@ -43,6 +43,9 @@ pub struct Request {
     /// The reader's note (the reason, for `unreadable`).
     #[serde(default)]
     pub note: Option<String>,
+    /// The 20 spine points as `[x, y]` pairs, for `move_points`.
+    #[serde(default)]
+    pub points: Option<Vec<[f64; 2]>>,
 }
 
 /// What is needed to score a scan again (levels moved): done outside any
@@ -162,7 +165,7 @@ impl Review {
             .with_context(|| format!("no scan {:?} in this output", req.id))?;
         let action = Action::from_name(&req.action).with_context(|| {
             format!(
-                "action {:?}: use accept, correct, levels_up, levels_down or unreadable",
+                "action {:?}: use accept, correct, levels_up, levels_down, move_points or unreadable",
                 req.action
             )
         })?;
@@ -195,14 +198,19 @@ impl Review {
                 }
                 None
             }
-            Action::LevelsUp | Action::LevelsDown => {
-                let points = self
-                    .points(&req.id)
-                    .with_context(|| format!("{}: no spine points to move", req.id))?;
-                let shift = if action == Action::LevelsUp {
-                    Shift::Up
+            Action::LevelsUp | Action::LevelsDown | Action::MovePoints => {
+                let moved = if action == Action::MovePoints {
+                    given_points(req)?
                 } else {
-                    Shift::Down
+                    let points = self
+                        .points(&req.id)
+                        .with_context(|| format!("{}: no spine points to move", req.id))?;
+                    let shift = if action == Action::LevelsUp {
+                        Shift::Up
+                    } else {
+                        Shift::Down
+                    };
+                    shift_levels(&points, shift)?
                 };
                 let image = self
                     .cohort
@@ -215,7 +223,7 @@ impl Review {
                 return Ok(Err(Rescore {
                     id: req.id.clone(),
                     image,
-                    points: shift_levels(&points, shift)?,
+                    points: moved,
                 }));
             }
         };
@@ -340,6 +348,25 @@ impl Review {
             "images": !self.cohort.images.is_empty(),
         })
     }
+}
+
+/// The 20 finite spine points of a `move_points` request.
+fn given_points(req: &Request) -> Result<Vec<Point>> {
+    let given = req
+        .points
+        .as_ref()
+        .context("move_points needs \"points\": the 20 spine points as [x, y] pairs")?;
+    if given.len() != aac_io::N_SPINE {
+        bail!(
+            "{} points given where the {} spine points belong",
+            given.len(),
+            aac_io::N_SPINE
+        );
+    }
+    if given.iter().flatten().any(|v| !v.is_finite()) {
+        bail!("a point is not a finite number");
+    }
+    Ok(given.iter().map(|&[x, y]| Point::new(x, y)).collect())
 }
 
 impl Facts for Review {
