@@ -227,6 +227,8 @@ impl Finder {
                     }
                     f.doubts
                         .extend(crate::view::cues_out_of_view(&f.points, w, h));
+                    f.doubts
+                        .extend(crate::sacrum::no_disc_below_l5(img, w, h, &f.points));
                     f
                 })
             })

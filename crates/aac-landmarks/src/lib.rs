@@ -22,6 +22,7 @@ pub mod finder;
 pub mod frame;
 pub mod heatmap;
 pub mod regularity;
+pub mod sacrum;
 pub mod train;
 pub mod view;
 
