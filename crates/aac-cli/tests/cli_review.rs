@@ -175,9 +175,15 @@ fn review_guards_lists_records_resumes_adjudicates_and_exports() {
     let log = std::fs::read_to_string(out.join("review/ann.csv")).unwrap();
     assert_eq!(log.lines().count(), 6, "{log}");
     assert!(log.starts_with("id,reader,role,time_utc,action,"));
+    // The moved points come back from the file alone (not from the points
+    // rescoring wrote).
+    std::fs::remove_dir_all(out.join("review/points")).unwrap();
     let ann = ReviewServer::start(&[out_s, "--reader", "ann"]);
     let (_, summary) = ann.get("/api/summary");
     assert_eq!(summary["reviewed"], 4);
+    let (_, again) = ann.get(&format!("/api/scans/{}", id[2]));
+    let x = |v: &Value| v["points"][0][0].as_f64().unwrap();
+    assert!((x(&again) - x(&dragged)).abs() < 0.01, "{again}");
     drop(ann);
 
     // A second reader disagrees on one scan and agrees on another.

@@ -1,6 +1,7 @@
 //! Where a review keeps what it derives from a reader's decisions: the
-//! points of a level move and the overlay of the scan scored again. Both
-//! are rebuilt from the decision file's `points` column if lost.
+//! points file a rescoring reads and the overlay it draws. Neither is the
+//! record: the moved points are read back from the decision file's
+//! `points` column; a lost overlay shows `predict`'s instead.
 
 use std::path::{Path, PathBuf};
 

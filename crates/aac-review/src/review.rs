@@ -26,6 +26,10 @@ pub struct Review {
     /// The review order of the scans.
     pub queue: Vec<usize>,
     latest: Latest,
+    /// This reader's moved points per scan: from their latest decision
+    /// that moved any (the decision file is the record, not the files
+    /// rescoring writes).
+    moved: HashMap<String, Vec<Point>>,
     disagree: HashSet<String>,
     log: Log,
 }
@@ -65,11 +69,16 @@ impl Review {
     pub fn open(cohort: Cohort, reader: &str, role: Role) -> Result<Review> {
         let log = Log::open(&cohort.out, reader)?;
         let mut latest: Latest = HashMap::new();
+        let mut moved = HashMap::new();
         for (name, decisions) in read_all(&cohort.out)? {
+            let is_me = name == reader;
             let mine = latest.entry(name).or_default();
             for d in decisions {
                 if cohort.get(&d.id).is_none() {
                     continue;
+                }
+                if let (true, Some(p)) = (is_me, &d.points) {
+                    moved.insert(d.id.clone(), p.clone());
                 }
                 mine.insert(d.id.clone(), d);
             }
@@ -81,6 +90,7 @@ impl Review {
             role,
             queue,
             latest,
+            moved,
             disagree: HashSet::new(),
             log,
         };
@@ -140,20 +150,19 @@ impl Review {
         }
     }
 
-    /// The spine points this reader's view of a scan is scored with: moved
-    /// by their latest level decision, else those `predict` used.
+    /// The spine points this reader's view of a scan is scored with: as
+    /// their latest decision that moved points left them, else those
+    /// `predict` used.
     pub fn points(&self, id: &str) -> Option<Vec<Point>> {
-        let out = &self.cohort.out;
-        let mine = self.latest.get(&self.reader);
-        let moved = mine
-            .and_then(|m| m.get(id))
-            .and_then(|d| d.points.clone())
-            .or_else(|| {
-                // An accept or correction after a level move keeps the move.
-                let p = crate::paths::moved_points(out, &self.reader, id);
-                p.exists().then(|| aac_io::read_pts(&p).ok()).flatten()
-            });
-        moved.or_else(|| aac_io::read_pts(&aac_pipeline::predict::points_path(out, id)).ok())
+        self.moved.get(id).cloned().or_else(|| {
+            aac_io::read_pts(&aac_pipeline::predict::points_path(&self.cohort.out, id)).ok()
+        })
+    }
+
+    /// True when this reader has moved a scan's points (its overlay is then
+    /// the one drawn for them).
+    pub fn has_moved(&self, id: &str) -> bool {
+        self.moved.contains_key(id)
     }
 
     /// Turns a request into a decision, or into the rescoring it needs
@@ -259,6 +268,9 @@ impl Review {
     pub fn record(&mut self, d: Decision) -> Result<()> {
         self.log.append(&d)?;
         let id = d.id.clone();
+        if let Some(p) = &d.points {
+            self.moved.insert(id.clone(), p.clone());
+        }
         self.latest
             .entry(self.reader.clone())
             .or_default()

@@ -193,8 +193,7 @@ async fn overlay(
             .ok_or_else(|| not_found(format!("no scan {id:?}")))?;
         let id = &s.row.id;
         let mine = crate::paths::reader_overlay(&r.cohort.out, &r.reader, id);
-        let moved = r.mine(id).is_some()
-            && crate::paths::moved_points(&r.cohort.out, &r.reader, id).exists();
+        let moved = r.has_moved(id);
         if moved && mine.exists() {
             mine
         } else {
