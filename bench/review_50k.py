@@ -7,7 +7,10 @@ filter or sort under 200 ms, server memory under 300 MB).
 Writes a synthetic predict output (scores.csv rows only: no images, as the
 listing never reads them), starts `aac review` on it, times each request
 (median and max of --repeats, loopback only) and reads the server's peak
-resident memory (VmHWM). Prints a markdown table.
+resident memory (VmHWM). Prints a markdown table. With ChromeDriver and
+Chromium installed (`--browser`), also times the page in headless Chromium:
+from asking for the URL to the first 50 rows shown with the first scan
+open, and from a filter's change to its rows shown.
 """
 
 import argparse
@@ -58,11 +61,64 @@ def get(url, data=None):
     return time.perf_counter() - t0, body
 
 
+def webdriver(addr, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://{addr}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())["value"]
+
+
+def browser_timings(url, repeats):
+    """Seconds to open the page and to apply a filter, in headless Chromium."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    drv = subprocess.Popen(["chromedriver", f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    addr = f"127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                webdriver(addr, "GET", "/status")
+                break
+            except OSError:
+                time.sleep(0.1)
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900"]}}}}
+        sid = webdriver(addr, "POST", "/session", caps)["sessionId"]
+        js = lambda code: webdriver(addr, "POST", f"/session/{sid}/execute/sync", {"script": code, "args": []})
+
+        def until(cond):
+            t0 = time.perf_counter()
+            while not js(f"return !!(window.aacIdle && aacIdle() && ({cond}))"):
+                time.sleep(0.005)
+            return time.perf_counter() - t0
+
+        opens, filters = [], []
+        for _ in range(repeats):
+            webdriver(addr, "POST", f"/session/{sid}/url", {"url": "about:blank"})
+            t0 = time.perf_counter()
+            webdriver(addr, "POST", f"/session/{sid}/url", {"url": url})
+            until("document.querySelectorAll('tr.row').length == 50 && scan")
+            opens.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            js("const s = document.getElementById('f-status'); s.value = s.value === 'flagged' ? '' : 'flagged'; s.dispatchEvent(new Event('change'));")
+            until("document.querySelectorAll('tr.row').length == 50 && scan")
+            filters.append(time.perf_counter() - t0)
+        webdriver(addr, "DELETE", f"/session/{sid}")
+        return opens, filters
+    finally:
+        drv.kill()
+        drv.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50000)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--work")
+    ap.add_argument("--browser", action="store_true", help="also time the page in headless Chromium (ChromeDriver)")
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="aac-review-bench-")
     out = os.path.join(work, "out")
@@ -100,6 +156,10 @@ def main():
                 open_total += med
             print(f"| {name} | {med:.1f} | {max(times):.1f} |")
         print(f"| opening the page (the four requests above it) | {open_total:.1f} | |")
+        if a.browser:
+            opens, filters = browser_timings(url, a.repeats)
+            print(f"| headless Chromium: open the page to 50 rows and the first scan shown | {1000 * statistics.median(opens):.0f} | {1000 * max(opens):.0f} |")
+            print(f"| headless Chromium: a filter changed to its rows shown | {1000 * statistics.median(filters):.0f} | {1000 * max(filters):.0f} |")
         with open(f"/proc/{proc.pid}/status") as f:
             hwm = next(l for l in f if l.startswith("VmHWM")).split()[1]
         print(f"\nserver peak resident memory: {int(hwm) / 1024:.0f} MB")
