@@ -50,6 +50,12 @@ pub struct ReviewArgs {
 
 /// Runs `aac review`.
 pub fn review(a: ReviewArgs) -> Result<ExitCode> {
+    if let Some(r) = &a.reader {
+        aac_review::decisions::check_reader_name(r)?;
+    }
+    if !(0.0..=100.0).contains(&a.audit) {
+        anyhow::bail!("--audit {}: a percent from 0 to 100", a.audit);
+    }
     if let Some(path) = &a.export {
         let c = aac_review::export::export(&a.out, path, a.reader.as_deref())?;
         match &a.reader {

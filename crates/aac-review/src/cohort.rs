@@ -83,7 +83,15 @@ impl Cohort {
             Some(dir) => match aac_pipeline::dataset_util::images_to_score(dir) {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!("the scans themselves cannot be shown: {e:#} (give --images)");
+                    let relative = dir.is_relative() && inputs.images.is_none();
+                    tracing::warn!(
+                        "the scans themselves cannot be shown: {e:#}{} (give --images; the overlays and scores are shown)",
+                        if relative {
+                            " (the run recorded this path relative to the folder aac predict ran in)"
+                        } else {
+                            ""
+                        }
+                    );
                     BTreeMap::new()
                 }
             },

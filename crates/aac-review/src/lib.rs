@@ -69,7 +69,12 @@ impl Server {
         let review = Review::open(cohort, &cfg.reader, cfg.role)?;
         let log = review.log_path().to_path_buf();
         let listener = std::net::TcpListener::bind((cfg.bind, cfg.port))
-            .with_context(|| format!("cannot listen on {}:{}", cfg.bind, cfg.port))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{} (is another aac review running there? --port N, or --port 0 for any free port)",
+                    cfg.bind, cfg.port
+                )
+            })?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let token = format!("{:032x}", rand::random::<u128>());
