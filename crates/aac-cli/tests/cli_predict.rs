@@ -34,16 +34,7 @@ fn bundle_predict_resume_shards_and_broken_files() {
     )
     .unwrap();
     // Landmarks mirrored in x relative to their image: scored, but flagged.
-    let mirrored = new.join("landmarks/synth00004.pts");
-    let width = aac_io::read_image(&new.join("images/synth00004.png"))
-        .unwrap()
-        .width();
-    let flipped: Vec<aac_io::Point> = aac_io::read_pts(&mirrored)
-        .unwrap()
-        .iter()
-        .map(|p| aac_io::Point::new(f64::from(width - 1) - p.x, p.y))
-        .collect();
-    aac_io::write_pts(&mirrored, &flipped).unwrap();
+    common::mirror_points(&new.join("images"), &new.join("landmarks"), "synth00004");
     let out = tmp.path().join("out");
     let (img_dir, lm_dir) = (new.join("images"), new.join("landmarks"));
     let args = [

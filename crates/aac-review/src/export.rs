@@ -10,25 +10,33 @@ use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The columns of the final table.
-pub const EXPORT_COLUMNS: [&str; 16] = [
-    "id",
-    "aac24",
-    "l1_ant",
-    "l1_post",
-    "l2_ant",
-    "l2_post",
-    "l3_ant",
-    "l3_post",
-    "l4_ant",
-    "l4_post",
-    "category",
-    "status",
-    "source",
-    "reader",
-    "decision",
-    "readers_disagree",
-];
+/// The columns of the final table: id, AAC24, the 8 sub-scores
+/// ([`aac_io::scores::SUBSCORE_COLUMNS`]), then how each row was settled.
+pub const EXPORT_COLUMNS: [&str; 16] = {
+    let sub = aac_io::scores::SUBSCORE_COLUMNS;
+    let tail = [
+        "category",
+        "status",
+        "source",
+        "reader",
+        "decision",
+        "readers_disagree",
+    ];
+    let mut out = [""; 16];
+    out[0] = "id";
+    out[1] = "aac24";
+    let mut i = 0;
+    while i < sub.len() {
+        out[2 + i] = sub[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < tail.len() {
+        out[2 + sub.len() + j] = tail[j];
+        j += 1;
+    }
+    out
+};
 
 /// What an export wrote, for the command's summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

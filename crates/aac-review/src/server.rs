@@ -168,17 +168,23 @@ async fn scan(
     Ok(Json(v))
 }
 
-/// A file's bytes as a response of `kind`, found from a scan's id.
-fn file_response(path: &std::path::Path, kind: &'static str) -> Result<Response, ApiError> {
-    let bytes = std::fs::read(path).map_err(|_| not_found("no such file for this scan".into()))?;
-    Ok((
+/// Image bytes as a response of `kind`, never cached (a decision can
+/// change them).
+fn bytes_response(bytes: Vec<u8>, kind: &'static str) -> Response {
+    (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
+}
+
+/// A file's bytes as a response of `kind`, found from a scan's id.
+fn file_response(path: &std::path::Path, kind: &'static str) -> Result<Response, ApiError> {
+    let bytes = std::fs::read(path).map_err(|_| not_found("no such file for this scan".into()))?;
+    Ok(bytes_response(bytes, kind))
 }
 
 async fn overlay(
@@ -236,14 +242,7 @@ async fn image(
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(bytes_response(bytes, "image/png"))
 }
 
 async fn decision(

@@ -105,6 +105,21 @@ pub fn calcified_training_set(dir: &Path) -> PathBuf {
     train
 }
 
+/// Mirrors the points of scan `id` in x relative to its image (in place):
+/// points that do not fit their image.
+pub fn mirror_points(images: &Path, landmarks: &Path, id: &str) {
+    let path = landmarks.join(format!("{id}.pts"));
+    let width = aac_io::read_image(&images.join(format!("{id}.png")))
+        .unwrap()
+        .width();
+    let flipped: Vec<aac_io::Point> = aac_io::read_pts(&path)
+        .unwrap()
+        .iter()
+        .map(|p| aac_io::Point::new(f64::from(width - 1) - p.x, p.y))
+        .collect();
+    aac_io::write_pts(&path, &flipped).unwrap();
+}
+
 /// A tiny bundle and a `predict --overlays` output of 8 scans with given
 /// points, one of them mirrored (flagged): `(images, landmarks, model,
 /// out)` under `dir`.
@@ -115,16 +130,7 @@ pub fn predicted_output(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     let out = dir.join("out");
     let (images, landmarks) = (new.join("images"), new.join("landmarks"));
     // Points mirrored in x on one scan: scored, but flagged.
-    let mirrored = landmarks.join("synth00004.pts");
-    let width = aac_io::read_image(&images.join("synth00004.png"))
-        .unwrap()
-        .width();
-    let flipped: Vec<aac_io::Point> = aac_io::read_pts(&mirrored)
-        .unwrap()
-        .iter()
-        .map(|p| aac_io::Point::new(f64::from(width - 1) - p.x, p.y))
-        .collect();
-    aac_io::write_pts(&mirrored, &flipped).unwrap();
+    mirror_points(&images, &landmarks, "synth00004");
     ok(aac(&[
         "predict",
         "--model",
