@@ -23,6 +23,31 @@ fn review_guards_lists_records_resumes_adjudicates_and_exports() {
     let out_s = s(&out);
     let ann = ReviewServer::start(&[out_s, "--reader", "ann", "--audit", "50"]);
 
+    // One server per reader: a second one for ann is refused, and ends.
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_aac"))
+        .args(["review", out_s, "--reader", "ann", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = second.try_wait().unwrap() {
+            break st;
+        }
+        if t0.elapsed() > std::time::Duration::from_secs(30) {
+            second.kill().unwrap();
+            panic!("a second server for the same reader started");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        !status.success() && err.contains("already has aac review open"),
+        "{err}"
+    );
+
     // The token and the Host header.
     assert_eq!(ann.request("GET", "/api/summary", None, None).0, 403);
     assert_eq!(

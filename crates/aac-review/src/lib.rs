@@ -56,6 +56,8 @@ pub struct Server {
     pub log: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
+    /// This reader's lock on the output, held while the server runs.
+    _lock: aac_io::OutputLock,
 }
 
 impl Server {
@@ -64,6 +66,20 @@ impl Server {
         if !(0.0..=1.0).contains(&cfg.audit) {
             anyhow::bail!("the audit share {} is not between 0 and 1", cfg.audit);
         }
+        decisions::check_reader_name(&cfg.reader)?;
+        // One server per reader: two would each append to the same file
+        // from their own view of it.
+        let lock_dir = decisions::review_dir(&cfg.out)
+            .join(".locks")
+            .join(&cfg.reader);
+        if let Some(holder) = aac_io::OutputLock::writer_of(&lock_dir) {
+            anyhow::bail!(
+                "{}: reader {} already has aac review open on this output ({holder}): use that page, or stop it first",
+                cfg.out.display(),
+                cfg.reader
+            );
+        }
+        let lock = aac_io::OutputLock::acquire(&lock_dir, "aac review", aac_io::WhenHeld::Refuse)?;
         let cohort = Cohort::load(&cfg.out, &cfg.inputs, cfg.audit)?;
         let scorer = rescore::Scorer::new(cohort.run.clone());
         let review = Review::open(cohort, &cfg.reader, cfg.role)?;
@@ -112,6 +128,7 @@ impl Server {
             log,
             stop: Some(stop),
             thread: Some(thread),
+            _lock: lock,
         })
     }
 
