@@ -83,6 +83,9 @@ pub struct Found {
     pub confidence: f64,
     /// Why the points are in doubt (empty when they are not).
     pub doubts: Vec<String>,
+    /// What the level naming was checked against, in words (the sacrum
+    /// below L5, or why it could not be).
+    pub cue: String,
 }
 
 impl Found {
@@ -227,8 +230,9 @@ impl Finder {
                     }
                     f.doubts
                         .extend(crate::view::cues_out_of_view(&f.points, w, h));
-                    f.doubts
-                        .extend(crate::sacrum::no_disc_below_l5(img, w, h, &f.points));
+                    let (cue, doubt) = crate::sacrum::sacrum_cue(img, w, h, &f.points);
+                    f.cue = cue;
+                    f.doubts.extend(doubt);
                     f
                 })
             })
@@ -353,6 +357,7 @@ impl Finder {
             coarse,
             confidence,
             doubts,
+            cue: String::new(),
         }
     }
 

@@ -118,15 +118,32 @@ pub fn l5_s1_gap_ratio(img: &[f32], w: usize, h: usize, points: &[Point]) -> Opt
 /// below 0.3 (docs/landmarks.md).
 pub const MIN_L5_S1_GAP_RATIO: f64 = 0.3;
 
-/// The doubt to raise when no disc is seen below the named L5 (the levels
-/// may be named one too low), if any.
+/// What the level naming was checked against, in words, and the doubt to
+/// raise when no disc is seen below the named L5 (the levels may be named
+/// one too low).
+pub fn sacrum_cue(img: &[f32], w: usize, h: usize, points: &[Point]) -> (String, Option<String>) {
+    match l5_s1_gap_ratio(img, w, h, points) {
+        None => (
+            "levels not checked against the sacrum (the L5/S1 region is not wholly in view)".into(),
+            None,
+        ),
+        Some(r) if r < MIN_L5_S1_GAP_RATIO => (
+            format!("no disc seen below the named L5 (gap {r:.2} of the L4/L5 disc's)"),
+            Some(format!(
+                "no disc below the named L5 (its gap {r:.2} as deep as the L4/L5 disc's): L5 may be the sacrum, every level one too low"
+            )),
+        ),
+        Some(r) => (
+            format!("levels checked against the sacrum: a disc lies below L5 (gap {r:.2} of the L4/L5 disc's)"),
+            None,
+        ),
+    }
+}
+
+/// The doubt to raise when no disc is seen below the named L5, if any
+/// (the second half of [`sacrum_cue`]).
 pub fn no_disc_below_l5(img: &[f32], w: usize, h: usize, points: &[Point]) -> Option<String> {
-    let r = l5_s1_gap_ratio(img, w, h, points)?;
-    (r < MIN_L5_S1_GAP_RATIO).then(|| {
-        format!(
-            "no disc below the named L5 (its gap {r:.2} as deep as the L4/L5 disc's): L5 may be the sacrum, every level one too low"
-        )
-    })
+    sacrum_cue(img, w, h, points).1
 }
 
 #[cfg(test)]
@@ -175,6 +192,9 @@ mod tests {
         let r = l5_s1_gap_ratio(&img, 200, 600, &right).unwrap();
         assert!(r > 0.8, "{r}");
         assert!(no_disc_below_l5(&img, 200, 600, &right).is_none());
+        assert!(sacrum_cue(&img, 200, 600, &right)
+            .0
+            .contains("checked against the sacrum"));
         // Every level one too low: "L5" is the sacrum's top.
         let (_, low) = scan(sacrum, 2);
         let r = l5_s1_gap_ratio(&img, 200, 600, &low).unwrap();

@@ -159,7 +159,13 @@ fn csv_row(id: &str, found: &Result<Found, String>) -> Vec<String> {
             .name()
             .into(),
             format!("{:.3}", f.confidence),
-            f.doubts.join("; "),
+            // Why in doubt, then what the levels were checked against.
+            f.doubts
+                .iter()
+                .chain(std::iter::once(&f.cue).filter(|c| !c.is_empty()))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
             if f.uncertain() {
                 QcFlag::LandmarksUncertain.name().into()
             } else {

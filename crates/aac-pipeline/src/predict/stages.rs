@@ -400,6 +400,9 @@ pub(super) fn score_row(
                 flags.push(QcFlag::LandmarksUncertain);
                 messages.push(format!("found landmarks in doubt: {}", f.doubts.join("; ")));
             }
+            if !f.cue.is_empty() {
+                messages.push(f.cue.clone());
+            }
             format!("{:.3}", f.confidence)
         }
         (None, Some(n)) => {
