@@ -28,6 +28,23 @@ pub(crate) struct App {
 
 type Shared = Arc<App>;
 
+impl App {
+    /// The review, locked. A handler that panicked while holding it left
+    /// nothing half-done that matters (decisions are written before the
+    /// state changes), so a poisoned lock is taken over, not passed on as
+    /// a panic to every later request.
+    fn review(&self) -> std::sync::MutexGuard<'_, Review> {
+        self.review.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The scan of `id` in the output, or a 404.
+fn scan_of<'a>(r: &'a Review, id: &str) -> Result<&'a crate::cohort::Scan, ApiError> {
+    r.cohort
+        .get(id)
+        .ok_or_else(|| not_found(format!("no scan {id:?} in this output")))
+}
+
 /// An API error: a status and a message, sent as `{"error": ...}`.
 struct ApiError(StatusCode, String);
 
@@ -118,7 +135,7 @@ async fn page() -> impl IntoResponse {
 }
 
 async fn summary(State(app): State<Shared>) -> Json<Value> {
-    Json(app.review.lock().expect("review lock").summary())
+    Json(app.review().summary())
 }
 
 async fn scans(
@@ -126,7 +143,7 @@ async fn scans(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let query = crate::queue::Query::from_params(&params).map_err(bad)?;
-    let r = app.review.lock().expect("review lock");
+    let r = app.review();
     let (total, page) = crate::queue::select(&r.cohort.scans, &r.queue, &query, &*r);
     let rows: Vec<Value> = page
         .iter()
@@ -141,11 +158,8 @@ async fn scan(
     State(app): State<Shared>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let r = app.review.lock().expect("review lock");
-    let s = r
-        .cohort
-        .get(&id)
-        .ok_or_else(|| not_found(format!("no scan {id:?} in this output")))?;
+    let r = app.review();
+    let s = scan_of(&r, &id)?;
     let mut v = r.row_json(s);
     let points = r
         .points(&s.row.id)
@@ -192,11 +206,8 @@ async fn overlay(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let path = {
-        let r = app.review.lock().expect("review lock");
-        let s = r
-            .cohort
-            .get(&id)
-            .ok_or_else(|| not_found(format!("no scan {id:?}")))?;
+        let r = app.review();
+        let s = scan_of(&r, &id)?;
         let id = &s.row.id;
         let mine = crate::paths::reader_overlay(&r.cohort.out, &r.reader, id);
         let moved = r.has_moved(id);
@@ -214,11 +225,8 @@ async fn thumb(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let path = {
-        let r = app.review.lock().expect("review lock");
-        let s = r
-            .cohort
-            .get(&id)
-            .ok_or_else(|| not_found(format!("no scan {id:?}")))?;
+        let r = app.review();
+        let s = scan_of(&r, &id)?;
         aac_pipeline::predict::thumb_path(&r.cohort.out, &s.row.id)
     };
     file_response(&path, "image/png")
@@ -231,7 +239,7 @@ async fn image(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let path = {
-        let r = app.review.lock().expect("review lock");
+        let r = app.review();
         r.cohort
             .get(&id)
             .and_then(|s| r.cohort.images.get(&s.row.id))
@@ -249,18 +257,13 @@ async fn decision(
     State(app): State<Shared>,
     Json(req): Json<DecisionRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let planned = app
-        .review
-        .lock()
-        .expect("review lock")
-        .plan(&req)
-        .map_err(bad)?;
+    let planned = app.review().plan(&req).map_err(bad)?;
     let d = match planned {
         Ok(d) => d,
         Err(rescore) => {
             let app2 = app.clone();
             let (out, reader) = {
-                let r = app.review.lock().expect("review lock");
+                let r = app.review();
                 (r.cohort.out.clone(), r.reader.clone())
             };
             let row = tokio::task::spawn_blocking(move || {
@@ -284,7 +287,7 @@ async fn decision(
                     ),
                 ));
             }
-            let r = app.review.lock().expect("review lock");
+            let r = app.review();
             let s = r.cohort.get(&rescore.id).expect("planned on a known scan");
             let action = crate::decisions::Action::from_name(&req.action).expect("planned");
             let mut d = r.decision(
@@ -306,7 +309,7 @@ async fn decision(
             d
         }
     };
-    let mut r = app.review.lock().expect("review lock");
+    let mut r = app.review();
     let id = d.id.clone();
     r.record(d)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
