@@ -3,17 +3,22 @@
 style, measured on 200 other scans of it.
 
 The reader is the annotation-derived truth of the synthetic cohort
-(scores.csv: AAC24 and the 8 sub-scores). For each test style, 400 scans are
+(scores.csv: AAC24 and the 8 sub-scores), or with --reader liberal or
+conservative a simulated reader who differs from it systematically
+(`crates/aac-synth/examples/reader_scores.rs`: reads deposits 30% longer and
+sees the faintest, or misses deposits fainter than 0.08 and reads the others
+20% shorter). For each test style, 400 scans are
 drawn (own seed): the first 200 are the calibration pool, the other 200 the
 test. For N = 20, 50, 100, 200 the bundle is calibrated on the pool's first N
 (true points given) and scores the test scans (true points given); the row
 "0" is the bundle as it is. Prints one Markdown table (docs/adapt.md):
 AAC24 MAE, Pearson r and the anterior and posterior totals against the
-reader's, the thresholds chosen and calibrate's wall-clock time.
+reader's, the thresholds and length factors chosen and calibrate's wall-clock time.
 
     cargo build --release
+    cargo build --release -p aac-synth --example reader_scores   # for --reader
     python3 bench/calibration_curve.py --model model.aac [--styles lunar,biobank]
-        [--work /tmp/aac-calibration]
+        [--reader truth|liberal|conservative] [--work /tmp/aac-calibration]
 
 Set AAC_BIN to use another aac binary. Steps already done in --work are kept.
 """
@@ -22,6 +27,7 @@ import argparse
 import csv
 import json
 import os
+import subprocess
 import time
 
 from aac_bench import aac
@@ -34,8 +40,9 @@ def rows(path):
     return {r["id"]: r for r in csv.DictReader(open(path, newline=""))}
 
 
-def subset(src, ids, dst):
-    """A dataset view: images/ and landmarks/ linked for `ids`, scores.csv cut."""
+def subset(src, ids, dst, scores):
+    """A dataset view: images/ and landmarks/ linked for `ids`, the reader's
+    table `scores` cut to them as its scores.csv."""
     for sub in ["images", "landmarks"]:
         os.makedirs(os.path.join(dst, sub), exist_ok=True)
         for f in os.listdir(os.path.join(src, sub)):
@@ -43,7 +50,7 @@ def subset(src, ids, dst):
                 link = os.path.join(dst, sub, f)
                 if not os.path.exists(link):
                     os.symlink(os.path.join(src, sub, f), link)
-    table = rows(os.path.join(src, "scores.csv"))
+    table = rows(scores)
     with open(os.path.join(dst, "scores.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["id", "aac24", *SUBS])
         w.writeheader()
@@ -66,22 +73,31 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--styles", default="lunar,biobank")
     ap.add_argument("--work", default="/tmp/aac-calibration")
+    ap.add_argument("--reader", default="truth", choices=["truth", "liberal", "conservative"])
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     w = lambda *x: os.path.join(a.work, *x)
-    print("| style | reader-scored scans | AAC24 MAE | Pearson r | anterior total vs reader | posterior total vs reader | thresholds (ant / post) | calibrate time (s) |")
+    print("| style | reader-scored scans | AAC24 MAE | Pearson r | anterior total vs reader | posterior total vs reader | thresholds (ant / post), length factors | calibrate time (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for style in a.styles.split(","):
         data = w(f"data_{style}")
         if not os.path.exists(os.path.join(data, "scores.csv")):
             aac("synth", "--n", 400, "--seed", SEEDS[style], "--style", style, "--out", data, "--force")
-        ids = sorted(rows(os.path.join(data, "scores.csv")))
+        reader = os.path.join(data, "scores.csv")
+        if a.reader != "truth":
+            reader = w(f"reader_{style}_{a.reader}.csv")
+            if not os.path.exists(reader):
+                binary = os.environ.get("AAC_READER_BIN", "target/release/examples/reader_scores")
+                out = subprocess.run([binary, style, str(SEEDS[style]), "400", a.reader],
+                                     check=True, capture_output=True, text=True).stdout
+                open(reader, "w").write(out)
+        ids = sorted(rows(reader))
         pool, test_ids = ids[:200], set(ids[200:])
-        test = subset(data, test_ids, w(f"test_{style}"))
+        test = subset(data, test_ids, w(f"test_{style}"), reader)
         for n in [0, 20, 50, 100, 200]:
             model, secs, thr = a.model, None, "-"
             if n:
-                cal = subset(data, set(pool[:n]), w(f"pool_{style}_{n}"))
+                cal = subset(data, set(pool[:n]), w(f"pool_{style}_{n}"), reader)
                 model = w(f"cal_{style}_{n}.aac")
                 if not os.path.exists(model):
                     t0 = time.time()
@@ -91,6 +107,8 @@ def main():
                     secs = time.time() - t0
                 header = json.loads(open(model, "rb").read().split(b"\n")[1])
                 thr = "{:.2f} / {:.2f}".format(*header["wall_thresholds"])
+                scales = header.get("length_scales") or [1.0, 1.0]
+                thr += ", lengths x{:.2f} / x{:.2f}".format(*scales)
             out = w(f"pred_{style}_{n}")
             if not os.path.exists(os.path.join(out, "scores.csv")):
                 aac("predict", "--model", model, "--images", os.path.join(test, "images"),

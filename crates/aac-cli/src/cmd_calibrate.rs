@@ -69,8 +69,8 @@ pub fn calibrate(a: CalibrateArgs) -> Result<ExitCode> {
         r.n_scans, r.folds
     );
     println!(
-        "| against the reader | before ({:.2} / {:.2}) | after (chosen on the other folds) |",
-        r.before[0], r.before[1]
+        "| against the reader | before (thresholds {:.2} / {:.2}, lengths x{:.2} / x{:.2}) | after (chosen on the other folds) |",
+        r.before[0], r.before[1], r.length_scales_before[0], r.length_scales_before[1]
     );
     println!("| --- | --- | --- |");
     let (b, c) = (&r.cv_before, &r.cv_after);
@@ -103,10 +103,12 @@ pub fn calibrate(a: CalibrateArgs) -> Result<ExitCode> {
         true,
     );
     println!(
-        "\nthresholds chosen on all {} scans: anterior {:.2}, posterior {:.2}; wrote {}",
+        "\nchosen on all {} scans: thresholds anterior {:.2}, posterior {:.2}; lengths read x{:.2} anterior, x{:.2} posterior; wrote {}",
         r.n_scans,
         r.after[0],
         r.after[1],
+        r.length_scales_after[0],
+        r.length_scales_after[1],
         a.out.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -87,7 +87,9 @@ fn calibration_writes_a_bundle_predict_uses_and_refuses_too_little() {
         [(i % 4) as u32, 0, (i % 3) as u32, 0, 0, 1, 0, 0]
     })));
     assert!(
-        good.contains("AAC24 MAE") && good.contains("thresholds chosen"),
+        good.contains("AAC24 MAE")
+            && good.contains("chosen on all")
+            && good.contains("lengths read"),
         "{good}"
     );
     let pred = dir.path().join("pred");

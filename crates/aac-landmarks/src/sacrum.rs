@@ -73,32 +73,64 @@ impl Profile<'_> {
     }
 }
 
-/// The depth of the gap below the named L5's superior endplate relative
-/// to the L4/L5 disc's (about 1 for a real L5/S1 disc, near 0 when the
-/// named L5 is the sacrum); None when the region is not wholly in the image.
-pub fn l5_s1_gap_ratio(img: &[f32], w: usize, h: usize, points: &[Point]) -> Option<f64> {
+/// The spine's intensity profile below the named L4's superior endplate:
+/// the mean across the middle half of the body depth at `n` evenly spaced
+/// positions from `from` to `to` levels (one level: a body and a disc)
+/// along the L4-to-L5 axis (None where outside the image); None without
+/// usable points.
+pub fn spine_profile(
+    img: &[f32],
+    w: usize,
+    h: usize,
+    points: &[Point],
+    (from, to): (f64, f64),
+    n: usize,
+) -> Option<Vec<Option<f64>>> {
+    let p = profile_below_l4(img, w, h, points)?;
+    let start = points[12].mid(&points[13]);
+    Some(
+        (0..n)
+            .map(|k| p.at(start, from + (to - from) * k as f64 / (n.max(2) - 1) as f64))
+            .collect(),
+    )
+}
+
+fn profile_below_l4<'a>(
+    img: &'a [f32],
+    w: usize,
+    h: usize,
+    points: &[Point],
+) -> Option<Profile<'a>> {
     if points.len() < 20 || w < 4 || h < 4 {
         return None;
     }
     let l4_sup = points[12].mid(&points[13]);
-    let l4_inf = points[index::inf_post(3)].mid(&points[index::inf_ant(3)]);
     let l5_sup = points[index::L5_SUP_POST].mid(&points[index::L5_SUP_ANT]);
     let len = l4_sup.dist(&l5_sup);
     if len <= 0.0 {
         return None;
     }
     let axis = Point::new((l5_sup.x - l4_sup.x) / len, (l5_sup.y - l4_sup.y) / len);
-    let across = Point::new(-axis.y, axis.x);
     let depth = points[index::L5_SUP_POST].dist(&points[index::L5_SUP_ANT]);
-    let p = Profile {
+    Some(Profile {
         img,
         w,
         h,
         axis,
-        across,
+        across: Point::new(-axis.y, axis.x),
         half: 0.25 * depth,
         step: level_step(points),
-    };
+    })
+}
+
+/// The depth of the gap below the named L5's superior endplate relative
+/// to the L4/L5 disc's (about 1 for a real L5/S1 disc, near 0 when the
+/// named L5 is the sacrum); None when the region is not wholly in the image.
+pub fn l5_s1_gap_ratio(img: &[f32], w: usize, h: usize, points: &[Point]) -> Option<f64> {
+    let p = profile_below_l4(img, w, h, points)?;
+    let l4_sup = points[12].mid(&points[13]);
+    let l4_inf = points[index::inf_post(3)].mid(&points[index::inf_ant(3)]);
+    let l5_sup = points[index::L5_SUP_POST].mid(&points[index::L5_SUP_ANT]);
     // L4/L5: L4's body, then the gap down to just past L5's endplate.
     let gap_l4 = l4_inf.dist(&l4_sup) / p.step;
     let (b4, d4) = p.body_and_gap(l4_sup, (0.2, 0.8 * gap_l4), (0.9 * gap_l4, 1.1))?;
@@ -202,5 +234,20 @@ mod tests {
         assert!(no_disc_below_l5(&img, 200, 600, &low)
             .unwrap()
             .contains("one too low"));
+    }
+
+    #[test]
+    fn the_spine_profile_shows_bodies_and_discs_and_stops_at_the_edge() {
+        let (img, pts) = scan(60 + 52 * 6, 1);
+        // Bodies 40 rows, discs 12: a level is 52 rows; L4's top at row 216.
+        let p = spine_profile(&img, 200, 600, &pts, (0.0, 1.5), 31).unwrap();
+        let at = |levels: f64| p[(levels / 0.05).round() as usize].unwrap();
+        assert!((at(0.4) - 0.8).abs() < 1e-6, "{}", at(0.4));
+        assert!((at(0.88) - 0.2).abs() < 1e-6, "{}", at(0.88));
+        assert!(at(1.2) > 0.7);
+        // Beyond the image's foot: None there, values above.
+        let far = spine_profile(&img, 200, 600, &pts, (0.0, 10.0), 11).unwrap();
+        assert!(far[0].is_some() && far[10].is_none());
+        assert!(spine_profile(&img, 200, 600, &pts[..10], (0.0, 1.0), 3).is_none());
     }
 }

@@ -1,15 +1,18 @@
 //! `aac calibrate`: adapting a bundle to a reader from scores alone. A site
 //! with a few hundred scans scored by its radiologist (AAC24 and the 8
 //! sub-scores, no masks) cannot retrain the U-net, but it can choose what
-//! the model's output is read with: a probability threshold per wall. The
-//! thresholds are chosen to agree best with the reader's sub-scores,
-//! measured by cross-validation over the scored scans, and written into a
-//! copy of the bundle.
+//! the model's output is read with: a probability threshold per wall (how
+//! readily a faint deposit is called) and a length factor per wall (how
+//! long a reader reads the calcified length the model measures). They are
+//! chosen to agree best with the reader's sub-scores, measured by
+//! cross-validation over the scored scans, and written into a copy of the
+//! bundle.
 
 use crate::bundle::{self, Bundle};
 use crate::predict::{roi_probabilities, RoiProbabilities};
 use crate::roi_labels::{cleared_planes, scores_of_cleared};
 use aac_io::SUBSCORE_COLUMNS;
+use aac_score::{scaled_rows, subscore};
 use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -31,21 +34,46 @@ pub fn threshold_grid() -> Vec<f32> {
         .collect()
 }
 
-/// What cross-validation found: the thresholds chosen on all scans, and
-/// the agreement on the test folds before and after.
+/// The length factors calibration chooses from, per wall: a reader who
+/// reads calcified lengths up to 30% shorter or 50% longer than the model
+/// measures them.
+pub const LENGTH_SCALES: [f32; 7] = [0.7, 0.8, 0.9, 1.0, 1.15, 1.3, 1.5];
+
+/// The range a bundle's length factors must lie in (checked on load).
+pub const LENGTH_SCALE_RANGE: (f64, f64) = (0.5, 2.0);
+
+/// How a model's output is read: a pair of the threshold grid (its index)
+/// and a length factor per wall (anterior, posterior).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Reading {
+    pair: usize,
+    scales: [f32; 2],
+}
+
+impl Reading {
+    /// The sub-scores of `rows` (calcified rows per sub-score) read so.
+    fn subscores(&self, rows: [u32; 8]) -> [u32; 8] {
+        std::array::from_fn(|k| subscore(scaled_rows(rows[k], f64::from(self.scales[k % 2]))))
+    }
+}
+
+/// What cross-validation found: the thresholds and length factors chosen
+/// on all scans, and the agreement on the test folds before and after.
 struct Choice {
     after: [f32; 2],
+    scales_after: [f32; 2],
     folds: usize,
     cv_before: FoldSpread,
     cv_after: FoldSpread,
 }
 
-/// Chooses the thresholds that agree best with the reader, by `folds`-fold
-/// cross-validation (seeded) over the scans, against the `base` ones.
+/// Chooses the thresholds and length factors that agree best with the
+/// reader, by `folds`-fold cross-validation (seeded) over the scans, against
+/// the `base` ones (thresholds, length factors).
 fn choose(
     rois: &[RoiProbabilities],
     reader: &[ReaderScan],
-    base: [f32; 2],
+    (base, base_scales): ([f32; 2], [f32; 2]),
     folds: usize,
     seed: u64,
 ) -> Choice {
@@ -57,6 +85,21 @@ fn choose(
     pairs.push(base);
     let base_pair = pairs.len() - 1;
     let table = score_grid(rois, &pairs);
+    let candidates: Vec<Reading> = (0..base_pair)
+        .flat_map(|pair| {
+            LENGTH_SCALES.iter().flat_map(move |&a| {
+                LENGTH_SCALES.iter().map(move |&p| Reading {
+                    pair,
+                    scales: [a, p],
+                })
+            })
+        })
+        .collect();
+    let base_reading = Reading {
+        pair: base_pair,
+        scales: base_scales,
+    };
+    let best = |idx: &[usize]| best_reading(&table, reader, idx, &pairs, &candidates, base_reading);
     let folds = folds.clamp(2, reader.len().max(2));
     let mut order: Vec<usize> = (0..reader.len()).collect();
     order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
@@ -70,18 +113,20 @@ fn choose(
             .filter(|(k, _)| k % folds != f)
             .map(|(_, i)| i)
             .collect();
-        let p = best_pair(&table, reader, &train, &pairs[..base_pair], base);
+        let chosen = best(&train);
         if let (Some(b0), Some(a0)) = (
-            agreement_at(&table, reader, &test, base_pair),
-            agreement_at(&table, reader, &test, p),
+            agreement_at(&table, reader, &test, base_reading),
+            agreement_at(&table, reader, &test, chosen),
         ) {
             before.push(b0);
             after.push(a0);
         }
     }
     let all: Vec<usize> = (0..reader.len()).collect();
+    let chosen = best(&all);
     Choice {
-        after: pairs[best_pair(&table, reader, &all, &pairs[..base_pair], base)],
+        after: pairs[chosen.pair],
+        scales_after: chosen.scales,
         folds,
         cv_before: spread(&before),
         cv_after: spread(&after),
@@ -147,11 +192,22 @@ pub struct CalibrationRecord {
     pub before: [f32; 2],
     /// The thresholds chosen on all scans.
     pub after: [f32; 2],
+    /// The base bundle's length factors (anterior, posterior; 1 before
+    /// 0.7.0 had them).
+    #[serde(default = "unit_scales")]
+    pub length_scales_before: [f32; 2],
+    /// The length factors chosen on all scans.
+    #[serde(default = "unit_scales")]
+    pub length_scales_after: [f32; 2],
     /// Agreement on the test folds with the base thresholds.
     pub cv_before: FoldSpread,
     /// Agreement on the test folds with the thresholds chosen on the
     /// other folds.
     pub cv_after: FoldSpread,
+}
+
+fn unit_scales() -> [f32; 2] {
+    [1.0; 2]
 }
 
 /// A reader's scores of one scan.
@@ -199,8 +255,9 @@ fn read_reader(path: &Path) -> Result<BTreeMap<String, ReaderScan>> {
     Ok(out)
 }
 
-/// Sub-scores of every scan at every grid pair (anterior, posterior):
-/// `[scan][pair]`, None where the scan could not be scored at that pair.
+/// Calcified rows per sub-score of every scan at every grid pair
+/// (anterior, posterior): `[scan][pair]`, None where the scan could not be
+/// scored at that pair.
 type ScoreTable = Vec<Vec<Option<[u32; 8]>>>;
 
 fn score_grid(rois: &[RoiProbabilities], pairs: &[[f32; 2]]) -> ScoreTable {
@@ -209,24 +266,28 @@ fn score_grid(rois: &[RoiProbabilities], pairs: &[[f32; 2]]) -> ScoreTable {
             let (planes, _) = cleared_planes(&r.roi, &r.planes);
             pairs
                 .iter()
-                .map(|&t| scores_of_cleared(&planes, t, r.prior_x).ok().map(|s| s.sub))
+                .map(|&t| {
+                    scores_of_cleared(&planes, t, r.prior_x)
+                        .ok()
+                        .map(|s| s.rows)
+                })
                 .collect()
         })
         .collect()
 }
 
-/// Agreement of the scores at pair `p` with the reader over scans `idx`
-/// (None when a scan has no score there).
+/// Agreement of the scores read as `reading` with the reader over scans
+/// `idx` (None when a scan has no score there).
 fn agreement_at(
     table: &ScoreTable,
     reader: &[ReaderScan],
     idx: &[usize],
-    p: usize,
+    reading: Reading,
 ) -> Option<ReaderAgreement> {
     let (mut mae, mut sub_err) = (0.0, 0.0);
     let mut totals = [[0.0f64; 2]; 2]; // [model, reader][wall]
     for &i in idx {
-        let m = table[i][p]?;
+        let m = reading.subscores(table[i][reading.pair]?);
         let r = &reader[i];
         mae += (m.iter().sum::<u32>() as f64 - r.aac24 as f64).abs();
         for k in 0..8 {
@@ -251,45 +312,56 @@ fn agreement_at(
     })
 }
 
-/// How far a wall's total may lie from the reader's for a pair to count as
-/// unbiased ([`best_pair`]): the goal a calibrated bundle is held to.
+/// How far a wall's total may lie from the reader's for a reading to count
+/// as unbiased ([`best_reading`]): the goal a calibrated bundle is held to.
+/// Half of it on the scans calibrated on was tried, to leave room for new
+/// scans, and did no better (docs/adapt.md).
 pub const TOTAL_TOLERANCE: f64 = 0.10;
 
-/// The pair that agrees best with the reader over `idx`. Among the pairs
-/// whose anterior and posterior totals both lie within
+/// The reading that agrees best with the reader over `idx`. Among the
+/// candidates whose anterior and posterior totals both lie within
 /// [`TOTAL_TOLERANCE`] of the reader's, the one with the least summed
-/// sub-score error (then AAC24 error); when no pair does, the one whose
-/// worse wall lies nearest. Minimising the sub-score error alone would
-/// favour calling less (a missed deposit and a false one cost the same, and
-/// doubtful pixels are more often wrong), and so walls scored low.
-fn best_pair(
+/// sub-score error (then AAC24 error, then nearness to `base`); when none
+/// does, the one whose worse wall lies nearest. Minimising the sub-score
+/// error alone would favour calling less (a missed deposit and a false one
+/// cost the same, and doubtful pixels are more often wrong), and so walls
+/// scored low.
+fn best_reading(
     table: &ScoreTable,
     reader: &[ReaderScan],
     idx: &[usize],
     pairs: &[[f32; 2]],
-    base: [f32; 2],
-) -> usize {
-    let key = |p: usize| {
-        let d = f64::from((pairs[p][0] - base[0]).abs() + (pairs[p][1] - base[1]).abs());
-        match agreement_at(table, reader, idx, p) {
+    candidates: &[Reading],
+    base: Reading,
+) -> Reading {
+    let key = |c: Reading| {
+        let (t, b) = (pairs[c.pair], pairs[base.pair]);
+        let d = f64::from(
+            (t[0] - b[0]).abs()
+                + (t[1] - b[1]).abs()
+                + (c.scales[0] - base.scales[0]).abs()
+                + (c.scales[1] - base.scales[1]).abs(),
+        );
+        match agreement_at(table, reader, idx, c) {
             Some(a) => {
                 let bias = a.anterior_total.abs().max(a.posterior_total.abs());
                 if bias <= TOTAL_TOLERANCE {
-                    (0.0, a.subscore_error, a.aac24_mae, d)
+                    [0.0, a.subscore_error, a.aac24_mae, d]
                 } else {
-                    (1.0, bias, a.subscore_error, d)
+                    [1.0, bias, a.subscore_error, d]
                 }
             }
-            None => (2.0, f64::MAX, f64::MAX, f64::MAX),
+            None => [2.0, f64::MAX, f64::MAX, f64::MAX],
         }
     };
-    (0..pairs.len())
-        .min_by(|&a, &b| {
-            key(a)
-                .partial_cmp(&key(b))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        })
-        .unwrap_or(0)
+    // The index last in the key: equal keys resolve the same way whatever
+    // the threads did.
+    candidates
+        .par_iter()
+        .enumerate()
+        .map(|(i, &c)| (key(c), i))
+        .min_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal))
+        .map_or(base, |(_, i)| candidates[i])
 }
 
 fn spread(v: &[ReaderAgreement]) -> FoldSpread {
@@ -345,7 +417,7 @@ fn scans(
         .collect())
 }
 
-/// Chooses per-wall thresholds for a bundle from a reader's scores by
+/// Chooses per-wall thresholds and length factors for a bundle from a reader's scores by
 /// cross-validation and writes the calibrated bundle (`aac calibrate`).
 pub fn calibrate(a: &CalibrateConfig) -> Result<CalibrationRecord> {
     if a.folds < 2 {
@@ -396,7 +468,8 @@ pub fn calibrate(a: &CalibrateConfig) -> Result<CalibrationRecord> {
         );
     }
     let base = b.header.thresholds();
-    let c = choose(&rois, &reader, base, a.folds, a.seed);
+    let base_scales = b.header.length_scales.unwrap_or([1.0; 2]);
+    let c = choose(&rois, &reader, (base, base_scales), a.folds, a.seed);
     let record = CalibrationRecord {
         base_checksum: b.checksum.clone(),
         scores: a.scores.display().to_string(),
@@ -405,11 +478,14 @@ pub fn calibrate(a: &CalibrateConfig) -> Result<CalibrationRecord> {
         folds: c.folds,
         before: base,
         after: c.after,
+        length_scales_before: base_scales,
+        length_scales_after: c.scales_after,
         cv_before: c.cv_before,
         cv_after: c.cv_after,
     };
     let mut header = b.header.clone();
     header.wall_thresholds = Some(c.after);
+    header.length_scales = Some(c.scales_after);
     header.calibration = Some(record.clone());
     bundle::rewrite_header(&a.model, &header, &a.out)?;
     Ok(record)
@@ -426,8 +502,20 @@ mod tests {
         }
     }
 
+    /// Calcified rows that score `sub` (21 rows per point).
+    fn rows(sub: [u32; 8]) -> [u32; 8] {
+        sub.map(|s| 21 * s)
+    }
+
+    fn at(pair: usize) -> Reading {
+        Reading {
+            pair,
+            scales: [1.0; 2],
+        }
+    }
+
     #[test]
-    fn the_pair_agreeing_best_with_the_reader_is_chosen_and_measured() {
+    fn the_reading_agreeing_best_with_the_reader_is_chosen_and_measured() {
         // Two scans, three pairs: pair 1 reproduces the reader exactly.
         let reader = [
             scan([1, 0, 2, 0, 0, 0, 0, 0]),
@@ -436,19 +524,28 @@ mod tests {
         let table: ScoreTable = vec![
             vec![
                 Some([0; 8]),
-                Some(reader[0].sub),
-                Some([3, 3, 3, 3, 0, 0, 0, 0]),
+                Some(rows(reader[0].sub)),
+                Some(rows([3, 3, 3, 3, 0, 0, 0, 0])),
             ],
-            vec![Some([0; 8]), Some(reader[1].sub), None],
+            vec![Some([0; 8]), Some(rows(reader[1].sub)), None],
         ];
         let pairs = [[0.9, 0.9], [0.5, 0.5], [0.1, 0.1]];
-        assert_eq!(best_pair(&table, &reader, &[0, 1], &pairs, [0.5, 0.5]), 1);
-        let exact = agreement_at(&table, &reader, &[0, 1], 1).unwrap();
+        let candidates = [at(0), at(1), at(2)];
+        let best = best_reading(&table, &reader, &[0, 1], &pairs, &candidates, at(1));
+        assert_eq!(best, at(1));
+        let exact = agreement_at(&table, &reader, &[0, 1], at(1)).unwrap();
         assert_eq!((exact.aac24_mae, exact.subscore_error), (0.0, 0.0));
-        let none = agreement_at(&table, &reader, &[0, 1], 0).unwrap();
+        let none = agreement_at(&table, &reader, &[0, 1], at(0)).unwrap();
         assert_eq!(none.aac24_mae, (3.0 + 6.0) / 2.0);
         assert_eq!(none.anterior_total, -1.0);
-        assert!(agreement_at(&table, &reader, &[0, 1], 2).is_none());
+        assert!(agreement_at(&table, &reader, &[0, 1], at(2)).is_none());
+        // Read twice as long, pair 1's anterior sub-scores of 1 become 2.
+        let longer = Reading {
+            pair: 1,
+            scales: [2.0, 1.0],
+        };
+        let a = agreement_at(&table, &reader, &[0], longer).unwrap();
+        assert_eq!((a.aac24_mae, a.subscore_error), (2.0, 2.0));
     }
 
     /// A warped region with an anterior and a posterior deposit at each
@@ -493,14 +590,39 @@ mod tests {
             })
             .collect();
         assert!(reader.iter().any(|r| r.sub != reader[0].sub));
-        let c = choose(&rois, &reader, [0.5, 0.5], 5, 1);
+        let c = choose(&rois, &reader, ([0.5, 0.5], [1.0; 2]), 5, 1);
         assert!(c.cv_before.mean.subscore_error > 0.5, "{:?}", c.cv_before);
+        assert_eq!(c.scales_after, [1.0; 2]);
         assert_eq!(c.cv_after.mean.subscore_error, 0.0, "{:?}", c.cv_after);
         // Any pair between the probabilities on either side of the
         // reader's reproduces it: 0.2 < anterior <= 0.35, 0.55 < posterior <= 0.7.
         assert!(c.after[0] > 0.2 && c.after[0] <= 0.35, "{:?}", c.after);
         assert!(c.after[1] > 0.55 && c.after[1] <= 0.7, "{:?}", c.after);
         assert_eq!(c.cv_after.mean.anterior_total, 0.0);
+    }
+
+    #[test]
+    fn a_reader_who_reads_lengths_longer_is_recovered() {
+        let rois: Vec<RoiProbabilities> = (0..30).map(synthetic_roi).collect();
+        let reader: Vec<ReaderScan> = rois
+            .iter()
+            .map(|r| {
+                let (planes, _) = cleared_planes(&r.roi, &r.planes);
+                let s = scores_of_cleared(&planes, [0.5, 0.5], r.prior_x).unwrap();
+                scan(s.with_length_scales([1.3, 1.0]).sub)
+            })
+            .collect();
+        let c = choose(&rois, &reader, ([0.5, 0.5], [1.0; 2]), 5, 1);
+        assert!(c.cv_before.mean.anterior_total < -0.05, "{:?}", c.cv_before);
+        assert_eq!(c.cv_before.mean.posterior_total, 0.0);
+        assert!(
+            c.cv_after.mean.subscore_error < 0.5 * c.cv_before.mean.subscore_error,
+            "{:?} -> {:?}",
+            c.cv_before,
+            c.cv_after
+        );
+        assert!(c.scales_after[0] > 1.0, "{:?}", c.scales_after);
+        assert_eq!(c.after[1], 0.5);
     }
 
     #[test]

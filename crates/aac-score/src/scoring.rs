@@ -317,6 +317,32 @@ pub fn subscore(rows: u32) -> u32 {
     (3 * rows.min(ROWS)).div_ceil(ROWS)
 }
 
+/// The calcified rows a reader who reads lengths `scale` times as long as
+/// measured would count: `rows` x `scale`, rounded, within 0..64.
+pub fn scaled_rows(rows: u32, scale: f64) -> u32 {
+    (f64::from(rows) * scale)
+        .round()
+        .clamp(0.0, f64::from(ROWS)) as u32
+}
+
+impl Scored {
+    /// The same labels scored with each wall's calcified lengths multiplied
+    /// by its factor (anterior, posterior) before the Kauppila rule
+    /// ([`scaled_rows`]): how `aac calibrate` adapts a model to a reader who
+    /// reads lengths longer or shorter than measured. Factors of 1 leave the
+    /// score as it is.
+    pub fn with_length_scales(&self, scales: [f64; 2]) -> Scored {
+        let rows: [u32; 8] = std::array::from_fn(|k| scaled_rows(self.rows[k], scales[k % 2]));
+        let sub = rows.map(subscore);
+        Scored {
+            aac24: sub.iter().sum(),
+            sub,
+            rows,
+            ..*self
+        }
+    }
+}
+
 /// Checks a label image is 128 x 256 with labels 0..2.
 fn check(labels: &Gray8) -> Result<(), ScoreError> {
     if labels.dimensions() != (ROI_WIDTH, ROI_HEIGHT) {
@@ -506,6 +532,27 @@ mod tests {
         assert_eq!(s.aac24, 24);
         // Equal walls 30 px apart: the midline is half-way, exactly on the grid.
         assert_eq!(s.midline_x, Some(75.0));
+    }
+
+    #[test]
+    fn length_scales_move_each_wall_by_its_factor() {
+        let s = Scored {
+            aac24: 5,
+            sub: [1, 1, 2, 0, 0, 0, 0, 1],
+            rows: [10, 20, 30, 0, 0, 0, 0, 21],
+            midline_x: Some(60.0),
+            rule: WallRule::ByPosition,
+        };
+        assert_eq!(s.with_length_scales([1.0, 1.0]), s);
+        let t = s.with_length_scales([1.5, 1.0]);
+        // Anterior 10, 30 rows -> 15, 45: sub-scores 1 -> 1 and 2 -> 3.
+        assert_eq!(t.rows, [15, 20, 45, 0, 0, 0, 0, 21]);
+        assert_eq!(t.sub, [1, 1, 3, 0, 0, 0, 0, 1]);
+        assert_eq!(t.aac24, 6);
+        let u = s.with_length_scales([1.0, 0.5]);
+        assert_eq!(u.sub, [1, 1, 2, 0, 0, 0, 0, 1]);
+        assert_eq!(u.rows[7], 11);
+        assert_eq!(scaled_rows(60, 2.0), 64);
     }
 
     #[test]

@@ -101,6 +101,7 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
         header.val_dsc = trained.header.val_dice;
         header.threshold = trained.header.threshold;
         header.wall_thresholds = None;
+        header.length_scales = None;
         header.training = Some(a.unet.clone().with_width(base.unet.header.config.width));
         unet_model = trained.model;
     } else {

@@ -54,6 +54,11 @@ pub struct BundleHeader {
     /// `threshold` for both walls when absent.
     #[serde(default)]
     pub wall_thresholds: Option<[f32; 2]>,
+    /// Factors per wall (anterior, posterior) that `aac calibrate` chose
+    /// to multiply measured calcified lengths by before the Kauppila rule
+    /// (`aac_score::Scored::with_length_scales`); 1 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_scales: Option<[f32; 2]>,
     /// What `aac calibrate` did, when it made this bundle from another.
     #[serde(default)]
     pub calibration: Option<crate::calibrate::CalibrationRecord>,
@@ -167,6 +172,12 @@ impl BundleHeader {
         self.wall_thresholds.unwrap_or([self.threshold; 2])
     }
 
+    /// The factors calcified lengths are read with: anterior, posterior
+    /// (1 unless `aac calibrate` chose others).
+    pub fn length_scales(&self) -> [f64; 2] {
+        self.length_scales.unwrap_or([1.0; 2]).map(f64::from)
+    }
+
     /// What a run record says of the bundle's training: when, by which aac,
     /// on how many images (and their fingerprint), validation Dice,
     /// threshold, and the training settings.
@@ -179,6 +190,7 @@ impl BundleHeader {
             "val_dsc": self.val_dsc,
             "threshold": self.threshold,
             "wall_thresholds": self.wall_thresholds,
+            "length_scales": self.length_scales,
             "calibration": self.calibration,
             "fine_tuned": self.fine_tuned,
             "unet_training": self.training,
@@ -267,6 +279,18 @@ pub fn load(path: &Path) -> Result<Bundle> {
             bail!("{}: bundle {why}", path.display());
         }
     }
+    for f in header.length_scales() {
+        if !(crate::calibrate::LENGTH_SCALE_RANGE.0..=crate::calibrate::LENGTH_SCALE_RANGE.1)
+            .contains(&f)
+        {
+            bail!(
+                "{}: bundle length scale {f} outside {}-{}",
+                path.display(),
+                crate::calibrate::LENGTH_SCALE_RANGE.0,
+                crate::calibrate::LENGTH_SCALE_RANGE.1
+            );
+        }
+    }
     header
         .ssm
         .validate()
@@ -347,6 +371,7 @@ mod tests {
                 training: None,
                 landmarks: None,
                 wall_thresholds: None,
+                length_scales: None,
                 calibration: None,
                 fine_tuned: None,
             };
@@ -370,6 +395,26 @@ mod tests {
         assert!(b.finder.is_none());
         let e = b.finder(Path::new("m.aac")).err().unwrap();
         assert!(format!("{e}").contains("no landmark finder"), "{e}");
+    }
+
+    #[test]
+    fn length_scales_are_read_from_the_header_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.aac");
+        std::fs::write(&base, valid_bundle()).unwrap();
+        let b = load(&base).unwrap();
+        assert_eq!(b.header.length_scales(), [1.0, 1.0]);
+        let mut h = b.header.clone();
+        h.length_scales = Some([1.3, 0.8]);
+        let out = dir.path().join("scaled.aac");
+        rewrite_header(&base, &h, &out).unwrap();
+        let scales = load(&out).unwrap().header.length_scales();
+        assert!((scales[0] - 1.3).abs() < 1e-6 && (scales[1] - 0.8).abs() < 1e-6);
+        h.length_scales = Some([3.0, 1.0]);
+        let bad = dir.path().join("bad.aac");
+        rewrite_header(&base, &h, &bad).unwrap();
+        let e = format!("{:#}", load(&bad).err().unwrap());
+        assert!(e.contains("length scale 3") && e.contains("bad.aac"), "{e}");
     }
 
     /// Untrained width-2 networks of the finder's two shapes.

@@ -119,6 +119,7 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
         training: Some(a.unet.clone()),
         landmarks,
         wall_thresholds: None,
+        length_scales: None,
         calibration: None,
         fine_tuned: None,
     };

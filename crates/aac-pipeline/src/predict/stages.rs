@@ -348,8 +348,9 @@ pub(super) fn score_row(
         roi,
         disagree,
     } = p;
+    let scales = b.header.length_scales();
     let (labelled, s) = match roi_scores(&roi, pl, thresholds, prep.aorta_centre_x()) {
-        Ok(r) => r,
+        Ok((l, s)) => (l, s.with_length_scales(scales)),
         Err(e) => return Done::failed(id, ImageFailure::Score(e.to_string()), source),
     };
     let RoiLabels {
@@ -360,7 +361,9 @@ pub(super) fn score_row(
     let prior_x = prep.aorta_centre_x();
     let at = |factor: f32| {
         let t = thresholds.map(|t| (t * factor).min(0.99));
-        crate::roi_labels::scores_of_cleared(&pl, t, prior_x).unwrap_or(s)
+        crate::roi_labels::scores_of_cleared(&pl, t, prior_x)
+            .map(|x| x.with_length_scales(scales))
+            .unwrap_or(s)
     };
     let [looser, stricter] = super::uncertainty::THRESHOLD_FACTORS.map(at);
     let lengths = located.spacing.map(|sp| {
