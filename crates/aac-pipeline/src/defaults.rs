@@ -55,9 +55,9 @@ pub const VAL_FRACTION: f64 = 0.2;
 pub const DICE_WEIGHT: f64 = 0.0;
 /// Fraction of the shape variance the shape model's kept modes explain.
 pub const SHAPE_VARIANCE: f64 = 0.98;
-/// The most modes the shape model keeps: the aorta is predicted from the
-/// spine through them, and more modes fit noise of 20 spine points.
-pub const SHAPE_MAX_MODES: usize = 5;
+/// Folds of the shape model's internal cross-validation, which calibrates
+/// its aorta uncertainty (`aac_shape::ShapeModel::fit`).
+pub const SHAPE_CV_FOLDS: usize = 5;
 /// Levels of the U-net (pooling steps).
 pub const UNET_DEPTH: usize = 4;
 /// Dropout probability in the U-net's contracting path (the paper: 0.5).

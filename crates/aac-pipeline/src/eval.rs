@@ -510,7 +510,7 @@ fn run_fold(
         .map(|&i| raw[i].landmarks.clone())
         .collect();
     let ssm =
-        ShapeModel::fit(&shapes, d::SHAPE_VARIANCE, d::SHAPE_MAX_MODES).context("shape model")?;
+        ShapeModel::fit(&shapes, d::SHAPE_VARIANCE, d::SHAPE_CV_FOLDS).context("shape model")?;
     let all_idx: Vec<usize> = split
         .train
         .iter()

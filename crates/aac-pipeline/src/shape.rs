@@ -29,7 +29,7 @@ pub fn fit_shape_model(data: &Path, variance: f64, out: &Path) -> Result<ShapeMo
         .into_iter()
         .map(|(_, p)| p)
         .collect();
-    let model = ShapeModel::fit(&shapes, variance, crate::defaults::SHAPE_MAX_MODES)?;
+    let model = ShapeModel::fit(&shapes, variance, crate::defaults::SHAPE_CV_FOLDS)?;
     model.save(out)?;
     Ok(model)
 }

@@ -3,10 +3,8 @@
 //! weights and train with a schedule for few scans (fewer epochs, a lower
 //! learning rate: [`crate::defaults::FINETUNE_EPOCHS`] and
 //! [`crate::defaults::FINETUNE_LR`] unless given); scans without a mask
-//! train the finder only. The shape model is the base's: it was fitted to
-//! the base's training set (1,000 spines for the default bundle), which a
-//! few dozen site scans would describe worse; whether refitting on the site
-//! helps is not yet measured (docs/adapt.md).
+//! train the finder only. The shape model is the base's unless the site's
+//! own points predict its aortas clearly better ([`super::shape_choice`]).
 
 use super::train::{data_hash, BundleConfig};
 use super::{BundleHeader, LandmarkSection};
@@ -36,6 +34,11 @@ pub struct FineTuneRecord {
     pub unet_trained: bool,
     /// Whether the finder was trained.
     pub finder_trained: bool,
+    /// Whether the shape model was refitted on the site's points, and the
+    /// errors that decided it (absent in bundles of before 0.7.0, which
+    /// always kept the base's).
+    #[serde(default)]
+    pub shape_model: Option<super::shape_choice::ShapeChoice>,
 }
 
 /// Fine-tunes the bundle at `base_path` on `a.data` and writes `a.out`.
@@ -84,8 +87,19 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
             .map(|(c, _)| c.clone())
             .collect::<Vec<_>>()
     };
-    let ssm = base.header.ssm.clone();
+    let site_shapes: Vec<Vec<aac_io::Point>> =
+        site.iter().map(|(c, _)| c.landmarks.clone()).collect();
+    let (ssm, shape_choice) = super::shape_choice::choose(&base.header.ssm, &site_shapes)?;
+    if shape_choice.refitted {
+        tracing::info!(
+            "shape model refitted on the site's {} scans: their aortas lie {:.1} px from the base model's prediction (median), {:.1} px from a refitted one's (cross-validated)",
+            shape_choice.scans,
+            shape_choice.base_error_px.unwrap_or(f64::NAN),
+            shape_choice.site_cv_error_px.unwrap_or(f64::NAN)
+        );
+    }
     let mut header: BundleHeader = base.header.clone();
+    header.ssm = ssm.clone();
     let mut unet_model = unet_bytes.clone();
     if train_unet {
         let mut cfg = unet_config(2, &a.unet, a.seed);
@@ -157,6 +171,7 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
         validation_scans: val_ids.len(),
         unet_trained: train_unet,
         finder_trained: train_finder,
+        shape_model: Some(shape_choice),
     });
     super::save(&a.out, &header, &payload)?;
     tracing::info!(
@@ -246,6 +261,10 @@ mod tests {
         assert_eq!(rec.base_checksum, base_b.checksum);
         assert_eq!((rec.site_scans, rec.with_masks), (6, 5));
         assert!(rec.unet_trained && rec.finder_trained && rec.validation_scans == 0);
+        // Six scans: too few to refit the shape model on.
+        let shape = rec.shape_model.clone().unwrap();
+        assert!(!shape.refitted && shape.scans == 6 && shape.site_cv_error_px.is_none());
+        assert!(shape.base_error_px.is_some_and(|e| e > 0.0));
         assert!(b.finder.is_some());
         // The site's scans whose masks the U-net saw (the sixth has none).
         std::fs::remove_file(site.join("images").join("synth00005.png")).unwrap();

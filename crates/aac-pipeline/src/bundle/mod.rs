@@ -5,6 +5,7 @@
 //! `landmarks` section.
 
 mod finetune;
+mod shape_choice;
 mod train;
 
 pub use train::{train_bundle, BundleConfig};

@@ -77,7 +77,7 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
     let ssm = aac_shape::ShapeModel::fit(
         &shapes,
         crate::defaults::SHAPE_VARIANCE,
-        crate::defaults::SHAPE_MAX_MODES,
+        crate::defaults::SHAPE_CV_FOLDS,
     )?;
     let (train_ids, val_ids) = split_ids(&ids, crate::defaults::VAL_FRACTION);
     let pick = |s: &[String]| {
