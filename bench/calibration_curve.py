@@ -40,9 +40,9 @@ def rows(path):
     return {r["id"]: r for r in csv.DictReader(open(path, newline=""))}
 
 
-def subset(src, ids, dst, scores):
+def subset(src, ids, dst, scores=None):
     """A dataset view: images/ and landmarks/ linked for `ids`, the reader's
-    table `scores` cut to them as its scores.csv."""
+    table `scores` (default: the dataset's own) cut to them as its scores.csv."""
     for sub in ["images", "landmarks"]:
         os.makedirs(os.path.join(dst, sub), exist_ok=True)
         for f in os.listdir(os.path.join(src, sub)):
@@ -50,7 +50,7 @@ def subset(src, ids, dst, scores):
                 link = os.path.join(dst, sub, f)
                 if not os.path.exists(link):
                     os.symlink(os.path.join(src, sub, f), link)
-    table = rows(scores)
+    table = rows(scores or os.path.join(src, "scores.csv"))
     with open(os.path.join(dst, "scores.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["id", "aac24", *SUBS])
         w.writeheader()

@@ -29,7 +29,7 @@ from aac_bench import aac
 from calibration_curve import SEEDS, subset, rows, SUBS
 from landmarks_held_out import read_pts, centres
 
-SEEDS = dict(SEEDS, legacy=75, biobank=76)
+SEEDS = dict(SEEDS, legacy=75, biobank=76, ectatic=77)
 
 
 def levels_right(test, found_dir):

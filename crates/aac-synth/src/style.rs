@@ -155,7 +155,8 @@ impl Default for AnatomyRanges {
 
 impl Style {
     /// All preset names.
-    pub const NAMES: [&'static str; 5] = ["random", "hologic", "lunar", "legacy", "biobank"];
+    pub const NAMES: [&'static str; 6] =
+        ["random", "hologic", "lunar", "legacy", "biobank", "ectatic"];
 
     /// The style `aac synth` uses when none is named.
     pub const DEFAULT: &'static str = "random";
@@ -168,6 +169,7 @@ impl Style {
             "lunar" => Some(Style::lunar()),
             "legacy" => Some(Style::legacy()),
             "biobank" => Some(Style::biobank()),
+            "ectatic" => Some(Style::ectatic()),
             _ => None,
         }
     }
@@ -304,6 +306,24 @@ impl Style {
             anatomy: AnatomyRanges::default(),
             factors: classic(),
             factor_share: 1.0,
+        }
+    }
+
+    /// `hologic`'s look over an anatomy outside `random`'s ranges: the aorta
+    /// 8-20 mm in front of the spine and 22-36 mm wide (ectatic, as in an
+    /// older cohort), lordosis 20-45 degrees. For measuring what a shape
+    /// model, finder and network fitted on the generator's usual anatomy do
+    /// on another, and what a site's own scans recover (docs/adapt.md).
+    pub fn ectatic() -> Style {
+        Style {
+            name: "ectatic".into(),
+            anatomy: AnatomyRanges {
+                aorta_gap_mm: (8.0, 20.0),
+                aorta_diameter_mm: (22.0, 36.0),
+                lordosis_deg: (20.0, 45.0),
+                ..AnatomyRanges::default()
+            },
+            ..Style::hologic()
         }
     }
 
