@@ -26,7 +26,9 @@ pub struct TrainBundleArgs {
     out: PathBuf,
     /// Fine-tune this bundle on DATA (a site's annotated scans) instead of
     /// training from scratch: its U-net, finder and shape model are the
-    /// start, with a schedule for few scans (docs/adapt.md).
+    /// start, with a schedule for few scans (the shape model is refitted
+    /// on DATA's points when they predict its aortas more than 1.5 times
+    /// better; docs/adapt.md).
     #[arg(long, value_name = "BASE.aac")]
     init: Option<PathBuf>,
     /// U-net training.

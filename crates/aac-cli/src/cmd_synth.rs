@@ -23,7 +23,8 @@ pub struct SynthArgs {
     /// Scanner/site style: `random` draws every image's look, anatomy and
     /// calcification from wide ranges (domain randomisation, for training);
     /// the named styles imitate one scanner each (for testing on a look not
-    /// trained on).
+    /// trained on); `ectatic` is `hologic`'s look over an anatomy beyond
+    /// the training ranges.
     #[arg(long, default_value = Style::DEFAULT,
           value_parser = clap::builder::PossibleValuesParser::new(Style::NAMES))]
     style: String,

@@ -66,8 +66,9 @@ enum Command {
     Merge(cmd_predict::MergeArgs),
     /// Find the 20 spine points of raw scans with a bundle's landmark finder.
     Landmarks(cmd_predict::LandmarksArgs),
-    /// Adapt a bundle to a reader: per-wall thresholds chosen on the
-    /// reader's scores by cross-validation, written into a copy.
+    /// Adapt a bundle to a reader: per-wall thresholds and length factors
+    /// chosen on the reader's scores by cross-validation, written into a
+    /// copy.
     Calibrate(cmd_calibrate::CalibrateArgs),
     /// Review a predict output in the browser, most doubtful scans first;
     /// decisions go to OUT/review/<reader>.csv (docs/review.md).

@@ -29,9 +29,9 @@ use std::path::Path;
 pub use overlay::render_overlay;
 pub use scoring::{
     calcified_rows, counted_labels, counted_wall, fit_midline, fit_midline_near,
-    labels_from_planes, labels_from_planes_per_class, scaled_rows, score_labels, score_mask_file,
-    score_segmentation, subscore, wall_lengths_mm, Scored, WallRule, MIDLINE_STEP, MIDLINE_WINDOW,
-    MIN_CLASS_PIXELS, SIGMOID_STEEPNESS,
+    labels_from_planes, labels_from_planes_per_class, lumen_between_walls, scaled_rows,
+    score_labels, score_mask_file, score_segmentation, subscore, wall_lengths_mm, Scored, WallRule,
+    LUMEN_GAP, MIDLINE_STEP, MIDLINE_WINDOW, MIN_CLASS_PIXELS, SIGMOID_STEEPNESS,
 };
 pub use threshold::{Threshold, ThresholdError};
 

@@ -173,6 +173,15 @@ pub fn fit_midline(labels: &Gray8) -> Option<f64> {
 /// fewer than [`MIN_CLASS_PIXELS`] pixels the labels cannot place a midline
 /// and the prior is returned. None when the image has no labelled pixel.
 ///
+/// With both classes present, the lumen comes before eq. 1: when the
+/// labels show both walls (two groups of columns with an empty run of at
+/// least [`LUMEN_GAP`] between them) and the network gave both groups the
+/// same class, the classes cannot tell the walls apart and the midline is
+/// the middle of the run, wherever the prior lies
+/// ([`lumen_between_walls`]), as a reader splits two calcified lines.
+/// (Applied also with one class scarce, it moved `random` scans the wrong
+/// way: docs/scoring.md.)
+///
 /// Eq. 1 alone runs to the edge of the ROI when a segmentation labels one
 /// class only (every pixel then counts for that wall); the window and the
 /// fallback keep the wall split where the anatomy puts it.
@@ -187,10 +196,61 @@ pub fn fit_midline_near(labels: &Gray8, prior: f64) -> Option<f64> {
     if n_ant < MIN_CLASS_PIXELS || n_post < MIN_CLASS_PIXELS {
         return Some(prior);
     }
+    if let Some(lumen) = lumen_between_walls(&ant, &post) {
+        return Some(lumen);
+    }
     let lo = (prior - MIDLINE_WINDOW).max(0.0);
     let hi = (prior + MIDLINE_WINDOW).min(width);
     Some(best_on_grid(&ant, &post, lo, hi))
 }
+
+/// The middle of the widest empty run of columns (at least [`LUMEN_GAP`])
+/// between labelled columns, when the pixels either side of it number at
+/// least [`MIN_CLASS_PIXELS`] each and have the same majority class (per
+/// column counts `ant` and `post`); None otherwise, and then the classes
+/// place the midline.
+///
+/// Why: the network's class follows position in the warped region as much
+/// as the wall's look. An aorta further from the spine than the shape model
+/// predicts (an ectatic aorta: docs/synthetic.md, `ectatic`) puts its
+/// posterior wall where the anterior wall usually lies; both walls were
+/// labelled anterior and the posterior deposits counted for the anterior
+/// wall (docs/scoring.md).
+pub fn lumen_between_walls(ant: &[u64], post: &[u64]) -> Option<f64> {
+    let any: Vec<bool> = ant.iter().zip(post).map(|(a, p)| a + p > 0).collect();
+    let first = any.iter().position(|&b| b)?;
+    let last = any.iter().rposition(|&b| b)?;
+    let mut widest: Option<(usize, usize)> = None;
+    let mut x = first;
+    while x <= last {
+        if any[x] {
+            x += 1;
+            continue;
+        }
+        let start = x;
+        while x <= last && !any[x] {
+            x += 1;
+        }
+        if x - start >= LUMEN_GAP && widest.is_none_or(|(a, b)| x - start > b - a) {
+            widest = Some((start, x));
+        }
+    }
+    let (start, end) = widest?;
+    let sum = |v: &[u64]| v.iter().sum::<u64>();
+    let (ant_l, post_l) = (sum(&ant[..start]), sum(&post[..start]));
+    let (ant_r, post_r) = (sum(&ant[end..]), sum(&post[end..]));
+    let enough = ant_l + post_l >= MIN_CLASS_PIXELS && ant_r + post_r >= MIN_CLASS_PIXELS;
+    let same_class = (ant_l > post_l) == (ant_r > post_r);
+    // The empty columns are start..end; their middle.
+    (enough && same_class).then(|| (start + end - 1) as f64 / 2.0)
+}
+
+/// Narrowest empty run of columns (warped pixels) between two groups of
+/// labelled pixels that [`lumen_between_walls`] reads as the aortic lumen:
+/// about half the lumen between the predicted walls (15-20 px either side
+/// of the centre line); 10 and 24 gave the same held-out figures within a
+/// point of a per-wall total (docs/scoring.md).
+pub const LUMEN_GAP: usize = 16;
 
 /// Half-width, in warped pixels, of the window around the shape model's
 /// predicted aortic centre line in which [`fit_midline_near`] searches. The
@@ -783,6 +843,40 @@ mod tests {
         assert_eq!(seg.midline_x, Some(75.0));
         assert_eq!(seg.sub, [0, 3, 3, 0, 0, 0, 0, 0]);
         assert_eq!(seg.rule, WallRule::ByPosition);
+    }
+
+    #[test]
+    fn walls_of_one_class_split_in_the_lumen_wherever_the_prior_lies() {
+        // An aorta further forward than predicted: both walls labelled
+        // mostly anterior, at columns 80-81 (L1-L2, 8 posterior pixels
+        // among them) and 116 (L2-L3), the prior at 64. The lumen (columns
+        // 82-115 empty) splits them: 98.5.
+        let mut m = blank();
+        paint(&mut m, 80, 0..128, LABEL_ANTERIOR);
+        paint(&mut m, 81, 0..128, LABEL_ANTERIOR);
+        paint(&mut m, 81, 0..MIN_CLASS_PIXELS as u32, LABEL_POSTERIOR);
+        paint(&mut m, 116, 64..192, LABEL_ANTERIOR);
+        let s = score_segmentation(&m, 64.0).unwrap();
+        assert_eq!(s.midline_x, Some(98.5));
+        assert_eq!(s.sub, [0, 3, 3, 3, 3, 0, 0, 0]);
+        // Walls of different classes: the classes place the line (eq. 1
+        // near the prior), as before.
+        let mut two = blank();
+        paint(&mut two, 80, 0..128, LABEL_POSTERIOR);
+        paint(&mut two, 116, 64..192, LABEL_ANTERIOR);
+        let l = fit_midline_near(&two, 84.0).unwrap();
+        assert!((72.0..=96.0).contains(&l), "{l}");
+        // A gap narrower than a lumen is no lumen: eq. 1 in the window.
+        let mut narrow = m.clone();
+        paint(&mut narrow, 116, 64..192, 0);
+        paint(&mut narrow, 81 + LUMEN_GAP as u32, 64..192, LABEL_ANTERIOR);
+        let l = fit_midline_near(&narrow, 64.0).unwrap();
+        assert!((52.0..=76.0).contains(&l), "{l}");
+        // One class scarce: the prior, lumen or not.
+        let mut scarce = m.clone();
+        paint(&mut scarce, 81, 0..MIN_CLASS_PIXELS as u32, LABEL_ANTERIOR);
+        assert_eq!(fit_midline_near(&scarce, 64.0), Some(64.0));
+        assert_eq!(lumen_between_walls(&[0, 9, 0, 0], &[0, 0, 0, 9]), None);
     }
 
     #[test]

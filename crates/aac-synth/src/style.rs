@@ -177,7 +177,8 @@ impl Style {
     /// Domain randomisation: every image draws its resolution, blur, noise
     /// level and texture, streaks, display curve, artefacts, anatomy and
     /// calcification from ranges wider than any one scanner's, and around
-    /// those of all three named styles, so that a scanner never seen falls
+    /// those of the scanner styles (`hologic`, `lunar`, `legacy`,
+    /// `biobank`), so that a scanner never seen falls
     /// inside the training distribution rather than beside it.
     pub fn random() -> Style {
         Style {
@@ -309,7 +310,7 @@ impl Style {
         }
     }
 
-    /// `hologic`'s look over an anatomy outside `random`'s ranges: the aorta
+    /// `hologic`'s look over an anatomy reaching beyond `random`'s ranges: the aorta
     /// 8-20 mm in front of the spine and 22-36 mm wide (ectatic, as in an
     /// older cohort), lordosis 20-45 degrees. For measuring what a shape
     /// model, finder and network fitted on the generator's usual anatomy do
