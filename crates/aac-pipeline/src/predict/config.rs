@@ -32,6 +32,22 @@ pub struct PredictConfig {
     pub wait: bool,
 }
 
+impl PredictConfig {
+    /// These settings with every path made absolute (against the current
+    /// folder): what the run record keeps, so that `aac review` started in
+    /// another folder still finds the scans and the bundle.
+    pub fn with_absolute_paths(&self) -> PredictConfig {
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        PredictConfig {
+            model: abs(&self.model),
+            images: abs(&self.images),
+            landmarks: self.landmarks.as_deref().map(abs),
+            out: abs(&self.out),
+            ..self.clone()
+        }
+    }
+}
+
 /// The provenance key of how a row was scored: the bundle's checksum, then
 /// every option that changes a row or its files (threshold, pixel spacing,
 /// overlays), so that a re-run with other options scores the rows again.
@@ -131,6 +147,24 @@ mod tests {
                 assert_ne!(keys[i], keys[j]);
             }
         }
+    }
+
+    #[test]
+    fn the_run_record_keeps_absolute_paths_and_the_rest_as_given() {
+        let here = std::env::current_dir().unwrap();
+        let c = config(Some([0.2, 0.3])).with_absolute_paths();
+        assert_eq!(c.images, here.join("i"));
+        assert_eq!(c.model, here.join("m.aac"));
+        assert_eq!(c.landmarks, Some(here.join("l")));
+        assert_eq!(c.out, here.join("o"));
+        assert_eq!(
+            run_key("abc", &c),
+            run_key("abc", &config(Some([0.2, 0.3])))
+        );
+        let abs = PathBuf::from("/data/scans");
+        let mut given = config(None);
+        given.images = abs.clone();
+        assert_eq!(given.with_absolute_paths().images, abs);
     }
 
     #[test]

@@ -125,7 +125,7 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         aac_io::OutputLock::acquire(&a.out, "aac predict", aac_io::WhenHeld::from_wait(a.wait))?;
     let previous = RunRecord::read(&a.out).ok().flatten();
     let shards = RunRecord::shards_after(previous.as_ref(), a.shard);
-    let mut record = RunRecord::start("predict", shards, a);
+    let mut record = RunRecord::start("predict", shards, &a.with_absolute_paths());
     record.bundle = Some(key.clone());
     record.bundle_training = Some(b.header.training_summary());
     record.write(&a.out)?;
