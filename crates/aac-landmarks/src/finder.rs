@@ -228,6 +228,7 @@ impl Finder {
                             "body heights or disc gaps implausible ({irregular:.1} times the limit)"
                         ));
                     }
+                    f.doubts.extend(regularity::twisted_endplates(&f.points));
                     f.doubts
                         .extend(crate::view::cues_out_of_view(&f.points, w, h));
                     let (cue, doubt) = crate::sacrum::sacrum_cue(img, w, h, &f.points);

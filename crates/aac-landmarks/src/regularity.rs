@@ -79,6 +79,50 @@ pub fn irregularity(points: &[Point]) -> f64 {
     body.max(gap)
 }
 
+/// Endplates further apart in angle than this, within a body or across the
+/// T12/L1 and L4/L5 discs, were taken from different levels. With the true
+/// points of 1,600 held-out scans (wedge fractures, degeneration and
+/// lordosis included) the widest pair was 22 degrees, the 99th percentile
+/// 14-17 per cohort (docs/landmarks.md).
+const TWISTED_DEGREES: f64 = 35.0;
+
+/// Direction of an endplate, posterior to anterior corner, in degrees.
+fn endplate_angle(p: &[Point], post: usize, ant: usize) -> f64 {
+    (p[ant].y - p[post].y)
+        .atan2(p[ant].x - p[post].x)
+        .to_degrees()
+}
+
+/// A doubt when a body's two endplates (or the endplates either side of the
+/// T12/L1 or L4/L5 disc) differ in angle by more than [`TWISTED_DEGREES`]:
+/// the posterior corners were placed a level away from the anterior ones,
+/// so one "body" is a twisted quadrilateral across two levels, which heights
+/// and gaps alone do not show.
+pub fn twisted_endplates(p: &[Point]) -> Option<String> {
+    let apart = |a: f64, b: f64| {
+        let d = (a - b).abs() % 360.0;
+        d.min(360.0 - d)
+    };
+    let sup = |v: usize| endplate_angle(p, index::sup_post(v), index::sup_ant(v));
+    let inf = |v: usize| endplate_angle(p, index::inf_post(v), index::inf_ant(v));
+    let mut pairs: Vec<(String, f64)> = (0..4)
+        .map(|v| (format!("of L{}", v + 1), apart(sup(v), inf(v))))
+        .collect();
+    let t12 = endplate_angle(p, index::T12_INF_POST, index::T12_INF_ANT);
+    let l5 = endplate_angle(p, index::L5_SUP_POST, index::L5_SUP_ANT);
+    pairs.push(("across the T12/L1 disc".into(), apart(t12, sup(0))));
+    pairs.push(("across the L4/L5 disc".into(), apart(inf(3), l5)));
+    let (at, worst) = pairs
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("six pairs");
+    (worst > TWISTED_DEGREES).then(|| {
+        format!(
+            "the endplates {at} differ by {worst:.0} degrees (more than {TWISTED_DEGREES:.0}): corners taken from different levels"
+        )
+    })
+}
+
 /// One level's step along the spine: median body height plus median gap.
 pub fn level_step(points: &[Point]) -> f64 {
     median(&body_heights(points)) + median(&disc_gaps(points))
@@ -111,6 +155,28 @@ mod tests {
         assert!(irregularity(&spine([40.0; 4], 8.0)) < 0.1);
         assert!(irregularity(&spine([40.0, 40.0, 26.0, 40.0], 8.0)) < 1.0);
         assert!((level_step(&spine([40.0; 4], 8.0)) - 48.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_body_whose_posterior_corners_slid_a_level_is_twisted() {
+        let p = spine([40.0; 4], 8.0);
+        assert_eq!(twisted_endplates(&p), None);
+        // A wedge of 20 degrees (a fractured L2's anterior wall 15 px
+        // short) is no twist.
+        let mut wedge = p.clone();
+        wedge[index::inf_ant(1)].y -= 15.0;
+        assert_eq!(twisted_endplates(&wedge), None);
+        // L3's superior posterior corner on L4's superior endplate.
+        let mut twisted = p.clone();
+        twisted[index::sup_post(2)].y += 48.0;
+        let doubt = twisted_endplates(&twisted).expect("twisted");
+        assert!(doubt.contains("of L3"), "{doubt}");
+        assert!(doubt.contains("50 degrees"), "{doubt}");
+        // The same across the L4/L5 disc.
+        let mut low = p;
+        low[index::L5_SUP_POST].y += 48.0;
+        let doubt = twisted_endplates(&low).expect("twisted");
+        assert!(doubt.contains("L4/L5"), "{doubt}");
     }
 
     #[test]
