@@ -16,13 +16,11 @@ pixel spacing), e.g. the test cohorts of bench/landmarks_held_out.py.
 import argparse
 import csv
 import json
-import math
 import os
-import statistics
 import subprocess
 
 from aac_bench import aac, ROOT
-from landmarks_held_out import agreement, centres, read_pts
+from landmarks_held_out import agreement, judge, predict_pair, summary
 
 
 def main():
@@ -45,29 +43,9 @@ def main():
         if not os.path.exists(os.path.join(found, "landmarks.csv")):
             aac("landmarks", "--model", a.model, "--images", os.path.join(crop, "images"), "--out", found, capture=True)
         rows = list(csv.DictReader(open(os.path.join(found, "landmarks.csv"), newline="")))
-        right = flagged = wrong_unflagged = errors = 0
-        mm = []
-        for r in rows:
-            if r["status"] == "error":
-                errors += 1
-                continue
-            truth = read_pts(os.path.join(crop, "landmarks", r["id"] + ".pts"))[:20]
-            pts = read_pts(os.path.join(found, r["id"] + ".pts"))
-            tc, fc = centres(truth), centres(pts)
-            step = statistics.mean(math.dist(tc[k], tc[k + 1]) for k in range(3))
-            ok = all(math.dist(f, t) < step / 2 for f, t in zip(fc, tc))
-            right += ok
-            flagged += r["status"] == "flagged"
-            wrong_unflagged += (not ok) and r["status"] != "flagged"
-            mm += [math.dist(f, t) * spacing[r["id"]] for f, t in zip(pts, truth)]
-        mm.sort()
-        q = lambda f: mm[min(len(mm) - 1, int(len(mm) * f))]
+        q, right, flagged, wrong_unflagged, errors = summary(judge(rows, os.path.join(crop, "landmarks"), found, spacing))
         given, found_out = os.path.join(a.work, f"pred_given_{name}"), os.path.join(a.work, f"pred_found_{name}")
-        if not os.path.exists(os.path.join(given, "scores.csv")):
-            aac("predict", "--model", a.model, "--images", os.path.join(crop, "images"),
-                "--landmarks", os.path.join(crop, "landmarks"), "--out", given, capture=True)
-        if not os.path.exists(os.path.join(found_out, "scores.csv")):
-            aac("predict", "--model", a.model, "--images", os.path.join(crop, "images"), "--out", found_out, capture=True)
+        predict_pair(a.model, crop, given, found_out)
         ref = os.path.join(crop, "scores.csv")
         rg, _, mg = agreement(ref, os.path.join(given, "scores.csv"))
         rf, _, mf = agreement(ref, os.path.join(found_out, "scores.csv"))

@@ -79,6 +79,39 @@ def kinds(truth_path):
     return out
 
 
+def judge(rows, truth_dir, found_dir, spacing):
+    """{id: (point errors in mm, levels named right, flagged), None for an
+    error row} for the rows of a landmarks.csv, against the true .pts of
+    truth_dir."""
+    scans = {}
+    for r in rows:
+        if r["status"] == "error":
+            scans[r["id"]] = None
+            continue
+        truth = read_pts(os.path.join(truth_dir, r["id"] + ".pts"))[:20]
+        found = read_pts(os.path.join(found_dir, r["id"] + ".pts"))
+        mm = spacing[r["id"]]
+        tc, fc = centres(truth), centres(found)
+        step = statistics.mean(math.dist(tc[k], tc[k + 1]) for k in range(3))
+        ok = all(math.dist(f, t) < step / 2 for f, t in zip(fc, tc))
+        scans[r["id"]] = ([math.dist(f, t) * mm for f, t in zip(found, truth)], ok, r["status"] == "flagged")
+    return scans
+
+
+def predict_pair(bundle, data, given, found_out):
+    """`aac predict` on the cohort `data` with its true points (into `given`)
+    and with none (into `found_out`), each skipped when done; the seconds of
+    the found run, or None when it was done before."""
+    if not os.path.exists(os.path.join(given, "scores.csv")):
+        aac("predict", "--model", bundle, "--images", os.path.join(data, "images"),
+            "--landmarks", os.path.join(data, "landmarks"), "--out", given, capture=True)
+    if os.path.exists(os.path.join(found_out, "scores.csv")):
+        return None
+    t0 = time.time()
+    aac("predict", "--model", bundle, "--images", os.path.join(data, "images"), "--out", found_out, capture=True)
+    return time.time() - t0
+
+
 def agreement(ref, pred):
     a = json.loads(aac("agree", "--a", ref, "--b", pred, "--json", capture=True))
     return a["pearson"], a["icc_2_1"], a["mae"]
@@ -125,18 +158,7 @@ def main():
         if not os.path.exists(os.path.join(found_dir, "landmarks.csv")):
             aac("landmarks", "--model", bundle, "--images", os.path.join(test, "images"), "--out", found_dir)
         rows = list(csv.DictReader(open(os.path.join(found_dir, "landmarks.csv"), newline="")))
-        scans = {}
-        for r in rows:
-            if r["status"] == "error":
-                scans[r["id"]] = None
-                continue
-            truth = read_pts(os.path.join(test, "landmarks", r["id"] + ".pts"))[:20]
-            found = read_pts(os.path.join(found_dir, r["id"] + ".pts"))
-            mm = spacing[r["id"]]
-            tc, fc = centres(truth), centres(found)
-            step = statistics.mean(math.dist(tc[k], tc[k + 1]) for k in range(3))
-            ok = all(math.dist(f, t) < step / 2 for f, t in zip(fc, tc))
-            scans[r["id"]] = ([math.dist(f, t) * mm for f, t in zip(found, truth)], ok, r["status"] == "flagged")
+        scans = judge(rows, os.path.join(test, "landmarks"), found_dir, spacing)
         q, right, flagged, wrong_unflagged, failed = summary(scans)
         for kind, ids in kinds(os.path.join(test, "truth.json")).items():
             if ids and len(ids) < len(scans):
@@ -146,15 +168,7 @@ def main():
             print(f"| {style} | {n} | {q(0.5):.2f} | {q(0.95):.2f} | {right}/{n - failed} | {flagged} | {wrong_unflagged} | {failed} | - | - | - | - |")
             continue
         given, found_out = w(f"pred_given_{style}"), w(f"pred_found_{style}")
-        if not os.path.exists(os.path.join(given, "scores.csv")):
-            aac("predict", "--model", bundle, "--images", os.path.join(test, "images"),
-                "--landmarks", os.path.join(test, "landmarks"), "--out", given, capture=True)
-        secs = None
-        if not os.path.exists(os.path.join(found_out, "scores.csv")):
-            t0 = time.time()
-            aac("predict", "--model", bundle, "--images", os.path.join(test, "images"),
-                "--out", found_out, capture=True)
-            secs = time.time() - t0
+        secs = predict_pair(bundle, test, given, found_out)
         ref = os.path.join(test, "scores.csv")
         rg, ig, mg = agreement(ref, os.path.join(given, "scores.csv"))
         rf, i_f, mf = agreement(ref, os.path.join(found_out, "scores.csv"))
