@@ -20,7 +20,7 @@ import os
 import subprocess
 
 from aac_bench import aac, ROOT
-from landmarks_held_out import agreement, judge, predict_pair, summary
+from landmarks_held_out import judge, predict_pair, summary
 
 
 def main():
@@ -45,10 +45,7 @@ def main():
         rows = list(csv.DictReader(open(os.path.join(found, "landmarks.csv"), newline="")))
         q, right, flagged, wrong_unflagged, errors = summary(judge(rows, os.path.join(crop, "landmarks"), found, spacing))
         given, found_out = os.path.join(a.work, f"pred_given_{name}"), os.path.join(a.work, f"pred_found_{name}")
-        predict_pair(a.model, crop, given, found_out)
-        ref = os.path.join(crop, "scores.csv")
-        rg, _, mg = agreement(ref, os.path.join(given, "scores.csv"))
-        rf, _, mf = agreement(ref, os.path.join(found_out, "scores.csv"))
+        _, (rg, _, mg), (rf, _, mf) = predict_pair(a.model, crop, given, found_out)
         n = len(rows)
         print(f"| {name} | {n} | {right}/{n - errors} | {flagged} | {wrong_unflagged} | {errors} | {q(0.5):.2f} | {q(0.95):.2f} "
               f"| {rg:.3f} / {rf:.3f} | {mg:.2f} / {mf:.2f} |")

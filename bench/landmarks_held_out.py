@@ -100,16 +100,19 @@ def judge(rows, truth_dir, found_dir, spacing):
 
 def predict_pair(bundle, data, given, found_out):
     """`aac predict` on the cohort `data` with its true points (into `given`)
-    and with none (into `found_out`), each skipped when done; the seconds of
-    the found run, or None when it was done before."""
+    and with none (into `found_out`), each skipped when done. Returns the
+    seconds of the found run (None when done before) and the agreement
+    (r, ICC, MAE) of each with the cohort's scores.csv."""
     if not os.path.exists(os.path.join(given, "scores.csv")):
         aac("predict", "--model", bundle, "--images", os.path.join(data, "images"),
             "--landmarks", os.path.join(data, "landmarks"), "--out", given, capture=True)
-    if os.path.exists(os.path.join(found_out, "scores.csv")):
-        return None
-    t0 = time.time()
-    aac("predict", "--model", bundle, "--images", os.path.join(data, "images"), "--out", found_out, capture=True)
-    return time.time() - t0
+    secs = None
+    if not os.path.exists(os.path.join(found_out, "scores.csv")):
+        t0 = time.time()
+        aac("predict", "--model", bundle, "--images", os.path.join(data, "images"), "--out", found_out, capture=True)
+        secs = time.time() - t0
+    ref = os.path.join(data, "scores.csv")
+    return secs, agreement(ref, os.path.join(given, "scores.csv")), agreement(ref, os.path.join(found_out, "scores.csv"))
 
 
 def agreement(ref, pred):
@@ -168,10 +171,7 @@ def main():
             print(f"| {style} | {n} | {q(0.5):.2f} | {q(0.95):.2f} | {right}/{n - failed} | {flagged} | {wrong_unflagged} | {failed} | - | - | - | - |")
             continue
         given, found_out = w(f"pred_given_{style}"), w(f"pred_found_{style}")
-        secs = predict_pair(bundle, test, given, found_out)
-        ref = os.path.join(test, "scores.csv")
-        rg, ig, mg = agreement(ref, os.path.join(given, "scores.csv"))
-        rf, i_f, mf = agreement(ref, os.path.join(found_out, "scores.csv"))
+        secs, (rg, ig, mg), (rf, i_f, mf) = predict_pair(bundle, test, given, found_out)
         n = len(rows)
         print(f"| {style} | {n} | {q(0.5):.2f} | {q(0.95):.2f} | {right}/{n - failed} | {flagged} | {wrong_unflagged} | {failed} "
               f"| {rg:.3f} / {rf:.3f} | {ig:.3f} / {i_f:.3f} | {mg:.2f} / {mf:.2f} | {'-' if secs is None else f'{n / secs:.1f}'} |")
