@@ -114,8 +114,7 @@ pub fn twisted_endplates(p: &[Point]) -> Option<String> {
     pairs.push(("across the L4/L5 disc".into(), apart(inf(3), l5)));
     let (at, worst) = pairs
         .into_iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .expect("six pairs");
+        .fold((String::new(), 0.0), |w, p| if p.1 > w.1 { p } else { w });
     (worst > TWISTED_DEGREES).then(|| {
         format!(
             "the endplates {at} differ by {worst:.0} degrees (more than {TWISTED_DEGREES:.0}): corners taken from different levels"
