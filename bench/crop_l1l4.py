@@ -6,7 +6,7 @@ in view. Prints, per cohort, levels named right, how many are flagged,
 wrongly named and not flagged, point error in mm, and AAC24 agreement with
 the true and the found points (docs/landmarks.md records it):
 
-    cargo build --release -p aac -p aac-io --example crop_l1l4
+    cargo build --release && cargo build --release -p aac-io --example crop_l1l4
     python3 bench/crop_l1l4.py --model BUNDLE --work DIR --tests DIR1,DIR2 [--margin 0.3]
 
 Each test DIR is a synthetic cohort (`aac synth`, with truth.json for the

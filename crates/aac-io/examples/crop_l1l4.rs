@@ -10,7 +10,8 @@
 //! cargo run --release -p aac-io --example crop_l1l4 -- SRC DST [MARGIN]
 //! ```
 
-use aac_io::{read_image, read_pts, write_png16, write_pts, Dataset, Point, N_SPINE};
+use aac_io::pts::read_spine_pts;
+use aac_io::{read_image, write_png16, write_pts, Dataset, Point, N_SPINE};
 use std::error::Error;
 use std::path::PathBuf;
 
@@ -25,6 +26,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             .map_err(|_| format!("MARGIN '{m}' is not a number"))?,
         None => 0.3,
     };
+    if !(0.0..=5.0).contains(&margin) {
+        return Err(format!("MARGIN {margin} is not 0-5 levels").into());
+    }
     let (src, dst) = (PathBuf::from(src), PathBuf::from(dst));
     let data = Dataset::open(&src)?;
     for sub in ["images", "landmarks"] {
@@ -33,7 +37,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let ids = data.ids();
     for id in &ids {
-        let points = read_pts(&data.landmarks_path(id))?;
+        let points = read_spine_pts(&data.landmarks_path(id))?;
         let image = read_image(&data.image_path(id))?;
         let rows: Vec<f64> = points.iter().take(N_SPINE).map(|p| p.y).collect();
         let (lo, hi) = rows
@@ -43,7 +47,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let level = (hi - lo) / 4.2;
         let top = (lo - margin * level).max(0.0).floor() as u32;
         let bottom = ((hi + margin * level).ceil() as u32).min(image.height());
-        if bottom <= top + 1 {
+        if bottom <= top.saturating_add(1) {
             return Err(format!("{id}: its spine points leave no rows to keep").into());
         }
         let cropped =

@@ -97,8 +97,12 @@ fn endplate_angle(p: &[Point], post: usize, ant: usize) -> f64 {
 /// T12/L1 or L4/L5 disc) differ in angle by more than [`TWISTED_DEGREES`]:
 /// the posterior corners were placed a level away from the anterior ones,
 /// so one "body" is a twisted quadrilateral across two levels, which heights
-/// and gaps alone do not show.
+/// and gaps alone do not show. None as well for fewer than the 20 spine
+/// points.
 pub fn twisted_endplates(p: &[Point]) -> Option<String> {
+    if p.len() < aac_io::N_SPINE {
+        return None;
+    }
     let apart = |a: f64, b: f64| {
         let d = (a - b).abs() % 360.0;
         d.min(360.0 - d)
@@ -112,12 +116,14 @@ pub fn twisted_endplates(p: &[Point]) -> Option<String> {
     let l5 = endplate_angle(p, index::L5_SUP_POST, index::L5_SUP_ANT);
     pairs.push(("across the T12/L1 disc".into(), apart(t12, sup(0))));
     pairs.push(("across the L4/L5 disc".into(), apart(inf(3), l5)));
-    let (at, worst) = pairs
-        .into_iter()
-        .fold((String::new(), 0.0), |w, p| if p.1 > w.1 { p } else { w });
+    let (at, worst) =
+        pairs.into_iter().fold(
+            (String::new(), 0.0),
+            |w, pair| if pair.1 > w.1 { pair } else { w },
+        );
     (worst > TWISTED_DEGREES).then(|| {
         format!(
-            "the endplates {at} differ by {worst:.0} degrees (more than {TWISTED_DEGREES:.0}): corners taken from different levels"
+            "the endplates {at} differ by {worst:.1} degrees (more than {TWISTED_DEGREES:.0}): corners taken from different levels"
         )
     })
 }
@@ -170,12 +176,13 @@ mod tests {
         twisted[index::sup_post(2)].y += 48.0;
         let doubt = twisted_endplates(&twisted).expect("twisted");
         assert!(doubt.contains("of L3"), "{doubt}");
-        assert!(doubt.contains("50 degrees"), "{doubt}");
+        assert!(doubt.contains("50.2 degrees"), "{doubt}");
         // The same across the L4/L5 disc.
         let mut low = p;
         low[index::L5_SUP_POST].y += 48.0;
         let doubt = twisted_endplates(&low).expect("twisted");
         assert!(doubt.contains("L4/L5"), "{doubt}");
+        assert_eq!(twisted_endplates(&low[..19]), None);
     }
 
     #[test]

@@ -204,45 +204,58 @@ pub fn fit_midline_near(labels: &Gray8, prior: f64) -> Option<f64> {
     Some(best_on_grid(&ant, &post, lo, hi))
 }
 
-/// The middle of the widest empty run of columns (at least [`LUMEN_GAP`])
-/// between labelled columns, when the pixels either side of it number at
-/// least [`MIN_CLASS_PIXELS`] each and have the same majority class (per
-/// column counts `ant` and `post`); None otherwise, and then the classes
-/// place the midline.
+/// The middle of the lumen when the labels form exactly two groups of
+/// columns, separated by one empty run of at least [`LUMEN_GAP`] columns
+/// (no other run that wide), each group with at least [`MIN_CLASS_PIXELS`]
+/// pixels and both given one class by the network (the same class holds
+/// most pixels of each; per column counts `ant` and `post`). None
+/// otherwise, and then the classes place the midline.
 ///
 /// Why: the network's class follows position in the warped region as much
 /// as the wall's look. An aorta further from the spine than the shape model
 /// predicts (an ectatic aorta: docs/synthetic.md, `ectatic`) puts its
 /// posterior wall where the anterior wall usually lies; both walls were
 /// labelled anterior and the posterior deposits counted for the anterior
-/// wall (docs/scoring.md).
+/// wall (docs/scoring.md). A third group (a stray speck far from the walls
+/// opens a second run) or groups of different classes leave the split to
+/// the classes.
 pub fn lumen_between_walls(ant: &[u64], post: &[u64]) -> Option<f64> {
-    let any: Vec<bool> = ant.iter().zip(post).map(|(a, p)| a + p > 0).collect();
-    let first = any.iter().position(|&b| b)?;
-    let last = any.iter().rposition(|&b| b)?;
-    let mut widest: Option<(usize, usize)> = None;
+    let labelled: Vec<bool> = ant.iter().zip(post).map(|(a, p)| a + p > 0).collect();
+    let first = labelled.iter().position(|&b| b)?;
+    let last = labelled.iter().rposition(|&b| b)?;
+    let mut lumens = Vec::new();
     let mut x = first;
     while x <= last {
-        if any[x] {
+        if labelled[x] {
             x += 1;
             continue;
         }
         let start = x;
-        while x <= last && !any[x] {
+        while x <= last && !labelled[x] {
             x += 1;
         }
-        if x - start >= LUMEN_GAP && widest.is_none_or(|(a, b)| x - start > b - a) {
-            widest = Some((start, x));
+        if x - start >= LUMEN_GAP {
+            lumens.push((start, x));
         }
     }
-    let (start, end) = widest?;
+    let [(start, end)] = lumens[..] else {
+        return None;
+    };
     let sum = |v: &[u64]| v.iter().sum::<u64>();
-    let (ant_l, post_l) = (sum(&ant[..start]), sum(&post[..start]));
-    let (ant_r, post_r) = (sum(&ant[end..]), sum(&post[end..]));
-    let enough = ant_l + post_l >= MIN_CLASS_PIXELS && ant_r + post_r >= MIN_CLASS_PIXELS;
-    let same_class = (ant_l > post_l) == (ant_r > post_r);
+    let sides = [
+        (sum(&ant[..start]), sum(&post[..start])),
+        (sum(&ant[end..]), sum(&post[end..])),
+    ];
+    // A group's class: the one most of its pixels have (None for a tie or
+    // too few pixels to tell).
+    let class_of = |(a, p): (u64, u64)| match (a + p >= MIN_CLASS_PIXELS, a.cmp(&p)) {
+        (false, _) | (true, std::cmp::Ordering::Equal) => None,
+        (true, std::cmp::Ordering::Greater) => Some(LABEL_ANTERIOR),
+        (true, std::cmp::Ordering::Less) => Some(LABEL_POSTERIOR),
+    };
+    let (left, right) = (class_of(sides[0])?, class_of(sides[1])?);
     // The empty columns are start..end; their middle.
-    (enough && same_class).then(|| (start + end - 1) as f64 / 2.0)
+    (left == right).then(|| (start + end - 1) as f64 / 2.0)
 }
 
 /// Narrowest empty run of columns (warped pixels) between two groups of
@@ -436,9 +449,10 @@ pub fn score_labels(labels: &Gray8) -> Result<Scored, ScoreError> {
 
 /// Scores the labels of a segmentation model, given the shape model's
 /// predicted aortic centre line `prior` in warped space
-/// (`aac_warp::PreparedRoi::aorta_centre_x`): the midline is fitted near it
-/// ([`fit_midline_near`]) and every labelled pixel counts for the wall on its
-/// side ([`WallRule::ByPosition`]).
+/// (`aac_warp::PreparedRoi::aorta_centre_x`): the midline is fitted near it,
+/// or in the lumen between two walls the network gave one class
+/// ([`fit_midline_near`]), and every labelled pixel counts for the wall on
+/// its side ([`WallRule::ByPosition`]).
 ///
 /// Why not the paper's rule: a 2-class network that has not (yet) learned to
 /// tell the walls apart labels most calcification with one class; eq. 1 then
@@ -860,22 +874,57 @@ mod tests {
         assert_eq!(s.midline_x, Some(98.5));
         assert_eq!(s.sub, [0, 3, 3, 3, 3, 0, 0, 0]);
         // Walls of different classes: the classes place the line (eq. 1
-        // near the prior), as before.
+        // near the prior, as before): as far from both as the window
+        // 84 +/- 12 allows, not the lumen's middle (98.5).
         let mut two = blank();
         paint(&mut two, 80, 0..128, LABEL_POSTERIOR);
         paint(&mut two, 116, 64..192, LABEL_ANTERIOR);
         let l = fit_midline_near(&two, 84.0).unwrap();
-        assert!((72.0..=96.0).contains(&l), "{l}");
-        // A gap narrower than a lumen is no lumen: eq. 1 in the window.
+        assert!((90.0..=96.0).contains(&l), "{l}");
+        // A run of exactly LUMEN_GAP columns (82-97) is a lumen.
+        let mut just = m.clone();
+        paint(&mut just, 116, 64..192, 0);
+        paint(&mut just, 82 + LUMEN_GAP as u32, 64..192, LABEL_ANTERIOR);
+        assert_eq!(fit_midline_near(&just, 64.0), Some(89.5));
+        // One column narrower is none: eq. 1 in the window 64 +/- 12 puts
+        // the line left of both groups, as their class (anterior) says.
         let mut narrow = m.clone();
         paint(&mut narrow, 116, 64..192, 0);
         paint(&mut narrow, 81 + LUMEN_GAP as u32, 64..192, LABEL_ANTERIOR);
-        let l = fit_midline_near(&narrow, 64.0).unwrap();
-        assert!((52.0..=76.0).contains(&l), "{l}");
+        let s = score_segmentation(&narrow, 64.0).unwrap();
+        assert!(s.midline_x.unwrap() < 76.5, "{s:?}");
+        assert_eq!(s.sub, [3, 0, 3, 0, 3, 0, 0, 0]);
         // One class scarce: the prior, lumen or not.
         let mut scarce = m.clone();
         paint(&mut scarce, 81, 0..MIN_CLASS_PIXELS as u32, LABEL_ANTERIOR);
         assert_eq!(fit_midline_near(&scarce, 64.0), Some(64.0));
+    }
+
+    #[test]
+    fn only_two_groups_of_one_class_each_make_a_lumen() {
+        let cols = |groups: &[(usize, u64, u64)]| {
+            let (mut ant, mut post) = (vec![0u64; 128], vec![0u64; 128]);
+            for &(x, a, p) in groups {
+                ant[x] = a;
+                post[x] = p;
+            }
+            (ant, post)
+        };
+        let (a, p) = cols(&[(60, 40, 0), (90, 40, 0)]);
+        assert_eq!(lumen_between_walls(&a, &p), Some(75.0));
+        // A posterior wall at 40, an anterior one at 75 and a stray
+        // anterior speck at 120: two wide runs, three groups, no lumen.
+        let (a, p) = cols(&[(40, 0, 64), (75, 128, 0), (120, 10, 0)]);
+        assert_eq!(lumen_between_walls(&a, &p), None);
+        // Groups of different classes, a tie, or too few pixels: none.
+        let (a, p) = cols(&[(60, 0, 40), (90, 40, 0)]);
+        assert_eq!(lumen_between_walls(&a, &p), None);
+        let (a, p) = cols(&[(60, 20, 20), (90, 40, 0)]);
+        assert_eq!(lumen_between_walls(&a, &p), None);
+        let (a, p) = cols(&[(60, MIN_CLASS_PIXELS - 1, 0), (90, 40, 0)]);
+        assert_eq!(lumen_between_walls(&a, &p), None);
+        // Nothing labelled, or one group: none.
+        assert_eq!(lumen_between_walls(&[0; 8], &[0; 8]), None);
         assert_eq!(lumen_between_walls(&[0, 9, 0, 0], &[0, 0, 0, 9]), None);
     }
 
