@@ -48,11 +48,13 @@ impl PredictConfig {
     }
 }
 
-/// The provenance key of how a row was scored: the bundle's checksum, then
-/// every option that changes a row or its files (threshold, pixel spacing,
-/// overlays), so that a re-run with other options scores the rows again.
+/// The provenance key of how a row was scored: the bundle's checksum, the
+/// aac version (whose rules, such as the wall split, may score the same
+/// bundle's output differently), then every option that changes a row or
+/// its files (threshold, pixel spacing, overlays), so that a re-run with
+/// another version or other options scores the rows again.
 pub(super) fn run_key(checksum: &str, a: &PredictConfig) -> String {
-    let mut key = checksum.to_string();
+    let mut key = format!("{checksum}@aac={}", env!("CARGO_PKG_VERSION"));
     if let Some([ant, post]) = a.threshold {
         key.push_str(&format!("@threshold={ant},{post}"));
     }
@@ -133,7 +135,7 @@ mod tests {
     #[test]
     fn rows_of_other_options_have_another_provenance() {
         let plain = run_key("abc", &config(None));
-        assert_eq!(plain, "abc");
+        assert_eq!(plain, format!("abc@aac={}", env!("CARGO_PKG_VERSION")));
         let t = run_key("abc", &config(Some([0.2, 0.3])));
         assert_ne!(t, plain);
         assert_ne!(t, run_key("abc", &config(Some([0.2, 0.2]))));

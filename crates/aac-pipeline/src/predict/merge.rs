@@ -162,7 +162,7 @@ pub fn merge(a: &MergeConfig) -> Result<()> {
             if bundles.len() > 1 {
                 let dirs: Vec<String> = bundles.values().map(|d| d.display().to_string()).collect();
                 bail!(
-                    "{} were scored with different bundles or options (threshold, pixel spacing, overlays); merge outputs of one bundle and one set of options only",
+                    "{} were scored with different bundles, aac versions or options (threshold, pixel spacing, overlays); merge outputs of one bundle, one version and one set of options only",
                     dirs.join(" and ")
                 );
             }
