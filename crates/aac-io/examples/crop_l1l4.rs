@@ -2,7 +2,8 @@
 //! little else: the rows from T12's inferior endplate to L5's superior
 //! endplate (two of the 20 spine points each), widened by MARGIN vertebral
 //! levels either way, the full width kept. The landmarks move with the
-//! rows; scores.csv is copied. For measuring the landmark finder on a view
+//! rows; scores.csv is copied. The crops are 16-bit PNGs (a DICOM's pixel
+//! spacing is not carried over). For measuring the landmark finder on a view
 //! with neither the sacrum nor T12 in it (docs/landmarks.md,
 //! `bench/crop_l1l4.py`).
 //!
