@@ -6,6 +6,10 @@ pub enum LandmarkError {
     /// No spine-like structure in the image: every heatmap is flat.
     #[error("no spine found in the image (the landmark finder's strongest response is {0:.3})")]
     NoSpine(f32),
+    /// The best points found cannot be four vertebral bodies (a body's
+    /// corners came from two levels): no score can be read from them.
+    #[error("no usable L1-L4 found: {0}; place the points by hand (--landmarks)")]
+    NotVertebrae(String),
     /// Every pixel of the image has the same value.
     #[error("no spine found in the image: every pixel has the value {0}")]
     Blank(f32),

@@ -128,6 +128,63 @@ pub fn twisted_endplates(p: &[Point]) -> Option<String> {
     })
 }
 
+/// A body whose endplate meets one of its walls further than this from
+/// square is not a vertebral body: its corners came from two levels (a
+/// sheared parallelogram, which the twisted-endplate check misses because
+/// both endplates lean alike). With the true points of 1,600 held-out scans
+/// (wedge fractures, degeneration and lordosis included) the widest was 7.8
+/// degrees; a grade-3 wedge (anterior height 40% of posterior) leans its
+/// endplate about 23 degrees. Every found placement beyond it was wrong
+/// (docs/landmarks.md).
+pub const SHEARED_DEGREES: f64 = 35.0;
+
+/// The angle in degrees between two directions, as lines (0..=90).
+fn between_lines(a: f64, b: f64) -> f64 {
+    let d = (a - b).abs() % 180.0;
+    d.min(180.0 - d)
+}
+
+/// The most sheared of L1-L4: its name and how far (degrees) one of its
+/// endplates is from square to one of its walls. None for fewer than the
+/// 16 body points.
+pub fn most_sheared_body(p: &[Point]) -> Option<(String, f64)> {
+    if p.len() < 16 {
+        return None;
+    }
+    (0..4)
+        .map(|v| {
+            let walls = [
+                endplate_angle(p, index::sup_post(v), index::inf_post(v)),
+                endplate_angle(p, index::sup_ant(v), index::inf_ant(v)),
+            ];
+            let plates = [
+                endplate_angle(p, index::sup_post(v), index::sup_ant(v)),
+                endplate_angle(p, index::inf_post(v), index::inf_ant(v)),
+            ];
+            let worst = plates
+                .iter()
+                .flat_map(|&e| {
+                    walls
+                        .iter()
+                        .map(move |&w| (90.0 - between_lines(e, w)).abs())
+                })
+                .fold(0.0, f64::max);
+            (format!("L{}", v + 1), worst)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// Why the points cannot be four vertebral bodies, when a body is sheared
+/// beyond [`SHEARED_DEGREES`].
+pub fn sheared(p: &[Point]) -> Option<String> {
+    let (body, degrees) = most_sheared_body(p)?;
+    (degrees > SHEARED_DEGREES).then(|| {
+        format!(
+            "{body}'s corners are {degrees:.0} degrees from square (more than {SHEARED_DEGREES:.0}): they were taken from two levels"
+        )
+    })
+}
+
 /// One level's step along the spine: median body height plus median gap.
 pub fn level_step(points: &[Point]) -> f64 {
     median(&body_heights(points)) + median(&disc_gaps(points))
@@ -195,5 +252,27 @@ mod tests {
             p[k].y += 48.0;
         }
         assert!(irregularity(&p) > 1.0);
+    }
+
+    #[test]
+    fn a_body_with_corners_from_two_levels_is_sheared() {
+        let p = spine([40.0; 4], 8.0);
+        let (_, square) = most_sheared_body(&p).unwrap();
+        assert!(square < 1e-9, "{square}");
+        assert_eq!(sheared(&p), None);
+        // A grade-3 wedge: L2's anterior wall 60% short leans its inferior
+        // endplate about 31 degrees: still a body.
+        let mut wedge = p.clone();
+        wedge[index::inf_ant(1)].y -= 24.0;
+        assert_eq!(sheared(&wedge), None);
+        // L3's anterior corners on L4's: both endplates lean alike (no
+        // twist), the body is a parallelogram across two levels.
+        let mut shear = p.clone();
+        shear[index::sup_ant(2)].y += 48.0;
+        shear[index::inf_ant(2)].y += 48.0;
+        assert_eq!(twisted_endplates(&shear), None);
+        let why = sheared(&shear).expect("sheared");
+        assert!(why.starts_with("L3's corners are 50 degrees"), "{why}");
+        assert_eq!(sheared(&p[..15]), None);
     }
 }
