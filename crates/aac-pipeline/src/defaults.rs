@@ -80,3 +80,10 @@ pub const FINETUNE_MIN_SCANS: usize = 5;
 /// Fewest scans of which fine-tuning holds some out to choose the epoch
 /// and threshold; with fewer, every scan trains and the last epoch is kept.
 pub const FINETUNE_MIN_FOR_VALIDATION: usize = 10;
+/// Fewest held-out scans on which fine-tuning chooses a threshold of its
+/// own; with fewer it keeps the base's and chooses only the epoch. On
+/// `hologic` and `lunar` (10-100 site scans, so 2-20 held out) the chosen
+/// thresholds ran 0.2-0.8 and every fine-tuned bundle that moved from the
+/// base's 0.3 scored worse than at 0.3 (MAE 1.08 against 0.58 with 10 scans,
+/// 0.59 against 0.51 with 100: docs/adapt.md).
+pub const FINETUNE_MIN_FOR_THRESHOLD: usize = 50;

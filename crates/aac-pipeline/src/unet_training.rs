@@ -85,6 +85,7 @@ pub fn unet_config(classes: usize, t: &UnetTraining, seed: u64) -> aac_unet::tra
         dice_weight: t.dice_weight,
         average_last: t.average_epochs.unwrap_or(0),
         init: None,
+        threshold: None,
     }
 }
 

@@ -90,6 +90,11 @@ pub struct TrainConfig {
     /// A model file (bytes) to start from instead of fresh weights: fine-
     /// tuning. Its network must be `net`.
     pub init: Option<Vec<u8>>,
+    /// A threshold to keep instead of choosing one on the validation scans
+    /// (fine-tuning on a few scans keeps the base's: a threshold chosen on
+    /// a handful of held-out scans is noise); the epoch is still chosen on
+    /// them, scored at this threshold.
+    pub threshold: Option<f32>,
 }
 
 /// Relative error of the anterior and posterior sub-score totals of `pred`
@@ -682,7 +687,7 @@ fn averaged_network(
     };
     let t0 = std::time::Instant::now();
     let v = validate(&mean, val, cfg.net.classes);
-    let choice = choose_threshold(&v, cfg.net.classes);
+    let choice = choose_threshold(&v, cfg.net.classes, cfg.threshold);
     let last = s.logs.last().map_or(cfg.epochs, |l| l.epoch);
     let log = epoch_log(
         last,
@@ -732,7 +737,7 @@ pub fn train(
         // Fine-tuning keeps the starting network (as epoch 0) unless an
         // epoch scores better on the held-out scans.
         let v = validate(&s.net.valid(), &val, classes);
-        let choice = choose_threshold(&v, classes);
+        let choice = choose_threshold(&v, classes, cfg.threshold);
         s.best = Best {
             score: choice.score,
             epoch: 0,
@@ -757,7 +762,7 @@ pub fn train(
         let train_secs = t0.elapsed().as_secs_f64();
         // Validation with the eval-mode network (dropout off, running BN statistics).
         let v = validate(&s.net.valid(), &val, classes);
-        let choice = choose_threshold(&v, classes);
+        let choice = choose_threshold(&v, classes, cfg.threshold);
         let threshold = choice.threshold;
         let log = epoch_log(
             epoch + 1,
@@ -924,8 +929,14 @@ struct Choice {
     score: f64,
 }
 
-/// The threshold with the best [`selection_score`] (the lower one on a tie).
-fn choose_threshold(v: &Validation, classes: usize) -> Choice {
+/// The candidate threshold nearest `t`, as an index into the grid.
+fn nearest_candidate(t: f32) -> usize {
+    ((t * 10.0).round() as usize).clamp(1, THRESHOLDS) - 1
+}
+
+/// The threshold with the best [`selection_score`] (the lower one on a
+/// tie), or `fixed` scored at the candidate nearest it.
+fn choose_threshold(v: &Validation, classes: usize, fixed: Option<f32>) -> Choice {
     let kappas: Vec<Option<f64>> = v
         .subs
         .iter()
@@ -954,7 +965,14 @@ fn choose_threshold(v: &Validation, classes: usize) -> Choice {
         };
         selection_score(dice, kappas[i], errors[i])
     };
-    let best = (0..THRESHOLDS)
+    let candidates = match fixed {
+        Some(t) => {
+            let i = nearest_candidate(t);
+            i..i + 1
+        }
+        None => 0..THRESHOLDS,
+    };
+    let best = candidates
         .max_by(|&i, &j| {
             selection(i)
                 .partial_cmp(&selection(j))
@@ -964,7 +982,7 @@ fn choose_threshold(v: &Validation, classes: usize) -> Choice {
         .unwrap_or(4);
     let c = &v.counts[best];
     Choice {
-        threshold: (best + 1) as f32 / 10.0,
+        threshold: fixed.unwrap_or((best + 1) as f32 / 10.0),
         dice: dice_of(c[0]),
         per_class: if classes == 2 {
             vec![dice_of(c[1]), dice_of(c[2])]
@@ -1012,6 +1030,15 @@ mod tests {
         assert_eq!(wall_bias(&truth, &pred), Some([-0.5, 0.5]));
         // No annotated posterior point: undefined.
         assert_eq!(wall_bias(&[[1, 0, 0, 0, 0, 0, 0, 0]], &pred), None);
+    }
+
+    #[test]
+    fn a_kept_threshold_is_scored_at_the_nearest_candidate() {
+        assert_eq!(nearest_candidate(0.3), 2);
+        assert_eq!(nearest_candidate(0.25), 2);
+        assert_eq!(nearest_candidate(0.34), 2);
+        assert_eq!(nearest_candidate(0.01), 0);
+        assert_eq!(nearest_candidate(1.0), THRESHOLDS - 1);
     }
 
     #[test]

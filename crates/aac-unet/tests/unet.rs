@@ -278,6 +278,7 @@ fn training_pipeline_runs_checkpoints_and_resumes() {
         dice_weight: 0.0,
         average_last: 0,
         init: None,
+        threshold: None,
     };
     let mut epochs = 0;
     let t1 = train(&tc, &raw[..4], &raw[4..], &ssm, &mut |p| {

@@ -32,6 +32,12 @@ pub struct FineTuneRecord {
     pub validation_scans: usize,
     /// Whether the U-net was trained (false: too few masks, the base's kept).
     pub unet_trained: bool,
+    /// Whether the threshold was chosen on the held-out scans (false: the
+    /// base's kept, fewer than
+    /// [`crate::defaults::FINETUNE_MIN_FOR_THRESHOLD`] held out; absent in
+    /// bundles of before 0.8.0, which always chose one).
+    #[serde(default = "chose_threshold_before_0_8")]
+    pub threshold_chosen: bool,
     /// Whether the finder was trained.
     pub finder_trained: bool,
     /// Whether the shape model was refitted on the site's points, and the
@@ -39,6 +45,10 @@ pub struct FineTuneRecord {
     /// always kept the base's).
     #[serde(default)]
     pub shape_model: Option<super::shape_choice::ShapeChoice>,
+}
+
+fn chose_threshold_before_0_8() -> bool {
+    true
 }
 
 /// Fine-tunes the bundle at `base_path` on `a.data` and writes `a.out`.
@@ -105,6 +115,15 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
         let mut cfg = unet_config(2, &a.unet, a.seed);
         cfg.net = base.unet.header.config.clone();
         cfg.init = Some(unet_bytes);
+        if val_ids.len() < d::FINETUNE_MIN_FOR_THRESHOLD {
+            cfg.threshold = Some(base.header.threshold);
+            tracing::info!(
+                "the threshold stays the base's {} ({} scans held out; a new one is chosen from {})",
+                base.header.threshold,
+                val_ids.len(),
+                d::FINETUNE_MIN_FOR_THRESHOLD
+            );
+        }
         let trained = train_unet_with_progress(
             &cfg,
             &pick(&train_ids, true),
@@ -169,6 +188,7 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
         with_masks,
         site_data_hash: data_hash(&all),
         validation_scans: val_ids.len(),
+        threshold_chosen: train_unet && val_ids.len() >= d::FINETUNE_MIN_FOR_THRESHOLD,
         unet_trained: train_unet,
         finder_trained: train_finder,
         shape_model: Some(shape_choice),
@@ -261,6 +281,10 @@ mod tests {
         assert_eq!(rec.base_checksum, base_b.checksum);
         assert_eq!((rec.site_scans, rec.with_masks), (6, 5));
         assert!(rec.unet_trained && rec.finder_trained && rec.validation_scans == 0);
+        // Six scans: the base's threshold is kept, not chosen anew.
+        assert!(!rec.threshold_chosen);
+        assert_eq!(b.header.threshold, base_b.header.threshold);
+        assert_eq!(b.unet.header.threshold, base_b.header.threshold);
         // Six scans: too few to refit the shape model on.
         let shape = rec.shape_model.clone().unwrap();
         assert!(!shape.refitted && shape.scans == 6 && shape.site_cv_error_px.is_none());
