@@ -78,10 +78,11 @@ pub const FINETUNE_LANDMARK_EPOCHS: usize = 2;
 /// Fewest scans fine-tuning runs on.
 pub const FINETUNE_MIN_SCANS: usize = 5;
 /// Fewest scans of which fine-tuning holds some out to choose the epoch
-/// and threshold; with fewer, every scan trains and the last epoch is kept.
+/// (and, with enough, the threshold); with fewer, every scan trains and the
+/// last epoch is kept.
 pub const FINETUNE_MIN_FOR_VALIDATION: usize = 10;
-/// Fewest held-out scans on which fine-tuning chooses a threshold of its
-/// own; with fewer it keeps the base's and chooses only the epoch. On
+/// Fewest held-out scans with masks on which fine-tuning chooses a
+/// threshold of its own; with fewer it keeps the base's and chooses only the epoch. On
 /// `hologic` and `lunar` (10-100 site scans, so 2-20 held out) the chosen
 /// thresholds ran 0.2-0.8 and every fine-tuned bundle that moved from the
 /// base's 0.3 scored worse than at 0.3 (MAE 1.08 against 0.58 with 10 scans,

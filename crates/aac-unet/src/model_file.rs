@@ -27,7 +27,8 @@ pub struct UnetHeader {
     pub version: u32,
     /// Network configuration.
     pub config: UNetConfig,
-    /// Probability threshold chosen on validation data.
+    /// Probability threshold chosen on validation data, or kept as given
+    /// (`TrainConfig::threshold`).
     pub threshold: f32,
     /// Validation Dice at the kept epoch.
     pub val_dice: Option<f64>,

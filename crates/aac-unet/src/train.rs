@@ -854,6 +854,8 @@ fn epoch_log(
 
 /// Candidate thresholds: 0.1, 0.2, ..., 0.9.
 const THRESHOLDS: usize = 9;
+/// The candidate taken when there is nothing to choose on (0.5).
+const NEUTRAL_CANDIDATE: usize = 4;
 
 /// The validation set's outcome at every candidate threshold.
 struct Validation {
@@ -965,12 +967,17 @@ fn choose_threshold(v: &Validation, classes: usize, fixed: Option<f32>) -> Choic
         };
         selection_score(dice, kappas[i], errors[i])
     };
-    let candidates = match fixed {
-        Some(t) => {
+    // With no validation images every candidate scores alike, and the tie
+    // rule would give the lowest, 0.1 (what fine-tuning on fewer than 10
+    // scans wrote before 0.8.0): the middle, 0.5, is the neutral choice.
+    let no_images = v.subs.first().is_none_or(|(t, _)| t.is_empty());
+    let candidates = match (fixed, no_images) {
+        (Some(t), _) => {
             let i = nearest_candidate(t);
             i..i + 1
         }
-        None => 0..THRESHOLDS,
+        (None, true) => NEUTRAL_CANDIDATE..NEUTRAL_CANDIDATE + 1,
+        (None, false) => 0..THRESHOLDS,
     };
     let best = candidates
         .max_by(|&i, &j| {
@@ -979,7 +986,7 @@ fn choose_threshold(v: &Validation, classes: usize, fixed: Option<f32>) -> Choic
                 .unwrap_or(std::cmp::Ordering::Equal)
                 .then(j.cmp(&i))
         })
-        .unwrap_or(4);
+        .unwrap_or(NEUTRAL_CANDIDATE);
     let c = &v.counts[best];
     Choice {
         threshold: fixed.unwrap_or((best + 1) as f32 / 10.0),
@@ -1030,6 +1037,17 @@ mod tests {
         assert_eq!(wall_bias(&truth, &pred), Some([-0.5, 0.5]));
         // No annotated posterior point: undefined.
         assert_eq!(wall_bias(&[[1, 0, 0, 0, 0, 0, 0, 0]], &pred), None);
+    }
+
+    #[test]
+    fn with_nothing_to_choose_on_the_threshold_is_neutral_or_the_kept_one() {
+        let empty = Validation {
+            loss: 0.0,
+            counts: [[(0, 0); 3]; THRESHOLDS],
+            subs: vec![(Vec::new(), Vec::new()); THRESHOLDS],
+        };
+        assert_eq!(choose_threshold(&empty, 2, None).threshold, 0.5);
+        assert_eq!(choose_threshold(&empty, 2, Some(0.35)).threshold, 0.35);
     }
 
     #[test]

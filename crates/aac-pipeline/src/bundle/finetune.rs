@@ -27,17 +27,18 @@ pub struct FineTuneRecord {
     pub with_masks: usize,
     /// Fingerprint of the site's data (ids, points, masks).
     pub site_data_hash: String,
-    /// Scans held out to choose the epochs and threshold (0: none, the last
-    /// epoch kept).
+    /// Scans held out to choose the epochs (and, with enough of them, the
+    /// threshold; 0: none, the last epoch kept).
     pub validation_scans: usize,
     /// Whether the U-net was trained (false: too few masks, the base's kept).
     pub unet_trained: bool,
-    /// Whether the threshold was chosen on the held-out scans (false: the
-    /// base's kept, fewer than
-    /// [`crate::defaults::FINETUNE_MIN_FOR_THRESHOLD`] held out; absent in
-    /// bundles of before 0.8.0, which always chose one).
-    #[serde(default = "chose_threshold_before_0_8")]
-    pub threshold_chosen: bool,
+    /// Whether the U-net's threshold was chosen on the held-out scans
+    /// (false: the base's kept, because fewer than
+    /// [`crate::defaults::FINETUNE_MIN_FOR_THRESHOLD`] scans with masks were
+    /// held out or the U-net was not trained). None in bundles of before
+    /// 0.8.0, which chose one whenever the U-net was trained.
+    #[serde(default)]
+    pub threshold_chosen: Option<bool>,
     /// Whether the finder was trained.
     pub finder_trained: bool,
     /// Whether the shape model was refitted on the site's points, and the
@@ -47,8 +48,10 @@ pub struct FineTuneRecord {
     pub shape_model: Option<super::shape_choice::ShapeChoice>,
 }
 
-fn chose_threshold_before_0_8() -> bool {
-    true
+/// Whether `held_out_masked` scans with masks are enough to choose a
+/// threshold on ([`crate::defaults::FINETUNE_MIN_FOR_THRESHOLD`]).
+fn chooses_threshold(held_out_masked: usize) -> bool {
+    held_out_masked >= d::FINETUNE_MIN_FOR_THRESHOLD
 }
 
 /// Fine-tunes the bundle at `base_path` on `a.data` and writes `a.out`.
@@ -111,23 +114,26 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
     let mut header: BundleHeader = base.header.clone();
     header.ssm = ssm.clone();
     let mut unet_model = unet_bytes.clone();
+    let mut threshold_chosen = false;
     if train_unet {
         let mut cfg = unet_config(2, &a.unet, a.seed);
         cfg.net = base.unet.header.config.clone();
         cfg.init = Some(unet_bytes);
-        if val_ids.len() < d::FINETUNE_MIN_FOR_THRESHOLD {
+        let val_masked = pick(&val_ids, true);
+        threshold_chosen = chooses_threshold(val_masked.len());
+        if !threshold_chosen {
             cfg.threshold = Some(base.header.threshold);
             tracing::info!(
-                "the threshold stays the base's {} ({} scans held out; a new one is chosen from {})",
+                "the threshold stays the base's {} ({} scans with masks held out; a new one is chosen from {})",
                 base.header.threshold,
-                val_ids.len(),
+                val_masked.len(),
                 d::FINETUNE_MIN_FOR_THRESHOLD
             );
         }
         let trained = train_unet_with_progress(
             &cfg,
             &pick(&train_ids, true),
-            &pick(&val_ids, true),
+            &val_masked,
             &ssm,
             "fine-tune",
         )?;
@@ -188,7 +194,7 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
         with_masks,
         site_data_hash: data_hash(&all),
         validation_scans: val_ids.len(),
-        threshold_chosen: train_unet && val_ids.len() >= d::FINETUNE_MIN_FOR_THRESHOLD,
+        threshold_chosen: Some(threshold_chosen),
         unet_trained: train_unet,
         finder_trained: train_finder,
         shape_model: Some(shape_choice),
@@ -266,6 +272,15 @@ mod tests {
         cfg.unet.epochs = 1;
         cfg.landmarks = Some(aac_landmarks::FinderTraining::default().with_fine(1, 2));
         train_bundle(&cfg).unwrap();
+        // A threshold no choice on the site's scans would give, so that
+        // keeping it shows.
+        let (unet, finder) =
+            crate::bundle::network_bytes(&base, &crate::bundle::load(&base).unwrap().header)
+                .unwrap();
+        let mut header = crate::bundle::load(&base).unwrap().header;
+        header.threshold = 0.35;
+        let payload: Vec<u8> = unet.into_iter().chain(finder.unwrap()).collect();
+        crate::bundle::save(&base, &header, &payload).unwrap();
         // Scans without masks train the finder only.
         std::fs::remove_file(site.join("masks").join("synth00005.png")).unwrap();
         let tuned = tmp.path().join("site.aac");
@@ -282,9 +297,12 @@ mod tests {
         assert_eq!((rec.site_scans, rec.with_masks), (6, 5));
         assert!(rec.unet_trained && rec.finder_trained && rec.validation_scans == 0);
         // Six scans: the base's threshold is kept, not chosen anew.
-        assert!(!rec.threshold_chosen);
-        assert_eq!(b.header.threshold, base_b.header.threshold);
-        assert_eq!(b.unet.header.threshold, base_b.header.threshold);
+        assert_eq!(rec.threshold_chosen, Some(false));
+        assert_eq!(base_b.header.threshold, 0.35);
+        assert_eq!(b.header.threshold, 0.35);
+        assert_eq!(b.unet.header.threshold, 0.35);
+        assert!(!chooses_threshold(d::FINETUNE_MIN_FOR_THRESHOLD - 1));
+        assert!(chooses_threshold(d::FINETUNE_MIN_FOR_THRESHOLD));
         // Six scans: too few to refit the shape model on.
         let shape = rec.shape_model.clone().unwrap();
         assert!(!shape.refitted && shape.scans == 6 && shape.site_cv_error_px.is_none());

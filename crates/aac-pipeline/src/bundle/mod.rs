@@ -39,7 +39,8 @@ pub struct BundleHeader {
     pub n_images: usize,
     /// Validation Dice of the kept U-net epoch.
     pub val_dsc: Option<f64>,
-    /// Probability threshold chosen on the validation images.
+    /// Probability threshold chosen on the validation images (a fine-tuned
+    /// bundle may carry its base's: `fine_tuned.threshold_chosen`).
     pub threshold: f32,
     /// The shape model.
     pub ssm: ShapeModel,
