@@ -7,7 +7,9 @@ pub enum LandmarkError {
     #[error("no spine found in the image (the landmark finder's strongest response is {0:.3})")]
     NoSpine(f32),
     /// The best points found cannot be four vertebral bodies (a body's
-    /// corners came from two levels): no score can be read from them.
+    /// corners came from two levels, or the points break the dataset
+    /// contract: bodies out of order, corners collapsed): no score can be
+    /// read from them.
     #[error("no usable L1-L4 found: {0}; place the points by hand (--landmarks)")]
     NotVertebrae(String),
     /// Every pixel of the image has the same value.

@@ -336,6 +336,13 @@ impl Finder {
         if let Some(why) = regularity::sheared(&f.points) {
             return Err(LandmarkError::NotVertebrae(why));
         }
+        // Points the dataset contract refuses (bodies out of order, corners
+        // collapsed) would be refused again by `predict --landmarks`: say so
+        // now rather than write them.
+        if let Some(why) = aac_io::dataset::landmark_problem(&f.points, Some((w as u32, h as u32)))
+        {
+            return Err(LandmarkError::NotVertebrae(why));
+        }
         let irregular = regularity::irregularity(&f.points);
         if irregular > 1.0 {
             f.doubts.push(format!(
