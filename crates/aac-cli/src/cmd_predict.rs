@@ -28,7 +28,8 @@ pub struct TrainBundleArgs {
     /// training from scratch: its U-net, finder and shape model are the
     /// start, with a schedule for few scans (the shape model is refitted
     /// on DATA's points when they predict its aortas more than 1.5 times
-    /// better; docs/adapt.md).
+    /// better; the threshold stays the base's unless 50 scans with masks
+    /// are held out; docs/adapt.md).
     #[arg(long, value_name = "BASE.aac")]
     init: Option<PathBuf>,
     /// U-net training.
