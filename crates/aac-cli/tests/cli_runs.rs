@@ -440,8 +440,13 @@ fn interrupted_runs_leave_whole_rows_are_refused_by_merge_and_resume() {
         "landmarks interrupted: {interrupted}, {} rows kept",
         rows.len()
     );
-    if interrupted {
-        assert!(rows.len() < 120, "the run was not interrupted");
+    // The signal is sent by a `kill` process spawned after the first rows
+    // appear; on a loaded machine the tiny finder can write the last row
+    // before it lands (CI saw 120 of 120 once). What must hold either way
+    // is checked below: whole rows, a .pts for each found one, and a resume
+    // that finishes the rest without repeating any.
+    if interrupted && rows.len() == 120 {
+        eprintln!("the interrupt landed after the last row: nothing left to resume");
     }
     for (id, status) in &rows {
         assert_eq!(
