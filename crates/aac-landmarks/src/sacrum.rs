@@ -254,6 +254,27 @@ mod tests {
     }
 
     #[test]
+    fn a_shallow_disc_below_l5_neither_doubts_nor_confirms_the_naming() {
+        let sacrum = 60 + 52 * 6;
+        let (mut img, right) = scan(sacrum, 1);
+        // The L5/S1 disc (rows 360-371) half as dark as the others: a
+        // remnant disc, which an S1 taken for L5 can also have below it.
+        for y in 360..372 {
+            for x in 80..130 {
+                img[y * 200 + x] = 0.5;
+            }
+        }
+        let r = l5_s1_gap_ratio(&img, 200, 600, &right).unwrap();
+        assert!(
+            r > MIN_L5_S1_GAP_RATIO && r < CONFIRMING_L5_S1_GAP_RATIO,
+            "{r}"
+        );
+        let cue = sacrum_cue(&img, 200, 600, &right);
+        assert!(cue.doubt.is_none() && !cue.confirms, "{cue:?}");
+        assert!(cue.words.contains("checked against the sacrum"));
+    }
+
+    #[test]
     fn the_spine_profile_shows_bodies_and_discs_and_stops_at_the_edge() {
         let (img, pts) = scan(60 + 52 * 6, 1);
         // Bodies 40 rows, discs 12: a level is 52 rows; L4's top at row 216.
