@@ -74,6 +74,32 @@ pub struct Truth {
     pub factors: Factors,
 }
 
+impl Truth {
+    /// Where the lowest rib meets the spine (the head of the last rib:
+    /// the posterior end of the lowest rib drawn), in the written image's
+    /// pixels; None when the image draws no rib or that point lies outside
+    /// it. With [`Factor::AttachedRibs`] this is the costovertebral joint of
+    /// the last rib-bearing vertebra (T12 in a normal spine); without, the
+    /// ribs are bands placed by height and it lies at T12 or L2.
+    pub fn lowest_rib_head(&self) -> Option<Point> {
+        let a = &self.anatomy;
+        let head = a
+            .ribs
+            .iter()
+            .map(|r| Point::new(r.x0, r.y_at(r.x0)))
+            .max_by(|p, q| p.y.total_cmp(&q.y))?;
+        let y = head.y - self.fov.crop_top as f64;
+        let x = if self.faces_right {
+            head.x
+        } else {
+            (a.width - 1) as f64 - head.x
+        };
+        let height = self.fov.height(a.height) as f64;
+        (x >= 0.0 && y >= 0.0 && x <= (a.width - 1) as f64 && y <= height - 1.0)
+            .then(|| Point::new(x, y))
+    }
+}
+
 /// Image id of case `index`.
 pub fn case_id(index: usize) -> String {
     format!("synth{index:05}")

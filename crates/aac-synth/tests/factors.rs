@@ -212,6 +212,37 @@ fn attached_ribs_leave_the_spine_at_their_vertebrae_and_transitional_spines_move
         );
         // Their names stay those of counting up from the sacrum.
         assert_eq!(a.vertebrae[L1].name, "L1");
+        // In the written image (cropped, mirrored) the head lies behind the
+        // posterior walls, above the T12 inferior endplate's posterior
+        // corner by about half a level when T12 bears the last rib, one
+        // and a half when T11 does, and below it by half a level when L1
+        // does (in levels of L1's posterior wall and the disc above it).
+        let Some(head) = c.truth.lowest_rib_head() else {
+            continue;
+        };
+        let p = &c.landmarks;
+        let level = (head.y - p[16].y) / (p[3].y - p[16].y);
+        let range = match last as i32 - L1 as i32 {
+            -1 => -0.6..-0.2,
+            -2 => -1.7..-1.0,
+            0 => 0.4..0.7,
+            other => panic!("{}: last rib {other} levels from L1", c.id),
+        };
+        assert!(
+            range.contains(&level),
+            "{}: {level:.2} not in {range:?}",
+            c.id
+        );
+        let behind = if c.truth.faces_right {
+            head.x < p[0].x
+        } else {
+            head.x > p[0].x
+        };
+        assert!(
+            behind,
+            "{}: head {head:?}, L1 posterior corner {:?}",
+            c.id, p[0]
+        );
     }
     let transitional = 80 - variants.get("None").copied().unwrap_or(0);
     assert!((10..=32).contains(&transitional), "{variants:?}");
