@@ -45,7 +45,6 @@ fn main() {
             width: *w,
             height: *h,
             points: p,
-            last_rib: Default::default(),
         })
         .collect();
     if let Ok(d) = std::env::var("DUMP") {

@@ -71,10 +71,6 @@ pub struct FinderHeader {
     /// 128 x 256 one).
     #[serde(default = "Grid::full")]
     pub fine_grid: Grid,
-    /// The coarse network has a fourth output, the lowest rib's head
-    /// ([`crate::ribs`]; finders written before 0.9.0 have none).
-    #[serde(default)]
-    pub last_rib: bool,
 }
 
 /// A loaded finder.
@@ -99,11 +95,8 @@ pub struct Found {
     /// Why the points are in doubt (empty when they are not).
     pub doubts: Vec<String>,
     /// What the level naming was checked against, in words (the sacrum
-    /// below L5, or why it could not be; the last rib).
+    /// below L5, or why it could not be).
     pub cue: String,
-    /// Where the lowest rib meets the spine (image pixels), when the
-    /// finder reads ribs and saw one.
-    pub last_rib: Option<Point>,
 }
 
 impl Found {
@@ -200,7 +193,7 @@ impl Finder {
         let mut coarse_peaks = self
             .peaks(
                 &self.coarse,
-                3 + usize::from(self.header.last_rib),
+                3,
                 &coarse_inputs,
                 COARSE_RIVAL_RADIUS,
                 Grid::FULL,
@@ -242,8 +235,8 @@ impl Finder {
                         return Err(LandmarkError::Blank(v));
                     }
                 }
-                let (c, f) = r?;
-                self.checked(f, &c, img, w, h)
+                let (_, f) = r?;
+                self.checked(f, img, w, h)
             })
             .collect()
     }
@@ -336,7 +329,6 @@ impl Finder {
     fn checked(
         &self,
         mut f: Found,
-        coarse: &Coarse,
         img: &[f32],
         w: usize,
         h: usize,
@@ -373,16 +365,8 @@ impl Finder {
             };
             f.doubts.insert(0, why);
         }
-        let rib =
-            crate::ribs::rib_cue(&f.points, coarse.rib.as_ref(), |p| coarse.whole.to_image(p));
-        f.cue = if rib.words.is_empty() {
-            sacrum.words
-        } else {
-            format!("{}; {}", sacrum.words, rib.words)
-        };
+        f.cue = sacrum.words;
         f.doubts.extend(sacrum.doubt);
-        f.doubts.extend(rib.doubt);
-        f.last_rib = rib.head;
         Ok(f)
     }
 
@@ -428,7 +412,6 @@ impl Finder {
             confidence,
             doubts,
             cue: String::new(),
-            last_rib: None,
         }
     }
 
@@ -466,10 +449,7 @@ fn misshapen(points: &[Point]) -> bool {
 struct Coarse {
     /// The whole-image frame the coarse network saw.
     whole: Frame,
-    /// The anchors' peaks.
     peaks: Vec<Peak>,
-    /// The rib output's peak, when the finder has one.
-    rib: Option<Peak>,
     /// The anchors in image pixels.
     anchors: Vec<Point>,
     /// The fine window they define.
@@ -477,11 +457,8 @@ struct Coarse {
 }
 
 impl Coarse {
-    /// The anchors from the coarse peaks (the three anchors', then the
-    /// rib's if any), or no spine when the anchors' maps are flat.
-    fn new(frame: &Frame, mut peaks: Vec<Peak>, fine_grid: Grid) -> Result<Coarse, LandmarkError> {
-        let rib = (peaks.len() > 3).then(|| peaks[3]);
-        peaks.truncate(3);
+    /// The anchors from the coarse peaks, or no spine when the maps are flat.
+    fn new(frame: &Frame, peaks: Vec<Peak>, fine_grid: Grid) -> Result<Coarse, LandmarkError> {
         let mut masses: Vec<f32> = peaks.iter().map(|k| k.mass).collect();
         masses.sort_by(f32::total_cmp);
         let median = masses[masses.len() / 2];
@@ -493,7 +470,6 @@ impl Coarse {
         Ok(Coarse {
             whole: *frame,
             peaks,
-            rib,
             anchors,
             fine,
         })
@@ -653,7 +629,6 @@ mod tests {
                 width: 0,
                 height: 7,
             },
-            last_rib: false,
         };
         let bytes = Finder::to_bytes(&header, &[], &[]);
         let e = Finder::from_bytes(&bytes).err().expect("refused");

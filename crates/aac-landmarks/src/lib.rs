@@ -22,14 +22,12 @@ pub mod finder;
 pub mod frame;
 pub mod heatmap;
 pub mod regularity;
-pub mod ribs;
 pub mod sacrum;
 pub mod train;
 pub mod view;
 
 pub use error::LandmarkError;
 pub use finder::{Finder, Found, UNCERTAIN_FLAG};
-pub use ribs::RibTruth;
 pub use train::{train_finder, train_finder_from, Annotated, FinderTraining};
 
 /// Number of points the finder places (the 20 spine points).

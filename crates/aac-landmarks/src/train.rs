@@ -14,7 +14,6 @@ use crate::finder::heatmaps;
 use crate::finder::{Finder, FinderHeader, FORMAT, VERSION};
 use crate::frame::Frame;
 use crate::heatmap::{peak, targets};
-use crate::ribs::RibTruth;
 use crate::{Grid, LandmarkError, N_POINTS};
 use aac_io::Point;
 use aac_unet::model_file::{self, UnetHeader};
@@ -41,8 +40,6 @@ pub struct Annotated<'a> {
     pub height: usize,
     /// At least the 20 spine points.
     pub points: &'a [Point],
-    /// Where the lowest rib meets the spine, if known.
-    pub last_rib: RibTruth,
 }
 
 /// How the finder is trained (saved in the bundle header).
@@ -75,11 +72,6 @@ pub struct FinderTraining {
     /// cheaper).
     #[serde(default = "Grid::full")]
     pub fine_grid: Grid,
-    /// Train the coarse network's fourth output, the head of the lowest
-    /// rib ([`crate::ribs`]), on the scans whose truth gives it (finders
-    /// written before 0.9.0 have none).
-    #[serde(default)]
-    pub last_rib: bool,
 }
 
 /// Epochs of the coarse network per epoch of the fine one: naming the
@@ -100,7 +92,6 @@ impl Default for FinderTraining {
             batch: 4,
             seed: 1,
             fine_grid: Grid::HALF,
-            last_rib: true,
         }
     }
 }
@@ -151,11 +142,11 @@ pub enum Stage {
 }
 
 impl Stage {
-    /// Output channels: the three anchors ([`crate::frame::anchors`]) and,
-    /// with `last_rib`, the lowest rib's head; or the 20 points.
-    pub fn channels(self, last_rib: bool) -> usize {
+    /// Output channels: the three anchors ([`crate::frame::anchors`]) or
+    /// the 20 points.
+    pub fn channels(self) -> usize {
         match self {
-            Stage::Coarse => 3 + usize::from(last_rib),
+            Stage::Coarse => 3,
             Stage::Fine => N_POINTS,
         }
     }
@@ -221,15 +212,8 @@ impl Stage {
         perturbed.in_grid(grid)
     }
 
-    /// Input and target planes of a scan through a frame (with the rib's
-    /// plane when `last_rib`).
-    fn sample(
-        self,
-        a: &Annotated,
-        frame: &Frame,
-        last_rib: bool,
-        photometric: Option<&mut ChaCha8Rng>,
-    ) -> Sample {
+    /// Input and target planes of a scan through a frame.
+    fn sample(self, a: &Annotated, frame: &Frame, photometric: Option<&mut ChaCha8Rng>) -> Sample {
         let mut x = normalise(&frame.sample(a.image, a.width, a.height));
         if let Some(rng) = photometric {
             augment(rng, &mut x, frame.grid.width, &Photometric::default());
@@ -239,42 +223,16 @@ impl Stage {
             .iter()
             .map(|&p| frame.to_input(p))
             .collect();
-        let mut y = targets(&pts, self.sigma(frame.grid), frame.grid);
-        if self == Stage::Coarse && last_rib {
-            y.extend(rib_target(a.last_rib, frame, self.sigma(frame.grid)));
+        Sample {
+            x,
+            y: targets(&pts, self.sigma(frame.grid), frame.grid),
         }
-        Sample { x, y }
     }
 }
 
 struct Sample {
     x: Vec<f32>,
     y: Vec<f32>,
-}
-
-/// The rib output's target plane: a blob at the rib head; a flat plane
-/// when the scan shows no rib (or the head lies outside the input), which
-/// teaches the output to spread out rather than point somewhere; nothing
-/// (no loss) when the scan's ribs are not annotated.
-fn rib_target(truth: RibTruth, frame: &Frame, sigma: f64) -> Vec<f32> {
-    let grid = frame.grid;
-    let flat = vec![1.0; grid.pixels()];
-    match truth {
-        RibTruth::Unknown => vec![0.0; grid.pixels()],
-        RibTruth::Absent => flat,
-        RibTruth::Head(p) => {
-            let at = frame.to_input(p);
-            let inside = at.x >= 0.0
-                && at.y >= 0.0
-                && at.x <= (grid.width - 1) as f64
-                && at.y <= (grid.height - 1) as f64;
-            if inside {
-                targets(&[at], sigma, grid)
-            } else {
-                flat
-            }
-        }
-    }
 }
 
 /// Progress of a finder training.
@@ -323,7 +281,7 @@ pub fn heatmap_loss(logits: Tensor<4>, y: Tensor<4>) -> Tensor<1> {
 fn net_config(stage: Stage, cfg: &FinderTraining) -> UNetConfig {
     let grid = stage.grid(cfg);
     UNetConfig {
-        classes: stage.channels(cfg.last_rib),
+        classes: stage.channels(),
         width: match stage {
             Stage::Coarse => cfg.coarse_width,
             Stage::Fine => cfg.width,
@@ -355,10 +313,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Median relative point error of one network on exact frames (the
-/// anchors or the 20 points; the rib output is not counted).
-fn stage_error(net: &UNet, stage: Stage, cfg: &FinderTraining, val: &[Annotated]) -> f64 {
-    let grid = stage.grid(cfg);
+/// Median relative point error of one network on exact frames.
+fn stage_error(net: &UNet, stage: Stage, grid: Grid, val: &[Annotated]) -> f64 {
     let net = Inference::new(net.clone(), aac_unet::device());
     let mut errors = Vec::new();
     for chunk in val.chunks(4) {
@@ -369,7 +325,7 @@ fn stage_error(net: &UNet, stage: Stage, cfg: &FinderTraining, val: &[Annotated]
             .map(|(a, f)| normalise(&f.sample(a.image, a.width, a.height)))
             .collect();
         let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
-        for ((planes, a), f) in heatmaps(&net, &refs, stage.channels(cfg.last_rib), grid)
+        for ((planes, a), f) in heatmaps(&net, &refs, stage.channels(), grid)
             .iter()
             .zip(chunk)
             .zip(&frames)
@@ -427,7 +383,7 @@ fn train_stage(
         // Fine-tuning keeps the starting network unless an epoch beats it
         // on the held-out scans.
         let eval = net.valid();
-        best_error = stage_error(&eval, stage, cfg, val);
+        best_error = stage_error(&eval, stage, grid, val);
         best = model_file::to_bytes(&eval, &header(0))
             .map_err(|e| LandmarkError::Training(e.to_string()))?;
     }
@@ -457,7 +413,7 @@ fn train_stage(
                     let mut rng =
                         ChaCha8Rng::seed_from_u64(seed ^ ((epoch as u64) << 40) ^ (i as u64) << 8);
                     let frame = stage.frame(&train[i], grid, Some(&mut rng));
-                    stage.sample(&train[i], &frame, cfg.last_rib, Some(&mut rng))
+                    stage.sample(&train[i], &frame, Some(&mut rng))
                 })
                 .collect();
             for b in samples.chunks(batch) {
@@ -469,10 +425,7 @@ fn train_stage(
                     &dev,
                 );
                 let y = Tensor::<4>::from_data(
-                    TensorData::new(
-                        ys,
-                        [n, stage.channels(cfg.last_rib), grid.height, grid.width],
-                    ),
+                    TensorData::new(ys, [n, stage.channels(), grid.height, grid.width]),
                     &dev,
                 );
                 let loss = heatmap_loss(net.forward(x), y);
@@ -488,7 +441,7 @@ fn train_stage(
         let val_error = if val.is_empty() {
             f64::NAN
         } else {
-            stage_error(&eval, stage, cfg, val)
+            stage_error(&eval, stage, grid, val)
         };
         progress(Progress::EpochEnd {
             stage: stage.name(),
@@ -567,7 +520,6 @@ pub fn train_finder_from(
         val_error: None,
         coarse_bytes: coarse.len(),
         fine_grid: cfg.fine_grid,
-        last_rib: cfg.last_rib,
     };
     if !val.is_empty() {
         let finder = Finder::new(header.clone(), &coarse, &fine)?;

@@ -6,7 +6,7 @@
 use aac_io::Point;
 use aac_landmarks::frame::Frame;
 use aac_landmarks::train::relative_error;
-use aac_landmarks::{train_finder, Annotated, Finder, FinderTraining, LandmarkError, RibTruth};
+use aac_landmarks::{train_finder, Annotated, Finder, FinderTraining, LandmarkError};
 use aac_synth::{generate_case, Style};
 use std::sync::OnceLock;
 
@@ -15,7 +15,6 @@ struct Scan {
     width: usize,
     height: usize,
     points: Vec<Point>,
-    rib: RibTruth,
 }
 
 fn scans(seed: u64, n: usize) -> Vec<Scan> {
@@ -29,10 +28,6 @@ fn scans(seed: u64, n: usize) -> Vec<Scan> {
                 width: w as usize,
                 height: h as usize,
                 points: c.landmarks[..20].to_vec(),
-                rib: c
-                    .truth
-                    .lowest_rib_head()
-                    .map_or(RibTruth::Absent, RibTruth::Head),
             }
         })
         .collect()
@@ -45,7 +40,6 @@ fn annotated(s: &[Scan]) -> Vec<Annotated<'_>> {
             width: s.width,
             height: s.height,
             points: &s.points,
-            last_rib: s.rib,
         })
         .collect()
 }
@@ -121,10 +115,6 @@ fn mirrored(s: &Scan) -> Scan {
             .iter()
             .map(|p| Point::new((s.width - 1) as f64 - p.x, p.y))
             .collect(),
-        rib: match s.rib {
-            RibTruth::Head(p) => RibTruth::Head(Point::new((s.width - 1) as f64 - p.x, p.y)),
-            other => other,
-        },
     }
 }
 
@@ -162,22 +152,6 @@ fn a_finder_trained_on_64_scans_beats_a_fixed_template_either_way_round() {
     );
     // The same scans facing the other way.
     let flipped: Vec<Scan> = test.iter().map(mirrored).collect();
-    // The rib output is trained and read: each scan's cue says what the
-    // ribs showed.
-    assert!(finder.header.last_rib);
-    let inputs: Vec<(&[f32], usize, usize)> = test
-        .iter()
-        .map(|s| (s.image.as_slice(), s.width, s.height))
-        .collect();
-    for f in finder.find(&inputs).into_iter().flatten() {
-        assert!(f.cue.contains("rib"), "{}", f.cue);
-        assert_eq!(
-            f.last_rib.is_some(),
-            !f.cue.contains("no last rib seen"),
-            "{}",
-            f.cue
-        );
-    }
     let (found_flipped, anchors) = finder_error(&finder, &flipped);
     assert!(
         found_flipped < 0.75 * template_error && found_flipped < 1.5 * found + 0.02,

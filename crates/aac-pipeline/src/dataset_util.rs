@@ -68,49 +68,6 @@ pub fn pixel_spacings(ds: &Dataset) -> Result<BTreeMap<String, f64>> {
     Ok(out)
 }
 
-/// What the synthetic generator's `truth.json` says of each scan's lowest
-/// rib, for the finder's rib output (empty when the dataset has no such
-/// file, as a site's own scans do: the rib output is then not trained on
-/// them). A `truth.json` that is not the generator's is ignored with a
-/// warning.
-pub fn rib_truths(ds: &Dataset) -> Result<BTreeMap<String, aac_landmarks::RibTruth>> {
-    let path = ds.root.join("truth.json");
-    if !path.exists() {
-        return Ok(BTreeMap::new());
-    }
-    let text = aac_io::read_text_capped(&path, aac_io::input::MAX_TABLE_BYTES)?;
-    let truths: Vec<aac_synth::Truth> = match serde_json::from_str(&text) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(
-                "{}: not the synthetic generator's truth ({e}): the finder's rib output is not trained",
-                path.display()
-            );
-            return Ok(BTreeMap::new());
-        }
-    };
-    let ribs: BTreeMap<String, aac_landmarks::RibTruth> = truths
-        .iter()
-        .map(|t| {
-            let rib = match t.lowest_rib_head() {
-                Some(p) => aac_landmarks::RibTruth::Head(p),
-                None => aac_landmarks::RibTruth::Absent,
-            };
-            (t.id.clone(), rib)
-        })
-        .collect();
-    let seen = ribs
-        .values()
-        .filter(|r| matches!(r, aac_landmarks::RibTruth::Head(_)))
-        .count();
-    tracing::info!(
-        "{}: the lowest rib's head of {seen} scans ({} show none) trains the finder's rib output",
-        path.display(),
-        ribs.len() - seen
-    );
-    Ok(ribs)
-}
-
 /// The images of a folder to score (`aac predict`, `aac landmarks`): fails
 /// when there are none, saying where it looked and what lies nearby (a
 /// dataset root, a folder of subfolders); warns of subfolders with images,
@@ -250,49 +207,4 @@ pub fn split_ids(ids: &[String], val_fraction: f64) -> (Vec<String>, Vec<String>
         }
     }
     (t, v)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use aac_landmarks::RibTruth;
-
-    fn dataset(truth_json: Option<&str>) -> (tempfile::TempDir, Dataset) {
-        let dir = tempfile::tempdir().unwrap();
-        if let Some(text) = truth_json {
-            std::fs::write(dir.path().join("truth.json"), text).unwrap();
-        }
-        let ds = Dataset {
-            root: dir.path().to_path_buf(),
-            images: BTreeMap::new(),
-        };
-        (dir, ds)
-    }
-
-    #[test]
-    fn rib_truths_come_from_the_generators_truth_and_only_from_it() {
-        let style = aac_synth::Style::biobank();
-        let truths: Vec<aac_synth::Truth> = (0..3)
-            .map(|i| aac_synth::generate_case(5, i, &style, false).truth)
-            .collect();
-        let mut no_ribs = truths[2].clone();
-        no_ribs.id = "noribs".into();
-        no_ribs.anatomy.ribs.clear();
-        let mut all = truths.clone();
-        all.push(no_ribs);
-        let (_d, ds) = dataset(Some(&serde_json::to_string(&all).unwrap()));
-        let ribs = rib_truths(&ds).unwrap();
-        assert_eq!(ribs.len(), 4);
-        for t in &truths {
-            let want = t.lowest_rib_head().expect("biobank draws ribs");
-            assert_eq!(ribs[&t.id], RibTruth::Head(want), "{}", t.id);
-        }
-        assert_eq!(ribs["noribs"], RibTruth::Absent);
-        // A site's own scans: no truth, nothing known.
-        let (_d, ds) = dataset(None);
-        assert!(rib_truths(&ds).unwrap().is_empty());
-        // A file of that name in another format is not an error.
-        let (_d, ds) = dataset(Some(r#"{"patients": 3}"#));
-        assert!(rib_truths(&ds).unwrap().is_empty());
-    }
 }

@@ -12,13 +12,12 @@ use crate::table::{
 use aac_io::draw::{cross, display_rgb, line, resize_to_height};
 use aac_io::{read_image, Gray16, Point};
 use aac_landmarks::train::Progress;
-use aac_landmarks::{Annotated, Finder, FinderTraining, Found, LandmarkError, RibTruth};
+use aac_landmarks::{Annotated, Finder, FinderTraining, Found, LandmarkError};
 use aac_unet::train::RawCase;
 use anyhow::{bail, Context, Result};
 use image::Rgb;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The columns of `landmarks.csv`.
@@ -34,10 +33,10 @@ pub const GIVEN_COLOUR: Rgb<u8> = Rgb([60, 230, 90]);
 pub fn train_finder_with_progress(
     cfg: &FinderTraining,
     base: Option<&[u8]>,
-    (train, val): (&[RawCase], &[RawCase]),
-    ribs: &BTreeMap<String, RibTruth>,
+    train: &[RawCase],
+    val: &[RawCase],
 ) -> Result<Vec<u8>> {
-    let (train, val) = (annotated(train, ribs), annotated(val, ribs));
+    let (train, val) = (annotated(train), annotated(val));
     let mut pb: Option<indicatif::ProgressBar> = None;
     let bytes = aac_landmarks::train_finder_from(cfg, base, &train, &val, &mut |p| match p {
         Progress::EpochStart {
@@ -73,9 +72,8 @@ pub fn train_finder_with_progress(
     Ok(bytes)
 }
 
-/// Borrowed views of annotated cases for the finder's training, with what
-/// `ribs` knows of each one's lowest rib.
-fn annotated<'a>(cases: &'a [RawCase], ribs: &BTreeMap<String, RibTruth>) -> Vec<Annotated<'a>> {
+/// Borrowed views of annotated cases for the finder's training.
+fn annotated(cases: &[RawCase]) -> Vec<Annotated<'_>> {
     cases
         .iter()
         .map(|c| Annotated {
@@ -83,7 +81,6 @@ fn annotated<'a>(cases: &'a [RawCase], ribs: &BTreeMap<String, RibTruth>) -> Vec
             width: c.width,
             height: c.height,
             points: &c.landmarks,
-            last_rib: ribs.get(&c.id).copied().unwrap_or_default(),
         })
         .collect()
 }
@@ -116,25 +113,6 @@ pub fn draw_points(rgb: &mut aac_io::Rgb8, points: &[Point], colour: Rgb<u8>) {
             }
         }
     }
-}
-
-/// Colour of the lowest rib's head in overlays.
-pub const RIB_COLOUR: Rgb<u8> = Rgb([80, 200, 255]);
-
-/// Marks where the finder saw the lowest rib meet the spine (the cue the
-/// level naming is checked against), labelled, sized to the image.
-pub fn draw_rib_head(rgb: &mut aac_io::Rgb8, head: Point) {
-    let scale = (rgb.height() / 500).max(1);
-    let radius = (rgb.height() as f64 / 200.0).max(3.0) as i32;
-    aac_io::draw::dot(rgb, head, radius, RIB_COLOUR);
-    aac_io::draw::text(
-        rgb,
-        head.x as i32 + 2 * radius,
-        head.y as i32 - 4 * scale as i32,
-        "last rib",
-        scale,
-        RIB_COLOUR,
-    );
 }
 
 /// Settings of `aac landmarks`.
@@ -309,9 +287,6 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
                 if a.overlays {
                     let mut rgb = display_rgb(img);
                     draw_points(&mut rgb, &f.points, FOUND_COLOUR);
-                    if let Some(head) = f.last_rib {
-                        draw_rib_head(&mut rgb, head);
-                    }
                     aac_io::write_rgb_png(
                         &a.out.join("overlays").join(format!("{id}.png")),
                         &resize_to_height(&rgb, 1000.min(rgb.height())),

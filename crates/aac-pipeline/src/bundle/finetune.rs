@@ -166,8 +166,8 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
             let finder = crate::landmarks::train_finder_with_progress(
                 &t,
                 Some(&fb),
-                (&pick(&train_ids, false), &pick(&val_ids, false)),
-                &crate::dataset_util::rib_truths(&ds)?,
+                &pick(&train_ids, false),
+                &pick(&val_ids, false),
             )?;
             payload.extend_from_slice(&finder);
             Some(LandmarkSection {

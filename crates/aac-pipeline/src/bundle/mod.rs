@@ -453,7 +453,6 @@ mod tests {
             val_error: None,
             coarse_bytes: 0,
             fine_grid: aac_landmarks::Grid::FULL,
-            last_rib: false,
         };
         aac_landmarks::Finder::to_bytes(&header, &net(3), &net(aac_io::N_SPINE))
     }

@@ -96,13 +96,8 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
                 seed: a.seed,
                 ..t.clone()
             };
-            let ribs = crate::dataset_util::rib_truths(&ds)?;
-            let finder = crate::landmarks::train_finder_with_progress(
-                &t,
-                None,
-                (&train_cases, &val_cases),
-                &ribs,
-            )?;
+            let finder =
+                crate::landmarks::train_finder_with_progress(&t, None, &train_cases, &val_cases)?;
             payload.extend_from_slice(&finder);
             Some(LandmarkSection {
                 unet_bytes: trained.model.len(),
