@@ -333,7 +333,9 @@ impl Finder {
         w: usize,
         h: usize,
     ) -> Result<Found, LandmarkError> {
-        if let Some(why) = regularity::sheared(&f.points) {
+        if let Some(why) =
+            regularity::sheared(&f.points).or_else(|| regularity::overlapping(&f.points))
+        {
             return Err(LandmarkError::NotVertebrae(why));
         }
         // Points the dataset contract refuses (bodies out of order, corners
@@ -440,9 +442,12 @@ impl Finder {
 }
 
 /// Points that cannot be four consecutive bodies as they stand: heights
-/// and gaps out of proportion, or a body sheared across two levels.
+/// and gaps out of proportion, a body sheared across two levels, or two
+/// bodies overlapping (one body read twice).
 fn misshapen(points: &[Point]) -> bool {
-    regularity::irregularity(points) > 1.0 || regularity::sheared(points).is_some()
+    regularity::irregularity(points) > 1.0
+        || regularity::sheared(points).is_some()
+        || regularity::overlapping(points).is_some()
 }
 
 /// The coarse stage's outcome for one image.
