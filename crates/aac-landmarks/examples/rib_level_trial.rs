@@ -7,8 +7,11 @@
 //! answer. Tested on another cohort's true points: the lowest level
 //! answered "rib" is the last rib-bearing vertebra.
 //!
-//! `cargo run --release -p aac-landmarks --example rib_level_trial --
-//! TRAIN_COHORT TEST_COHORT [EPOCHS]` (synthetic cohorts with `truth.json`).
+//! `BALANCED=1 WIDTH=16 ACROSS=3.5 ALONG=2.5 FORWARD=0.75 cargo run
+//! --release -p aac-landmarks --example rib_level_trial -- TRAIN_COHORT
+//! TEST_COHORT[,TEST_COHORT...] [EPOCHS]` (synthetic cohorts with
+//! `truth.json`; the settings of docs/landmarks.md). `SAVE=FILE` writes the
+//! trained network, `LOAD=FILE` tests a saved one without training.
 
 use aac_io::Point;
 use aac_landmarks::frame::{anchors, Frame};
@@ -135,47 +138,7 @@ fn sample(s: &Scan, k: i32, rng: Option<&mut ChaCha8Rng>) -> Vec<f32> {
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
-    let train = load(Path::new(&a[1]));
-    let test = load(Path::new(&a[2]));
     let epochs: usize = a.get(3).map_or(10, |s| s.parse().unwrap());
-    let items: Vec<(usize, i32, f32)> = train
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.last.map(|last| (i, last)))
-        .flat_map(|(i, last)| {
-            LEVELS
-                .iter()
-                .map(move |&k| (i, k, f32::from(u8::from(k <= last))))
-        })
-        .collect();
-    // The levels where the last rib can end (T12, L1) only, each patch
-    // of the rarer answer at that level repeated so both answers weigh
-    // alike.
-    let items: Vec<(usize, i32, f32)> = if std::env::var("BALANCED").is_ok() {
-        let mut out = Vec::new();
-        for k in [-1, 0] {
-            let at: Vec<_> = items.iter().filter(|t| t.1 == k).copied().collect();
-            let pos = at.iter().filter(|t| t.2 > 0.5).count().max(1);
-            let neg = (at.len() - pos).max(1);
-            for t in at {
-                let copies = if t.2 > 0.5 {
-                    (neg / pos).max(1)
-                } else {
-                    (pos / neg).max(1)
-                };
-                out.extend(std::iter::repeat_n(t, copies));
-            }
-        }
-        out
-    } else {
-        items
-    };
-    eprintln!(
-        "{} patches, {} with a rib",
-        items.len(),
-        items.iter().filter(|t| t.2 > 0.5).count()
-    );
-    let dev = aac_unet::device().autodiff();
     let cfg = UNetConfig {
         classes: 1,
         width: std::env::var("WIDTH")
@@ -188,7 +151,84 @@ fn main() {
         coords: false,
         rows: false,
     };
-    let mut net = aac_unet::with_seed(&dev, 7, || UNet::new(&cfg, &dev));
+    let net = match std::env::var("LOAD") {
+        Ok(path) => {
+            let bytes = std::fs::read(&path).unwrap();
+            aac_unet::model_file::from_bytes(&bytes, &aac_unet::device(), Path::new(&path))
+                .unwrap()
+                .0
+        }
+        Err(_) => train(&load(Path::new(&a[1])), &cfg, epochs),
+    };
+    if let Ok(path) = std::env::var("SAVE") {
+        let header = aac_unet::model_file::UnetHeader {
+            format: aac_unet::model_file::FORMAT.into(),
+            version: aac_unet::model_file::VERSION,
+            config: cfg.clone(),
+            threshold: 0.5,
+            val_dice: None,
+            epoch: epochs,
+            photometric: true,
+            averaged: 0,
+        };
+        std::fs::write(
+            &path,
+            aac_unet::model_file::to_bytes(&net, &header).unwrap(),
+        )
+        .unwrap();
+    }
+    let inf = Inference::new(net, aac_unet::device());
+    println!("cohort,id,kind,true_last,p_t11,p_t12,p_l1,p_l2");
+    for dir in a[2].split(',') {
+        test(&inf, dir, &load(Path::new(dir)));
+    }
+}
+
+/// The training patches: levels T11-L2 of every scan with attached ribs,
+/// labelled 1 where a rib leaves; with `BALANCED`, only T12 and L1 (where
+/// a last rib can end), each patch of the rarer answer at its level
+/// repeated so that both answers weigh alike.
+fn patches(train: &[Scan]) -> Vec<(usize, i32, f32)> {
+    let items: Vec<(usize, i32, f32)> = train
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.last.map(|last| (i, last)))
+        .flat_map(|(i, last)| {
+            LEVELS
+                .iter()
+                .map(move |&k| (i, k, f32::from(u8::from(k <= last))))
+        })
+        .collect();
+    if std::env::var("BALANCED").is_err() {
+        return items;
+    }
+    let mut out = Vec::new();
+    for k in [-1, 0] {
+        let at: Vec<_> = items.iter().filter(|t| t.1 == k).copied().collect();
+        let pos = at.iter().filter(|t| t.2 > 0.5).count().max(1);
+        let neg = (at.len() - pos).max(1);
+        for t in at {
+            let copies = if t.2 > 0.5 {
+                (neg / pos).max(1)
+            } else {
+                (pos / neg).max(1)
+            };
+            out.extend(std::iter::repeat_n(t, copies));
+        }
+    }
+    out
+}
+
+/// Trains the classifier (the mean of its logit map is the answer).
+fn train(train: &[Scan], cfg: &UNetConfig, epochs: usize) -> UNet {
+    let items = patches(train);
+    eprintln!(
+        "{} patches, {} with a rib",
+        items.len(),
+        items.iter().filter(|t| t.2 > 0.5).count()
+    );
+    let dev = aac_unet::device().autodiff();
+    let mut net = aac_unet::with_seed(&dev, 7, || UNet::new(cfg, &dev));
     let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
     let batch = 16;
     let t0 = std::time::Instant::now();
@@ -211,13 +251,8 @@ fn main() {
                 TensorData::new(xs.concat(), [n, 1, PATCH.height, PATCH.width]),
                 &dev,
             );
-            let y = Tensor::<4>::from_data(
-                TensorData::new(
-                    chunk.iter().map(|&j| items[j].2).collect::<Vec<f32>>(),
-                    [n, 1, 1, 1],
-                ),
-                &dev,
-            );
+            let labels: Vec<f32> = chunk.iter().map(|&j| items[j].2).collect();
+            let y = Tensor::<4>::from_data(TensorData::new(labels, [n, 1, 1, 1]), &dev);
             let logit = net.forward(x).mean_dim(2).mean_dim(3);
             let loss = bce_loss(logit, y);
             let value: f32 = loss.clone().into_scalar();
@@ -232,10 +267,16 @@ fn main() {
             t0.elapsed().as_secs_f64()
         );
     }
-    let inf = Inference::new(net.valid(), aac_unet::device());
+    net.valid()
+}
+
+/// Prints each test scan's answers and, on stderr, the table of the last
+/// rib-bearing vertebra read (the lowest level answered "rib") against
+/// the truth.
+fn test(inf: &Inference, name: &str, test: &[Scan]) {
+    const NAMES: [&str; 4] = ["T11", "T12", "L1", "L2"];
     let mut table = std::collections::BTreeMap::<(String, String), usize>::new();
-    println!("id,kind,true_last,p_t11,p_t12,p_l1,p_l2");
-    for s in &test {
+    for s in test {
         let xs: Vec<Vec<f32>> = LEVELS.iter().map(|&k| sample(s, k, None)).collect();
         let refs: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
         let p: Vec<f64> = inf
@@ -252,17 +293,15 @@ fn main() {
             .filter(|(_, &q)| q > 0.5)
             .map(|(&k, _)| k)
             .max()
-            .map_or("none".to_string(), |k| {
-                ["T11", "T12", "L1", "L2"][(k + 2) as usize].into()
-            });
+            .map_or("none".to_string(), |k| NAMES[(k + 2) as usize].into());
         let truth = s.last.map_or("bands".to_string(), |k| {
-            format!("last {}", ["T11", "T12", "L1", "L2"][(k + 2) as usize])
+            format!("last {}", NAMES[(k + 2) as usize])
         });
         *table
             .entry((format!("{} ({truth})", s.kind), found))
             .or_default() += 1;
         println!(
-            "{},{},{},{:.3},{:.3},{:.3},{:.3}",
+            "{name},{},{},{},{:.3},{:.3},{:.3},{:.3}",
             s.id,
             s.kind,
             s.last.map_or(String::new(), |k| k.to_string()),
@@ -272,7 +311,8 @@ fn main() {
             p[3]
         );
     }
+    eprintln!("{name}:");
     for ((kind, found), n) in table {
-        eprintln!("{kind:32} read as last on {found:5}: {n}");
+        eprintln!("  {kind:32} read as last on {found:5}: {n}");
     }
 }

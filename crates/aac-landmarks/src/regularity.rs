@@ -28,24 +28,27 @@ fn body_heights(p: &[Point]) -> [f64; 4] {
     })
 }
 
+/// The endplates either side of disc `k` (0: T12/L1 .. 4: L4/L5), each as
+/// its (posterior, anterior) point indices: the upper body's inferior, the
+/// lower body's superior.
+fn disc_endplates(k: usize) -> ((usize, usize), (usize, usize)) {
+    let upper = if k == 0 {
+        (index::T12_INF_POST, index::T12_INF_ANT)
+    } else {
+        (index::inf_post(k - 1), index::inf_ant(k - 1))
+    };
+    let lower = if k == 4 {
+        (index::L5_SUP_POST, index::L5_SUP_ANT)
+    } else {
+        (index::sup_post(k), index::sup_ant(k))
+    };
+    (upper, lower)
+}
+
 /// The five disc gaps T12/L1 .. L4/L5 (mean of the two walls), pixels.
 fn disc_gaps(p: &[Point]) -> [f64; 5] {
-    let upper = |k: usize| {
-        if k == 0 {
-            (index::T12_INF_POST, index::T12_INF_ANT)
-        } else {
-            (index::inf_post(k - 1), index::inf_ant(k - 1))
-        }
-    };
-    let lower = |k: usize| {
-        if k == 4 {
-            (index::L5_SUP_POST, index::L5_SUP_ANT)
-        } else {
-            (index::sup_post(k), index::sup_ant(k))
-        }
-    };
     std::array::from_fn(|k| {
-        let ((up, ua), (lp, la)) = (upper(k), lower(k));
+        let ((up, ua), (lp, la)) = disc_endplates(k);
         (p[up].dist(&p[lp]) + p[ua].dist(&p[la])) / 2.0
     })
 }
@@ -219,16 +222,7 @@ pub fn overlapping(p: &[Point]) -> Option<String> {
     let height = median(&body_heights(p)).max(1e-6);
     let (worst, k) = (0..5)
         .map(|k| {
-            let (up, ua) = if k == 0 {
-                (index::T12_INF_POST, index::T12_INF_ANT)
-            } else {
-                (index::inf_post(k - 1), index::inf_ant(k - 1))
-            };
-            let (lp, la) = if k == 4 {
-                (index::L5_SUP_POST, index::L5_SUP_ANT)
-            } else {
-                (index::sup_post(k), index::sup_ant(k))
-            };
+            let ((up, ua), (lp, la)) = disc_endplates(k);
             let gap = along(p[up], p[lp]).min(along(p[ua], p[la]));
             (-gap / height, k)
         })
