@@ -8,8 +8,8 @@
 //! answered "rib" is the last rib-bearing vertebra.
 //!
 //! `BALANCED=1 WIDTH=16 ACROSS=3.5 ALONG=2.5 FORWARD=0.75 cargo run
-//! --release -p aac-landmarks --example rib_level_trial -- TRAIN_COHORT
-//! TEST_COHORT[,TEST_COHORT...] [EPOCHS]` (synthetic cohorts with
+//! --release -p aac-landmarks --example rib_level_trial --
+//! TRAIN_COHORT[,TRAIN_COHORT...] TEST_COHORT[,TEST_COHORT...] [EPOCHS]` (synthetic cohorts with
 //! `truth.json`; the settings of docs/landmarks.md). `SAVE=FILE` writes the
 //! trained network, `LOAD=FILE` tests a saved one without training.
 
@@ -158,7 +158,10 @@ fn main() {
                 .unwrap()
                 .0
         }
-        Err(_) => train(&load(Path::new(&a[1])), &cfg, epochs),
+        Err(_) => {
+            let scans: Vec<Scan> = a[1].split(',').flat_map(|d| load(Path::new(d))).collect();
+            train(&scans, &cfg, epochs)
+        }
     };
     if let Ok(path) = std::env::var("SAVE") {
         let header = aac_unet::model_file::UnetHeader {

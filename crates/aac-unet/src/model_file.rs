@@ -1,7 +1,10 @@
 //! The U-net model file: a magic line, a JSON header line (format, version,
 //! network config, threshold, training metadata), then burn's record bytes.
 
+use crate::net::sequential_ids;
 use crate::net::{UNet, UNetConfig};
+#[cfg(test)]
+use burn::module::{ModuleMapper, Param, ParamId, RunningState};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -68,10 +71,10 @@ fn bad(path: &Path, message: impl Into<String>) -> ModelFileError {
     }
 }
 
-/// Serialises a network (in eval mode) and its header to bytes.
+/// Serialises a network (in eval mode) and its header to bytes: the same
+/// weights, the same bytes.
 pub fn to_bytes(net: &UNet, header: &UnetHeader) -> Result<Vec<u8>, ModelFileError> {
-    let record = net
-        .valid()
+    let record = sequential_ids(net.valid())
         .into_record()
         .into_bytes()
         .map_err(|e| ModelFileError::Serialise(format!("{e:?}")))?;
@@ -133,7 +136,10 @@ pub fn from_bytes(
             format!("U-net weights do not match the header: {e:?}"),
         )
     })?;
-    Ok((net, header))
+    // Files of before 0.9 carry burn's random ids; in memory every network
+    // has the sequential ones, so an optimizer's checkpointed state (keyed
+    // by id) matches the network read back.
+    Ok((sequential_ids(net), header))
 }
 
 /// Writes a model file atomically.
@@ -148,4 +154,67 @@ pub fn load(path: &Path, dev: &Device) -> Result<(UNet, UnetHeader), ModelFileEr
     let bytes = aac_io::read_capped(path, aac_io::input::MAX_MODEL_BYTES)
         .map_err(|e| bad(path, e.to_string()))?;
     from_bytes(&bytes, dev, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gives every parameter and running statistic a fresh random id, as
+    /// another process making the same network would.
+    struct FreshIds;
+
+    impl ModuleMapper for FreshIds {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (_, value, mapper) = p.consume();
+            Param::from_mapped_value(ParamId::new(), value, mapper)
+        }
+    }
+
+    fn fresh_ids(net: UNet) -> UNet {
+        let mut net = net.map(&mut FreshIds);
+        let blocks = net
+            .down
+            .iter_mut()
+            .chain(std::iter::once(&mut net.bottom))
+            .chain(net.dec.iter_mut());
+        for block in blocks {
+            for bn in [&mut block.b1, &mut block.b2] {
+                bn.running_mean =
+                    RunningState::with_id(ParamId::new(), bn.running_mean.value_sync());
+                bn.running_var = RunningState::with_id(ParamId::new(), bn.running_var.value_sync());
+            }
+        }
+        net
+    }
+
+    #[test]
+    fn the_same_weights_give_the_same_bytes_whatever_ids_burn_drew() {
+        let dev = Device::flex();
+        let cfg = UNetConfig {
+            classes: 2,
+            width: 2,
+            depth: 2,
+            dropout: 0.0,
+            prior: 0.01,
+            coords: true,
+            rows: false,
+        };
+        let net = UNet::new(&cfg, &dev);
+        let twin = fresh_ids(net.clone());
+        // burn writes the ids with the weights: the raw records differ.
+        let raw = |n: &UNet| n.valid().into_record().into_bytes().unwrap().to_vec();
+        assert_ne!(raw(&net), raw(&twin));
+        let header = UnetHeader {
+            format: FORMAT.into(),
+            version: VERSION,
+            config: cfg,
+            threshold: 0.5,
+            val_dice: None,
+            epoch: 0,
+            photometric: false,
+            averaged: 0,
+        };
+        assert!(to_bytes(&net, &header).unwrap() == to_bytes(&twin, &header).unwrap());
+    }
 }

@@ -8,6 +8,7 @@ use crate::batchnorm::batch_norm;
 use crate::dropout::dropout;
 use crate::upconv::upconv;
 use burn::module::Param;
+use burn::module::{ModuleMapper, ParamId, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, PaddingConfig2d, Relu};
@@ -118,6 +119,64 @@ fn pool(layer: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// Numbers a network's parameters 1, 2, ... in the order they are visited
+/// ([`sequential_ids`]).
+struct SequentialIds(u64);
+
+impl SequentialIds {
+    fn id(&mut self) -> ParamId {
+        self.0 += 1;
+        ParamId::from(self.0)
+    }
+
+    fn next<T: burn::module::Parameter>(&mut self, p: Param<T>) -> Param<T> {
+        let (_, value, mapper) = p.consume();
+        Param::from_mapped_value(self.id(), value, mapper)
+    }
+
+    /// The network with every id renumbered: parameters through the
+    /// mapper, the batch norms' running statistics (which keep their own
+    /// ids through a mapper) rebuilt.
+    fn apply(mut self, net: UNet) -> UNet {
+        let mut net = net.map(&mut self);
+        let blocks = net
+            .down
+            .iter_mut()
+            .chain(std::iter::once(&mut net.bottom))
+            .chain(net.dec.iter_mut());
+        for block in blocks {
+            for bn in [&mut block.b1, &mut block.b2] {
+                bn.running_mean = RunningState::with_id(self.id(), bn.running_mean.value_sync());
+                bn.running_var = RunningState::with_id(self.id(), bn.running_var.value_sync());
+            }
+        }
+        net
+    }
+}
+
+impl ModuleMapper for SequentialIds {
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        self.next(p)
+    }
+
+    fn map_int<const D: usize>(&mut self, p: Param<Tensor<D, Int>>) -> Param<Tensor<D, Int>> {
+        self.next(p)
+    }
+
+    fn map_bool<const D: usize>(&mut self, p: Param<Tensor<D, Bool>>) -> Param<Tensor<D, Bool>> {
+        self.next(p)
+    }
+}
+
+/// The network with its parameters (and batch-norm running statistics)
+/// numbered 1, 2, ... in a fixed order. burn draws each parameter's id at
+/// random when it is made, and model files carry the ids with the weights,
+/// so without this the same weights (two runs of one training) would give
+/// different files and checksums. Every network made or read has these ids.
+pub(crate) fn sequential_ids(net: UNet) -> UNet {
+    SequentialIds(0).apply(net)
+}
+
 /// The U-net.
 #[derive(Module, Debug)]
 pub struct UNet {
@@ -170,7 +229,7 @@ impl UNet {
             (p / (1.0 - p)).ln(),
             dev,
         )));
-        UNet {
+        sequential_ids(UNet {
             down,
             pool: MaxPool2dConfig::new([2, 2]).init(),
             bottom,
@@ -179,7 +238,7 @@ impl UNet {
             head,
             coords: cfg.coords,
             rows: cfg.rows,
-        }
+        })
     }
 
     /// Logits [N, classes, H, W] for input [N, 1, H, W] (H and W divisible by 2^depth).
