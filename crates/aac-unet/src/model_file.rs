@@ -4,7 +4,7 @@
 use crate::net::sequential_ids;
 use crate::net::{UNet, UNetConfig};
 #[cfg(test)]
-use burn::module::{ModuleMapper, Param, ParamId, RunningState};
+use burn::module::{ModuleMapper, Param, ParamId};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -173,18 +173,7 @@ mod tests {
 
     fn fresh_ids(net: UNet) -> UNet {
         let mut net = net.map(&mut FreshIds);
-        let blocks = net
-            .down
-            .iter_mut()
-            .chain(std::iter::once(&mut net.bottom))
-            .chain(net.dec.iter_mut());
-        for block in blocks {
-            for bn in [&mut block.b1, &mut block.b2] {
-                bn.running_mean =
-                    RunningState::with_id(ParamId::new(), bn.running_mean.value_sync());
-                bn.running_var = RunningState::with_id(ParamId::new(), bn.running_var.value_sync());
-            }
-        }
+        crate::net::renumber_running_stats(&mut net, ParamId::new);
         net
     }
 

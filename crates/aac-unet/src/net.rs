@@ -139,18 +139,25 @@ impl SequentialIds {
     /// ids through a mapper) rebuilt.
     fn apply(mut self, net: UNet) -> UNet {
         let mut net = net.map(&mut self);
-        let blocks = net
-            .down
-            .iter_mut()
-            .chain(std::iter::once(&mut net.bottom))
-            .chain(net.dec.iter_mut());
-        for block in blocks {
-            for bn in [&mut block.b1, &mut block.b2] {
-                bn.running_mean = RunningState::with_id(self.id(), bn.running_mean.value_sync());
-                bn.running_var = RunningState::with_id(self.id(), bn.running_var.value_sync());
-            }
-        }
+        renumber_running_stats(&mut net, || self.id());
         net
+    }
+}
+
+/// Gives each batch norm's running mean and variance, in a fixed order, the
+/// next id from `id` (a [`ModuleMapper`] cannot: running statistics keep
+/// their own ids through one).
+pub(crate) fn renumber_running_stats(net: &mut UNet, mut id: impl FnMut() -> ParamId) {
+    let blocks = net
+        .down
+        .iter_mut()
+        .chain(std::iter::once(&mut net.bottom))
+        .chain(net.dec.iter_mut());
+    for block in blocks {
+        for bn in [&mut block.b1, &mut block.b2] {
+            bn.running_mean = RunningState::with_id(id(), bn.running_mean.value_sync());
+            bn.running_var = RunningState::with_id(id(), bn.running_var.value_sync());
+        }
     }
 }
 
