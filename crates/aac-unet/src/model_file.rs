@@ -136,7 +136,7 @@ pub fn from_bytes(
             format!("U-net weights do not match the header: {e:?}"),
         )
     })?;
-    // Files of before 0.9 carry burn's random ids; in memory every network
+    // Files written before 0.8.1 carry burn's random ids; in memory every network
     // has the sequential ones, so an optimizer's checkpointed state (keyed
     // by id) matches the network read back.
     Ok((sequential_ids(net), header))
