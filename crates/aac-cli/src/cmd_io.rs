@@ -24,6 +24,11 @@ pub struct ConvertArgs {
     input: PathBuf,
     /// Output 16-bit PNG.
     output: PathBuf,
+    /// Write the negative (each value mirrored within the image's range):
+    /// for scans stored inverted, bone dark, which the finder reports
+    /// ("the scan looks stored inverted").
+    #[arg(long)]
+    invert: bool,
 }
 
 /// Arguments of `aac check`.
@@ -97,7 +102,10 @@ pub fn info(a: InfoArgs) -> Result<ExitCode> {
 
 /// Runs `aac convert`.
 pub fn convert(a: ConvertArgs) -> Result<ExitCode> {
-    let img = read_image(&a.input)?;
+    let mut img = read_image(&a.input)?;
+    if a.invert {
+        img = aac_io::image_io::negative_image(&img);
+    }
     write_png16(&a.output, &img).with_context(|| format!("writing {}", a.output.display()))?;
     Ok(ExitCode::SUCCESS)
 }

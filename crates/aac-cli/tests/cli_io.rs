@@ -136,6 +136,26 @@ fn info_and_convert_on_real_dicom() {
     assert!(o.status.success(), "{}", text(&o));
     let img = image::open(&out).unwrap();
     assert_eq!(img.color(), image::ColorType::L16);
+    // --invert writes the negative within the image's own range.
+    let neg = tmp.path().join("ct-negative.png");
+    let o = aac(&[
+        "convert",
+        dir.join("CT_small.dcm").to_str().unwrap(),
+        neg.to_str().unwrap(),
+        "--invert",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (a, b) = (img.to_luma16(), image::open(&neg).unwrap().to_luma16());
+    let (lo, hi) = (
+        *a.as_raw().iter().min().unwrap(),
+        *a.as_raw().iter().max().unwrap(),
+    );
+    assert!(hi > lo);
+    assert!(a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .all(|(&x, &y)| u32::from(x) + u32::from(y) == u32::from(lo) + u32::from(hi)));
 }
 
 #[test]

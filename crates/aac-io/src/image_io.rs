@@ -157,7 +157,52 @@ fn write_dynamic(path: &Path, img: &DynamicImage) -> Result<()> {
     write_atomic(path, |w| w.write_all(&bytes))
 }
 
+/// The negative of an image, each value mirrored within the image's own
+/// range (`max - (v - min)`, so integers cannot overflow): what a scan
+/// stored inverted (bone dark, as some exports and "negative" displays
+/// write it) looks like the right way round. Empty input gives empty output.
+pub fn negative<T>(values: &[T]) -> Vec<T>
+where
+    T: Copy + PartialOrd + std::ops::Sub<Output = T>,
+{
+    let Some(&first) = values.first() else {
+        return Vec::new();
+    };
+    let (lo, hi) = values.iter().fold((first, first), |(lo, hi), &v| {
+        (if v < lo { v } else { lo }, if v > hi { v } else { hi })
+    });
+    values.iter().map(|&v| hi - (v - lo)).collect()
+}
+
+/// [`negative`] of a 16-bit image (`aac convert --invert`).
+pub fn negative_image(img: &Gray16) -> Gray16 {
+    Gray16::from_raw(img.width(), img.height(), negative(img.as_raw()))
+        .expect("the negative has the image's size")
+}
+
 /// Converts an image into `f32` values in row-major order.
 pub fn to_f32(img: &Gray16) -> Vec<f32> {
     img.as_raw().iter().map(|&v| v as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_negative_mirrors_within_the_images_own_range() {
+        assert_eq!(negative(&[100u16, 200, 150]), vec![200, 100, 150]);
+        // The full 16-bit range: no overflow at either end.
+        assert_eq!(negative(&[0u16, 65535, 1]), vec![65535, 0, 65534]);
+        assert_eq!(negative(&[0.5f32, 2.0]), vec![2.0, 0.5]);
+        assert!(negative::<f32>(&[]).is_empty());
+        let img = Gray16::from_raw(2, 1, vec![7, 9]).unwrap();
+        let n = negative_image(&img);
+        assert_eq!(
+            (n.width(), n.height(), n.as_raw().clone()),
+            (2, 1, vec![9, 7])
+        );
+        // Twice is the image itself.
+        assert_eq!(negative_image(&n), img);
+    }
 }

@@ -1,5 +1,9 @@
 //! Errors of the landmark finder.
 
+/// What [`LandmarkError::LooksInverted`] says of the scan (one home for
+/// the words that summaries count).
+pub const LOOKS_INVERTED: &str = "the scan looks stored inverted (bone dark)";
+
 /// Why points could not be found or a finder could not be trained or read.
 #[derive(Debug, thiserror::Error)]
 pub enum LandmarkError {
@@ -12,6 +16,15 @@ pub enum LandmarkError {
     /// read from them.
     #[error("no usable L1-L4 found: {0}; place the points by hand (--landmarks)")]
     NotVertebrae(String),
+    /// No usable points, but the image's negative shows four regular
+    /// bodies: the scan looks stored inverted (bone dark).
+    #[error("{why}; the image's negative shows four regular bodies (confidence {confidence:.2}): {LOOKS_INVERTED}: write it bone-bright with `aac convert IN OUT.png --invert` and run again")]
+    LooksInverted {
+        /// Why the image itself gave no usable points.
+        why: String,
+        /// The finder's confidence on the negative.
+        confidence: f64,
+    },
     /// Every pixel of the image has the same value.
     #[error("no spine found in the image: every pixel has the value {0}")]
     Blank(f32),

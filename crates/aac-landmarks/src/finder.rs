@@ -180,7 +180,58 @@ impl Finder {
     /// An image gets an error when it is blank or too small, holds no
     /// spine, or its best points cannot be four vertebral bodies
     /// ([`LandmarkError::NotVertebrae`]).
+    ///
+    /// Where no usable points were found, or the network is in doubt
+    /// (confidence below the header's bar), the image's negative is looked
+    /// at too: a scan stored inverted (bone dark) is said to be so
+    /// ([`LandmarkError::LooksInverted`], or a doubt) when its negative
+    /// shows four regular bodies that the finder is sure of.
     pub fn find(&self, images: &[(&[f32], usize, usize)]) -> Vec<Result<Found, LandmarkError>> {
+        let mut found = self.find_once(images);
+        self.note_inverted(images, &mut found);
+        found
+    }
+
+    /// Looks at the negatives of the images whose points failed or are in
+    /// the network's doubt, and says so where a negative is read clearly
+    /// better ([`inverted_note`]).
+    fn note_inverted(
+        &self,
+        images: &[(&[f32], usize, usize)],
+        found: &mut [Result<Found, LandmarkError>],
+    ) {
+        let bar = self.header.uncertain_below;
+        let retry: Vec<usize> = found
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| match r {
+                Ok(f) => f.confidence < bar,
+                Err(e) => matches!(
+                    e,
+                    LandmarkError::NoSpine(_) | LandmarkError::NotVertebrae(_)
+                ),
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if retry.is_empty() {
+            return;
+        }
+        let negatives: Vec<Vec<f32>> = retry
+            .iter()
+            .map(|&i| aac_io::image_io::negative(images[i].0))
+            .collect();
+        let inputs: Vec<(&[f32], usize, usize)> = retry
+            .iter()
+            .zip(&negatives)
+            .map(|(&i, n)| (n.as_slice(), images[i].1, images[i].2))
+            .collect();
+        for (&i, negative) in retry.iter().zip(self.find_once(&inputs)) {
+            let original = std::mem::replace(&mut found[i], Err(LandmarkError::Blank(0.0)));
+            found[i] = inverted_note(original, &negative);
+        }
+    }
+
+    fn find_once(&self, images: &[(&[f32], usize, usize)]) -> Vec<Result<Found, LandmarkError>> {
         let coarse_frames: Vec<Option<Frame>> = images
             .iter()
             .map(|&(_, w, h)| (w >= 16 && h >= 16).then(|| Frame::whole_image(w, h)))
@@ -441,6 +492,41 @@ impl Finder {
     }
 }
 
+/// The finder's result for an image after looking at its negative: when
+/// the negative shows four regular bodies with no doubt, at a confidence
+/// above the original's, a failed image becomes
+/// [`LandmarkError::LooksInverted`] and doubtful points get a doubt that
+/// says so; otherwise the original stands.
+pub fn inverted_note(
+    original: Result<Found, LandmarkError>,
+    negative: &Result<Found, LandmarkError>,
+) -> Result<Found, LandmarkError> {
+    let Ok(n) = negative else {
+        return original;
+    };
+    if n.uncertain() {
+        return original;
+    }
+    match original {
+        Err(LandmarkError::NotVertebrae(why)) => Err(LandmarkError::LooksInverted {
+            why: format!("no usable L1-L4 found: {why}"),
+            confidence: n.confidence,
+        }),
+        Err(e @ LandmarkError::NoSpine(_)) => Err(LandmarkError::LooksInverted {
+            why: e.to_string(),
+            confidence: n.confidence,
+        }),
+        Ok(mut f) if n.confidence > f.confidence => {
+            f.doubts.push(format!(
+                "the image's negative shows four regular bodies (confidence {:.2} against {:.2}): the scan may be stored inverted, bone dark (`aac convert --invert`)",
+                n.confidence, f.confidence
+            ));
+            Ok(f)
+        }
+        other => other,
+    }
+}
+
 /// Points that cannot be four consecutive bodies as they stand: heights
 /// and gaps out of proportion, a body sheared across two levels, or two
 /// bodies overlapping (one body read twice).
@@ -576,6 +662,54 @@ fn constant_value(img: &[f32]) -> Option<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn found(confidence: f64, doubts: &[&str]) -> Found {
+        Found {
+            points: Vec::new(),
+            coarse: Vec::new(),
+            confidence,
+            doubts: doubts.iter().map(|d| d.to_string()).collect(),
+            cue: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_negative_read_clearly_better_says_the_scan_looks_inverted() {
+        let sure = Ok(found(0.9, &[]));
+        // A failed image whose negative is sure: an error that says why and
+        // what to do.
+        let r = inverted_note(Err(LandmarkError::NotVertebrae("L2 twisted".into())), &sure);
+        let Err(e @ LandmarkError::LooksInverted { .. }) = r else {
+            panic!("{r:?}");
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("no usable L1-L4 found: L2 twisted; the image's negative")
+                && msg.contains("confidence 0.90")
+                && msg.contains("--invert"),
+            "{msg}"
+        );
+        let r = inverted_note(Err(LandmarkError::NoSpine(0.01)), &sure);
+        assert!(
+            matches!(r, Err(LandmarkError::LooksInverted { .. })),
+            "{r:?}"
+        );
+        // Doubtful points whose negative is surer: a doubt more.
+        let r = inverted_note(Ok(found(0.1, &["confidence 0.10 below 0.30"])), &sure).unwrap();
+        assert_eq!(r.doubts.len(), 2);
+        assert!(r.doubts[1].contains("stored inverted"), "{:?}", r.doubts);
+        // A negative in doubt, or no surer, or failed: the original stands.
+        let doubtful = Ok(found(0.95, &["coarse and fine endplates differ"]));
+        let r = inverted_note(Err(LandmarkError::NotVertebrae("x".into())), &doubtful);
+        assert!(matches!(r, Err(LandmarkError::NotVertebrae(_))), "{r:?}");
+        let r = inverted_note(Ok(found(0.95, &[])), &sure).unwrap();
+        assert!(r.doubts.is_empty());
+        let r = inverted_note(Ok(found(0.1, &["d"])), &Err(LandmarkError::NoSpine(0.0))).unwrap();
+        assert_eq!(r.doubts, vec!["d".to_string()]);
+        // Other failures are not about polarity.
+        let r = inverted_note(Err(LandmarkError::TooSmall(4, 4)), &sure);
+        assert!(matches!(r, Err(LandmarkError::TooSmall(4, 4))), "{r:?}");
+    }
 
     #[test]
     fn alternative_windows_move_one_end_a_level_and_carry_the_coarse_second_choice() {

@@ -146,6 +146,21 @@ pub struct LandmarksSummary {
     pub errors: usize,
 }
 
+/// What to add to "every image failed" when some of the failures' messages
+/// (`messages`) say the scan looks stored inverted: how many, and the way
+/// out; empty when none does.
+pub fn inverted_advice<'a>(messages: impl Iterator<Item = &'a str>) -> String {
+    let n = messages
+        .filter(|m| m.contains(aac_landmarks::error::LOOKS_INVERTED))
+        .count();
+    if n == 0 {
+        return String::new();
+    }
+    format!(
+        "; {n} of them look stored inverted, bone dark (`aac convert IN OUT.png --invert` writes an image bone-bright)"
+    )
+}
+
 /// One row of `landmarks.csv`.
 fn csv_row(id: &str, found: &Result<Found, String>) -> Vec<String> {
     match found {
@@ -335,11 +350,33 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
     // Every image of this run failed, now or in an earlier run.
     let mine: Vec<&Vec<String>> = all.iter().filter(|r| images.contains_key(&r[0])).collect();
     if !mine.is_empty() && mine.iter().all(|r| r[1] == "error") {
+        let advice = inverted_advice(mine.iter().map(|r| r[3].as_str()));
         bail!(
-            "no points were found in any of the {} images (see the message column of {})",
+            "no points were found in any of the {} images (see the message column of {}){advice}",
             mine.len(),
             csv_path.display()
         );
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_advice_counts_the_scans_that_look_inverted() {
+        let inverted = aac_landmarks::LandmarkError::LooksInverted {
+            why: "no usable L1-L4 found: x".into(),
+            confidence: 0.9,
+        }
+        .to_string();
+        let messages = [inverted.as_str(), "no spine found", inverted.as_str()];
+        let advice = inverted_advice(messages.into_iter());
+        assert!(
+            advice.starts_with("; 2 of them look stored inverted") && advice.contains("--invert"),
+            "{advice}"
+        );
+        assert_eq!(inverted_advice(["no spine found"].into_iter()), "");
+    }
 }

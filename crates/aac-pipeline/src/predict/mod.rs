@@ -263,9 +263,10 @@ fn predict_in_pool(a: &PredictConfig) -> Result<()> {
         .collect();
     if !mine.is_empty() && mine.iter().all(|r| r.status == Status::Error) {
         bail!(
-            "every one of the {} images failed (see the message column of {})",
+            "every one of the {} images failed (see the message column of {}){}",
             mine.len(),
-            scores_path.display()
+            scores_path.display(),
+            crate::landmarks::inverted_advice(mine.iter().map(|r| r.message.as_str()))
         );
     }
     Ok(())
