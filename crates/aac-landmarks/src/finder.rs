@@ -187,48 +187,56 @@ impl Finder {
     /// ([`LandmarkError::LooksInverted`], or a doubt) when its negative
     /// shows four regular bodies that the finder is sure of.
     pub fn find(&self, images: &[(&[f32], usize, usize)]) -> Vec<Result<Found, LandmarkError>> {
-        let mut found = self.find_once(images);
-        self.note_inverted(images, &mut found);
+        let found = self.find_once(images);
+        let negatives = self.negatives_of_doubtful(images, &found);
         found
+            .into_iter()
+            .zip(negatives)
+            .map(|(r, negative)| match negative {
+                Some(n) => inverted_note(r, &n),
+                None => r,
+            })
+            .collect()
     }
 
-    /// Looks at the negatives of the images whose points failed or are in
-    /// the network's doubt, and says so where a negative is read clearly
-    /// better ([`inverted_note`]).
-    fn note_inverted(
+    /// The finder's result on the negative of each image whose points
+    /// failed or are in the network's doubt (None for the others).
+    fn negatives_of_doubtful(
         &self,
         images: &[(&[f32], usize, usize)],
-        found: &mut [Result<Found, LandmarkError>],
-    ) {
+        found: &[Result<Found, LandmarkError>],
+    ) -> Vec<Option<Result<Found, LandmarkError>>> {
         let bar = self.header.uncertain_below;
-        let retry: Vec<usize> = found
+        let doubtful: Vec<bool> = found
             .iter()
-            .enumerate()
-            .filter(|(_, r)| match r {
+            .map(|r| match r {
                 Ok(f) => f.confidence < bar,
                 Err(e) => matches!(
                     e,
                     LandmarkError::NoSpine(_) | LandmarkError::NotVertebrae(_)
                 ),
             })
-            .map(|(i, _)| i)
             .collect();
-        if retry.is_empty() {
-            return;
-        }
-        let negatives: Vec<Vec<f32>> = retry
+        let negatives: Vec<(Vec<f32>, usize, usize)> = images
             .iter()
-            .map(|&i| aac_io::image_io::negative(images[i].0))
+            .zip(&doubtful)
+            .filter(|(_, &d)| d)
+            .map(|(&(img, w, h), _)| (aac_io::image_io::negative(img), w, h))
             .collect();
-        let inputs: Vec<(&[f32], usize, usize)> = retry
+        let inputs: Vec<(&[f32], usize, usize)> = negatives
             .iter()
-            .zip(&negatives)
-            .map(|(&i, n)| (n.as_slice(), images[i].1, images[i].2))
+            .map(|(n, w, h)| (n.as_slice(), *w, *h))
             .collect();
-        for (&i, negative) in retry.iter().zip(self.find_once(&inputs)) {
-            let original = std::mem::replace(&mut found[i], Err(LandmarkError::Blank(0.0)));
-            found[i] = inverted_note(original, &negative);
+        let mut results = if inputs.is_empty() {
+            Vec::new()
+        } else {
+            self.find_once(&inputs)
         }
+        .into_iter();
+        doubtful
+            .iter()
+            .map(|&d| if d { results.next() } else { None })
+            .collect()
     }
 
     fn find_once(&self, images: &[(&[f32], usize, usize)]) -> Vec<Result<Found, LandmarkError>> {
