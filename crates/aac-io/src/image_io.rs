@@ -180,6 +180,20 @@ pub fn negative_image(img: &Gray16) -> Gray16 {
         .expect("the negative has the image's size")
 }
 
+/// The left-right mirror image of row-major `values` `width` wide (the
+/// patient facing the other way): each row reversed. A length that is not
+/// a whole number of rows keeps its last partial row as it is.
+pub fn mirrored_rows<T: Copy>(values: &[T], width: usize) -> Vec<T> {
+    if width == 0 {
+        return values.to_vec();
+    }
+    let mut out = values.to_vec();
+    for row in out.chunks_exact_mut(width) {
+        row.reverse();
+    }
+    out
+}
+
 /// Converts an image into `f32` values in row-major order.
 pub fn to_f32(img: &Gray16) -> Vec<f32> {
     img.as_raw().iter().map(|&v| v as f32).collect()
@@ -188,6 +202,15 @@ pub fn to_f32(img: &Gray16) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirrored_rows_reverse_each_row_and_twice_is_identity() {
+        let v = [1, 2, 3, 4, 5, 6];
+        assert_eq!(mirrored_rows(&v, 3), vec![3, 2, 1, 6, 5, 4]);
+        assert_eq!(mirrored_rows(&mirrored_rows(&v, 2), 2), v.to_vec());
+        assert_eq!(mirrored_rows(&v, 0), v.to_vec());
+        assert!(mirrored_rows::<u16>(&[], 4).is_empty());
+    }
 
     #[test]
     fn the_negative_mirrors_within_the_images_own_range() {
