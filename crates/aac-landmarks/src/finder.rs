@@ -466,7 +466,10 @@ impl Finder {
             f.doubts.insert(0, why);
         }
         f.cue = sacrum.words;
-        f.doubts.extend(sacrum.doubt);
+        // A view that ends above S1 has said why the count was not made.
+        if sacrum.checked || crate::view::sacrum_in_view(&f.points, w, h) {
+            f.doubts.extend(sacrum.doubt);
+        }
         Ok(f)
     }
 

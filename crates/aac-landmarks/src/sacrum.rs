@@ -164,10 +164,14 @@ pub struct SacrumCue {
     /// What the level naming was checked against, in words.
     pub words: String,
     /// The doubt to raise when no disc is seen below the named L5 (the
-    /// levels may be named one too low).
+    /// levels may be named one too low), or when the count could not be
+    /// made (since 0.8.3: an unchecked naming is reviewed, as issue 30's
+    /// "the sacrum out of view" asks).
     pub doubt: Option<String>,
     /// A clear disc lies below L5 ([`CONFIRMING_L5_S1_GAP_RATIO`]).
     pub confirms: bool,
+    /// The gap below L5 could be measured (false: the count was not made).
+    pub checked: bool,
 }
 
 /// The sacrum cue of the 20 points in the image.
@@ -176,8 +180,12 @@ pub fn sacrum_cue(img: &[f32], w: usize, h: usize, points: &[Point]) -> SacrumCu
         None => SacrumCue {
             words: "levels not checked against the sacrum (the L5/S1 region is not wholly in view)"
                 .into(),
-            doubt: None,
+            doubt: Some(
+                "the levels could not be checked against the sacrum (the L5/S1 region is not wholly in view, or no L4/L5 disc is seen)"
+                    .into(),
+            ),
             confirms: false,
+            checked: false,
         },
         Some(r) if r < MIN_L5_S1_GAP_RATIO => SacrumCue {
             words: format!("no disc seen below the named L5 (gap {r:.2} of the L4/L5 disc's)"),
@@ -185,6 +193,7 @@ pub fn sacrum_cue(img: &[f32], w: usize, h: usize, points: &[Point]) -> SacrumCu
                 "no disc below the named L5 (its gap {r:.2} as deep as the L4/L5 disc's): L5 may be the sacrum, every level one too low"
             )),
             confirms: false,
+            checked: true,
         },
         Some(r) => SacrumCue {
             words: format!(
@@ -192,6 +201,7 @@ pub fn sacrum_cue(img: &[f32], w: usize, h: usize, points: &[Point]) -> SacrumCu
             ),
             doubt: None,
             confirms: r >= CONFIRMING_L5_S1_GAP_RATIO,
+            checked: true,
         },
     }
 }
@@ -251,6 +261,22 @@ mod tests {
         let cue = sacrum_cue(&img, 200, 600, &low);
         assert!(!cue.confirms);
         assert!(cue.doubt.unwrap().contains("one too low"));
+    }
+
+    #[test]
+    fn a_naming_that_cannot_be_counted_from_the_sacrum_is_in_doubt() {
+        // The image ends just below the named L5's superior endplate.
+        let (img, right) = scan(60 + 52 * 6, 1);
+        let h = 60 + 52 * 5 + 10;
+        let cut = &img[..200 * h];
+        assert!(l5_s1_gap_ratio(cut, 200, h, &right).is_none());
+        let cue = sacrum_cue(cut, 200, h, &right);
+        assert!(!cue.checked && !cue.confirms);
+        assert!(cue.words.contains("not checked against the sacrum"));
+        assert!(cue
+            .doubt
+            .unwrap()
+            .contains("could not be checked against the sacrum"));
     }
 
     #[test]

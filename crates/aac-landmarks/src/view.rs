@@ -17,6 +17,25 @@ const SACRUM_LEVELS_BELOW_L5: f64 = 1.25;
 /// one level, less the disc above it.
 const T12_LEVELS_ABOVE: f64 = 0.8;
 
+/// True unless the image ends above the S1 plateau below the found L5
+/// ([`SACRUM_LEVELS_BELOW_L5`] levels below its superior endplate).
+pub fn sacrum_in_view(points: &[Point], width: usize, height: usize) -> bool {
+    let [top, bottom, _] = anchors(points);
+    let span = top.dist(&bottom);
+    if span <= 0.0 {
+        return true;
+    }
+    let levels = SACRUM_LEVELS_BELOW_L5 * level_step(points) / span;
+    let below = Point::new(
+        bottom.x + (bottom.x - top.x) * levels,
+        bottom.y + (bottom.y - top.y) * levels,
+    );
+    below.x >= 0.0
+        && below.y >= 0.0
+        && below.x <= width as f64 - 1.0
+        && below.y <= height as f64 - 1.0
+}
+
 /// The doubts about a scan's level naming that its field of view raises
 /// (empty when the sacrum and T12 are both in view), for found `points` in
 /// an image of `width` x `height` pixels.
@@ -38,7 +57,7 @@ pub fn cues_out_of_view(points: &[Point], width: usize, height: usize) -> Vec<St
         p.x >= 0.0 && p.y >= 0.0 && p.x <= (width as f64 - 1.0) && p.y <= (height as f64 - 1.0)
     };
     let mut doubts = Vec::new();
-    if !inside(along(bottom, SACRUM_LEVELS_BELOW_L5)) {
+    if !sacrum_in_view(points, width, height) {
         doubts.push(
             "the sacrum is not in view below L5: the levels could not be counted up from it"
                 .to_string(),
