@@ -125,7 +125,7 @@ fn main() -> Result<()> {
                 Ok("flip") => with_flipped(&b, &r.roi, &r.planes),
                 _ => r.planes.clone(),
             };
-            let (planes, _) = cleared_planes(&r.roi, &planes);
+            let (planes, _) = cleared_planes(&r.roi, &planes, &r.spine);
             let t = truth[&item.0];
             for (k, &(lo, hi)) in rules.iter().enumerate() {
                 let labels = hysteresis(&planes, base, lo, hi);

@@ -60,7 +60,7 @@ fn main() -> Result<()> {
                 eprintln!("{id}: {}", r.err().unwrap_or_default());
                 continue;
             };
-            let (planes, _) = cleared_planes(&r.roi, &r.planes);
+            let (planes, _) = cleared_planes(&r.roi, &r.planes, &r.spine);
             let at = |f: f32| {
                 scores_of_cleared(&planes, base.map(|t| (t * f).min(0.99)), r.prior_x)
                     .map(|s| s.with_length_scales(b.header.length_scales()))

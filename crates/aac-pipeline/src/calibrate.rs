@@ -263,7 +263,7 @@ type ScoreTable = Vec<Vec<Option<[u32; 8]>>>;
 fn score_grid(rois: &[RoiProbabilities], pairs: &[[f32; 2]]) -> ScoreTable {
     rois.par_iter()
         .map(|r| {
-            let (planes, _) = cleared_planes(&r.roi, &r.planes);
+            let (planes, _) = cleared_planes(&r.roi, &r.planes, &r.spine);
             pairs
                 .iter()
                 .map(|&t| {
@@ -585,7 +585,7 @@ mod tests {
         let reader: Vec<ReaderScan> = rois
             .iter()
             .map(|r| {
-                let (planes, _) = cleared_planes(&r.roi, &r.planes);
+                let (planes, _) = cleared_planes(&r.roi, &r.planes, &r.spine);
                 scan(scores_of_cleared(&planes, truth, r.prior_x).unwrap().sub)
             })
             .collect();
@@ -607,7 +607,7 @@ mod tests {
         let reader: Vec<ReaderScan> = rois
             .iter()
             .map(|r| {
-                let (planes, _) = cleared_planes(&r.roi, &r.planes);
+                let (planes, _) = cleared_planes(&r.roi, &r.planes, &r.spine);
                 let s = scores_of_cleared(&planes, [0.5, 0.5], r.prior_x).unwrap();
                 scan(s.with_length_scales([1.3, 1.0]).sub)
             })

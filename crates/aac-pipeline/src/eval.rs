@@ -193,6 +193,9 @@ pub struct EvalOutcome {
 
 struct Warped {
     roi: RoiCase,
+    /// The 20 spine points in warped pixels (what [`roi_labels`] clears the
+    /// bone by).
+    spine: Vec<Point>,
     mask2: Option<Gray8>,
     /// The shape model's aortic centre line in warped space (wall split prior).
     prior_x: f64,
@@ -209,6 +212,10 @@ fn warp_case(ssm: &ShapeModel, c: &RawCase, mask2: Option<&Gray8>) -> Result<War
     let map = WarpMap::new(&prep.roi, None);
     let image = map.warp_f32(&c.image, c.width, c.height, 0.0);
     Ok(Warped {
+        spine: aac_warp::warp_image::warp_points(
+            &prep.roi,
+            &c.landmarks[..aac_io::N_SPINE.min(c.landmarks.len())],
+        ),
         roi: RoiCase {
             width: ROI_WIDTH,
             height: ROI_HEIGHT,
@@ -456,23 +463,30 @@ fn unet_fold(
     (train, val): (Vec<RawCase>, Vec<RawCase>),
     ssm: &ShapeModel,
     test: &[RoiCase],
+    spines: &[&[Point]],
 ) -> Result<(Vec<Gray8>, Vec<aac_unet::train::EpochLog>)> {
     let cfg = unet_config(classes, &a.unet, a.seed + f as u64);
     let trained = train_unet_with_progress(&cfg, &train, &val, ssm, label)?;
     let model = aac_unet::UnetModel::from_bytes(&trained.model, Path::new("<trained>"))?;
     let t = model.header.threshold;
-    Ok((test_labels(&model, test, t), trained.logs))
+    Ok((test_labels(&model, test, spines, t), trained.logs))
 }
 
 /// Labels of the test ROIs by a trained U-net at its threshold, as `aac
 /// predict` labels them ([`crate::roi_labels`]).
-fn test_labels(model: &aac_unet::UnetModel, test: &[RoiCase], t: f32) -> Vec<Gray8> {
+fn test_labels(
+    model: &aac_unet::UnetModel,
+    test: &[RoiCase],
+    spines: &[&[Point]],
+    t: f32,
+) -> Vec<Gray8> {
     let inputs: Vec<Vec<f32>> = test.iter().map(|c| c.image.clone()).collect();
     model
         .predict(&inputs)
         .iter()
         .zip(&inputs)
-        .map(|(p, roi)| roi_labels(roi, p, [t, t]).labels)
+        .zip(spines)
+        .map(|((p, roi), spine)| roi_labels(roi, p, spine, [t, t]).labels)
         .collect()
 }
 
@@ -526,6 +540,11 @@ fn run_fold(
     let rois =
         |idx: &[usize]| -> Vec<RoiCase> { idx.iter().map(|i| warped[i].roi.clone()).collect() };
     let test_rois = rois(&split.test);
+    let test_spines: Vec<&[Point]> = split
+        .test
+        .iter()
+        .map(|i| warped[i].spine.as_slice())
+        .collect();
     let mut labels: BTreeMap<Method, Vec<Gray8>> = BTreeMap::new();
     if methods.contains(&Method::Rf) {
         let t = Instant::now();
@@ -551,6 +570,7 @@ fn run_fold(
             (pick(&split.train), pick(&split.val)),
             &ssm,
             &test_rois,
+            &test_spines,
         )?;
         labels.insert(method, ls);
         acc.loss_logs.push((format!("fold {} {name}", f + 1), logs));
@@ -915,7 +935,8 @@ mod one_path_tests {
                 .map(|r| (r[0].clone(), r))
                 .collect();
         // Eval's path with the bundle's network and shape model.
-        let labels = test_labels(&b.unet, &rois, t);
+        let spines: Vec<&[Point]> = warped.iter().map(|w| w.spine.as_slice()).collect();
+        let labels = test_labels(&b.unet, &rois, &spines, t);
         let mut scored = 0;
         for ((id, w), l) in ids.iter().zip(&warped).zip(&labels) {
             let s = predicted_scores(l, w).unwrap();

@@ -5,6 +5,7 @@
 
 pub mod agree;
 pub mod batch;
+pub mod bone;
 pub mod bundle;
 pub mod calibrate;
 pub mod dataset_util;

@@ -1,14 +1,17 @@
 //! The one path from a model's probability planes over a warped region of
 //! interest to the labels that are scored: flat regions cleared (nothing can
 //! be seen in a region the scanner masked flat, and its edge looks like a
-//! calcified wall; [`crate::flat`]), then a threshold per class
+//! calcified wall; [`crate::flat`]), everything behind the vertebral
+//! bodies' anterior walls cleared (the aorta lies in front of the spine, and
+//! a thin bright cortex there looks like a calcified wall; [`crate::bone`],
+//! since 0.8.3), then a threshold per class
 //! ([`aac_score::labels_from_planes_per_class`]). `aac predict`, `aac eval`
 //! and `aac segment` all label through [`roi_labels`], and score the labels
 //! with [`aac_score::score_segmentation`] around the predicted aortic centre,
 //! so the figures cross-validation reports describe what `predict` ships.
 
 use crate::flat::FlatRegions;
-use aac_io::{Gray8, ROI_HEIGHT, ROI_WIDTH};
+use aac_io::{Gray8, Point, ROI_HEIGHT, ROI_WIDTH};
 
 /// A warped region's labels and what they were made from.
 pub struct RoiLabels {
@@ -22,9 +25,16 @@ pub struct RoiLabels {
 
 /// Labels of a warped region: `roi` is the warped image (row-major
 /// 128 x 256), `planes` the model's probabilities (one plane, or anterior and
-/// posterior), `thresholds` one per class (the same twice for one plane).
-pub fn roi_labels(roi: &[f32], planes: &[Vec<f32>], thresholds: [f32; 2]) -> RoiLabels {
-    let (planes, flat) = cleared_planes(roi, planes);
+/// posterior), `spine` the 20 spine points in warped pixels (empty when
+/// unknown: nothing is cleared as bone), `thresholds` one per class (the
+/// same twice for one plane).
+pub fn roi_labels(
+    roi: &[f32],
+    planes: &[Vec<f32>],
+    spine: &[Point],
+    thresholds: [f32; 2],
+) -> RoiLabels {
+    let (planes, flat) = cleared_planes(roi, planes, spine);
     let labels =
         aac_score::labels_from_planes_per_class(&planes, ROI_WIDTH, ROI_HEIGHT, thresholds);
     RoiLabels {
@@ -34,12 +44,21 @@ pub fn roi_labels(roi: &[f32], planes: &[Vec<f32>], thresholds: [f32; 2]) -> Roi
     }
 }
 
-/// The first step of [`roi_labels`]: the planes with the flat regions of
-/// `roi` cleared (for scoring one region at many thresholds).
-pub fn cleared_planes(roi: &[f32], planes: &[Vec<f32>]) -> (Vec<Vec<f32>>, FlatRegions) {
+/// The first steps of [`roi_labels`]: the planes with the flat regions of
+/// `roi` and the bone behind the bodies' anterior walls (from `spine`, the
+/// warped spine points; none when empty) cleared (for scoring one region at
+/// many thresholds).
+pub fn cleared_planes(
+    roi: &[f32],
+    planes: &[Vec<f32>],
+    spine: &[Point],
+) -> (Vec<Vec<f32>>, FlatRegions) {
     let flat = FlatRegions::find(roi);
     let mut planes = planes.to_vec();
     flat.clear(&mut planes);
+    if let Some(wall) = crate::bone::anterior_wall_x(spine) {
+        crate::bone::clear_behind(&mut planes, &wall, crate::bone::MARGIN_PX);
+    }
     (planes, flat)
 }
 
@@ -59,10 +78,11 @@ pub fn scores_of_cleared(
 pub fn roi_scores(
     roi: &[f32],
     planes: &[Vec<f32>],
+    spine: &[Point],
     thresholds: [f32; 2],
     prior_x: f64,
 ) -> Result<(RoiLabels, aac_score::Scored), aac_score::ScoreError> {
-    let l = roi_labels(roi, planes, thresholds);
+    let l = roi_labels(roi, planes, spine, thresholds);
     let s = aac_score::score_segmentation(&l.labels, prior_x)?;
     Ok((l, s))
 }

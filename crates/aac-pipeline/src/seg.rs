@@ -110,6 +110,18 @@ impl Segmenter {
     }
 }
 
+/// The spine points of a warped dataset's image (`aac warp` writes them in
+/// warped pixels), or none when it has no landmark file.
+fn warped_spine(ds: &Dataset, id: &str) -> Result<Vec<aac_io::Point>> {
+    let path = ds.landmarks_path(id);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let mut pts = crate::dataset_util::read_landmarks_any(&path)?;
+    pts.truncate(aac_io::N_SPINE);
+    Ok(pts)
+}
+
 fn prob_png(plane: &[f32]) -> Gray16 {
     let data = plane
         .iter()
@@ -120,11 +132,13 @@ fn prob_png(plane: &[f32]) -> Gray16 {
 
 /// Writes one image's segmentation: prob/<id>.png (P(calcified), 16-bit),
 /// for 2 classes also prob_ant/ and prob_post/, and masks/<id>.png, labelled
-/// as `aac predict` labels ([`crate::roi_labels`]; `roi` is the warped image).
+/// as `aac predict` labels ([`crate::roi_labels`]; `roi` is the warped image,
+/// `spine` its 20 spine points in warped pixels, empty when unknown).
 pub fn write_segmentation(
     out: &Path,
     id: &str,
     roi: &[f32],
+    spine: &[aac_io::Point],
     planes: &[Vec<f32>],
     threshold: f32,
 ) -> Result<()> {
@@ -150,7 +164,7 @@ pub fn write_segmentation(
     }
     write_mask(
         &out.join("masks").join(format!("{id}.png")),
-        &crate::roi_labels::roi_labels(roi, planes, [threshold, threshold]).labels,
+        &crate::roi_labels::roi_labels(roi, planes, spine, [threshold, threshold]).labels,
     )?;
     Ok(())
 }
@@ -199,7 +213,8 @@ pub fn segment_dataset(a: &SegmentConfig) -> Result<SegmentSummary> {
         let cases = load_rois(&ds, chunk, None)?;
         let all = model.predict(&cases);
         for ((id, c), planes) in chunk.iter().zip(&cases).zip(&all) {
-            write_segmentation(&a.out, id, &c.image, planes, threshold)?;
+            let spine = warped_spine(&ds, id)?;
+            write_segmentation(&a.out, id, &c.image, &spine, planes, threshold)?;
             let img = Gray16::from_raw(
                 ROI_WIDTH,
                 ROI_HEIGHT,

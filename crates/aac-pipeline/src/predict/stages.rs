@@ -310,6 +310,8 @@ pub struct RoiProbabilities {
     pub planes: Vec<Vec<f32>>,
     /// The predicted aortic centre, where the walls are split.
     pub prior_x: f64,
+    /// The 20 spine points in warped pixels.
+    pub spine: Vec<aac_io::Point>,
 }
 
 /// [`RoiProbabilities`] of images (id, image, landmark file if given) with
@@ -323,6 +325,7 @@ pub fn roi_probabilities(
         .map(|r| {
             r.map(|(p, planes)| RoiProbabilities {
                 prior_x: p.prep.aorta_centre_x(),
+                spine: aac_warp::warp_image::warp_points(&p.prep.roi, &p.located.spine),
                 roi: p.roi,
                 planes,
             })
@@ -349,7 +352,8 @@ pub(super) fn score_row(
         disagree,
     } = p;
     let scales = b.header.length_scales();
-    let (labelled, s) = match roi_scores(&roi, pl, thresholds, prep.aorta_centre_x()) {
+    let spine = aac_warp::warp_image::warp_points(&prep.roi, &located.spine);
+    let (labelled, s) = match roi_scores(&roi, pl, &spine, thresholds, prep.aorta_centre_x()) {
         Ok((l, s)) => (l, s.with_length_scales(scales)),
         Err(e) => return Done::failed(id, ImageFailure::Score(e.to_string()), source),
     };

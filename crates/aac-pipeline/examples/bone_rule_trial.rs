@@ -1,0 +1,125 @@
+//! Trial of clearing the probabilities behind the vertebral bodies'
+//! anterior walls (`aac_pipeline::bone`) before labelling, at a few
+//! margins, on cohorts with true scores: AAC24 MAE, mean difference, 3-class
+//! category accuracy, scans scored >= 2 whose truth is 0, per-wall totals.
+//!
+//! `cargo run --release -p aac-pipeline --example bone_rule_trial --
+//! MODEL.aac COHORT_DIR:POINTS_DIR [...]` (COHORT_DIR holds `images/` and
+//! `scores.csv` with the 8 sub-scores).
+
+use aac_pipeline::bone::{anterior_wall_x, clear_behind};
+use aac_pipeline::bundle;
+use aac_pipeline::predict::roi_probabilities;
+use aac_pipeline::roi_labels::{cleared_planes, scores_of_cleared};
+use aac_score::Grouping;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Margins tried (warped pixels in front of the wall); None: no clearing.
+const MARGINS: [Option<f64>; 5] = [None, Some(-3.0), Some(0.0), Some(2.0), Some(4.0)];
+
+fn truth(dir: &Path) -> Result<BTreeMap<String, [u32; 9]>> {
+    let mut r = csv::Reader::from_path(dir.join("scores.csv"))?;
+    let mut m = BTreeMap::new();
+    for row in r.records() {
+        let row = row?;
+        let mut v = [0u32; 9];
+        for (k, x) in v.iter_mut().enumerate() {
+            *x = row[k + 1].parse()?;
+        }
+        m.insert(row[0].to_string(), v);
+    }
+    Ok(m)
+}
+
+#[derive(Default, Clone)]
+struct Tally {
+    n: usize,
+    right: usize,
+    abs: f64,
+    diff: f64,
+    zero_high: usize,
+    walls: [u32; 2],
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((model, cohorts)) = args.split_first() else {
+        bail!("usage: bone_rule_trial MODEL.aac COHORT:POINTS ...");
+    };
+    let b = bundle::load(Path::new(model))?;
+    let base = b.header.thresholds();
+    let scales = b.header.length_scales();
+    let g = Grouping::default();
+    println!("| cohort | margin | scans | category acc | MAE | mean diff | truth 0 scored >= 2 | anterior / posterior total (truth) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for c in cohorts {
+        let (dir, pts) = c.split_once(':').context("COHORT:POINTS")?;
+        let dir = PathBuf::from(dir);
+        let truth = truth(&dir)?;
+        let items: Vec<_> = truth
+            .keys()
+            .filter_map(|id| {
+                let p = Path::new(pts).join(format!("{id}.pts"));
+                p.exists().then(|| {
+                    (
+                        id.clone(),
+                        dir.join("images").join(format!("{id}.png")),
+                        Some(p),
+                    )
+                })
+            })
+            .collect();
+        let mut tallies = vec![Tally::default(); MARGINS.len()];
+        let mut true_walls = [0u32; 2];
+        for chunk in items.chunks(32) {
+            for (item, r) in chunk.iter().zip(roi_probabilities(&b, chunk)) {
+                let Ok(r) = r else { continue };
+                // Flat regions only: the trial clears the bone itself.
+                let (cleared, _) = cleared_planes(&r.roi, &r.planes, &[]);
+                let t = truth[&item.0];
+                for k in 0..8 {
+                    true_walls[k % 2] += t[k + 1];
+                }
+                let wall = anterior_wall_x(&r.spine);
+                for (m, tally) in MARGINS.iter().zip(tallies.iter_mut()) {
+                    let mut planes = cleared.clone();
+                    if let (Some(m), Some(w)) = (m, &wall) {
+                        clear_behind(&mut planes, w, *m);
+                    }
+                    let s = scores_of_cleared(&planes, base, r.prior_x)?.with_length_scales(scales);
+                    let (p, t0) = (f64::from(s.aac24), f64::from(t[0]));
+                    tally.n += 1;
+                    tally.right += usize::from(g.index(p) == g.index(t0));
+                    tally.abs += (p - t0).abs();
+                    tally.diff += p - t0;
+                    tally.zero_high += usize::from(t[0] == 0 && s.aac24 >= 2);
+                    for k in 0..8 {
+                        tally.walls[k % 2] += u32::from(s.sub[k]);
+                    }
+                }
+            }
+            eprint!(".");
+        }
+        eprintln!();
+        let name = dir.file_name().and_then(|s| s.to_str()).unwrap_or("");
+        for (m, t) in MARGINS.iter().zip(&tallies) {
+            let n = t.n.max(1) as f64;
+            println!(
+                "| {name} | {} | {} | {:.3} | {:.3} | {:+.3} | {} | {} / {} ({} / {}) |",
+                m.map_or("none".to_string(), |m| format!("{m:+}")),
+                t.n,
+                t.right as f64 / n,
+                t.abs / n,
+                t.diff / n,
+                t.zero_high,
+                t.walls[0],
+                t.walls[1],
+                true_walls[0],
+                true_walls[1]
+            );
+        }
+    }
+    Ok(())
+}
