@@ -20,7 +20,9 @@ reader's, the thresholds and length factors chosen and calibrate's wall-clock ti
     python3 bench/calibration_curve.py --model model.aac [--styles lunar,biobank]
         [--reader truth|liberal|conservative] [--work /tmp/aac-calibration]
 
-Set AAC_BIN to use another aac binary. Steps already done in --work are kept.
+The style `foreign` draws its 400 scans with bench/foreign_vfa.py (the
+second generator, seed 79; the truth reader only). Set AAC_BIN to use
+another aac binary. Steps already done in --work are kept.
 """
 
 import argparse
@@ -32,7 +34,7 @@ import time
 
 from aac_bench import aac
 
-SEEDS = {"hologic": 71, "lunar": 72, "legacy": 73, "biobank": 74}
+SEEDS = {"hologic": 71, "lunar": 72, "legacy": 73, "biobank": 74, "foreign": 79}
 SUBS = ["l1_ant", "l1_post", "l2_ant", "l2_post", "l3_ant", "l3_post", "l4_ant", "l4_post"]
 
 
@@ -81,7 +83,10 @@ def main():
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for style in a.styles.split(","):
         data = w(f"data_{style}")
-        if not os.path.exists(os.path.join(data, "scores.csv")):
+        if style == "foreign" and not os.path.exists(os.path.join(data, "scores.csv")):
+            import foreign_vfa
+            foreign_vfa.make(data, 400, SEEDS[style])
+        elif not os.path.exists(os.path.join(data, "scores.csv")):
             aac("synth", "--n", 400, "--seed", SEEDS[style], "--style", style, "--out", data, "--force")
         reader = os.path.join(data, "scores.csv")
         if a.reader != "truth":

@@ -15,6 +15,9 @@ one Markdown table (docs/adapt.md) with each fine-tuning's wall-clock time.
     python3 bench/finetune_curve.py --model model.aac [--styles legacy,biobank]
         [--work /tmp/aac-finetune]
 
+The style `foreign` draws its 300 scans with bench/foreign_vfa.py (the
+second generator, seed 78) instead of `aac synth`.
+
 Set AAC_BIN to use another aac binary. Steps already done in --work are kept.
 """
 
@@ -29,7 +32,7 @@ from aac_bench import aac
 from calibration_curve import SEEDS, subset, rows, SUBS
 from landmarks_held_out import read_pts, centres
 
-SEEDS = dict(SEEDS, legacy=75, biobank=76, ectatic=77)
+SEEDS = dict(SEEDS, legacy=75, biobank=76, ectatic=77, foreign=78)
 
 
 def levels_right(test, found_dir):
@@ -58,7 +61,10 @@ def main():
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for style in a.styles.split(","):
         data = w(f"data_{style}")
-        if not os.path.exists(os.path.join(data, "scores.csv")):
+        if style == "foreign" and not os.path.exists(os.path.join(data, "scores.csv")):
+            import foreign_vfa
+            foreign_vfa.make(data, 300, SEEDS[style])
+        elif not os.path.exists(os.path.join(data, "scores.csv")):
             aac("synth", "--n", 300, "--seed", SEEDS[style], "--style", style, "--out", data, "--force")
         ids = sorted(rows(os.path.join(data, "scores.csv")))
         pool, test_ids = ids[:100], set(ids[100:])

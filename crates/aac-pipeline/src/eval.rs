@@ -462,8 +462,7 @@ fn unet_fold(
     label: &str,
     (train, val): (Vec<RawCase>, Vec<RawCase>),
     ssm: &ShapeModel,
-    test: &[RoiCase],
-    spines: &[&[Point]],
+    (test, spines): (&[RoiCase], &[&[Point]]),
 ) -> Result<(Vec<Gray8>, Vec<aac_unet::train::EpochLog>)> {
     let cfg = unet_config(classes, &a.unet, a.seed + f as u64);
     let trained = train_unet_with_progress(&cfg, &train, &val, ssm, label)?;
@@ -569,8 +568,7 @@ fn run_fold(
             &format!("f{} {name}", f + 1),
             (pick(&split.train), pick(&split.val)),
             &ssm,
-            &test_rois,
-            &test_spines,
+            (&test_rois, &test_spines),
         )?;
         labels.insert(method, ls);
         acc.loss_logs.push((format!("fold {} {name}", f + 1), logs));
