@@ -96,7 +96,7 @@ fn main() -> Result<()> {
                     tally.diff += p - t0;
                     tally.zero_high += usize::from(t[0] == 0 && s.aac24 >= 2);
                     for k in 0..8 {
-                        tally.walls[k % 2] += u32::from(s.sub[k]);
+                        tally.walls[k % 2] += s.sub[k];
                     }
                 }
             }

@@ -85,7 +85,7 @@ mod tests {
             ]);
         }
         p.extend([Point::new(-10.0, 0.0), Point::new(front(0.0), 0.0)]);
-        p.extend([Point::new(-2.0, 250.0), Point::new(front(250.0), 250.0)]);
+        p.extend([Point::new(-2.0, 258.0), Point::new(front(258.0), 258.0)]);
         p
     }
 

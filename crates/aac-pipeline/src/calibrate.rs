@@ -571,10 +571,12 @@ mod tests {
         let roi = (0..w * h)
             .map(|p| 1000.0 + ((p * 7919 + i * 104_729) % 997) as f32)
             .collect();
+        // No spine points: nothing is cleared as bone.
         RoiProbabilities {
             roi,
             planes,
             prior_x,
+            spine: Vec::new(),
         }
     }
 

@@ -86,3 +86,45 @@ pub fn roi_scores(
     let s = aac_score::score_segmentation(&l.labels, prior_x)?;
     Ok((l, s))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 20 spine points of a straight spine whose bodies' fronts lie at
+    /// warped x = `front`, L1-L4 filling the region.
+    fn spine(front: f64) -> Vec<Point> {
+        let mut p = Vec::new();
+        for v in 0..4 {
+            let (top, bot) = (64.0 * v as f64 + 6.0, 64.0 * v as f64 + 58.0);
+            p.extend([
+                Point::new(front - 40.0, top),
+                Point::new(front, top),
+                Point::new(front, bot),
+                Point::new(front - 40.0, bot),
+            ]);
+        }
+        p.extend([Point::new(front - 40.0, -6.0), Point::new(front, -6.0)]);
+        p.extend([Point::new(front - 40.0, 262.0), Point::new(front, 262.0)]);
+        p
+    }
+
+    #[test]
+    fn labels_lie_only_in_front_of_the_spine_when_its_points_are_known() {
+        let n = (ROI_WIDTH * ROI_HEIGHT) as usize;
+        // Textured (not flat) so that no region is cleared as flat.
+        let roi: Vec<f32> = (0..n).map(|i| 1000.0 + (i * 7919 % 997) as f32).collect();
+        let planes = vec![vec![0.9f32; n], vec![0.1f32; n]];
+        let with = roi_labels(&roi, &planes, &spine(40.0), [0.5, 0.5]).labels;
+        let without = roi_labels(&roi, &planes, &[], [0.5, 0.5]).labels;
+        for y in [0u32, 100, 255] {
+            assert_eq!(with.get_pixel(39, y).0[0], 0, "row {y}: bone cleared");
+            assert_eq!(with.get_pixel(40, y).0[0], 1, "row {y}: in front kept");
+            assert_eq!(
+                without.get_pixel(39, y).0[0],
+                1,
+                "row {y}: no points, no clearing"
+            );
+        }
+    }
+}
