@@ -67,11 +67,6 @@ pub struct FinderArgs {
     /// about four times cheaper).
     #[arg(long, value_enum, default_value_t = FineGrid::default())]
     landmark_fine_grid: FineGrid,
-    /// Probability that a finder training input is mixed with its own
-    /// high-pass (outlines and cortices brighter, interiors darker: other
-    /// scanners' and exports' looks; docs/landmarks.md)
-    #[arg(long, default_value_t = FinderTraining::default().edge_mix)]
-    landmark_edge_mix: f64,
 }
 
 /// The fine network's grid, as a flag value.
@@ -117,7 +112,6 @@ impl FinderArgs {
         (!self.no_landmarks).then(|| {
             FinderTraining {
                 scans_per_epoch: self.landmark_scans,
-                edge_mix: self.landmark_edge_mix,
                 fine_grid: match self.landmark_fine_grid {
                     FineGrid::Full => aac_landmarks::Grid::FULL,
                     FineGrid::Half => aac_landmarks::Grid::HALF,

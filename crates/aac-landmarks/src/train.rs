@@ -72,11 +72,6 @@ pub struct FinderTraining {
     /// cheaper).
     #[serde(default = "Grid::full")]
     pub fine_grid: Grid,
-    /// Probability that a training input is mixed with its own high-pass
-    /// ([`aac_unet::photometric::edge_mix`]); 0 (the default and every
-    /// finder before 0.8.3): never.
-    #[serde(default)]
-    pub edge_mix: f64,
 }
 
 /// Epochs of the coarse network per epoch of the fine one: naming the
@@ -97,7 +92,6 @@ impl Default for FinderTraining {
             batch: 4,
             seed: 1,
             fine_grid: Grid::HALF,
-            edge_mix: 0.0,
         }
     }
 }
@@ -219,16 +213,10 @@ impl Stage {
     }
 
     /// Input and target planes of a scan through a frame.
-    fn sample(
-        self,
-        a: &Annotated,
-        frame: &Frame,
-        photometric: Option<(&mut ChaCha8Rng, f64)>,
-    ) -> Sample {
+    fn sample(self, a: &Annotated, frame: &Frame, photometric: Option<&mut ChaCha8Rng>) -> Sample {
         let mut x = normalise(&frame.sample(a.image, a.width, a.height));
-        if let Some((rng, edges)) = photometric {
+        if let Some(rng) = photometric {
             augment(rng, &mut x, frame.grid.width, &Photometric::default());
-            aac_unet::photometric::edge_mix(rng, &mut x, frame.grid.width, edges);
         }
         let pts: Vec<Point> = self
             .points(a.points)
@@ -425,7 +413,7 @@ fn train_stage(
                     let mut rng =
                         ChaCha8Rng::seed_from_u64(seed ^ ((epoch as u64) << 40) ^ (i as u64) << 8);
                     let frame = stage.frame(&train[i], grid, Some(&mut rng));
-                    stage.sample(&train[i], &frame, Some((&mut rng, cfg.edge_mix)))
+                    stage.sample(&train[i], &frame, Some(&mut rng))
                 })
                 .collect();
             for b in samples.chunks(batch) {

@@ -93,54 +93,6 @@ pub fn augment<R: Rng>(rng: &mut R, x: &mut [f32], width: usize, p: &Photometric
     }
 }
 
-/// With probability `p`, the image mixed with its own high-pass: each value
-/// plus k times its difference from a Gaussian blur of itself (k in 0.5-3,
-/// sigma 1.5-5 pixels). Outlines and cortices stand out and flat interiors
-/// sink, as edge-enhanced exports and bodies drawn as bright shells around
-/// darker bone look. A landmark-finder augmentation (docs/landmarks.md).
-pub fn edge_mix<R: Rng>(rng: &mut R, x: &mut [f32], width: usize, p: f64) {
-    if p <= 0.0 || rng.random::<f64>() >= p || width == 0 {
-        return;
-    }
-    let k = rng.random_range(0.5f32..3.0);
-    let sigma = rng.random_range(1.5f32..5.0);
-    let low = gaussian_blur(x, width, sigma);
-    for (v, l) in x.iter_mut().zip(low) {
-        *v += k * (*v - l);
-    }
-}
-
-/// A separable Gaussian blur (radius 3 sigma, edges clamped). Written here
-/// because this crate has no image-processing dependency and the buffers
-/// are plain `f32` planes.
-fn gaussian_blur(x: &[f32], width: usize, sigma: f32) -> Vec<f32> {
-    let r = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f32> = (-r..=r)
-        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let norm: f32 = kernel.iter().sum();
-    let height = x.len() / width;
-    let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
-        let mut out = vec![0.0f32; src.len()];
-        for y in 0..height {
-            for i in 0..width {
-                let mut acc = 0.0;
-                for (j, w) in (-r..=r).zip(&kernel) {
-                    let (xx, yy) = if horizontal {
-                        ((i as isize + j).clamp(0, width as isize - 1) as usize, y)
-                    } else {
-                        (i, (y as isize + j).clamp(0, height as isize - 1) as usize)
-                    };
-                    acc += w * src[yy * width + xx];
-                }
-                out[y * width + i] = acc / norm;
-            }
-        }
-        out
-    };
-    pass(&pass(&x[..width * height], true), false)
-}
-
 /// A 3-tap blur with weight set by sigma, horizontally then vertically.
 fn box_blur_rows_cols(x: &mut [f32], width: usize, sigma: f32) {
     let w = (-(1.0 / (2.0 * sigma * sigma))).exp();
@@ -167,25 +119,6 @@ fn box_blur_rows_cols(x: &mut [f32], width: usize, sigma: f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-
-    #[test]
-    fn edge_mix_sharpens_a_step_and_leaves_flat_regions_and_p0_alone() {
-        let width = 40;
-        let step: Vec<f32> = (0..width * 30)
-            .map(|i| if i % width < 20 { 0.2 } else { 0.8 })
-            .collect();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let mut x = step.clone();
-        edge_mix(&mut rng, &mut x, width, 1.0);
-        // Overshoot either side of the edge; far from it, nothing changes.
-        assert!(x[15 * width + 19] < 0.2 && x[15 * width + 20] > 0.8);
-        assert!((x[15 * width + 2] - 0.2).abs() < 1e-4);
-        assert!((x[15 * width + 38] - 0.8).abs() < 1e-4);
-        let mut y = step.clone();
-        edge_mix(&mut rng, &mut y, width, 0.0);
-        assert_eq!(y, step);
-    }
 
     #[test]
     fn normalise_maps_the_1st_and_99th_percentiles_of_the_nonzero_values_to_0_and_1() {
