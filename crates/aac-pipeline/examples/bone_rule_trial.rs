@@ -2,6 +2,9 @@
 //! anterior walls (`aac_pipeline::bone`) before labelling, at a few
 //! margins, on cohorts with true scores: AAC24 MAE, mean difference, 3-class
 //! category accuracy, scans scored >= 2 whose truth is 0, per-wall totals.
+//! With `DIAGONAL=1`, also the bone rule followed by removing elongated
+//! labelled components that cross the aortic band at more than 30, 45 or
+//! 60 degrees from its course (warped space: vertical).
 //!
 //! `cargo run --release -p aac-pipeline --example bone_rule_trial --
 //! MODEL.aac COHORT_DIR:POINTS_DIR [...]` (COHORT_DIR holds `images/` and
@@ -18,6 +21,62 @@ use std::path::{Path, PathBuf};
 
 /// Margins tried (warped pixels in front of the wall); None: no clearing.
 const MARGINS: [Option<f64>; 5] = [None, Some(-3.0), Some(0.0), Some(2.0), Some(4.0)];
+
+/// Angle limits (degrees from vertical) of the diagonal trial.
+const ANGLES: [f64; 3] = [10.0, 15.0, 20.0];
+
+/// `labels` without the 8-connected components of at least 8 pixels whose
+/// principal axis is at least 3 times their minor one and lies more than
+/// `limit` degrees from vertical.
+fn without_diagonals(labels: &aac_io::Gray8, limit: f64) -> aac_io::Gray8 {
+    use image::Luma;
+    use imageproc::region_labelling::{connected_components, Connectivity};
+    let comps = connected_components(labels, Connectivity::Eight, Luma([0u8]));
+    let mut stats: BTreeMap<u32, [f64; 6]> = BTreeMap::new();
+    for (x, y, c) in comps.enumerate_pixels() {
+        if c.0[0] != 0 {
+            let (x, y) = (f64::from(x), f64::from(y));
+            let e = stats.entry(c.0[0]).or_default();
+            e[0] += 1.0;
+            e[1] += x;
+            e[2] += y;
+            e[3] += x * x;
+            e[4] += y * y;
+            e[5] += x * y;
+        }
+    }
+    let drop: std::collections::HashSet<u32> = stats
+        .iter()
+        .filter_map(|(&k, s)| {
+            let n = s[0];
+            if n < 8.0 {
+                return None;
+            }
+            let (mx, my) = (s[1] / n, s[2] / n);
+            let (sxx, syy, sxy) = (s[3] / n - mx * mx, s[4] / n - my * my, s[5] / n - mx * my);
+            let tr = sxx + syy;
+            let det = sxx * syy - sxy * sxy;
+            let disc = (tr * tr / 4.0 - det).max(0.0).sqrt();
+            let (l1, l2) = (tr / 2.0 + disc, (tr / 2.0 - disc).max(1e-6));
+            // Principal axis angle from the y axis.
+            let angle = (0.5 * (2.0 * sxy).atan2(syy - sxx)).to_degrees().abs();
+            if std::env::var("DEBUG").is_ok() {
+                eprintln!(
+                    "component n {n} ratio {:.1} angle {angle:.0}",
+                    (l1 / l2).sqrt()
+                );
+            }
+            (l1 / l2 >= 9.0 && angle > limit).then_some(k)
+        })
+        .collect();
+    let mut out = labels.clone();
+    for (x, y, c) in comps.enumerate_pixels() {
+        if drop.contains(&c.0[0]) {
+            out.put_pixel(x, y, Luma([0]));
+        }
+    }
+    out
+}
 
 fn truth(dir: &Path) -> Result<BTreeMap<String, [u32; 9]>> {
     let mut r = csv::Reader::from_path(dir.join("scores.csv"))?;
@@ -71,7 +130,8 @@ fn main() -> Result<()> {
                 })
             })
             .collect();
-        let mut tallies = vec![Tally::default(); MARGINS.len()];
+        let diagonal = std::env::var("DIAGONAL").is_ok();
+        let mut tallies = vec![Tally::default(); MARGINS.len() + ANGLES.len()];
         let mut true_walls = [0u32; 2];
         for chunk in items.chunks(32) {
             for (item, r) in chunk.iter().zip(roi_probabilities(&b, chunk)) {
@@ -83,12 +143,35 @@ fn main() -> Result<()> {
                     true_walls[k % 2] += t[k + 1];
                 }
                 let wall = anterior_wall_x(&r.spine);
-                for (m, tally) in MARGINS.iter().zip(tallies.iter_mut()) {
+                let rules: Vec<(Option<f64>, Option<f64>)> = MARGINS
+                    .iter()
+                    .map(|&m| (m, None))
+                    .chain(ANGLES.iter().map(|&a| (Some(0.0), Some(a))))
+                    .collect();
+                for (&(m, angle), tally) in rules.iter().zip(tallies.iter_mut()) {
+                    if angle.is_some() && !diagonal {
+                        continue;
+                    }
                     let mut planes = cleared.clone();
                     if let (Some(m), Some(w)) = (m, &wall) {
-                        clear_behind(&mut planes, w, *m);
+                        clear_behind(&mut planes, w, m);
                     }
-                    let s = scores_of_cleared(&planes, base, r.prior_x)?.with_length_scales(scales);
+                    let s = match angle {
+                        None => scores_of_cleared(&planes, base, r.prior_x)?,
+                        Some(a) => {
+                            let labels = aac_score::labels_from_planes_per_class(
+                                &planes,
+                                aac_io::ROI_WIDTH,
+                                aac_io::ROI_HEIGHT,
+                                base,
+                            );
+                            aac_score::score_segmentation(
+                                &without_diagonals(&labels, a),
+                                r.prior_x,
+                            )?
+                        }
+                    }
+                    .with_length_scales(scales);
                     let (p, t0) = (f64::from(s.aac24), f64::from(t[0]));
                     tally.n += 1;
                     tally.right += usize::from(g.index(p) == g.index(t0));
@@ -104,11 +187,21 @@ fn main() -> Result<()> {
         }
         eprintln!();
         let name = dir.file_name().and_then(|s| s.to_str()).unwrap_or("");
-        for (m, t) in MARGINS.iter().zip(&tallies) {
+        let names = MARGINS
+            .iter()
+            .map(|m| m.map_or("none".to_string(), |m| format!("{m:+}")))
+            .chain(
+                ANGLES
+                    .iter()
+                    .map(|a| format!("+0, diagonals over {a} deg removed")),
+            );
+        for (label, t) in names.zip(&tallies) {
+            if t.n == 0 {
+                continue;
+            }
             let n = t.n.max(1) as f64;
             println!(
-                "| {name} | {} | {} | {:.3} | {:.3} | {:+.3} | {} | {} / {} ({} / {}) |",
-                m.map_or("none".to_string(), |m| format!("{m:+}")),
+                "| {name} | {label} | {} | {:.3} | {:.3} | {:+.3} | {} | {} / {} ({} / {}) |",
                 t.n,
                 t.right as f64 / n,
                 t.abs / n,
