@@ -2,21 +2,28 @@
 //! anterior walls (`aac_pipeline::bone`) before labelling, at a few
 //! margins, on cohorts with true scores: AAC24 MAE, mean difference, 3-class
 //! category accuracy, scans scored >= 2 whose truth is 0, per-wall totals.
-//! With `DIAGONAL=1`, also the bone rule followed by removing elongated
-//! labelled components that cross the aortic band at more than 30, 45 or
-//! 60 degrees from its course (warped space: vertical).
+//! With `DIAGONAL=1`, also the bone rule followed by removing thin lines
+//! that cross the aortic band at more than 10, 15 or 20 degrees from its
+//! course (warped space: vertical). Tried in 0.8.3 and not adopted
+//! (docs/scoring.md).
+//!
+//! The baseline of both clears flat regions only: the bone and crossing
+//! rules that `roi_labels` applies are applied here at each setting.
 //!
 //! `cargo run --release -p aac-pipeline --example bone_rule_trial --
 //! MODEL.aac COHORT_DIR:POINTS_DIR [...]` (COHORT_DIR holds `images/` and
 //! `scores.csv` with the 8 sub-scores).
 
+use aac_io::Gray8;
 use aac_pipeline::bone::{anterior_wall_x, clear_behind};
 use aac_pipeline::bundle;
 use aac_pipeline::predict::roi_probabilities;
-use aac_pipeline::roi_labels::{cleared_planes, scores_of_cleared};
+use aac_pipeline::roi_labels::cleared_planes;
 use aac_score::Grouping;
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
+use image::Luma;
+use imageproc::region_labelling::{connected_components, Connectivity};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Margins tried (warped pixels in front of the wall); None: no clearing.
@@ -25,57 +32,58 @@ const MARGINS: [Option<f64>; 5] = [None, Some(-3.0), Some(0.0), Some(2.0), Some(
 /// Angle limits (degrees from vertical) of the diagonal trial.
 const ANGLES: [f64; 3] = [10.0, 15.0, 20.0];
 
-/// `labels` without the 8-connected components of at least 8 pixels whose
-/// principal axis is at least 3 times their minor one and lies more than
-/// `limit` degrees from vertical.
-fn without_diagonals(labels: &aac_io::Gray8, limit: f64) -> aac_io::Gray8 {
-    use image::Luma;
-    use imageproc::region_labelling::{connected_components, Connectivity};
+/// `labels` without the 8-connected components (any class) of at least 8
+/// pixels that are lines (long axis at least 3 times the short one)
+/// running more than `max_angle_deg` from vertical.
+fn without_lines_steeper_than(labels: &Gray8, max_angle_deg: f64) -> Gray8 {
     let comps = connected_components(labels, Connectivity::Eight, Luma([0u8]));
-    let mut stats: BTreeMap<u32, [f64; 6]> = BTreeMap::new();
+    // Per component: n, sum x, sum y, sum xx, sum yy, sum xy.
+    let mut moments: HashMap<u32, [f64; 6]> = HashMap::new();
     for (x, y, c) in comps.enumerate_pixels() {
         if c.0[0] != 0 {
             let (x, y) = (f64::from(x), f64::from(y));
-            let e = stats.entry(c.0[0]).or_default();
-            e[0] += 1.0;
-            e[1] += x;
-            e[2] += y;
-            e[3] += x * x;
-            e[4] += y * y;
-            e[5] += x * y;
+            let m = moments.entry(c.0[0]).or_default();
+            for (k, v) in [1.0, x, y, x * x, y * y, x * y].into_iter().enumerate() {
+                m[k] += v;
+            }
         }
     }
-    let drop: std::collections::HashSet<u32> = stats
-        .iter()
-        .filter_map(|(&k, s)| {
-            let n = s[0];
-            if n < 8.0 {
-                return None;
-            }
-            let (mx, my) = (s[1] / n, s[2] / n);
-            let (sxx, syy, sxy) = (s[3] / n - mx * mx, s[4] / n - my * my, s[5] / n - mx * my);
-            let tr = sxx + syy;
-            let det = sxx * syy - sxy * sxy;
-            let disc = (tr * tr / 4.0 - det).max(0.0).sqrt();
-            let (l1, l2) = (tr / 2.0 + disc, (tr / 2.0 - disc).max(1e-6));
-            // Principal axis angle from the y axis.
-            let angle = (0.5 * (2.0 * sxy).atan2(syy - sxx)).to_degrees().abs();
-            if std::env::var("DEBUG").is_ok() {
-                eprintln!(
-                    "component n {n} ratio {:.1} angle {angle:.0}",
-                    (l1 / l2).sqrt()
-                );
-            }
-            (l1 / l2 >= 9.0 && angle > limit).then_some(k)
-        })
+    let crossing: HashSet<u32> = moments
+        .into_iter()
+        .filter(|(_, m)| is_steep_line(m, max_angle_deg))
+        .map(|(k, _)| k)
         .collect();
+    if crossing.is_empty() {
+        return labels.clone();
+    }
     let mut out = labels.clone();
     for (x, y, c) in comps.enumerate_pixels() {
-        if drop.contains(&c.0[0]) {
+        if crossing.contains(&c.0[0]) {
             out.put_pixel(x, y, Luma([0]));
         }
     }
     out
+}
+
+/// Whether a component with these raw moments is a line more than
+/// `max_angle_deg` from vertical.
+fn is_steep_line(m: &[f64; 6], max_angle_deg: f64) -> bool {
+    let n = m[0];
+    if n < 8.0 {
+        return false;
+    }
+    let (mx, my) = (m[1] / n, m[2] / n);
+    let sxx = m[3] / n - mx * mx;
+    let syy = m[4] / n - my * my;
+    let sxy = m[5] / n - mx * my;
+    let half_trace = (sxx + syy) / 2.0;
+    let spread = (half_trace * half_trace - (sxx * syy - sxy * sxy))
+        .max(0.0)
+        .sqrt();
+    let (long, short) = (half_trace + spread, (half_trace - spread).max(1e-6));
+    // The long axis's angle from the rows' direction (vertical).
+    let angle = (0.5 * (2.0 * sxy).atan2(syy - sxx)).to_degrees().abs();
+    long / short >= 9.0 && angle > max_angle_deg
 }
 
 fn truth(dir: &Path) -> Result<BTreeMap<String, [u32; 9]>> {
@@ -156,22 +164,18 @@ fn main() -> Result<()> {
                     if let (Some(m), Some(w)) = (m, &wall) {
                         clear_behind(&mut planes, w, m);
                     }
-                    let s = match angle {
-                        None => scores_of_cleared(&planes, base, r.prior_x)?,
-                        Some(a) => {
-                            let labels = aac_score::labels_from_planes_per_class(
-                                &planes,
-                                aac_io::ROI_WIDTH,
-                                aac_io::ROI_HEIGHT,
-                                base,
-                            );
-                            aac_score::score_segmentation(
-                                &without_diagonals(&labels, a),
-                                r.prior_x,
-                            )?
-                        }
-                    }
-                    .with_length_scales(scales);
+                    let labels = aac_score::labels_from_planes_per_class(
+                        &planes,
+                        aac_io::ROI_WIDTH,
+                        aac_io::ROI_HEIGHT,
+                        base,
+                    );
+                    let labels = match angle {
+                        Some(a) => without_lines_steeper_than(&labels, a),
+                        None => labels,
+                    };
+                    let s = aac_score::score_segmentation(&labels, r.prior_x)?
+                        .with_length_scales(scales);
                     let (p, t0) = (f64::from(s.aac24), f64::from(t[0]));
                     tally.n += 1;
                     tally.right += usize::from(g.index(p) == g.index(t0));

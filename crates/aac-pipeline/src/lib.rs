@@ -8,7 +8,6 @@ pub mod batch;
 pub mod bone;
 pub mod bundle;
 pub mod calibrate;
-pub mod crossing;
 pub mod dataset_util;
 pub mod defaults;
 pub mod demo;

@@ -5,9 +5,7 @@
 //! bodies' anterior walls cleared (the aorta lies in front of the spine, and
 //! a thin bright cortex there looks like a calcified wall; [`crate::bone`],
 //! since 0.8.3), then a threshold per class
-//! ([`aac_score::labels_from_planes_per_class`]), then thin lines running
-//! steeply across the aortic band removed ([`crate::crossing`], 0.8.3).
-//! `aac predict`, `aac eval`
+//! ([`aac_score::labels_from_planes_per_class`]). `aac predict`, `aac eval`
 //! and `aac segment` all label through [`roi_labels`], and score the labels
 //! with [`aac_score::score_segmentation`] around the predicted aortic centre,
 //! so the figures cross-validation reports describe what `predict` ships.
@@ -37,19 +35,13 @@ pub fn roi_labels(
     thresholds: [f32; 2],
 ) -> RoiLabels {
     let (planes, flat) = cleared_planes(roi, planes, spine);
-    let labels = thresholded(&planes, thresholds);
+    let labels =
+        aac_score::labels_from_planes_per_class(&planes, ROI_WIDTH, ROI_HEIGHT, thresholds);
     RoiLabels {
         planes,
         flat,
         labels,
     }
-}
-
-/// The last steps of [`roi_labels`]: a threshold per class, then the lines
-/// crossing the aortic band removed ([`crate::crossing`], since 0.8.3).
-fn thresholded(planes: &[Vec<f32>], thresholds: [f32; 2]) -> Gray8 {
-    let labels = aac_score::labels_from_planes_per_class(planes, ROI_WIDTH, ROI_HEIGHT, thresholds);
-    crate::crossing::without_crossing_lines(&labels)
 }
 
 /// The first steps of [`roi_labels`]: the planes with the flat regions of
@@ -77,7 +69,7 @@ pub fn scores_of_cleared(
     thresholds: [f32; 2],
     prior_x: f64,
 ) -> Result<aac_score::Scored, aac_score::ScoreError> {
-    let labels = thresholded(planes, thresholds);
+    let labels = aac_score::labels_from_planes_per_class(planes, ROI_WIDTH, ROI_HEIGHT, thresholds);
     aac_score::score_segmentation(&labels, prior_x)
 }
 
