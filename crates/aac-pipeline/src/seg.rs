@@ -233,3 +233,32 @@ pub fn segment_dataset(a: &SegmentConfig) -> Result<SegmentSummary> {
         seconds: t0.elapsed().as_secs_f64(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warped_datasets_spine_points_are_read_when_present() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("images")).unwrap();
+        std::fs::create_dir_all(root.join("landmarks")).unwrap();
+        let img = Gray16::new(ROI_WIDTH, ROI_HEIGHT);
+        for id in ["a", "b", "c"] {
+            write_png16(&root.join("images").join(format!("{id}.png")), &img).unwrap();
+        }
+        let pts: Vec<aac_io::Point> = (0..30)
+            .map(|i| aac_io::Point::new(10.0 + i as f64, 8.0 * i as f64))
+            .collect();
+        aac_io::write_pts(&root.join("landmarks").join("a.pts"), &pts).unwrap();
+        std::fs::write(root.join("landmarks").join("c.pts"), "not points").unwrap();
+        let ds = Dataset::open(root).unwrap();
+        // The 20 spine points of a 30-point file; none without a file.
+        assert_eq!(warped_spine(&ds, "a").unwrap(), pts[..20].to_vec());
+        assert!(warped_spine(&ds, "b").unwrap().is_empty());
+        // A file that is there but unreadable is an error naming it.
+        let e = warped_spine(&ds, "c").unwrap_err();
+        assert!(format!("{e:#}").contains("c.pts"), "{e:#}");
+    }
+}
