@@ -20,42 +20,13 @@ const T12_LEVELS_ABOVE: f64 = 0.8;
 /// True unless the image ends above the S1 plateau below the found L5
 /// ([`SACRUM_LEVELS_BELOW_L5`] levels below its superior endplate).
 pub fn sacrum_in_view(points: &[Point], width: usize, height: usize) -> bool {
-    let [top, bottom, _] = anchors(points);
-    let span = top.dist(&bottom);
-    if span <= 0.0 {
-        return true;
-    }
-    let levels = SACRUM_LEVELS_BELOW_L5 * level_step(points) / span;
-    let below = Point::new(
-        bottom.x + (bottom.x - top.x) * levels,
-        bottom.y + (bottom.y - top.y) * levels,
-    );
-    below.x >= 0.0
-        && below.y >= 0.0
-        && below.x <= width as f64 - 1.0
-        && below.y <= height as f64 - 1.0
+    beyond_end_in_view(points, width, height, SACRUM_LEVELS_BELOW_L5)
 }
 
 /// The doubts about a scan's level naming that its field of view raises
 /// (empty when the sacrum and T12 are both in view), for found `points` in
 /// an image of `width` x `height` pixels.
 pub fn cues_out_of_view(points: &[Point], width: usize, height: usize) -> Vec<String> {
-    let [top, bottom, _] = anchors(points);
-    let span = top.dist(&bottom);
-    if span <= 0.0 {
-        return Vec::new();
-    }
-    let axis = Point::new((bottom.x - top.x) / span, (bottom.y - top.y) / span);
-    let step = level_step(points);
-    let along = |from: Point, levels: f64| {
-        Point::new(
-            from.x + axis.x * step * levels,
-            from.y + axis.y * step * levels,
-        )
-    };
-    let inside = |p: Point| {
-        p.x >= 0.0 && p.y >= 0.0 && p.x <= (width as f64 - 1.0) && p.y <= (height as f64 - 1.0)
-    };
     let mut doubts = Vec::new();
     if !sacrum_in_view(points, width, height) {
         doubts.push(
@@ -63,13 +34,32 @@ pub fn cues_out_of_view(points: &[Point], width: usize, height: usize) -> Vec<St
                 .to_string(),
         );
     }
-    if !inside(along(top, -T12_LEVELS_ABOVE)) {
+    if !beyond_end_in_view(points, width, height, -T12_LEVELS_ABOVE) {
         doubts.push(
             "T12 is not wholly in view above L1: the levels could not be checked against it"
                 .to_string(),
         );
     }
     doubts
+}
+
+/// Whether the point `levels` vertebral levels along the spine beyond its
+/// found end lies in the image: below the L5 superior endplate for
+/// positive `levels`, above the T12 inferior endplate for negative ones.
+/// Points without a spine's length are taken as in view.
+fn beyond_end_in_view(points: &[Point], width: usize, height: usize, levels: f64) -> bool {
+    let [top, bottom, _] = anchors(points);
+    let span = top.dist(&bottom);
+    if span <= 0.0 {
+        return true;
+    }
+    let from = if levels >= 0.0 { bottom } else { top };
+    let reach = levels * level_step(points) / span;
+    let p = Point::new(
+        from.x + (bottom.x - top.x) * reach,
+        from.y + (bottom.y - top.y) * reach,
+    );
+    p.x >= 0.0 && p.y >= 0.0 && p.x <= width as f64 - 1.0 && p.y <= height as f64 - 1.0
 }
 
 #[cfg(test)]
