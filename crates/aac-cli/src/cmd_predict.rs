@@ -67,6 +67,12 @@ pub struct FinderArgs {
     /// about four times cheaper).
     #[arg(long, value_enum, default_value_t = FineGrid::default())]
     landmark_fine_grid: FineGrid,
+    /// Finders trained alike, from consecutive seeds, 1-8: the first finds
+    /// the points, and a scan whose levels another names differently is
+    /// flagged (each costs the finder's training time again)
+    /// [default: 2; 1 with --quick; the base's when fine-tuning].
+    #[arg(long, conflicts_with = "quick")]
+    landmark_members: Option<usize>,
 }
 
 /// The fine network's grid, as a flag value.
@@ -120,6 +126,12 @@ impl FinderArgs {
                     d::FINETUNE_LR
                 } else {
                     FinderTraining::default().lr
+                },
+                members: if quick {
+                    1
+                } else {
+                    self.landmark_members
+                        .unwrap_or(FinderTraining::default().members)
                 },
                 ..FinderTraining::default()
             }

@@ -273,6 +273,10 @@ fn bundle_predict_resume_shards_and_broken_files() {
 fn landmarks_found_by_the_bundle_and_a_bundle_without_a_finder() {
     let tmp = tempfile::tempdir().unwrap();
     let (train, model) = common::tiny_finder_bundle(tmp.path());
+    // Two finders by default: the second gives a second opinion.
+    let b = aac_pipeline::bundle::load(&model).unwrap();
+    assert_eq!(b.header.landmarks.as_ref().unwrap().training.members, 2);
+    assert_eq!(b.finder.as_ref().unwrap().members(), 2);
     let new = tmp.path().join("new");
     ok(aac(&[
         "synth",
@@ -526,4 +530,26 @@ fn quick_training_is_short_and_refuses_explicit_epochs() {
     let finder = header.landmarks.unwrap().training;
     assert_eq!(finder.epochs, aac_pipeline::defaults::QUICK_LANDMARK_EPOCHS);
     assert_eq!(finder.coarse_epochs, 3 * finder.epochs);
+    assert_eq!(finder.members, 1, "a quick bundle has one finder");
+    // A count of finders no training runs with is refused before any work.
+    let other = tmp.path().join("other.aac");
+    for bad in ["0", "9"] {
+        let o = aac(&[
+            "train",
+            "bundle",
+            "--data",
+            s(&train),
+            "--out",
+            s(&other),
+            "--landmark-members",
+            bad,
+        ]);
+        assert!(!o.status.success());
+        assert!(
+            output_text(&o).contains("members must be 1-8"),
+            "{}",
+            output_text(&o)
+        );
+        assert!(!other.exists());
+    }
 }

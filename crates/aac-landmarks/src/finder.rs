@@ -71,14 +71,22 @@ pub struct FinderHeader {
     /// 128 x 256 one).
     #[serde(default = "Grid::full")]
     pub fine_grid: Grid,
+    /// Byte length of the fine network's model bytes, when another finder
+    /// (a second opinion, [`crate::ensemble`]) may follow them; absent in
+    /// finders written before 0.8.4, whose fine network ends the bytes.
+    #[serde(default)]
+    pub fine_bytes: Option<usize>,
 }
 
 /// A loaded finder.
 pub struct Finder {
-    /// Header.
+    /// Header (the first finder's, when there are more).
     pub header: FinderHeader,
     coarse: Inference,
     fine: Inference,
+    /// Finders trained alike from other seeds, asked for a second opinion
+    /// on each scan ([`crate::ensemble::second_opinion`]).
+    others: Vec<Finder>,
 }
 
 /// Points found in one image.
@@ -120,7 +128,13 @@ impl Finder {
             coarse: Inference::new(load(coarse)?, device.clone()),
             fine: Inference::new(load(fine)?, device),
             header,
+            others: Vec::new(),
         })
+    }
+
+    /// How many finders answer: this one and its second opinions.
+    pub fn members(&self) -> usize {
+        1 + self.others.len()
     }
 
     /// Serialises the finder: magic line, header line, coarse then fine
@@ -128,6 +142,7 @@ impl Finder {
     pub fn to_bytes(header: &FinderHeader, coarse: &[u8], fine: &[u8]) -> Vec<u8> {
         let mut h = header.clone();
         h.coarse_bytes = coarse.len();
+        h.fine_bytes = Some(fine.len());
         let mut out = MAGIC.to_vec();
         out.extend(serde_json::to_vec(&h).expect("a finder header serialises"));
         out.push(b'\n');
@@ -136,14 +151,39 @@ impl Finder {
         out
     }
 
-    /// Parses bytes written by [`Finder::to_bytes`].
+    /// Parses bytes written by [`Finder::to_bytes`], or several such
+    /// finders one after the other (the first answers, the others give
+    /// second opinions).
     pub fn from_bytes(bytes: &[u8]) -> Result<Finder, LandmarkError> {
-        let (header, coarse, fine) = Finder::split_bytes(bytes)?;
-        Finder::new(header, coarse, fine)
+        let mut members = Finder::member_bytes(bytes)?.into_iter();
+        let first = members.next().expect("member_bytes gives at least one");
+        let (header, coarse, fine) = Finder::split_bytes(first)?;
+        let mut finder = Finder::new(header, coarse, fine)?;
+        for m in members {
+            let (header, coarse, fine) = Finder::split_bytes(m)?;
+            finder.others.push(Finder::new(header, coarse, fine)?);
+        }
+        Ok(finder)
+    }
+
+    /// The bytes of each finder in bytes written by [`Finder::to_bytes`]
+    /// and concatenated (one finder's bytes: itself).
+    pub fn member_bytes(bytes: &[u8]) -> Result<Vec<&[u8]>, LandmarkError> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() || out.is_empty() {
+            let (_, _, fine) = Finder::split_bytes(rest)?;
+            // The fine network's bytes end this finder's.
+            let end = fine.as_ptr() as usize - rest.as_ptr() as usize + fine.len();
+            out.push(&rest[..end]);
+            rest = &rest[end..];
+        }
+        Ok(out)
     }
 
     /// The header and the coarse and fine networks' model bytes of bytes
-    /// written by [`Finder::to_bytes`] (checked as far as the header goes).
+    /// written by [`Finder::to_bytes`] (checked as far as the header goes;
+    /// any finders that follow are left out: [`Finder::member_bytes`]).
     pub fn split_bytes(bytes: &[u8]) -> Result<(FinderHeader, &[u8], &[u8]), LandmarkError> {
         let bad = |m: &str| LandmarkError::Model(m.to_string());
         let rest = bytes
@@ -172,6 +212,11 @@ impl Finder {
             return Err(bad("truncated networks"));
         }
         let (coarse, fine) = nets.split_at(header.coarse_bytes);
+        let fine = match header.fine_bytes {
+            Some(n) if n > fine.len() => return Err(bad("truncated networks")),
+            Some(n) => &fine[..n],
+            None => fine,
+        };
         Ok((header, coarse, fine))
     }
 
@@ -189,7 +234,32 @@ impl Finder {
     /// inverted (bone dark) is said to be so
     /// ([`LandmarkError::LooksInverted`], or a doubt) when its negative
     /// shows four regular bodies that the finder is sure of.
+    ///
+    /// Each scan is then put to the second opinions, if any
+    /// ([`crate::ensemble::second_opinion`]): a different naming of the
+    /// levels is a doubt, and a failed scan keeps another finder's points
+    /// in doubt.
     pub fn find(&self, images: &[(&[f32], usize, usize)]) -> Vec<Result<Found, LandmarkError>> {
+        let first = self.find_alone(images);
+        if self.others.is_empty() {
+            return first;
+        }
+        let mut others: Vec<_> = self
+            .others
+            .iter()
+            .map(|o| o.find_alone(images).into_iter())
+            .collect();
+        first
+            .into_iter()
+            .map(|r| {
+                let said = others.iter_mut().filter_map(Iterator::next).collect();
+                crate::ensemble::second_opinion(r, said)
+            })
+            .collect()
+    }
+
+    /// [`Finder::find`] by this finder alone.
+    fn find_alone(&self, images: &[(&[f32], usize, usize)]) -> Vec<Result<Found, LandmarkError>> {
         let found = self.find_once(images);
         let found = self.mirrors_of_failed(images, found);
         let negatives = self.negatives_of_doubtful(images, &found);
@@ -885,9 +955,49 @@ mod tests {
                 width: 0,
                 height: 7,
             },
+            fine_bytes: None,
         };
         let bytes = Finder::to_bytes(&header, &[], &[]);
         let e = Finder::from_bytes(&bytes).err().expect("refused");
         assert!(e.to_string().contains("0x7"), "{e}");
+    }
+
+    #[test]
+    fn finders_written_one_after_another_are_parted_exactly() {
+        let header = FinderHeader {
+            format: FORMAT.into(),
+            version: VERSION,
+            coarse_sigma: 1.5,
+            fine_sigma: 1.25,
+            uncertain_below: 0.3,
+            val_error: None,
+            coarse_bytes: 0,
+            fine_grid: Grid::HALF,
+            fine_bytes: None,
+        };
+        let first = Finder::to_bytes(&header, b"coarse-1", b"fine-1");
+        let second = Finder::to_bytes(&header, b"c2", b"the second fine");
+        let both: Vec<u8> = first.iter().chain(&second).copied().collect();
+        let parts = Finder::member_bytes(&both).unwrap();
+        assert_eq!(parts, vec![first.as_slice(), second.as_slice()]);
+        let (h, coarse, fine) = Finder::split_bytes(&both).unwrap();
+        assert_eq!((coarse, fine), (&b"coarse-1"[..], &b"fine-1"[..]));
+        assert_eq!(h.fine_bytes, Some(6));
+        // A finder written before 0.8.4 (no fine length): its fine network
+        // runs to the end.
+        let mut old = MAGIC.to_vec();
+        old.extend(
+            serde_json::to_vec(&FinderHeader {
+                coarse_bytes: 2,
+                ..header
+            })
+            .unwrap(),
+        );
+        old.extend(b"\nccFINE");
+        assert_eq!(Finder::member_bytes(&old).unwrap(), vec![old.as_slice()]);
+        assert_eq!(Finder::split_bytes(&old).unwrap().2, b"FINE");
+        // A cut second finder is refused, not read as a shorter one.
+        let cut = &both[..both.len() - 3];
+        assert!(Finder::member_bytes(cut).is_err());
     }
 }

@@ -17,6 +17,7 @@
 //! be named wrongly), so a scan whose levels are in doubt is flagged rather
 //! than silently scored.
 
+pub mod ensemble;
 pub mod error;
 pub mod finder;
 pub mod frame;

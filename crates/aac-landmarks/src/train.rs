@@ -72,7 +72,23 @@ pub struct FinderTraining {
     /// cheaper).
     #[serde(default = "Grid::full")]
     pub fine_grid: Grid,
+    /// Finders trained alike, each from its own seed (the first from
+    /// `seed`, the next from `seed + 1`, ...): the first answers, the
+    /// others give second opinions on the levels ([`crate::ensemble`]).
+    /// Finders trained before 0.8.4 are one.
+    #[serde(default = "one")]
+    pub members: usize,
 }
+
+fn one() -> usize {
+    1
+}
+
+/// Finders a bundle's landmark finder is made of by default: two, so
+/// that a scan whose levels they name differently is flagged
+/// (docs/landmarks.md, "A second opinion"). Each costs the finder's
+/// training time again, and the landmarks stage's time at prediction.
+pub const DEFAULT_MEMBERS: usize = 2;
 
 /// Epochs of the coarse network per epoch of the fine one: naming the
 /// levels from the whole scan is learnt more slowly than placing points in
@@ -92,6 +108,7 @@ impl Default for FinderTraining {
             batch: 4,
             seed: 1,
             fine_grid: Grid::HALF,
+            members: DEFAULT_MEMBERS,
         }
     }
 }
@@ -127,6 +144,9 @@ impl FinderTraining {
         }
         if ![Grid::FULL, Grid::HALF].contains(&self.fine_grid) {
             return bad("the landmark finder's fine grid must be 128x256 or 64x128");
+        }
+        if !(1..=8).contains(&self.members) {
+            return bad("the landmark finder's members must be 1-8");
         }
         Ok(())
     }
@@ -249,6 +269,14 @@ pub enum Progress {
     },
     /// A step finished.
     Step,
+    /// Member `member` of `of` finders begins training (only when there
+    /// are more than one).
+    Member {
+        /// 1-based.
+        member: usize,
+        /// How many finders are trained.
+        of: usize,
+    },
     /// An epoch finished.
     EpochEnd {
         /// "coarse" or "fine".
@@ -472,7 +500,9 @@ pub fn train_finder(
 
 /// [`train_finder`] starting both networks from those of `base` (a finder
 /// written by [`Finder::to_bytes`] with the same widths and grids):
-/// fine-tuning on a site's scans.
+/// fine-tuning on a site's scans. Trains `cfg.members` finders, member
+/// `k` from seed `cfg.seed + k` (and from the base's member `k`, or its
+/// first when it has fewer), one after the other.
 pub fn train_finder_from(
     cfg: &FinderTraining,
     base: Option<&[u8]>,
@@ -481,6 +511,33 @@ pub fn train_finder_from(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<u8>, LandmarkError> {
     cfg.check()?;
+    let bases = base.map(Finder::member_bytes).transpose()?;
+    let mut out = Vec::new();
+    for k in 0..cfg.members {
+        if cfg.members > 1 {
+            progress(Progress::Member {
+                member: k + 1,
+                of: cfg.members,
+            });
+        }
+        let member = FinderTraining {
+            seed: cfg.seed + k as u64,
+            ..cfg.clone()
+        };
+        let base = bases.as_ref().map(|b| b.get(k).unwrap_or(&b[0]));
+        out.extend(train_one(&member, base.copied(), train, val, progress)?);
+    }
+    Ok(out)
+}
+
+/// One finder of [`train_finder_from`].
+fn train_one(
+    cfg: &FinderTraining,
+    base: Option<&[u8]>,
+    train: &[Annotated],
+    val: &[Annotated],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<u8>, LandmarkError> {
     let base = base.map(Finder::split_bytes).transpose()?;
     if train.is_empty() {
         return Err(LandmarkError::Training("no training images".into()));
@@ -520,6 +577,7 @@ pub fn train_finder_from(
         val_error: None,
         coarse_bytes: coarse.len(),
         fine_grid: cfg.fine_grid,
+        fine_bytes: Some(fine.len()),
     };
     if !val.is_empty() {
         let finder = Finder::new(header.clone(), &coarse, &fine)?;

@@ -55,6 +55,7 @@ fn trained() -> &'static (Vec<Scan>, Vec<u8>) {
             epochs: 12,
             coarse_epochs: 8,
             batch: 4,
+            members: 1,
             ..FinderTraining::default()
         };
         let bytes = train_finder(&cfg, &annotated(&train), &[], &mut |_| {}).unwrap();
@@ -191,4 +192,25 @@ fn damaged_finder_bytes_are_refused_without_panic() {
     assert!(Finder::from_bytes(&bytes[..bytes.len() / 2]).is_err());
     assert!(Finder::from_bytes(b"AAC-LANDMARKS\n{}\n").is_err());
     assert!(Finder::from_bytes(b"something else").is_err());
+}
+
+#[test]
+fn a_finder_with_itself_as_second_opinion_agrees_with_itself() {
+    let (_, bytes) = trained();
+    let twice: Vec<u8> = bytes.iter().chain(bytes.iter()).copied().collect();
+    let one = Finder::from_bytes(bytes).unwrap();
+    let two = Finder::from_bytes(&twice).unwrap();
+    assert_eq!((one.members(), two.members()), (1, 2));
+    let test = scans(9, 6);
+    let inputs: Vec<(&[f32], usize, usize)> = test
+        .iter()
+        .map(|s| (s.image.as_slice(), s.width, s.height))
+        .collect();
+    for (a, b) in one.find(&inputs).into_iter().zip(two.find(&inputs)) {
+        match (a, b) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "the same naming adds no doubt"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!("{:?} against {:?}", a.err(), b.err()),
+        }
+    }
 }

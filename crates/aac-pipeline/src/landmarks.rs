@@ -49,6 +49,10 @@ pub fn train_finder_with_progress(
                 b.inc(1);
             }
         }
+        Progress::Member { member, of } => tracing::info!(
+            "landmark finder {member} of {of} (seed {})",
+            cfg.seed + member as u64 - 1
+        ),
         Progress::EpochEnd {
             stage,
             epoch,

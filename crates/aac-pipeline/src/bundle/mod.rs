@@ -453,6 +453,7 @@ mod tests {
             val_error: None,
             coarse_bytes: 0,
             fine_grid: aac_landmarks::Grid::FULL,
+            fine_bytes: None,
         };
         aac_landmarks::Finder::to_bytes(&header, &net(3), &net(aac_io::N_SPINE))
     }
