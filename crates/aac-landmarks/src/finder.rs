@@ -236,9 +236,9 @@ impl Finder {
     /// shows four regular bodies that the finder is sure of.
     ///
     /// Each scan is then put to the second opinions, if any
-    /// ([`crate::ensemble::second_opinion`]): a different naming of the
-    /// levels is a doubt, and a failed scan keeps another finder's points
-    /// in doubt.
+    /// ([`crate::ensemble::second_opinion`]): the naming with the fewest
+    /// doubts is kept, a different naming of the levels is a doubt, and a
+    /// failed scan keeps another finder's points in doubt.
     pub fn find(&self, images: &[(&[f32], usize, usize)]) -> Vec<Result<Found, LandmarkError>> {
         let first = self.find_alone(images);
         if self.others.is_empty() {
