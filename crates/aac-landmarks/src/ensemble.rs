@@ -107,7 +107,14 @@ pub fn second_opinion(
         Err(e) if found.is_empty() => return Err(e),
         Err(e) => Some(e.to_string()),
     };
+    // Where the first finder found points, only a naming that differs from
+    // its own can replace them: finders that agree add nothing.
     let best = (0..found.len())
+        .filter(|&j| {
+            first_failed.is_some()
+                || j == 0
+                || level_offset(&found[0].1.points, &found[j].1.points) != Some(0)
+        })
         .min_by_key(|&j| (found[j].1.doubts.len(), found[j].0))
         .expect("at least one finder found points");
     let (kept_by, mut kept) = found.remove(best);
@@ -227,6 +234,11 @@ mod tests {
             "{:?}",
             kept.doubts
         );
+        // A second finder that names the levels alike never replaces the
+        // first's points, however few its doubts.
+        let kept = second_opinion(Ok(doubtful.clone()), vec![Ok(found(spine(103.0)))]).unwrap();
+        assert_eq!(kept.points, spine(100.0));
+        assert_eq!(kept.doubts, doubtful.doubts);
         // On a tie the first finder's points stand.
         sure.doubts.push("z".into());
         let kept = second_opinion(Ok(doubtful), vec![Ok(sure)]).unwrap();
