@@ -30,6 +30,18 @@ fn the_readme_states_the_training_defaults_of_the_code() {
         "README.md's recipe states another epoch count than {}",
         d::EPOCHS
     );
+    // The finders a bundle is trained with, in words.
+    let members = ["one", "two", "three"][aac_landmarks::train::DEFAULT_MEMBERS - 1];
+    for (name, text) in [
+        ("README.md", &readme),
+        ("docs/landmarks.md", &doc("docs/landmarks.md")),
+    ] {
+        assert!(
+            text.contains(&format!("{members} landmark finders"))
+                || text.contains(&format!("holds {members} finders")),
+            "{name} does not say a bundle has {members} finders"
+        );
+    }
 }
 
 #[test]
