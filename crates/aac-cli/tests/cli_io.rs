@@ -291,3 +291,36 @@ fn check_catches_inconsistent_scores_and_landmarks() {
     let t = text(&aac(&["check", r]));
     assert!(t.contains("column 'aac24' appears twice"), "{t}");
 }
+
+#[test]
+fn synth_help_names_every_factor_and_refuses_an_unknown_one() {
+    let help = text(&aac(&["synth", "--help"]))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for f in aac_synth::Factor::ALL {
+        assert!(
+            help.contains(f.name()),
+            "`aac synth --help` does not name {}",
+            f.name()
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c");
+    let o = aac(&[
+        "synth",
+        "--n",
+        "1",
+        "--with",
+        "neural_arch",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("unknown factor 'neural_arch'") && t.contains("l1l4_crop"),
+        "{t}"
+    );
+    assert!(!out.exists(), "a refused run wrote {}", out.display());
+}

@@ -72,3 +72,22 @@ fn predict_docs_state_the_chunk_size_and_every_flag() {
         );
     }
 }
+
+#[test]
+fn the_synthetic_docs_list_every_factor_and_say_which_are_opt_in() {
+    let synthetic = doc("docs/synthetic.md");
+    for f in aac_synth::Factor::ALL {
+        assert!(
+            synthetic.contains(&format!("`{}`", f.name())),
+            "docs/synthetic.md does not list the factor {}",
+            f.name()
+        );
+    }
+    for f in aac_synth::Factor::OPT_IN {
+        assert!(
+            synthetic.contains(&format!("| `{}` (0.9.0) |", f.name())),
+            "docs/synthetic.md does not mark {} as new in 0.9.0",
+            f.name()
+        );
+    }
+}

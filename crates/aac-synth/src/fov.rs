@@ -4,6 +4,7 @@
 //! whole T4-S1 scene is rendered, so the anatomy stays in the uncropped frame.
 
 use crate::anatomy::{uniform, Anatomy, Wall, L1};
+use crate::factors::Factor;
 use crate::style::Style;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,11 @@ impl FieldOfView {
         if style.dose_mask > 0.0 && rng.random::<f64>() < style.dose_mask {
             fov.dose_mask = Some(draw_dose_mask(rng, a));
         }
+        if style.has(Factor::L1L4Crop) {
+            let (top, bottom) = l1l4_rows(rng, a);
+            fov.crop_top = top;
+            fov.crop_bottom = a.height - bottom;
+        }
         fov
     }
 
@@ -87,6 +93,21 @@ impl FieldOfView {
         let end = (scene_height - self.crop_bottom) * width;
         data[self.crop_top * width..end].to_vec()
     }
+}
+
+/// The rows an L1-L4 crop keeps (first, one past the last): from 0.1-0.35
+/// of a level above T12's inferior endplate to as far below L5's superior
+/// one, so that the 30 points are in view and neither T12's superior
+/// endplate nor L5's inferior one (nor the sacrum) is.
+fn l1l4_rows<R: Rng>(rng: &mut R, a: &Anatomy) -> (usize, usize) {
+    let v = &a.vertebrae;
+    let level = (v[L1 + 3].centre().y - v[L1].centre().y) / 3.0;
+    let (t12, l5) = (&v[L1 - 1], &v[L1 + 4]);
+    let top = t12.corners[2].y.min(t12.corners[3].y) - uniform(rng, (0.1, 0.35)) * level;
+    let bottom = l5.corners[0].y.max(l5.corners[1].y) + uniform(rng, (0.1, 0.35)) * level;
+    let top = (top.max(0.0) as usize).min(a.height - 1);
+    let bottom = (bottom.ceil().max(0.0) as usize).clamp(top + 1, a.height);
+    (top, bottom)
 }
 
 /// A dose-masked rectangle in front of the spine over the lumbar levels,

@@ -4,6 +4,7 @@
 //! geometry. It is the embedded default data of aac.
 
 pub mod anatomy;
+pub mod arches;
 pub mod factors;
 pub mod field;
 pub mod fov;

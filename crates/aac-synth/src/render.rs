@@ -1,6 +1,7 @@
 //! Rasterises an [`Anatomy`] into an attenuation map and label masks.
 
 use crate::anatomy::{Anatomy, Deposit, Vertebra, Wall};
+use crate::arches::{neural_arch, ArchLook};
 use crate::factors::{Factor, Factors};
 use crate::field::{smoothstep, CoarseField};
 use aac_io::{Point, LABEL_ANTERIOR, LABEL_POSTERIOR};
@@ -17,7 +18,7 @@ pub struct Canvas {
 }
 
 impl Canvas {
-    fn add(&mut self, x: i64, y: i64, v: f32) {
+    pub(crate) fn add(&mut self, x: i64, y: i64, v: f32) {
         if x >= 0 && y >= 0 && (x as usize) < self.width && (y as usize) < self.height {
             self.data[y as usize * self.width + x as usize] += v;
         }
@@ -433,7 +434,8 @@ pub fn render<R: Rng>(rng: &mut R, a: &Anatomy, factors: &Factors) -> (Canvas, V
     });
     let look = BodyLook {
         trabecular: fine.as_ref(),
-        posterior: factors.contains(&Factor::PosteriorElements),
+        posterior: factors.contains(&Factor::PosteriorElements)
+            && !factors.contains(&Factor::NeuralArches),
         ghost: (
             a.double_endplate_px,
             a.height as f64 / 2.0,
@@ -442,6 +444,14 @@ pub fn render<R: Rng>(rng: &mut R, a: &Anatomy, factors: &Factors) -> (Canvas, V
     };
     for v in &a.vertebrae {
         vertebra(v, &texture, &look, &mut c);
+    }
+    if factors.contains(&Factor::NeuralArches) {
+        // Its own stream, as for the trabecular texture.
+        let mut own = rand_chacha::ChaCha8Rng::seed_from_u64(a.skin_x.to_bits() ^ 0x6172_6368);
+        let arch = ArchLook::draw(&mut own);
+        for v in &a.vertebrae {
+            neural_arch(v, &arch, &texture, &mut c);
+        }
     }
     let iliac = factors.contains(&Factor::IliacCrest);
     if factors.contains(&Factor::SacralSegments) {

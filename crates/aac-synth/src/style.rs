@@ -219,8 +219,12 @@ impl Style {
             },
             crop: 0.3,
             dose_mask: 0.1,
-            // Since 0.6.0 every factor, each in half the images.
-            factors: Factor::ALL.into_iter().collect(),
+            // Since 0.6.0 every factor but the opt-in ones, each in half
+            // the images.
+            factors: Factor::ALL
+                .into_iter()
+                .filter(|f| !Factor::OPT_IN.contains(f))
+                .collect(),
             factor_share: 0.5,
         }
     }
@@ -362,7 +366,7 @@ impl Style {
             },
             factors: Factor::ALL
                 .into_iter()
-                .filter(|f| *f != Factor::EightBit)
+                .filter(|f| *f != Factor::EightBit && !Factor::OPT_IN.contains(f))
                 .collect(),
             factor_share: 1.0,
         }

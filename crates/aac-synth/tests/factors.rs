@@ -48,7 +48,13 @@ fn the_named_styles_draw_the_cohorts_of_before_factors() {
         assert_eq!(got, want, "{name}: {got:#x}");
     }
     let random = Style::random();
-    assert_eq!(random.factors.len(), Factor::ALL.len());
+    assert_eq!(
+        random.factors.len(),
+        Factor::ALL.len() - Factor::OPT_IN.len()
+    );
+    for f in Factor::OPT_IN {
+        assert!(!random.has(f) && !Style::biobank().has(f), "{f:?}");
+    }
     let drawn: Vec<usize> = (0..40)
         .map(|i| generate_case(7, i, &random, false).truth.factors.len())
         .collect();
@@ -248,4 +254,87 @@ fn attached_ribs_leave_the_spine_at_their_vertebrae_and_transitional_spines_move
     assert!((10..=32).contains(&transitional), "{variants:?}");
     assert!(variants.len() >= 4, "{variants:?}");
     let _ = Transitional::ElevenRibs;
+}
+
+/// Mean of the written image over the rows of L2-L3 in a band behind the
+/// posterior walls (where the arches are), as a share of the bodies'
+/// brightness there.
+fn behind_the_bodies(c: &Case) -> f64 {
+    let p = &c.landmarks;
+    let depth = (p[5].x - p[4].x).abs();
+    let dir = if c.truth.faces_right { -1.0 } else { 1.0 };
+    let (mut arch, mut body, mut n) = (0.0, 0.0, 0.0);
+    for y in (p[4].y as u32)..(p[11].y as u32) {
+        let x0 = p[4].x + (y as f64 - p[4].y) / (p[11].y - p[4].y) * (p[11].x - p[4].x);
+        let at = |x: f64| f64::from(c.image.get_pixel(x.round() as u32, y).0[0]);
+        for k in 0..10 {
+            let f = 0.2 + 0.04 * k as f64;
+            arch += at(x0 + dir * f * depth);
+            body += at(x0 - dir * f * depth);
+            n += 1.0;
+        }
+    }
+    arch / n / (body / n)
+}
+
+#[test]
+fn neural_arches_brighten_the_back_of_the_spine_and_leave_the_truth() {
+    let mut style = Style::hologic();
+    style.factors.insert(Factor::NeuralArches);
+    let plain = Style::hologic();
+    for i in 0..4 {
+        let with = generate_case(3, i, &style, false);
+        let out = generate_case(3, i, &plain, false);
+        assert_eq!(with.landmarks, out.landmarks, "{i}");
+        assert_eq!(with.mask, out.mask, "{i}");
+        assert_eq!(with.score, out.score, "{i}");
+        let (a, b) = (behind_the_bodies(&with), behind_the_bodies(&out));
+        // The classic elements are a faint blur (about half the bodies'
+        // brightness behind them); the arches are nearly as bright as the
+        // bodies.
+        assert!(
+            a > b + 0.15,
+            "{i}: behind the bodies {a:.2} with arches, {b:.2} without"
+        );
+        assert!(a > 0.75, "{i}: {a:.2}");
+    }
+}
+
+#[test]
+fn an_l1l4_crop_keeps_the_30_points_and_cuts_off_t12_and_l5() {
+    use aac_synth::anatomy::L1;
+    let mut style = Style::hologic();
+    style.factors.insert(Factor::L1L4Crop);
+    let plain = Style::hologic();
+    for i in 0..6 {
+        let crop = generate_case(4, i, &style, false);
+        let whole = generate_case(4, i, &plain, false);
+        let top = crop.truth.fov.crop_top;
+        let h = crop.image.height() as f64;
+        assert!(crop.image.height() < whole.image.height() / 2, "{i}");
+        // The same points, shifted by the rows cut above; all 30 in view.
+        for (c, w) in crop.landmarks.iter().zip(&whole.landmarks) {
+            assert_eq!(c.x, w.x, "{i}");
+            assert!((c.y - (w.y - top as f64)).abs() < 1e-9, "{i}");
+            assert!(c.y >= 0.0 && c.y < h, "{i}: {c:?} outside 0..{h}");
+        }
+        // The same masks, row for row.
+        let w = whole.mask.width() as usize;
+        let rows = crop.mask.as_raw().len() / w;
+        assert_eq!(
+            crop.mask.as_raw()[..],
+            whole.mask.as_raw()[top * w..(top + rows) * w],
+            "{i}"
+        );
+        // Neither T12's superior endplate nor L5's inferior one (nor the
+        // sacrum) is in view.
+        let v = &crop.truth.anatomy.vertebrae;
+        let scene = |y: f64| y - top as f64;
+        assert!(scene(v[L1 - 1].corners[0].y) < 0.0, "{i}: T12 in view");
+        assert!(scene(v[L1 + 4].corners[3].y) >= h, "{i}: L5 in view");
+        assert!(
+            scene(crop.truth.anatomy.sacrum[0].y) >= h,
+            "{i}: sacrum in view"
+        );
+    }
 }
