@@ -51,7 +51,7 @@ pub struct FinderArgs {
     #[arg(long)]
     no_landmarks: bool,
     /// Epochs of the finder's fine network (the coarse one trains 3 times
-    /// as many, each of --landmark-scans scans) [default: 8; 2 when
+    /// as many, each of --landmark-scans scans) [default: 16; 2 when
     /// fine-tuning].
     #[arg(long, conflicts_with = "quick")]
     landmark_epochs: Option<usize>,

@@ -85,12 +85,11 @@ impl Factor {
         Factor::L1L4Crop,
     ];
 
-    /// Factors drawn only where asked for (`aac synth --with`): added in
-    /// 0.9.0, after the default bundle was trained, they are in no named
-    /// style and not in `random`, whose cohorts (and the README recipe's
-    /// bundle) stay as they were. docs/landmarks.md measures what training
-    /// with them changes.
-    pub const OPT_IN: [Factor; 2] = [Factor::NeuralArches, Factor::L1L4Crop];
+    /// Factors drawn only where asked for (`aac synth --with`), in no
+    /// style, `random` included: a training cohort of crops alone would
+    /// teach a finder nothing of the sacrum (docs/landmarks.md measures
+    /// the crop as a factor left out of training).
+    pub const OPT_IN: [Factor; 1] = [Factor::L1L4Crop];
 
     /// The factors every style drew before factors were named (0.4.0): the
     /// named styles and `random` keep exactly these, so their cohorts are

@@ -55,6 +55,9 @@ fn the_named_styles_draw_the_cohorts_of_before_factors() {
     for f in Factor::OPT_IN {
         assert!(!random.has(f) && !Style::biobank().has(f), "{f:?}");
     }
+    // Neural arches train (0.9.0); the held-out biobank cohort stays 0.8's.
+    assert!(random.has(Factor::NeuralArches));
+    assert!(!Style::biobank().has(Factor::NeuralArches));
     let drawn: Vec<usize> = (0..40)
         .map(|i| generate_case(7, i, &random, false).truth.factors.len())
         .collect();
