@@ -93,9 +93,9 @@ pub const DEFAULT_MEMBERS: usize = 2;
 /// Epochs of the fine network by default (the coarse one trains
 /// [`COARSE_EPOCHS_PER_FINE`] times as many): 16 since 0.9.0, against 8
 /// before. On the same 1,000 training scans the longer schedule placed the
-/// points closer on every held-out style and named far more of another
-/// generator's scans right, for twice the finder's training time
-/// (docs/landmarks.md, "Training length").
+/// points closer and named the levels right on every held-out style, for
+/// twice the finder's training time; on another generator's scans it was
+/// within the spread of seeds (docs/landmarks.md, "Training length").
 pub const DEFAULT_EPOCHS: usize = 16;
 
 /// Epochs of the coarse network per epoch of the fine one: naming the
