@@ -59,6 +59,18 @@ impl Vertebra {
             (c[0].y + c[1].y + c[2].y + c[3].y) / 4.0,
         )
     }
+
+    /// The body's own frame: its centre, the unit vector from its posterior
+    /// to its anterior wall, the unit vector down the spine, and its depth
+    /// (the mean of the two endplates' lengths).
+    pub fn frame(&self) -> (Point, (f64, f64), (f64, f64), f64) {
+        let [sp, sa, ia, ip] = self.corners;
+        let ux = (sa.x - sp.x + ia.x - ip.x) / 2.0;
+        let uy = (sa.y - sp.y + ia.y - ip.y) / 2.0;
+        let depth = (ux * ux + uy * uy).sqrt();
+        let (ux, uy) = (ux / depth, uy / depth);
+        (self.centre(), (ux, uy), (-uy, ux), depth)
+    }
 }
 
 /// Transitional anatomy of the lumbosacral junction or the ribs. The

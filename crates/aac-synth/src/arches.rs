@@ -75,14 +75,8 @@ impl Part {
 
 /// Draws the neural arch of vertebra `v` behind its body.
 pub fn neural_arch(v: &Vertebra, look: &ArchLook, texture: &CoarseField, c: &mut Canvas) {
-    let [sp, sa, ia, ip] = v.corners;
-    let centre = v.centre();
-    let ux = (sa.x - sp.x + ia.x - ip.x) / 2.0;
-    let uy = (sa.y - sp.y + ia.y - ip.y) / 2.0;
-    let depth = (ux * ux + uy * uy).sqrt();
-    let (ux, uy) = (ux / depth, uy / depth);
-    let (tx, ty) = (-uy, ux);
-    let h = sp.dist(&ip);
+    let (centre, (ux, uy), (tx, ty), depth) = v.frame();
+    let h = v.corners[0].dist(&v.corners[3]);
     let d = depth;
     let lumbar = v.name.starts_with('L');
     let parts = [

@@ -107,12 +107,7 @@ struct BodyLook<'a> {
 /// textured trabecular bone, plus its fainter posterior elements.
 fn vertebra(v: &Vertebra, texture: &CoarseField, look: &BodyLook, c: &mut Canvas) {
     let [sp, sa, ia, ip] = v.corners;
-    let centre = v.centre();
-    let ux = (sa.x - sp.x + ia.x - ip.x) / 2.0;
-    let uy = (sa.y - sp.y + ia.y - ip.y) / 2.0;
-    let depth = (ux * ux + uy * uy).sqrt();
-    let (ux, uy) = (ux / depth, uy / depth);
-    let (tx, ty) = (-uy, ux); // down the spine
+    let (centre, (ux, uy), (tx, ty), depth) = v.frame();
     let hp = sp.dist(&ip);
     let ha = sa.dist(&ia);
     let back = |k: f64, dv: f64| {
