@@ -59,6 +59,11 @@ pub enum Factor {
     /// through L5, a little beyond the 20 points, so that neither the
     /// sacrum nor the last rib is in view (an exported crop).
     L1L4Crop,
+    /// The sacrum as one fused bone curving back: S1's body with its
+    /// plateau, no disc below it, S2-S5 tapering with faint fusion
+    /// ridges, the alae a veil over S1 (in place of the wedge or the
+    /// stacked segments).
+    FusedSacrum,
 }
 
 /// A set of factors.
@@ -66,7 +71,7 @@ pub type Factors = BTreeSet<Factor>;
 
 impl Factor {
     /// Every factor, in the order they are listed.
-    pub const ALL: [Factor; 16] = [
+    pub const ALL: [Factor; 17] = [
         Factor::Ribs,
         Factor::BowelGas,
         Factor::IliacCrest,
@@ -83,6 +88,7 @@ impl Factor {
         Factor::Transitional,
         Factor::NeuralArches,
         Factor::L1L4Crop,
+        Factor::FusedSacrum,
     ];
 
     /// Factors drawn only where asked for (`aac synth --with`), in no
@@ -121,6 +127,7 @@ impl Factor {
             Factor::Transitional => "transitional",
             Factor::NeuralArches => "neural_arches",
             Factor::L1L4Crop => "l1l4_crop",
+            Factor::FusedSacrum => "fused_sacrum",
         }
     }
 

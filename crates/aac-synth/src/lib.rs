@@ -10,6 +10,7 @@ pub mod field;
 pub mod fov;
 pub mod marks;
 pub mod render;
+pub mod sacrum;
 pub mod scan;
 pub mod style;
 pub mod truth;

@@ -4,6 +4,7 @@ use crate::anatomy::{Anatomy, Deposit, Vertebra, Wall};
 use crate::arches::{neural_arch, ArchLook};
 use crate::factors::{Factor, Factors};
 use crate::field::{smoothstep, CoarseField};
+use crate::sacrum::{fused_sacrum, SacrumLook};
 use aac_io::{Point, LABEL_ANTERIOR, LABEL_POSTERIOR};
 use rand::{Rng, SeedableRng};
 
@@ -25,7 +26,7 @@ impl Canvas {
     }
 }
 
-fn bbox(points: &[Point], pad: f64, w: usize, h: usize) -> (usize, usize, usize, usize) {
+pub(crate) fn bbox(points: &[Point], pad: f64, w: usize, h: usize) -> (usize, usize, usize, usize) {
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for p in points {
         x0 = x0.min(p.x);
@@ -449,7 +450,13 @@ pub fn render<R: Rng>(rng: &mut R, a: &Anatomy, factors: &Factors) -> (Canvas, V
         }
     }
     let iliac = factors.contains(&Factor::IliacCrest);
-    if factors.contains(&Factor::SacralSegments) {
+    if factors.contains(&Factor::FusedSacrum) {
+        // Its own stream, as for the arches.
+        let mut own = rand_chacha::ChaCha8Rng::seed_from_u64(a.skin_x.to_bits() ^ 0x7361_6372);
+        let sacrum = SacrumLook::draw(&mut own);
+        fused_sacrum(a, &sacrum, &texture, fine.as_ref(), &mut c);
+        pelvis(a, &texture, iliac, &mut c);
+    } else if factors.contains(&Factor::SacralSegments) {
         let sacral = BodyLook {
             posterior: false,
             ..look

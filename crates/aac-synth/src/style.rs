@@ -220,8 +220,8 @@ impl Style {
             crop: 0.3,
             dose_mask: 0.1,
             // Since 0.6.0 every factor but the opt-in ones, each in half
-            // the images (neural arches since 0.9.0: an image without
-            // them is the same as before).
+            // the images (neural arches since 0.9.0, the fused sacrum
+            // since 0.10.0: an image without them is the same as before).
             factors: Factor::ALL
                 .into_iter()
                 .filter(|f| !Factor::OPT_IN.contains(f))
@@ -368,8 +368,9 @@ impl Style {
             factors: Factor::ALL
                 .into_iter()
                 .filter(|f| {
-                    // The held-out cohort of 0.8 (no arches, no crops).
-                    ![Factor::EightBit, Factor::NeuralArches].contains(f)
+                    // The held-out cohort of 0.8 (no arches, no fused
+                    // sacrum, no crops).
+                    ![Factor::EightBit, Factor::NeuralArches, Factor::FusedSacrum].contains(f)
                         && !Factor::OPT_IN.contains(f)
                 })
                 .collect(),

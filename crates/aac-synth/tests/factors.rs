@@ -58,6 +58,9 @@ fn the_named_styles_draw_the_cohorts_of_before_factors() {
     // Neural arches train (0.9.0); the held-out biobank cohort stays 0.8's.
     assert!(random.has(Factor::NeuralArches));
     assert!(!Style::biobank().has(Factor::NeuralArches));
+    // So does the fused sacrum (0.10.0).
+    assert!(random.has(Factor::FusedSacrum));
+    assert!(!Style::biobank().has(Factor::FusedSacrum));
     let drawn: Vec<usize> = (0..40)
         .map(|i| generate_case(7, i, &random, false).truth.factors.len())
         .collect();
@@ -301,6 +304,36 @@ fn neural_arches_brighten_the_back_of_the_spine_and_leave_the_truth() {
         );
         assert!(a > 0.75, "{i}: {a:.2}");
     }
+}
+
+#[test]
+fn a_fused_sacrum_changes_only_the_sacrum_and_leaves_the_truth() {
+    use aac_synth::anatomy::L1;
+    let mut style = Style::lunar();
+    style.factors.insert(Factor::FusedSacrum);
+    let plain = Style::lunar();
+    let mut changed_scans = 0;
+    for i in 0..4 {
+        let with = generate_case(5, i, &style, false);
+        let out = generate_case(5, i, &plain, false);
+        assert_eq!(with.landmarks, out.landmarks, "{i}");
+        assert_eq!(with.mask, out.mask, "{i}");
+        assert_eq!(with.score, out.score, "{i}");
+        // Nothing above the middle of L5 changes (the alae reach a little
+        // above S1's plateau, never past L5).
+        let l5 = &with.truth.anatomy.vertebrae[L1 + 4];
+        let top = with.truth.fov.crop_top as f64;
+        let row = ((l5.corners[0].y + l5.corners[3].y) / 2.0 - top).max(0.0) as usize;
+        let w = with.image.width() as usize;
+        let upto = (row * w).min(with.image.as_raw().len());
+        assert_eq!(
+            with.image.as_raw()[..upto],
+            out.image.as_raw()[..upto],
+            "{i}"
+        );
+        changed_scans += usize::from(with.image.as_raw() != out.image.as_raw());
+    }
+    assert!(changed_scans >= 3, "{changed_scans}");
 }
 
 #[test]
