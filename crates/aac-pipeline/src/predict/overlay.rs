@@ -52,10 +52,11 @@ const OVERLAY_MAX_HEIGHT: u32 = 1000;
 
 /// The lumbar region an overlay shows: the spine points and the aortic
 /// band, padded by a third of their height above and below (T12 and the
-/// sacrum) and a fifth at the sides.
+/// sacrum) and a fifth at the sides, and the sub-score labels whole.
 fn lumbar_box(
     spine: &[Point],
     prep: &aac_warp::PreparedRoi,
+    labels: &[Label],
     w: u32,
     h: u32,
 ) -> (u32, u32, u32, u32) {
@@ -63,12 +64,21 @@ fn lumbar_box(
         .iter()
         .copied()
         .chain(prep.roi.points.iter().flatten().copied());
-    aac_io::draw::padded_box(
+    let (x, y, bw, bh) = aac_io::draw::padded_box(
         points,
         |span| [0.2 * span, 0.3 * span, 0.2 * span, 0.3 * span],
         w,
         h,
-    )
+    );
+    // Widened only as far as a label needs (a few pixels' margin), so the
+    // overlay stays small.
+    let (mut x0, mut x1) = (f64::from(x), f64::from(x + bw));
+    for l in labels {
+        x0 = x0.min(l.at.x - 4.0);
+        x1 = x1.max(l.far_corner().x + 4.0);
+    }
+    let (x0, x1) = (x0.max(0.0) as u32, (x1.min(f64::from(w))) as u32);
+    (x0, y, (x1 - x0).max(1), bh)
 }
 
 /// Colours of the lines drawn, named in the legend.
@@ -105,6 +115,59 @@ fn strip(width: u32, scale: u32, runs: &[(String, Rgb<u8>)]) -> Rgb8 {
         }
     }
     out
+}
+
+/// A level's "Lk ant/post" sub-score label on the image.
+#[derive(Debug, Clone, PartialEq)]
+struct Label {
+    /// Top-left corner, in image pixels.
+    at: Point,
+    /// The words.
+    text: String,
+    /// Glyph scale (8 x 8 pixels at 1).
+    scale: u32,
+}
+
+impl Label {
+    /// The bottom-right corner.
+    fn far_corner(&self) -> Point {
+        let glyph = 8.0 * f64::from(self.scale);
+        Point::new(
+            self.at.x + self.text.len() as f64 * glyph,
+            self.at.y + glyph,
+        )
+    }
+}
+
+/// The four levels' labels, each beside the band's outer edge (`edge`: its
+/// points at the five disc levels) at the middle of its level, in front of
+/// it (away from the spine), moved in where it would leave an image `w`
+/// wide, so that the overlay's crop keeps it whole.
+fn level_labels(
+    edge: [Point; 5],
+    reflected: bool,
+    s: &aac_score::Scored,
+    scale: u32,
+    w: u32,
+) -> Vec<Label> {
+    let glyph = 8.0 * f64::from(scale);
+    (0..4)
+        .map(|v| {
+            let text = format!("L{} {}/{}", v + 1, s.sub[2 * v], s.sub[2 * v + 1]);
+            let width = text.len() as f64 * glyph;
+            let c = edge[v].mid(&edge[v + 1]);
+            let x = if reflected {
+                c.x - width - 6.0
+            } else {
+                c.x + 6.0
+            };
+            Label {
+                at: Point::new(x.clamp(0.0, (f64::from(w) - width).max(0.0)), c.y),
+                text,
+                scale,
+            }
+        })
+        .collect()
 }
 
 /// The region of the aortic band over L1-L4 (its control points, padded by
@@ -149,20 +212,15 @@ pub(super) fn draw_overlay(
     for row in &prep.roi.points {
         line(&mut rgb, row[0], row[3], LEVEL_COLOUR);
     }
-    let scale = (h / 500).max(1);
-    for v in 0..4 {
-        let c = prep.roi.points[v][3].mid(&prep.roi.points[v + 1][3]);
-        let x = if pred.reflected {
-            c.x as i32 - 60 * scale as i32
-        } else {
-            c.x as i32 + 6
-        };
+    let edge = std::array::from_fn(|k| prep.roi.points[k][3]);
+    let labels = level_labels(edge, pred.reflected, s, (h / 500).max(1), w);
+    for l in &labels {
         text(
             &mut rgb,
-            x,
-            c.y as i32,
-            &format!("L{} {}/{}", v + 1, s.sub[2 * v], s.sub[2 * v + 1]),
-            scale,
+            l.at.x as i32,
+            l.at.y as i32,
+            &l.text,
+            l.scale,
             Rgb([255, 255, 255]),
         );
     }
@@ -177,7 +235,7 @@ pub(super) fn draw_overlay(
         &image::imageops::crop_imm(&rgb, bx, by, bw, bh).to_image(),
         THUMB_HEIGHT,
     );
-    let (lx, ly, lw, lh) = lumbar_box(spine, prep, w, h);
+    let (lx, ly, lw, lh) = lumbar_box(spine, prep, &labels, w, h);
     let mut rgb = image::imageops::crop_imm(&rgb, lx, ly, lw, lh).to_image();
     if lh > OVERLAY_MAX_HEIGHT {
         rgb = resize_to_height(&rgb, OVERLAY_MAX_HEIGHT);
@@ -211,4 +269,40 @@ pub(super) fn draw_overlay(
     ];
     let image = vstack(&[strip(w, scale, &head), rgb, strip(w, scale, &legend)], 0);
     Overlay { image, thumb }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored() -> aac_score::Scored {
+        aac_score::Scored {
+            aac24: 7,
+            sub: [0, 1, 2, 3, 0, 0, 1, 0],
+            rows: [0; 8],
+            midline_x: None,
+            rule: aac_score::WallRule::ByPosition,
+        }
+    }
+
+    #[test]
+    fn level_labels_stay_whole_inside_the_image_on_either_side() {
+        // The band's outer edge 10 pixels from the right edge of a 300-wide
+        // image (facing right) and 10 from the left (facing left).
+        for (x, reflected) in [(290.0, false), (10.0, true)] {
+            let edge = std::array::from_fn(|k| Point::new(x, 100.0 + 60.0 * k as f64));
+            let labels = level_labels(edge, reflected, &scored(), 2, 300);
+            assert_eq!(labels[1].text, "L2 2/3");
+            for l in &labels {
+                let far = l.far_corner();
+                assert!(l.at.x >= 0.0 && far.x <= 300.0, "{l:?}");
+            }
+        }
+        // Where there is room, beside the edge on the side away from the spine.
+        let edge = std::array::from_fn(|k| Point::new(150.0, 100.0 + 60.0 * k as f64));
+        let right = level_labels(edge, false, &scored(), 1, 300);
+        assert_eq!(right[0].at, Point::new(156.0, 130.0));
+        let left = level_labels(edge, true, &scored(), 1, 300);
+        assert!(left[0].far_corner().x <= 150.0 && left[0].far_corner().x > 140.0);
+    }
 }
