@@ -158,8 +158,8 @@ pub fn fused_sacrum(
     let l5 = a.vertebrae.last().expect("a spine has vertebrae");
     let density = l5.density as f32 * look.gain;
     let rim = (l5.rim_px as f32).max(1.0);
-    // The alae: a veil over S1 reaching a little above its plateau and
-    // behind its back, where the lateral masses lie over the body.
+    // The alae: a veil over S1 and behind its back, where the lateral
+    // masses lie over the body, below the line of its plateau.
     let s1_mid = mid(outline.across(0.0).0, outline.across(FUSIONS[0]).1, 0.5);
     let s1_size = a.sacrum[0].dist(&a.sacrum[1]);
     let (bx, by) = outline.backward;
