@@ -283,17 +283,25 @@ fn behind_the_bodies(c: &Case) -> f64 {
     arch / n / (body / n)
 }
 
+/// Case `i` of seed `seed` drawn by `style` with and without factor `f`,
+/// after checking that the factor left the points, masks and score as
+/// they were.
+fn with_and_without(style: Style, f: Factor, seed: u64, i: usize) -> (Case, Case) {
+    let plain = style.clone();
+    let mut with_f = style;
+    with_f.factors.insert(f);
+    let with = generate_case(seed, i, &with_f, false);
+    let out = generate_case(seed, i, &plain, false);
+    assert_eq!(with.landmarks, out.landmarks, "{f:?} {i}");
+    assert_eq!(with.mask, out.mask, "{f:?} {i}");
+    assert_eq!(with.score, out.score, "{f:?} {i}");
+    (with, out)
+}
+
 #[test]
 fn neural_arches_brighten_the_back_of_the_spine_and_leave_the_truth() {
-    let mut style = Style::hologic();
-    style.factors.insert(Factor::NeuralArches);
-    let plain = Style::hologic();
     for i in 0..4 {
-        let with = generate_case(3, i, &style, false);
-        let out = generate_case(3, i, &plain, false);
-        assert_eq!(with.landmarks, out.landmarks, "{i}");
-        assert_eq!(with.mask, out.mask, "{i}");
-        assert_eq!(with.score, out.score, "{i}");
+        let (with, out) = with_and_without(Style::hologic(), Factor::NeuralArches, 3, i);
         let (a, b) = (behind_the_bodies(&with), behind_the_bodies(&out));
         // The classic elements are a faint blur (about half the bodies'
         // brightness behind them); the arches are nearly as bright as the
@@ -309,18 +317,11 @@ fn neural_arches_brighten_the_back_of_the_spine_and_leave_the_truth() {
 #[test]
 fn a_fused_sacrum_changes_only_the_sacrum_and_leaves_the_truth() {
     use aac_synth::anatomy::L1;
-    let mut style = Style::lunar();
-    style.factors.insert(Factor::FusedSacrum);
-    let plain = Style::lunar();
     let mut changed_scans = 0;
     for i in 0..4 {
-        let with = generate_case(5, i, &style, false);
-        let out = generate_case(5, i, &plain, false);
-        assert_eq!(with.landmarks, out.landmarks, "{i}");
-        assert_eq!(with.mask, out.mask, "{i}");
-        assert_eq!(with.score, out.score, "{i}");
-        // Nothing above the middle of L5 changes (the alae reach a little
-        // above S1's plateau, never past L5).
+        let (with, out) = with_and_without(Style::lunar(), Factor::FusedSacrum, 5, i);
+        // Nothing above the middle of L5 changes (the alae stay below S1's
+        // plateau).
         let l5 = &with.truth.anatomy.vertebrae[L1 + 4];
         let top = with.truth.fov.crop_top as f64;
         let row = ((l5.corners[0].y + l5.corners[3].y) / 2.0 - top).max(0.0) as usize;
