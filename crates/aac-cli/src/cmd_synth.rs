@@ -32,8 +32,8 @@ pub struct SynthArgs {
     /// (`all` for every one): ribs, bowel_gas, iliac_crest,
     /// posterior_elements, fractures, trabecular, double_endplates,
     /// degeneration, burned_in, edge_enhanced, eight_bit, sacral_segments,
-    /// attached_ribs, transitional, neural_arches, l1l4_crop, fused_sacrum
-    /// (docs/synthetic.md).
+    /// attached_ribs, transitional, neural_arches, l1l4_crop, fused_sacrum,
+    /// aortic_shadow (docs/synthetic.md).
     #[arg(long, value_parser = Factor::parse_list)]
     with: Option<Factors>,
     /// Factors to leave out of the style's, comma-separated (e.g. to leave

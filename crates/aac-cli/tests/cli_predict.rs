@@ -77,6 +77,10 @@ fn bundle_predict_resume_shards_and_broken_files() {
     );
     assert!(!by_id["synth00000"]["flags"].contains("landmarks_disagree_with_image"));
     assert!(out.join("overlays/synth00000.jpg").exists() && out.join("index.html").exists());
+    for e in std::fs::read_dir(out.join("overlays")).unwrap() {
+        let bytes = e.unwrap().metadata().unwrap().len() as usize;
+        assert!(bytes <= aac_pipeline::predict::OVERLAY_MAX_BYTES, "{bytes}");
+    }
     // The points each row was scored with, and its uncertainty in [0, 1].
     let used = aac_io::read_pts(&out.join("points/synth00000.pts")).unwrap();
     assert_eq!(used.len(), aac_io::N_SPINE);

@@ -139,12 +139,41 @@ pub fn write_rgb_png(path: &Path, img: &Rgb8) -> Result<()> {
 /// Writes an RGB image as a JPEG of `quality` (1-100), atomically: for
 /// overlays, where a photo codec keeps a reader's view under 200 kB.
 pub fn write_rgb_jpeg(path: &Path, img: &Rgb8, quality: u8) -> Result<()> {
-    use image::codecs::jpeg::JpegEncoder;
-    let mut bytes = Vec::new();
-    JpegEncoder::new_with_quality(&mut bytes, quality)
-        .encode_image(img)
+    let bytes = encode_jpeg(img, quality)
         .map_err(|e| IoError::format(path, format!("cannot encode JPEG: {e}")))?;
     write_atomic(path, |w| w.write_all(&bytes))
+}
+
+/// Writes an RGB image as a JPEG of `quality`, or, where that takes more
+/// than `max_bytes`, of the highest quality 10, 20, ... below it (down to
+/// `floor`) that fits, atomically: noisy or edge-enhanced scans take two
+/// or three times the bytes of smooth ones at one quality. Returns the
+/// quality written (`floor` when even that does not fit).
+pub fn write_rgb_jpeg_within(
+    path: &Path,
+    img: &Rgb8,
+    quality: u8,
+    floor: u8,
+    max_bytes: usize,
+) -> Result<u8> {
+    let encode = |q: u8| {
+        encode_jpeg(img, q).map_err(|e| IoError::format(path, format!("cannot encode JPEG: {e}")))
+    };
+    let mut q = quality;
+    let mut bytes = encode(q)?;
+    while bytes.len() > max_bytes && q > floor {
+        q = q.saturating_sub(10).max(floor);
+        bytes = encode(q)?;
+    }
+    write_atomic(path, |w| w.write_all(&bytes))?;
+    Ok(q)
+}
+
+fn encode_jpeg(img: &Rgb8, quality: u8) -> std::result::Result<Vec<u8>, image::ImageError> {
+    use image::codecs::jpeg::JpegEncoder;
+    let mut bytes = Vec::new();
+    JpegEncoder::new_with_quality(&mut bytes, quality).encode_image(img)?;
+    Ok(bytes)
 }
 
 fn write_dynamic(path: &Path, img: &DynamicImage) -> Result<()> {
@@ -210,6 +239,41 @@ mod tests {
         assert_eq!(mirrored_rows(&mirrored_rows(&v, 2), 2), v.to_vec());
         assert_eq!(mirrored_rows(&v, 0), v.to_vec());
         assert!(mirrored_rows::<u16>(&[], 4).is_empty());
+    }
+
+    #[test]
+    fn a_jpeg_too_large_at_its_quality_is_written_at_a_lower_one_that_fits() {
+        let dir = std::env::temp_dir().join(format!("aac-jpeg-within-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Noise: the worst case for a photo codec.
+        let mut state = 12345u32;
+        let noisy = Rgb8::from_fn(300, 300, |_, _| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let v = (state >> 24) as u8;
+            image::Rgb([v, v, v])
+        });
+        let full = dir.join("full.jpg");
+        write_rgb_jpeg(&full, &noisy, 85).unwrap();
+        let at_85 = std::fs::metadata(&full).unwrap().len() as usize;
+        let small = dir.join("small.jpg");
+        let q = write_rgb_jpeg_within(&small, &noisy, 85, 45, at_85 * 3 / 4).unwrap();
+        let written = std::fs::metadata(&small).unwrap().len() as usize;
+        assert!(q < 85 && q >= 45, "{q}");
+        assert!(written <= at_85 * 3 / 4, "{written} of {at_85}");
+        assert_eq!(read_image(&small).unwrap().width(), 300);
+        // Within the limit: the quality asked for, the same bytes.
+        let same = dir.join("same.jpg");
+        assert_eq!(
+            write_rgb_jpeg_within(&same, &noisy, 85, 45, at_85).unwrap(),
+            85
+        );
+        assert_eq!(std::fs::read(&same).unwrap(), std::fs::read(&full).unwrap());
+        // Nothing fits: the floor.
+        assert_eq!(
+            write_rgb_jpeg_within(&same, &noisy, 85, 45, 10).unwrap(),
+            45
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

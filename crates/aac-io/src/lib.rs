@@ -24,8 +24,8 @@ pub use csv_cell::{guard_cell, unguard_cell};
 pub use dataset::{check_dataset, Dataset, Problem};
 pub use error::{IoError, Result};
 pub use image_io::{
-    read_image, read_image_spaced, write_png16, write_png8, write_rgb_jpeg, write_rgb_png, Gray16,
-    Gray8, Rgb8,
+    read_image, read_image_spaced, write_png16, write_png8, write_rgb_jpeg, write_rgb_jpeg_within,
+    write_rgb_png, Gray16, Gray8, Rgb8,
 };
 pub use input::{read_capped, read_text_capped, regular_file};
 pub use lock::{OutputLock, WhenHeld};

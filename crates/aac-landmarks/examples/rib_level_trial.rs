@@ -59,9 +59,15 @@ struct Scan {
     kind: String,
 }
 
+/// Loads a cohort of this generator (`truth.json` of `aac_synth::Truth`),
+/// or of `bench/foreign_vfa.py`, whose spines are all normal (a rib on
+/// every thoracic vertebra, the last on T12).
 fn load(dir: &Path) -> Vec<Scan> {
-    let truths: Vec<aac_synth::Truth> =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
+    let text = std::fs::read_to_string(dir.join("truth.json")).unwrap();
+    let truths: Vec<aac_synth::Truth> = match serde_json::from_str(&text) {
+        Ok(t) => t,
+        Err(_) => return load_foreign(dir, &text),
+    };
     truths
         .par_iter()
         .map(|t| {
@@ -81,6 +87,26 @@ fn load(dir: &Path) -> Vec<Scan> {
                     (Some(_), None) => "normal".into(),
                     (Some(_), Some(k)) => format!("{k:?}"),
                 },
+            }
+        })
+        .collect()
+}
+
+fn load_foreign(dir: &Path, text: &str) -> Vec<Scan> {
+    let rows: Vec<serde_json::Value> = serde_json::from_str(text).unwrap();
+    rows.par_iter()
+        .map(|r| {
+            let id = r["id"].as_str().unwrap().to_string();
+            let img = aac_io::read_image(&dir.join("images").join(format!("{id}.png"))).unwrap();
+            let pts = aac_io::read_pts(&dir.join("landmarks").join(format!("{id}.pts"))).unwrap();
+            Scan {
+                kind: format!("foreign_{}", r["view"].as_str().unwrap_or("?")),
+                id,
+                image: aac_io::image_io::to_f32(&img),
+                width: img.width() as usize,
+                height: img.height() as usize,
+                points: pts[..20].to_vec(),
+                last: Some(-1),
             }
         })
         .collect()

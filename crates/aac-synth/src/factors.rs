@@ -64,6 +64,11 @@ pub enum Factor {
     /// ridges, the alae a veil over S1 (in place of the wedge or the
     /// stacked segments).
     FusedSacrum,
+    /// The uncalcified aorta as a faint soft-tissue shadow: a pale tube in
+    /// front of the spine whose smooth walls an edge-enhanced export turns
+    /// into thin lines, sometimes a darker rim of fat outside (no deposit:
+    /// nothing to score).
+    AorticShadow,
 }
 
 /// A set of factors.
@@ -71,7 +76,7 @@ pub type Factors = BTreeSet<Factor>;
 
 impl Factor {
     /// Every factor, in the order they are listed.
-    pub const ALL: [Factor; 17] = [
+    pub const ALL: [Factor; 18] = [
         Factor::Ribs,
         Factor::BowelGas,
         Factor::IliacCrest,
@@ -89,6 +94,7 @@ impl Factor {
         Factor::NeuralArches,
         Factor::L1L4Crop,
         Factor::FusedSacrum,
+        Factor::AorticShadow,
     ];
 
     /// Factors drawn only where asked for (`aac synth --with`), in no
@@ -128,6 +134,7 @@ impl Factor {
             Factor::NeuralArches => "neural_arches",
             Factor::L1L4Crop => "l1l4_crop",
             Factor::FusedSacrum => "fused_sacrum",
+            Factor::AorticShadow => "aortic_shadow",
         }
     }
 

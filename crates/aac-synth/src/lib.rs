@@ -12,6 +12,7 @@ pub mod marks;
 pub mod render;
 pub mod sacrum;
 pub mod scan;
+pub mod shadow;
 pub mod style;
 pub mod truth;
 

@@ -5,6 +5,7 @@ use crate::arches::{neural_arch, ArchLook};
 use crate::factors::{Factor, Factors};
 use crate::field::{smoothstep, CoarseField};
 use crate::sacrum::{fused_sacrum, SacrumLook};
+use crate::shadow::{aortic_shadow, ShadowLook};
 use aac_io::{Point, LABEL_ANTERIOR, LABEL_POSTERIOR};
 use rand::{Rng, SeedableRng};
 
@@ -471,6 +472,12 @@ pub fn render<R: Rng>(rng: &mut R, a: &Anatomy, factors: &Factors) -> (Canvas, V
     for d in &a.deposits {
         let phase = rng.random_range(0.0..6.3);
         deposit(a, d, &mut c, phase);
+    }
+    if factors.contains(&Factor::AorticShadow) {
+        // Its own stream, as for the arches; soft tissue adds to whatever
+        // lies in the beam's path, so it is drawn over the rest.
+        let mut own = rand_chacha::ChaCha8Rng::seed_from_u64(a.skin_x.to_bits() ^ 0x616f_7274);
+        aortic_shadow(a, &ShadowLook::draw(&mut own), &mut c);
     }
     let mut mask = vec![0u8; a.width * a.height];
     label_deposits(a, &a.deposits, &mut mask);

@@ -58,9 +58,10 @@ fn the_named_styles_draw_the_cohorts_of_before_factors() {
     // Neural arches train (0.9.0); the held-out biobank cohort stays 0.8's.
     assert!(random.has(Factor::NeuralArches));
     assert!(!Style::biobank().has(Factor::NeuralArches));
-    // So does the fused sacrum (0.10.0).
-    assert!(random.has(Factor::FusedSacrum));
-    assert!(!Style::biobank().has(Factor::FusedSacrum));
+    // So do the fused sacrum (0.10.0) and the aortic shadow (0.11.0).
+    for f in [Factor::FusedSacrum, Factor::AorticShadow] {
+        assert!(random.has(f) && !Style::biobank().has(f), "{f:?}");
+    }
     let drawn: Vec<usize> = (0..40)
         .map(|i| generate_case(7, i, &random, false).truth.factors.len())
         .collect();
@@ -335,6 +336,53 @@ fn a_fused_sacrum_changes_only_the_sacrum_and_leaves_the_truth() {
         changed_scans += usize::from(with.image.as_raw() != out.image.as_raw());
     }
     assert!(changed_scans >= 3, "{changed_scans}");
+}
+
+#[test]
+fn an_aortic_shadow_pales_the_aorta_and_leaves_the_truth() {
+    let mut paler = 0;
+    for i in 0..4 {
+        let (with, out) = with_and_without(Style::hologic(), Factor::AorticShadow, 9, i);
+        let a = &with.truth.anatomy;
+        let top = with.truth.fov.crop_top as f64;
+        let w = with.image.width() as usize;
+        let flip = |x: f64| {
+            if with.truth.faces_right {
+                x
+            } else {
+                (w - 1) as f64 - x
+            }
+        };
+        // Mean brightness change inside the aorta (rows of L2-L3) and
+        // well away from it (half the image's width behind the walls).
+        let (mut inside, mut far, mut n) = (0.0, 0.0, 0.0);
+        let rows = (a.vertebrae[aac_synth::anatomy::L1 + 1].corners[0].y as usize)
+            ..(a.vertebrae[aac_synth::anatomy::L1 + 2].corners[3].y as usize);
+        for y in rows {
+            let yi = y - top as usize;
+            let (p, q) = (
+                a.aorta
+                    .wall_x(aac_synth::anatomy::Wall::Posterior, y as f64),
+                a.aorta.wall_x(aac_synth::anatomy::Wall::Anterior, y as f64),
+            );
+            let mid = flip((p + q) / 2.0).round() as usize;
+            let away = flip(p.min(q) - w as f64 / 4.0).clamp(0.0, (w - 1) as f64) as usize;
+            let d = |x: usize| {
+                f64::from(with.image.as_raw()[yi * w + x])
+                    - f64::from(out.image.as_raw()[yi * w + x])
+            };
+            inside += d(mid);
+            far += d(away).abs();
+            n += 1.0;
+        }
+        assert!(
+            far / n < 1.0,
+            "{i}: changed {:.1} far from the aorta",
+            far / n
+        );
+        paler += usize::from(inside / n > 2.0);
+    }
+    assert!(paler >= 3, "{paler} of 4 paler inside the aorta");
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub mod uncertainty;
 
 pub use config::{PredictConfig, Shard, CHUNK_PER_THREAD};
 pub use merge::{merge, MergeConfig};
-pub use overlay::{overlay_path, thumb_path, Overlay};
+pub use overlay::{overlay_path, thumb_path, Overlay, OVERLAY_MAX_BYTES};
 pub use row::{LandmarkSource, Row};
 pub use stages::{roi_probabilities, RoiProbabilities};
 #[allow(unused_imports)] // each part uses its own subset through `super::*`

@@ -23,9 +23,17 @@ impl Overlay {
         Ok(())
     }
 
-    /// Writes the overlay alone (JPEG) to `path`.
+    /// Writes the overlay alone (JPEG) to `path`, under
+    /// [`OVERLAY_MAX_BYTES`] where a quality of 45 or more allows.
     pub fn write_image(&self, path: &Path) -> Result<()> {
-        Ok(aac_io::write_rgb_jpeg(path, &self.image, OVERLAY_QUALITY)?)
+        aac_io::write_rgb_jpeg_within(
+            path,
+            &self.image,
+            OVERLAY_QUALITY,
+            OVERLAY_FLOOR_QUALITY,
+            OVERLAY_MAX_BYTES,
+        )?;
+        Ok(())
     }
 }
 
@@ -42,6 +50,15 @@ pub fn thumb_path(out: &Path, id: &str) -> PathBuf {
 /// JPEG quality of overlays: lines and text stay crisp to the eye at 85,
 /// and a lumbar region of 1,000 rows takes about 100-200 kB.
 const OVERLAY_QUALITY: u8 = 85;
+
+/// The most bytes an overlay should take (issue 35's target: 50,000 scans'
+/// overlays in 10 GB). A noisy or edge-enhanced scan over it at 85 is
+/// written at 75, 65, ... down to [`OVERLAY_FLOOR_QUALITY`].
+pub const OVERLAY_MAX_BYTES: usize = 200_000;
+
+/// The lowest quality an overlay is written at: text and lines are still
+/// legible at 45.
+const OVERLAY_FLOOR_QUALITY: u8 = 45;
 
 /// Height of a thumbnail in pixels.
 const THUMB_HEIGHT: u32 = 200;
