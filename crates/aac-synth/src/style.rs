@@ -221,8 +221,7 @@ impl Style {
             dose_mask: 0.1,
             // Since 0.6.0 every factor but the opt-in ones, each in half
             // the images (neural arches since 0.9.0, the fused sacrum
-            // since 0.10.0, the aortic shadow since 0.11.0: an image
-            // without them is the same as before).
+            // since 0.10.0: an image without them is the same as before).
             factors: Factor::ALL
                 .into_iter()
                 .filter(|f| !Factor::OPT_IN.contains(f))
@@ -370,14 +369,8 @@ impl Style {
                 .into_iter()
                 .filter(|f| {
                     // The held-out cohort of 0.8 (no arches, no fused
-                    // sacrum, no aortic shadow, no crops).
-                    ![
-                        Factor::EightBit,
-                        Factor::NeuralArches,
-                        Factor::FusedSacrum,
-                        Factor::AorticShadow,
-                    ]
-                    .contains(f)
+                    // sacrum, no opt-in factors).
+                    ![Factor::EightBit, Factor::NeuralArches, Factor::FusedSacrum].contains(f)
                         && !Factor::OPT_IN.contains(f)
                 })
                 .collect(),
