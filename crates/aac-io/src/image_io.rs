@@ -258,7 +258,7 @@ mod tests {
         let small = dir.join("small.jpg");
         let q = write_rgb_jpeg_within(&small, &noisy, 85, 45, at_85 * 3 / 4).unwrap();
         let written = std::fs::metadata(&small).unwrap().len() as usize;
-        assert!(q < 85 && q >= 45, "{q}");
+        assert!((45..85).contains(&q), "{q}");
         assert!(written <= at_85 * 3 / 4, "{written} of {at_85}");
         assert_eq!(read_image(&small).unwrap().width(), 300);
         // Within the limit: the quality asked for, the same bytes.
