@@ -54,6 +54,28 @@ fn chooses_threshold(held_out_masked: usize) -> bool {
     held_out_masked >= d::FINETUNE_MIN_FOR_THRESHOLD
 }
 
+/// What the log says of the U-net kept after fine-tuning for `epochs`
+/// epochs with `held_out` masked site scans held out to choose by: which
+/// epoch (the base's is epoch 0) and how little a few scans can tell.
+/// `kept` is the kept network's epoch and `averaged` how many epochs' mean
+/// it is (the model header's `epoch` and `averaged`).
+fn kept_epoch_message(kept: usize, averaged: usize, epochs: usize, held_out: usize) -> String {
+    if averaged >= 2 {
+        format!(
+            "the U-net kept is the mean of fine-tuning epochs {}-{kept}",
+            kept + 1 - averaged
+        )
+    } else if held_out == 0 {
+        format!("the U-net of the last fine-tuning epoch ({epochs}) is kept: no site scans with masks were held out to choose by")
+    } else if kept == 0 {
+        format!("the base's U-net is kept: no fine-tuning epoch scored better on the {held_out} held-out site scans with masks")
+    } else {
+        format!(
+            "the U-net of fine-tuning epoch {kept} of {epochs} is kept: it scored best on the {held_out} held-out site scans with masks, the base's (epoch 0) among the candidates; chosen on few scans, compare it with the base on scans of your own (docs/adapt.md)"
+        )
+    }
+}
+
 /// Fine-tunes the bundle at `base_path` on `a.data` and writes `a.out`.
 pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
     let base = super::load(base_path).context("--init")?;
@@ -137,6 +159,15 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
             &ssm,
             "fine-tune",
         )?;
+        tracing::info!(
+            "{}",
+            kept_epoch_message(
+                trained.header.epoch,
+                trained.header.averaged,
+                a.unet.epochs,
+                val_masked.len()
+            )
+        );
         header.val_dsc = trained.header.val_dice;
         header.threshold = trained.header.threshold;
         header.wall_thresholds = None;
@@ -258,6 +289,23 @@ mod tests {
             }
         }
         (sum[0] / n[0] + sum[1] / n[1]) / 2.0
+    }
+
+    #[test]
+    fn the_log_says_which_unet_was_kept() {
+        let base = kept_epoch_message(0, 0, 8, 5);
+        assert!(
+            base.starts_with("the base's U-net is kept") && base.contains("5 held-out"),
+            "{base}"
+        );
+        let tuned = kept_epoch_message(3, 0, 8, 20);
+        assert!(
+            tuned.contains("epoch 3 of 8") && tuned.contains("20 held-out"),
+            "{tuned}"
+        );
+        let last = kept_epoch_message(8, 0, 8, 0);
+        assert!(last.contains("last fine-tuning epoch (8)"), "{last}");
+        assert!(kept_epoch_message(8, 3, 8, 20).contains("epochs 6-8"));
     }
 
     #[test]
