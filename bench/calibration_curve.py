@@ -20,7 +20,9 @@ reader's, the thresholds and length factors chosen and calibrate's wall-clock ti
     python3 bench/calibration_curve.py --model model.aac [--styles lunar,biobank]
         [--reader truth|liberal|conservative] [--work /tmp/aac-calibration]
 
-The style `foreign` draws its 400 scans with bench/foreign_vfa.py (the
+A style may name factors it does not draw (`biobank+aortic_shadow`: the
+same scans as `biobank`'s with the factor added, a site showing what the
+bundle never saw in training). The style `foreign` draws its 400 scans with bench/foreign_vfa.py (the
 second generator, seed 79; the truth reader only). Set AAC_BIN to use
 another aac binary. Steps already done in --work are kept.
 """
@@ -35,6 +37,16 @@ import time
 from aac_bench import aac
 
 SEEDS = {"hologic": 71, "lunar": 72, "legacy": 73, "biobank": 74, "foreign": 79}
+
+
+def synth_style(style, seeds):
+    """`aac synth` arguments and seed for a style name, which may add
+    factors the style does not draw (`biobank+aortic_shadow`: a site whose
+    scans show a factor left out of training). The seed is the plain
+    style's, so the same patients are drawn with the factor added."""
+    base, *factors = style.split("+")
+    args = ["--style", base] + (["--with", ",".join(factors)] if factors else [])
+    return args, seeds[base]
 SUBS = ["l1_ant", "l1_post", "l2_ant", "l2_post", "l3_ant", "l3_post", "l4_ant", "l4_post"]
 
 
@@ -87,7 +99,8 @@ def main():
             import foreign_vfa
             foreign_vfa.make(data, 400, SEEDS[style])
         elif not os.path.exists(os.path.join(data, "scores.csv")):
-            aac("synth", "--n", 400, "--seed", SEEDS[style], "--style", style, "--out", data, "--force")
+            args, seed = synth_style(style, SEEDS)
+            aac("synth", "--n", 400, "--seed", seed, *args, "--out", data, "--force")
         reader = os.path.join(data, "scores.csv")
         if a.reader != "truth":
             reader = w(f"reader_{style}_{a.reader}.csv")

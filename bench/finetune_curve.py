@@ -15,7 +15,8 @@ one Markdown table (docs/adapt.md) with each fine-tuning's wall-clock time.
     python3 bench/finetune_curve.py --model model.aac [--styles legacy,biobank]
         [--work /tmp/aac-finetune]
 
-The style `foreign` draws its 300 scans with bench/foreign_vfa.py (the
+A style may name factors it does not draw (`biobank+aortic_shadow`, as in
+bench/calibration_curve.py). The style `foreign` draws its 300 scans with bench/foreign_vfa.py (the
 second generator, seed 78) instead of `aac synth`.
 
 Set AAC_BIN to use another aac binary. Steps already done in --work are kept.
@@ -29,7 +30,7 @@ import statistics
 import time
 
 from aac_bench import aac
-from calibration_curve import SEEDS, subset, rows, SUBS
+from calibration_curve import SEEDS, subset, rows, SUBS, synth_style
 from landmarks_held_out import read_pts, centres
 
 SEEDS = dict(SEEDS, legacy=75, biobank=76, ectatic=77, foreign=78)
@@ -65,7 +66,8 @@ def main():
             import foreign_vfa
             foreign_vfa.make(data, 300, SEEDS[style])
         elif not os.path.exists(os.path.join(data, "scores.csv")):
-            aac("synth", "--n", 300, "--seed", SEEDS[style], "--style", style, "--out", data, "--force")
+            args, seed = synth_style(style, SEEDS)
+            aac("synth", "--n", 300, "--seed", seed, *args, "--out", data, "--force")
         ids = sorted(rows(os.path.join(data, "scores.csv")))
         pool, test_ids = ids[:100], set(ids[100:])
         test = subset(data, test_ids, w(f"test_{style}"))
