@@ -88,3 +88,12 @@ pub const FINETUNE_MIN_FOR_VALIDATION: usize = 10;
 /// base's 0.3 scored worse than at 0.3 (MAE 1.08 against 0.58 with 10 scans,
 /// 0.59 against 0.51 with 100: docs/adapt.md).
 pub const FINETUNE_MIN_FOR_THRESHOLD: usize = 50;
+/// Folds of the masked site scans over which fine-tuning chooses how many
+/// epochs the U-net trains, when the threshold stays the base's and some
+/// scans are held out (docs/adapt.md: a few held-out scans alone chose
+/// early epochs by noise).
+pub const FINETUNE_FOLDS: usize = 5;
+/// Fewest masked site scans for the folds of [`FINETUNE_FOLDS`] (4 scans a
+/// fold): with 10 (folds of 2) they chose 1-7 epochs and did worse than
+/// the held-out pair (docs/adapt.md), so fewer keep the held-out choice.
+pub const FINETUNE_MIN_FOR_FOLDS: usize = 20;

@@ -86,6 +86,7 @@ pub fn unet_config(classes: usize, t: &UnetTraining, seed: u64) -> aac_unet::tra
         average_last: t.average_epochs.unwrap_or(0),
         init: None,
         threshold: None,
+        stop_after: None,
     }
 }
 

@@ -95,6 +95,12 @@ pub struct TrainConfig {
     /// a handful of held-out scans is noise); the epoch is still chosen on
     /// them, scored at this threshold.
     pub threshold: Option<f32>,
+    /// Train only the first this many epochs of the `epochs`-long schedule
+    /// (the learning rate decays as for `epochs`) and keep the last of them,
+    /// whatever the validation says: the number of epochs was chosen
+    /// elsewhere (fine-tuning's cross-validated epoch). None: every epoch,
+    /// the best kept.
+    pub stop_after: Option<usize>,
 }
 
 /// Relative error of the anterior and posterior sub-score totals of `pred`
@@ -485,6 +491,9 @@ pub struct Trained {
     pub header: UnetHeader,
     /// One entry per epoch.
     pub logs: Vec<EpochLog>,
+    /// The starting network's validation score (fine-tuning with held-out
+    /// scans: "epoch 0"); None otherwise.
+    pub start_score: Option<f64>,
 }
 
 /// The best epoch so far: its selection score, number, threshold and
@@ -733,11 +742,13 @@ pub fn train(
             s = s.resumed(ck, &dev)?;
         }
     }
+    let mut start_score = None;
     if cfg.init.is_some() && !val.is_empty() && s.best.bytes.is_empty() {
         // Fine-tuning keeps the starting network (as epoch 0) unless an
         // epoch scores better on the held-out scans.
         let v = validate(&s.net.valid(), &val, classes);
         let choice = choose_threshold(&v, classes, cfg.threshold);
+        start_score = Some(choice.score);
         s.best = Best {
             score: choice.score,
             epoch: 0,
@@ -748,7 +759,8 @@ pub fn train(
             )?,
         };
     }
-    for epoch in s.next_epoch..cfg.epochs {
+    let last_epoch = cfg.stop_after.map_or(cfg.epochs, |e| e.min(cfg.epochs));
+    for epoch in s.next_epoch..last_epoch {
         let t0 = std::time::Instant::now();
         let (net, loss_sum, seen) = train_epoch(
             s.net,
@@ -776,7 +788,7 @@ pub fn train(
         } else {
             choice.score
         };
-        if score > s.best.score || s.best.bytes.is_empty() {
+        if score > s.best.score || s.best.bytes.is_empty() || cfg.stop_after.is_some() {
             let dice = if val.is_empty() {
                 f64::MIN
             } else {
@@ -814,6 +826,7 @@ pub fn train(
         model,
         header,
         logs: s.logs,
+        start_score,
     })
 }
 

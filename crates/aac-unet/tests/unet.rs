@@ -283,6 +283,7 @@ fn training_pipeline_runs_checkpoints_and_resumes() {
         average_last: 0,
         init: None,
         threshold: None,
+        stop_after: None,
     };
     let mut epochs = 0;
     let t1 = train(&tc, &raw[..4], &raw[4..], &ssm, &mut |p| {

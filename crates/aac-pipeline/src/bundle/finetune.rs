@@ -41,6 +41,17 @@ pub struct FineTuneRecord {
     pub threshold_chosen: Option<bool>,
     /// Whether the finder was trained.
     pub finder_trained: bool,
+    /// How many fine-tuning epochs the U-net trained on every masked site
+    /// scan, chosen over `unet_folds` folds of them (0: the base's network
+    /// was kept); None where the epoch was chosen on the held-out scans
+    /// alone (bundles of before 0.11.1, fewer than
+    /// [`crate::defaults::FINETUNE_MIN_FOR_FOLDS`] masked site scans, or
+    /// enough held out to choose a threshold).
+    #[serde(default)]
+    pub unet_epochs: Option<usize>,
+    /// The folds `unet_epochs` was chosen over.
+    #[serde(default)]
+    pub unet_folds: Option<usize>,
     /// Whether the shape model was refitted on the site's points, and the
     /// errors that decided it (absent in bundles of before 0.7.0, which
     /// always kept the base's).
@@ -73,6 +84,63 @@ fn kept_epoch_message(kept: usize, averaged: usize, epochs: usize, held_out: usi
         format!(
             "the U-net of fine-tuning epoch {kept} of {epochs} is kept: it scored best on the {held_out} held-out site scans with masks, the base's (epoch 0) among the candidates; chosen on few scans, compare it with the base on scans of your own (docs/adapt.md)"
         )
+    }
+}
+
+/// Validation scores per fine-tuning epoch (index 0: the starting
+/// network), summed over `folds` folds of `cases`: each fold's scans held
+/// out in turn while the others train with `cfg`.
+fn fold_scores(
+    cfg: &aac_unet::train::TrainConfig,
+    cases: &[aac_unet::train::RawCase],
+    ssm: &aac_shape::ShapeModel,
+    folds: usize,
+) -> Result<Vec<f64>> {
+    let mut sums = vec![0.0; cfg.epochs + 1];
+    for f in 0..folds {
+        let (val, train): (Vec<_>, Vec<_>) =
+            cases.iter().enumerate().partition(|(i, _)| i % folds == f);
+        let strip = |v: Vec<(usize, &aac_unet::train::RawCase)>| {
+            v.into_iter().map(|(_, c)| c.clone()).collect::<Vec<_>>()
+        };
+        let label = format!("fine-tune fold {}/{folds}", f + 1);
+        let t = train_unet_with_progress(cfg, &strip(train), &strip(val), ssm, &label)?;
+        sums[0] += t.start_score.unwrap_or(f64::NEG_INFINITY);
+        for log in &t.logs {
+            sums[log.epoch] += log.val_score;
+        }
+    }
+    Ok(sums)
+}
+
+/// The number of epochs to fine-tune for: the whole schedule when its last
+/// epoch's summed fold score beats the starting network's, else 0 (the
+/// base kept). An epoch partway through the schedule is not a candidate:
+/// chosen on folds of a few scans, such epochs (1 or 2 of 8, the learning
+/// rate still high) read worse on new scans than the schedule's end
+/// (docs/adapt.md).
+fn best_epoch(scores: &[f64]) -> usize {
+    let last = scores.len() - 1;
+    if scores[last] > scores[0] {
+        last
+    } else {
+        0
+    }
+}
+
+/// What the log says of the choice made over folds.
+fn cross_validated_message(scores: &[f64], epochs: usize, folds: usize, scans: usize) -> String {
+    let mean = |e: usize| scores[e] / folds as f64;
+    let last = scores.len() - 1;
+    let how = format!(
+        "over {folds} folds of the {scans} site scans with masks, fine-tuning's last epoch scored {:.3} (mean selection score), the base's network {:.3}",
+        mean(last),
+        mean(0)
+    );
+    if epochs == 0 {
+        format!("the base's U-net is kept: {how}")
+    } else {
+        format!("the U-net fine-tunes on all {scans} site scans with masks for its {epochs} epochs: {how}")
     }
 }
 
@@ -137,6 +205,7 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
     header.ssm = ssm.clone();
     let mut unet_model = unet_bytes.clone();
     let mut threshold_chosen = false;
+    let mut cv_epochs = None;
     if train_unet {
         let mut cfg = unet_config(2, &a.unet, a.seed);
         cfg.net = base.unet.header.config.clone();
@@ -152,28 +221,64 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
                 d::FINETUNE_MIN_FOR_THRESHOLD
             );
         }
-        let trained = train_unet_with_progress(
-            &cfg,
-            &pick(&train_ids, true),
-            &val_masked,
-            &ssm,
-            "fine-tune",
-        )?;
-        tracing::info!(
-            "{}",
-            kept_epoch_message(
-                trained.header.epoch,
-                trained.header.averaged,
-                a.unet.epochs,
-                val_masked.len()
-            )
-        );
-        header.val_dsc = trained.header.val_dice;
-        header.threshold = trained.header.threshold;
-        header.wall_thresholds = None;
-        header.length_scales = None;
-        header.training = Some(a.unet.clone().with_width(base.unet.header.config.width));
-        unet_model = trained.model;
+        let masked = pick(&ids, true);
+        let trained = if !threshold_chosen
+            && !val_masked.is_empty()
+            && masked.len() >= d::FINETUNE_MIN_FOR_FOLDS
+        {
+            // Few held-out scans choose an epoch by noise: the number of
+            // epochs is chosen over folds of every masked site scan, then
+            // the network trains on all of them (docs/adapt.md).
+            let folds = d::FINETUNE_FOLDS.min(masked.len());
+            let scores = fold_scores(&cfg, &masked, &ssm, folds)?;
+            let epochs = best_epoch(&scores);
+            tracing::info!(
+                "{}",
+                cross_validated_message(&scores, epochs, folds, masked.len())
+            );
+            cv_epochs = Some((epochs, folds));
+            if epochs == 0 {
+                None
+            } else {
+                let all = aac_unet::train::TrainConfig {
+                    stop_after: Some(epochs),
+                    ..cfg.clone()
+                };
+                Some(train_unet_with_progress(
+                    &all,
+                    &masked,
+                    &[],
+                    &ssm,
+                    "fine-tune",
+                )?)
+            }
+        } else {
+            let trained = train_unet_with_progress(
+                &cfg,
+                &pick(&train_ids, true),
+                &val_masked,
+                &ssm,
+                "fine-tune",
+            )?;
+            tracing::info!(
+                "{}",
+                kept_epoch_message(
+                    trained.header.epoch,
+                    trained.header.averaged,
+                    a.unet.epochs,
+                    val_masked.len()
+                )
+            );
+            Some(trained)
+        };
+        if let Some(trained) = trained {
+            header.val_dsc = trained.header.val_dice;
+            header.threshold = trained.header.threshold;
+            header.wall_thresholds = None;
+            header.length_scales = None;
+            header.training = Some(a.unet.clone().with_width(base.unet.header.config.width));
+            unet_model = trained.model;
+        }
     } else {
         tracing::warn!(
             "the U-net is the base's: fine-tuning it needs at least 2 scans with masks, one calcified ({with_masks} with masks)"
@@ -226,7 +331,9 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
         site_data_hash: data_hash(&all),
         validation_scans: val_ids.len(),
         threshold_chosen: Some(threshold_chosen),
-        unet_trained: train_unet,
+        unet_trained: train_unet && cv_epochs.is_none_or(|(e, _)| e > 0),
+        unet_epochs: cv_epochs.map(|(e, _)| e),
+        unet_folds: cv_epochs.map(|(_, f)| f),
         finder_trained: train_finder,
         shape_model: Some(shape_choice),
     });
@@ -292,6 +399,19 @@ mod tests {
     }
 
     #[test]
+    fn the_folds_choose_the_whole_schedule_or_the_base() {
+        assert_eq!(best_epoch(&[2.0, 1.5, 2.5, 2.5, 2.4]), 4);
+        assert_eq!(best_epoch(&[3.0, 1.5, 3.5, 3.0]), 0);
+        let m = cross_validated_message(&[2.0, 1.5, 2.5], 2, 5, 25);
+        assert!(
+            m.contains("for its 2 epochs") && m.contains("5 folds") && m.contains("scored 0.500"),
+            "{m}"
+        );
+        let m = cross_validated_message(&[3.0, 1.5], 0, 5, 25);
+        assert!(m.starts_with("the base's U-net is kept"), "{m}");
+    }
+
+    #[test]
     fn the_log_says_which_unet_was_kept() {
         let base = kept_epoch_message(0, 0, 8, 5);
         assert!(
@@ -306,6 +426,48 @@ mod tests {
         let last = kept_epoch_message(8, 0, 8, 0);
         assert!(last.contains("last fine-tuning epoch (8)"), "{last}");
         assert!(kept_epoch_message(8, 3, 8, 20).contains("epochs 6-8"));
+    }
+
+    #[test]
+    fn twenty_site_scans_choose_the_unets_epochs_over_folds_of_all_of_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (base_data, site) = (tmp.path().join("base"), tmp.path().join("site"));
+        cohort(&base_data, 8, 1, aac_synth::Style::hologic());
+        cohort(
+            &site,
+            d::FINETUNE_MIN_FOR_FOLDS,
+            2,
+            aac_synth::Style::legacy(),
+        );
+        let base = tmp.path().join("base.aac");
+        let mut cfg = BundleConfig::new(base_data, base.clone());
+        cfg.unet.width = 4;
+        cfg.unet.epochs = 1;
+        cfg.landmarks = None;
+        train_bundle(&cfg).unwrap();
+        let tuned = tmp.path().join("site.aac");
+        let mut ft = BundleConfig::new(site.clone(), tuned.clone());
+        ft.init = Some(base.clone());
+        ft.unet.epochs = 3;
+        ft.unet.lr = 1e-2;
+        ft.landmarks = None;
+        train_bundle(&ft).unwrap();
+        let b = crate::bundle::load(&tuned).unwrap();
+        let rec = b.header.fine_tuned.clone().unwrap();
+        assert_eq!(rec.validation_scans, 4);
+        assert_eq!(rec.unet_folds, Some(d::FINETUNE_FOLDS));
+        let epochs = rec.unet_epochs.unwrap();
+        assert!(epochs <= 3, "{epochs}");
+        let base_b = crate::bundle::load(&base).unwrap();
+        let (base_unet, _) = crate::bundle::network_bytes(&base, &base_b.header).unwrap();
+        let (unet, _) = crate::bundle::network_bytes(&tuned, &b.header).unwrap();
+        // Trained for the chosen epochs on all twenty scans, or the base's kept.
+        assert_eq!(rec.unet_trained, epochs > 0);
+        assert_eq!(unet == base_unet, epochs == 0);
+        if epochs > 0 {
+            assert_eq!(b.unet.header.epoch, epochs);
+        }
+        assert_eq!(b.header.threshold, base_b.header.threshold);
     }
 
     #[test]
@@ -344,6 +506,8 @@ mod tests {
         assert_eq!(rec.base_checksum, base_b.checksum);
         assert_eq!((rec.site_scans, rec.with_masks), (6, 5));
         assert!(rec.unet_trained && rec.finder_trained && rec.validation_scans == 0);
+        // Too few for folds: the epoch is the last, no folds recorded.
+        assert_eq!((rec.unet_epochs, rec.unet_folds), (None, None));
         // Six scans: the base's threshold is kept, not chosen anew.
         assert_eq!(rec.threshold_chosen, Some(false));
         assert_eq!(base_b.header.threshold, 0.35);
