@@ -97,3 +97,8 @@ pub const FINETUNE_FOLDS: usize = 5;
 /// fold): with 10 (folds of 2) they chose 1-7 epochs and did worse than
 /// the held-out pair (docs/adapt.md), so fewer keep the held-out choice.
 pub const FINETUNE_MIN_FOR_FOLDS: usize = 20;
+/// Held-out masked scans from which the held-out choice of the U-net's
+/// epoch is kept instead of the folds: with 10 or 20 held out (50 or 100
+/// site scans) it did as well or better (docs/adapt.md: MAE 0.49-0.56
+/// against 0.49-0.53 with 50, 0.49-0.52 against 0.54-0.66 with 100).
+pub const FINETUNE_HELD_OUT_ENOUGH: usize = 10;

@@ -46,7 +46,7 @@ pub struct FineTuneRecord {
     /// was kept); None where the epoch was chosen on the held-out scans
     /// alone (bundles of before 0.11.1, fewer than
     /// [`crate::defaults::FINETUNE_MIN_FOR_FOLDS`] masked site scans, or
-    /// enough held out to choose a threshold).
+    /// [`crate::defaults::FINETUNE_HELD_OUT_ENOUGH`] or more held out).
     #[serde(default)]
     pub unet_epochs: Option<usize>,
     /// The folds `unet_epochs` was chosen over.
@@ -224,11 +224,12 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
         let masked = pick(&ids, true);
         let trained = if !threshold_chosen
             && !val_masked.is_empty()
+            && val_masked.len() < d::FINETUNE_HELD_OUT_ENOUGH
             && masked.len() >= d::FINETUNE_MIN_FOR_FOLDS
         {
-            // Few held-out scans choose an epoch by noise: the number of
-            // epochs is chosen over folds of every masked site scan, then
-            // the network trains on all of them (docs/adapt.md).
+            // A few held-out scans choose an epoch by noise: whether to
+            // fine-tune at all is chosen over folds of every masked site
+            // scan, then the network trains on all of them (docs/adapt.md).
             let folds = d::FINETUNE_FOLDS.min(masked.len());
             let scores = fold_scores(&cfg, &masked, &ssm, folds)?;
             let epochs = best_epoch(&scores);
