@@ -29,7 +29,8 @@ pub struct TrainBundleArgs {
     /// start, with a schedule for few scans (the shape model is refitted
     /// on DATA's points when they predict its aortas more than 1.5 times
     /// better; the threshold stays the base's unless 50 scans with masks
-    /// are held out; docs/adapt.md).
+    /// are held out; with 20-49 masked scans whether to fine-tune the U-net
+    /// at all is decided over 5 folds of them; docs/adapt.md).
     #[arg(long, value_name = "BASE.aac")]
     init: Option<PathBuf>,
     /// U-net training.
