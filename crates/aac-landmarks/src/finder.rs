@@ -554,6 +554,40 @@ impl Finder {
         }
     }
 
+    /// The fine network's points (this finder's alone, before any check) in
+    /// the window of each image's given points moved `levels` levels down
+    /// the spine (negative: up): what the scan looks like named that many
+    /// levels otherwise. None where an image has no points or too few.
+    pub fn look_shifted(
+        &self,
+        images: &[(&[f32], usize, usize)],
+        points: &[Option<&[Point]>],
+        levels: f64,
+    ) -> Vec<Option<Found>> {
+        let grid = self.header.fine_grid;
+        let moved: Vec<Option<Vec<Point>>> = points
+            .iter()
+            .map(|p| {
+                let p = (*p).filter(|p| p.len() >= N_POINTS)?;
+                Some(shifted_anchors(p, levels).to_vec())
+            })
+            .collect();
+        let frames: Vec<Option<Frame>> = moved
+            .iter()
+            .map(|a| {
+                a.as_ref()
+                    .map(|a| Frame::from_anchors(a[0], a[1], a[2]).in_grid(grid))
+            })
+            .collect();
+        let peaks = self.fine_peaks(images, &frames);
+        moved
+            .into_iter()
+            .zip(frames)
+            .zip(peaks)
+            .map(|((a, f), fp)| Some(self.assemble(&[], a?, &f?, &fp?)))
+            .collect()
+    }
+
     /// Points, confidence and doubts from both stages' peaks.
     fn assemble(&self, cp: &[Peak], coarse: Vec<Point>, fine: &Frame, fp: &[Peak]) -> Found {
         let points: Vec<Point> = fp.iter().map(|k| fine.to_image(k.at)).collect();
@@ -679,6 +713,17 @@ pub fn inverted_note(
         }
         other => other,
     }
+}
+
+/// The anchors ([`crate::frame::anchors`]) of 20 spine points moved
+/// `levels` levels (the median body height plus disc gap) down the spine
+/// (negative: up), along the axis from the T12 to the L5 endplate.
+fn shifted_anchors(points: &[Point], levels: f64) -> [Point; 3] {
+    let [top, bottom, front] = crate::frame::anchors(points);
+    let span = top.dist(&bottom).max(1e-6);
+    let d = levels * regularity::level_step(points) / span;
+    let by = |q: Point| Point::new(q.x + d * (bottom.x - top.x), q.y + d * (bottom.y - top.y));
+    [by(top), by(bottom), by(front)]
 }
 
 /// Points that cannot be four consecutive bodies as they stand: heights
@@ -816,6 +861,7 @@ fn constant_value(img: &[f32]) -> Option<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aac_io::pts::index;
 
     fn found(confidence: f64, doubts: &[&str]) -> Found {
         Found {
@@ -896,6 +942,32 @@ mod tests {
         // Other failures are not about polarity.
         let r = inverted_note(Err(LandmarkError::TooSmall(4, 4)), &sure);
         assert!(matches!(r, Err(LandmarkError::TooSmall(4, 4))), "{r:?}");
+    }
+
+    #[test]
+    fn a_shifted_look_moves_every_anchor_a_whole_level_along_the_spine() {
+        // An upright spine: bodies 40 rows tall, discs 10, L1 from row 110.
+        let mut p = vec![Point::new(0.0, 0.0); N_POINTS];
+        for v in 0..4 {
+            let top = 110.0 + 50.0 * v as f64;
+            p[index::sup_post(v)] = Point::new(100.0, top);
+            p[index::sup_ant(v)] = Point::new(140.0, top);
+            p[index::inf_post(v)] = Point::new(100.0, top + 40.0);
+            p[index::inf_ant(v)] = Point::new(140.0, top + 40.0);
+        }
+        p[index::T12_INF_POST] = Point::new(100.0, 100.0);
+        p[index::T12_INF_ANT] = Point::new(140.0, 100.0);
+        p[index::L5_SUP_POST] = Point::new(100.0, 310.0);
+        p[index::L5_SUP_ANT] = Point::new(140.0, 310.0);
+        let at = crate::frame::anchors(&p);
+        let down = shifted_anchors(&p, 1.0);
+        let up = shifted_anchors(&p, -1.0);
+        for k in 0..3 {
+            assert!((down[k].x - at[k].x).abs() < 1e-9);
+            assert!((down[k].y - at[k].y - 50.0).abs() < 1e-9, "{:?}", down[k]);
+            assert!((up[k].y - at[k].y + 50.0).abs() < 1e-9, "{:?}", up[k]);
+        }
+        assert_eq!(shifted_anchors(&p, 0.0), at);
     }
 
     #[test]
