@@ -12,8 +12,10 @@ drawn (own seed): the first 200 are the calibration pool, the other 200 the
 test. For N = 20, 50, 100, 200 the bundle is calibrated on the pool's first N
 (true points given) and scores the test scans (true points given); the row
 "0" is the bundle as it is. Prints one Markdown table (docs/adapt.md):
-AAC24 MAE, Pearson r and the anterior and posterior totals against the
-reader's, the thresholds and length factors chosen and calibrate's wall-clock time.
+AAC24 MAE, Pearson r, ICC(2,1), the sub-score weighted kappa and the
+anterior and posterior totals against the reader's, the levels the base's
+finder names right (calibration does not change the finder), the
+thresholds and length factors chosen and calibrate's wall-clock time.
 
     cargo build --release
     cargo build --release -p aac-synth --example reader_scores   # for --reader
@@ -79,7 +81,7 @@ def measure(truth, pred):
     a = json.loads(aac("agree", "--a", truth, "--b", pred, "--json", capture=True))
     tot = lambda table, wall: sum(int(table[i][s]) for i in ids for s in SUBS if s.endswith(wall))
     rel = lambda wall: (tot(p, wall) / max(tot(t, wall), 1) - 1) * 100
-    return a["mae"], a["pearson"], rel("ant"), rel("post")
+    return a["mae"], a["pearson"], a["icc_2_1"], a["subscores"]["kappa_linear"], rel("ant"), rel("post")
 
 
 def main():
@@ -91,8 +93,8 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     w = lambda *x: os.path.join(a.work, *x)
-    print("| style | reader-scored scans | AAC24 MAE | Pearson r | anterior total vs reader | posterior total vs reader | thresholds (ant / post), length factors | calibrate time (s) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| style | reader-scored scans | AAC24 MAE | Pearson r | ICC(2,1) | sub-score kappa | anterior total vs reader | posterior total vs reader | levels named right (the base's finder) | thresholds (ant / post), length factors | calibrate time (s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for style in a.styles.split(","):
         data = w(f"data_{style}")
         if style == "foreign" and not os.path.exists(os.path.join(data, "scores.csv")):
@@ -112,6 +114,13 @@ def main():
         ids = sorted(rows(reader))
         pool, test_ids = ids[:200], set(ids[200:])
         test = subset(data, test_ids, w(f"test_{style}"), reader)
+        # Calibration leaves the finder as it is: the base's naming holds for every row.
+        found = w(f"found_{style}")
+        if not os.path.exists(os.path.join(found, "landmarks.csv")):
+            aac("landmarks", "--model", a.model, "--images", os.path.join(test, "images"), "--out", found,
+                capture=True)
+        from finetune_curve import levels_right
+        right, total = levels_right(test, found)
         for n in [0, 20, 50, 100, 200]:
             model, secs, thr = a.model, None, "-"
             if n:
@@ -131,9 +140,10 @@ def main():
             if not os.path.exists(os.path.join(out, "scores.csv")):
                 aac("predict", "--model", model, "--images", os.path.join(test, "images"),
                     "--landmarks", os.path.join(test, "landmarks"), "--out", out, capture=True)
-            mae, r, ant, post = measure(os.path.join(test, "scores.csv"), os.path.join(out, "scores.csv"))
+            mae, r, icc, kappa, ant, post = measure(os.path.join(test, "scores.csv"), os.path.join(out, "scores.csv"))
             f = lambda v, spec: "-" if v is None else format(v, spec)
-            print(f"| {style} | {n} | {f(mae, '.2f')} | {f(r, '.3f')} | {ant:+.0f}% | {post:+.0f}% | {thr} | {f(secs, '.0f')} |")
+            print(f"| {style} | {n} | {f(mae, '.2f')} | {f(r, '.3f')} | {f(icc, '.3f')} | {f(kappa, '.3f')} | {ant:+.0f}% | {post:+.0f}% "
+                  f"| {right}/{total} | {thr} | {f(secs, '.0f')} |", flush=True)
 
 
 if __name__ == "__main__":

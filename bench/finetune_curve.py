@@ -6,7 +6,7 @@ For each style, 300 scans are drawn (own seed): the first 100 are the site's
 pool, the last 200 the test. For N = 0 (the bundle as it is), 10, 25, 50 and
 100 the bundle is fine-tuned on the pool's first N (default schedule) and
 tested: AAC24 against the annotation-derived truth with the true points
-given (MAE, Pearson r, sub-score weighted kappa, per-wall totals) and the
+given (MAE, Pearson r, ICC(2,1), sub-score weighted kappa, per-wall totals) and the
 levels named right by its finder (a scan's levels are wrong when a found
 L1-L4 body centre lies more than half a vertebra from the true one). Prints
 one Markdown table (docs/adapt.md) with each fine-tuning's wall-clock time.
@@ -58,8 +58,8 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     w = lambda *x: os.path.join(a.work, *x)
-    print("| style | site scans | AAC24 MAE | Pearson r | sub-score kappa | anterior total | posterior total | levels named right | fine-tuning time (s) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| style | site scans | AAC24 MAE | Pearson r | ICC(2,1) | sub-score kappa | anterior total | posterior total | levels named right | fine-tuning time (s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for style in a.styles.split(","):
         data = w(f"data_{style}")
         if style == "foreign" and not os.path.exists(os.path.join(data, "scores.csv")):
@@ -100,7 +100,7 @@ def main():
             rel = lambda tot: f"{(tot[1] / max(tot[0], 1) - 1) * 100:+.0f}%"
             right, total = levels_right(test, found)
             f = lambda v, spec: "-" if v is None else format(v, spec)
-            print(f"| {style} | {n} | {ag['mae']:.2f} | {ag['pearson']:.3f} | {sub['kappa_linear']:.3f} | "
+            print(f"| {style} | {n} | {ag['mae']:.2f} | {ag['pearson']:.3f} | {ag['icc_2_1']:.3f} | {sub['kappa_linear']:.3f} | "
                   f"{rel(sub['anterior_total'])} | {rel(sub['posterior_total'])} | {right}/{total} | {f(secs, '.0f')} |",
                   flush=True)
 
