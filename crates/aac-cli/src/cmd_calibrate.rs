@@ -111,5 +111,8 @@ pub fn calibrate(a: CalibrateArgs) -> Result<ExitCode> {
         r.length_scales_after[1],
         a.out.display()
     );
+    if let Some(caution) = r.caution() {
+        println!("\nCaution: {caution}.");
+    }
     Ok(ExitCode::SUCCESS)
 }
