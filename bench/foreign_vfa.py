@@ -9,7 +9,9 @@ elements, sacrum, pelvis, ribs springing from the thoracic bodies,
 soft-tissue and noise models, other fields of view and pixel sizes) and
 writes a dataset in the contract of docs/data-format.md (images, 30-point
 landmarks, masks, scores.csv, and truth.json with each scan's pixel size
-and what was drawn). Then, with `--model`, it runs `aac landmarks` and `aac
+and what was drawn; `crest_top`, since 0.12.0, is the top of the iliac
+wing in image pixels, or null where no wing is drawn: the images are
+those of before). Then, with `--model`, it runs `aac landmarks` and `aac
 predict` (true and found points) and prints the table of
 bench/landmarks_held_out.py.
 
@@ -303,10 +305,12 @@ def generate(rng, sid):
     sacrum += np.asarray(img, dtype=np.float32) / 255.0 * cortical * m
     bone += sacrum
     # Iliac wing over L4-S1: a broad plate with a bright crest.
+    crest_top = None
     if rng.random() < 0.85:
         crest = (np.mean(by["L4"]["corners"], axis=0) + np.mean(by["L5"]["corners"], axis=0)) / 2
         crest = crest + by["L4"]["n"] * rng.uniform(-25, 25) + by["L4"]["u"] * rng.uniform(-8, 12)
         cc = P(crest)
+        crest_top = cc  # the wing's outline is an ellipse whose top is cc
         ax, ay = rng.uniform(55, 85) / px, rng.uniform(50, 80) / px
         e = ((xx - cc[0]) / ax) ** 2 + ((yy - cc[1] - ay) / ay) ** 2
         wing = (e < 1).astype(np.float32)
@@ -436,6 +440,8 @@ def generate(rng, sid):
         out = out[:, ::-1].copy()
         mask = mask[:, ::-1].copy()
         pts = [np.array([W - 1 - q[0], q[1]]) for q in pts]
+        if crest_top is not None:
+            crest_top = np.array([W - 1 - crest_top[0], crest_top[1]])
     if rng.random() < 0.3:
         # Burned-in text, as scanner software writes it.
         im = Image.fromarray(out)
@@ -446,7 +452,8 @@ def generate(rng, sid):
         out = np.asarray(im)
     subs = [sub[(v, w)] for v in range(4) for w in range(2)]
     truth = dict(id=sid, spacing_mm=px, view=view, fractures=fractures, facing_left=bool(facing_left),
-                 look=str(look), eight_bit=bool(eight), severity=int(severity))
+                 look=str(look), eight_bit=bool(eight), severity=int(severity),
+                 crest_top=None if crest_top is None else [float(crest_top[0]), float(crest_top[1])])
     return out, mask, pts, subs, truth
 
 

@@ -91,11 +91,33 @@ impl Truth {
             .iter()
             .map(|r| Point::new(r.x0, r.y_at(r.x0)))
             .max_by(|p, q| p.y.total_cmp(&q.y))?;
-        let y = head.y - self.fov.crop_top as f64;
+        self.in_written_image(head)
+    }
+}
+
+impl Truth {
+    /// The top of the iliac crest (the highest point of the iliac wing's
+    /// upper rim) in the written image's pixels; None when the image draws
+    /// no iliac wing or that point lies outside it. Readers expect it
+    /// level with L4-L5 (docs/synthetic.md).
+    pub fn iliac_crest_top(&self) -> Option<Point> {
+        if !self.factors.contains(&Factor::IliacCrest) {
+            return None;
+        }
+        let (centre, _, ry) = self.anatomy.iliac;
+        self.in_written_image(Point::new(centre.x, centre.y - ry))
+    }
+
+    /// A point of the facing-right scene in the written image's pixels
+    /// (mirrored when the patient faces left, shifted by the crop), or None
+    /// outside it.
+    fn in_written_image(&self, p: Point) -> Option<Point> {
+        let a = &self.anatomy;
+        let y = p.y - self.fov.crop_top as f64;
         let x = if self.faces_right {
-            head.x
+            p.x
         } else {
-            (a.width - 1) as f64 - head.x
+            (a.width - 1) as f64 - p.x
         };
         let height = self.fov.height(a.height) as f64;
         (x >= 0.0 && y >= 0.0 && x <= (a.width - 1) as f64 && y <= height - 1.0)
@@ -137,13 +159,19 @@ pub fn generate_case(seed: u64, index: usize, style: &Style, calcified_only: boo
     let mut own = ChaCha8Rng::seed_from_u64(
         seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x6661_6374_6f72_7300,
     );
+    let mut factors: Factors = style
+        .factors
+        .iter()
+        .copied()
+        .filter(|f| Factor::CLASSIC.contains(f) || own.random::<f64>() < style.factor_share)
+        .collect();
+    // Drawn after the others, and only where a style leaves the wing out
+    // of some images, so that every other draw stays as it was.
+    if style.crest_share < 1.0 && own.random::<f64>() >= style.crest_share {
+        factors.remove(&Factor::IliacCrest);
+    }
     let style = &Style {
-        factors: style
-            .factors
-            .iter()
-            .copied()
-            .filter(|f| Factor::CLASSIC.contains(f) || own.random::<f64>() < style.factor_share)
-            .collect(),
+        factors,
         ..style.clone()
     };
     let spacing = rng.random_range(style.spacing_mm.0..style.spacing_mm.1);
