@@ -159,19 +159,13 @@ pub fn generate_case(seed: u64, index: usize, style: &Style, calcified_only: boo
     let mut own = ChaCha8Rng::seed_from_u64(
         seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x6661_6374_6f72_7300,
     );
-    let mut factors: Factors = style
-        .factors
-        .iter()
-        .copied()
-        .filter(|f| Factor::CLASSIC.contains(f) || own.random::<f64>() < style.factor_share)
-        .collect();
-    // Drawn after the others, and only where a style leaves the wing out
-    // of some images, so that every other draw stays as it was.
-    if style.crest_share < 1.0 && own.random::<f64>() >= style.crest_share {
-        factors.remove(&Factor::IliacCrest);
-    }
     let style = &Style {
-        factors,
+        factors: style
+            .factors
+            .iter()
+            .copied()
+            .filter(|f| Factor::CLASSIC.contains(f) || own.random::<f64>() < style.factor_share)
+            .collect(),
         ..style.clone()
     };
     let spacing = rng.random_range(style.spacing_mm.0..style.spacing_mm.1);

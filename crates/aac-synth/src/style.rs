@@ -64,13 +64,6 @@ pub struct Style {
     /// named styles, 0.5 for `random`.
     #[serde(default = "every_image")]
     pub factor_share: f64,
-    /// Share of images that draw the iliac wing, a classic factor: 1 for
-    /// the named styles, 0.75 for `random` (since 0.12.0). Real fields of
-    /// view and exports do not always show the crest, and a finder that
-    /// saw it in every training image leaned on it: on scans without it,
-    /// two to twenty times as many were flagged (docs/landmarks.md).
-    #[serde(default = "every_image")]
-    pub crest_share: f64,
 }
 
 fn every_image() -> f64 {
@@ -234,7 +227,6 @@ impl Style {
                 .filter(|f| !Factor::OPT_IN.contains(f))
                 .collect(),
             factor_share: 0.5,
-            crest_share: 0.75,
         }
     }
 
@@ -263,7 +255,6 @@ impl Style {
             anatomy: AnatomyRanges::default(),
             factors: classic(),
             factor_share: 1.0,
-            crest_share: 1.0,
         }
     }
 
@@ -293,7 +284,6 @@ impl Style {
             anatomy: AnatomyRanges::default(),
             factors: classic(),
             factor_share: 1.0,
-            crest_share: 1.0,
         }
     }
 
@@ -322,7 +312,6 @@ impl Style {
             anatomy: AnatomyRanges::default(),
             factors: classic(),
             factor_share: 1.0,
-            crest_share: 1.0,
         }
     }
 
@@ -386,7 +375,6 @@ impl Style {
                 })
                 .collect(),
             factor_share: 1.0,
-            crest_share: 1.0,
         }
     }
 

@@ -425,7 +425,7 @@ fn an_l1l4_crop_keeps_the_30_points_and_cuts_off_t12_and_l5() {
 }
 
 #[test]
-fn the_crest_top_is_the_top_of_the_wing_drawn_and_random_leaves_the_wing_out_of_a_quarter() {
+fn the_crest_top_is_the_top_of_the_wing_drawn() {
     let style = Style::hologic();
     let bare = without(&style, Factor::IliacCrest);
     for i in 0..6 {
@@ -435,8 +435,8 @@ fn the_crest_top_is_the_top_of_the_wing_drawn_and_random_leaves_the_wing_out_of_
         assert_eq!(d.truth.iliac_crest_top(), None);
         // The wing is all that differs, brightest along its rim: in the
         // crest top's column the strongest change from the image's top
-        // down to a level's fifth below that point is the rim, where the
-        // point lies (within the blur of the acquisition).
+        // down to 8 pixels below that point is the rim, where the point
+        // lies (within the blur of the acquisition).
         let (w, img, other) = (c.image.width() as usize, c.image.as_raw(), d.image.as_raw());
         let x = top.x.round() as usize;
         let change = |y: usize| (i32::from(img[y * w + x]) - i32::from(other[y * w + x])).abs();
@@ -450,15 +450,4 @@ fn the_crest_top_is_the_top_of_the_wing_drawn_and_random_leaves_the_wing_out_of_
             c.id
         );
     }
-    let random = Style::random();
-    let drawn = (0..200)
-        .filter(|&i| {
-            let t = generate_case(3, i, &random, false).truth;
-            let drawn = t.factors.contains(&Factor::IliacCrest);
-            // (Drawn, it may still lie outside a cropped field of view.)
-            assert!(drawn || t.iliac_crest_top().is_none(), "{}", t.id);
-            drawn
-        })
-        .count();
-    assert!((125..=175).contains(&drawn), "{drawn} of 200");
 }
