@@ -3,8 +3,9 @@
 //! finder trained on other data (a factor left out, docs/landmarks.md)
 //! through the scores a full U-net gives with its points. `cargo run
 //! --release -p aac-pipeline --example graft_finder -- UNET.aac FINDER.aac
-//! OUT.aac [MEMBERS]` (MEMBERS: how many of FINDER's finders to keep, from
-//! the first; default all).
+//! OUT.aac [MEMBERS [SKIP]]` (MEMBERS: how many of FINDER's finders to
+//! keep, from the first after SKIP, default 0; default all: `1 1` keeps
+//! the recipe's second finder alone).
 
 use aac_landmarks::Finder;
 use aac_pipeline::bundle::{load, network_bytes, save};
@@ -18,7 +19,10 @@ fn main() {
     let f = load(finder_from).expect("finder bundle");
     let (_, finder) = network_bytes(finder_from, &f.header).expect("finder bundle bytes");
     let finder = finder.expect("the second bundle has a landmark finder");
-    let members = Finder::member_bytes(&finder).expect("finder");
+    let all = Finder::member_bytes(&finder).expect("finder");
+    let skip = a.get(5).map_or(0, |s| s.parse::<usize>().expect("SKIP"));
+    assert!(skip < all.len(), "SKIP must be below {}", all.len());
+    let members = &all[skip..];
     let keep = a
         .get(4)
         .map_or(members.len(), |s| s.parse::<usize>().expect("MEMBERS"));
