@@ -175,29 +175,15 @@ fn main() {
     let epochs: usize = a.get(3).map_or(24, |s| s.parse().unwrap());
     let net = match std::env::var("LOAD") {
         Ok(path) => {
-            let bytes = std::fs::read(&path).unwrap();
-            aac_unet::model_file::from_bytes(&bytes, &aac_unet::device(), Path::new(&path))
+            aac_unet::model_file::load(Path::new(&path), &aac_unet::device())
                 .unwrap()
                 .0
         }
         Err(_) => train(&load(Path::new(&a[1]), None), epochs),
     };
     if let Ok(path) = std::env::var("SAVE") {
-        let header = aac_unet::model_file::UnetHeader {
-            format: aac_unet::model_file::FORMAT.into(),
-            version: aac_unet::model_file::VERSION,
-            config: config(),
-            threshold: 0.5,
-            val_dice: None,
-            epoch: epochs,
-            photometric: true,
-            averaged: 0,
-        };
-        std::fs::write(
-            &path,
-            aac_unet::model_file::to_bytes(&net, &header).unwrap(),
-        )
-        .unwrap();
+        let header = aac_unet::model_file::UnetHeader::unthresholded(config(), epochs);
+        aac_unet::model_file::save(Path::new(&path), &net, &header).unwrap();
     }
     let inference = Inference::new(net, aac_unet::device());
     println!(

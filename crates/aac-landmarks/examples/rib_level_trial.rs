@@ -179,8 +179,7 @@ fn main() {
     };
     let net = match std::env::var("LOAD") {
         Ok(path) => {
-            let bytes = std::fs::read(&path).unwrap();
-            aac_unet::model_file::from_bytes(&bytes, &aac_unet::device(), Path::new(&path))
+            aac_unet::model_file::load(Path::new(&path), &aac_unet::device())
                 .unwrap()
                 .0
         }
@@ -190,21 +189,8 @@ fn main() {
         }
     };
     if let Ok(path) = std::env::var("SAVE") {
-        let header = aac_unet::model_file::UnetHeader {
-            format: aac_unet::model_file::FORMAT.into(),
-            version: aac_unet::model_file::VERSION,
-            config: cfg.clone(),
-            threshold: 0.5,
-            val_dice: None,
-            epoch: epochs,
-            photometric: true,
-            averaged: 0,
-        };
-        std::fs::write(
-            &path,
-            aac_unet::model_file::to_bytes(&net, &header).unwrap(),
-        )
-        .unwrap();
+        let header = aac_unet::model_file::UnetHeader::unthresholded(cfg.clone(), epochs);
+        aac_unet::model_file::save(Path::new(&path), &net, &header).unwrap();
     }
     let inf = Inference::new(net, aac_unet::device());
     println!("cohort,id,kind,true_last,p_t11,p_t12,p_l1,p_l2");

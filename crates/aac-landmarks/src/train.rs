@@ -404,16 +404,7 @@ fn train_stage(
         }
     };
     let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
-    let header = |epoch: usize| UnetHeader {
-        format: model_file::FORMAT.into(),
-        version: model_file::VERSION,
-        config: net_cfg.clone(),
-        threshold: 0.5,
-        val_dice: None,
-        epoch,
-        photometric: true,
-        averaged: 0,
-    };
+    let header = |epoch: usize| UnetHeader::unthresholded(net_cfg.clone(), epoch);
     let (mut best, mut best_error) = (Vec::new(), f64::INFINITY);
     if init.is_some() && !val.is_empty() {
         // Fine-tuning keeps the starting network unless an epoch beats it

@@ -45,6 +45,25 @@ pub struct UnetHeader {
     pub averaged: usize,
 }
 
+impl UnetHeader {
+    /// The header of a network trained with photometric augmentation and
+    /// no segmentation threshold to choose (the landmark finder's heatmap
+    /// networks, the trials' networks): threshold 0.5, no validation Dice,
+    /// one epoch's weights.
+    pub fn unthresholded(config: UNetConfig, epoch: usize) -> UnetHeader {
+        UnetHeader {
+            format: FORMAT.into(),
+            version: VERSION,
+            config,
+            threshold: 0.5,
+            val_dice: None,
+            epoch,
+            photometric: true,
+            averaged: 0,
+        }
+    }
+}
+
 /// Errors reading or writing model files.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {
