@@ -93,13 +93,12 @@ impl Truth {
             .max_by(|p, q| p.y.total_cmp(&q.y))?;
         self.in_written_image(head)
     }
-}
 
-impl Truth {
     /// The top of the iliac crest (the highest point of the iliac wing's
     /// upper rim) in the written image's pixels; None when the image draws
     /// no iliac wing or that point lies outside it. Readers expect it
-    /// level with L4-L5 (docs/synthetic.md).
+    /// near L4-L5; this generator puts it from 1.1 levels above to 0.7
+    /// below the L4/L5 disc (docs/synthetic.md).
     pub fn iliac_crest_top(&self) -> Option<Point> {
         if !self.factors.contains(&Factor::IliacCrest) {
             return None;
