@@ -1,5 +1,6 @@
 //! `aac`: automated AAC24 scoring of lateral DXA VFA scans.
 
+mod allocator;
 mod cmd_calibrate;
 mod cmd_demo;
 mod cmd_eval;
@@ -113,6 +114,7 @@ fn exit_cleanly_when_stdout_fails() {
 }
 
 fn main() -> ExitCode {
+    allocator::keep_freed_memory();
     exit_cleanly_when_stdout_fails();
     let cli = Cli::parse();
     // The library reports progress at `info`; -v shows its details.

@@ -15,7 +15,7 @@ pub struct UnetTrainingArgs {
     /// paper: 64, meant for a GPU).
     #[arg(long = "unet-width", alias = "width", default_value_t = d::UNET_WIDTH)]
     pub unet_width: usize,
-    /// Epochs [default: 24 (x 1 warp: about 18 minutes on 2 cores for
+    /// Epochs [default: 24 (x 1 warp: 15-21 minutes on 2 cores for
     /// 1,000 images); 8 when fine-tuning with `train bundle --init`].
     #[arg(long)]
     pub epochs: Option<usize>,

@@ -4,7 +4,7 @@
 
 /// U-net filters at the first level (doubling per level).
 pub const UNET_WIDTH: usize = 8;
-/// U-net epochs: 24 x 1 warp, about 18 minutes on 2 cores for the 1,000
+/// U-net epochs: 24 x 1 warp, 15-21 minutes on 2 cores for the 1,000
 /// `random`-style images of the README's recipe; validation flattens from
 /// epoch 21. Against 8 and 16 epochs it scored every held-out style better
 /// (AAC24 MAE `lunar` 0.87 / 0.86 -> 0.69, `hologic` 0.76 / 0.67 -> 0.66,

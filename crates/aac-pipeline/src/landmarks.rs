@@ -3,7 +3,7 @@
 //! scans as `.pts` files with a table of confidences and QC overlays.
 
 use crate::bundle;
-use crate::progress::bar;
+use crate::progress::{bar, EpochClock};
 use crate::qc::{QcFlag, Status};
 use crate::run_record::RunRecord;
 use crate::table::{
@@ -38,12 +38,25 @@ pub fn train_finder_with_progress(
 ) -> Result<Vec<u8>> {
     let (train, val) = (annotated(train), annotated(val));
     let mut pb: Option<indicatif::ProgressBar> = None;
+    let epochs_of = |stage: &str| {
+        if stage == "coarse" {
+            cfg.coarse_epochs
+        } else {
+            cfg.epochs
+        }
+    };
+    let mut clock = EpochClock::new(0);
     let bytes = aac_landmarks::train_finder_from(cfg, base, &train, &val, &mut |p| match p {
         Progress::EpochStart {
             stage,
             epoch,
             steps,
-        } => pb = Some(bar(steps as u64, &format!("{stage} ep {epoch}"))),
+        } => {
+            if epoch == 1 {
+                clock = EpochClock::new(epochs_of(stage));
+            }
+            pb = Some(bar(steps as u64, &format!("{stage} ep {epoch}")));
+        }
         Progress::Step => {
             if let Some(b) = &pb {
                 b.inc(1);
@@ -62,14 +75,11 @@ pub fn train_finder_with_progress(
             if let Some(b) = pb.take() {
                 b.finish_and_clear();
             }
-            let of = if stage == "coarse" {
-                cfg.coarse_epochs
-            } else {
-                cfg.epochs
-            };
             tracing::info!(
-                "landmarks {stage} epoch {epoch}/{of}: train loss {loss:.5}, validation median point error {:.2}% of the T12-L5 span",
-                100.0 * val_error
+                "landmarks {stage} epoch {epoch}/{}: train loss {loss:.5}, validation median point error {:.2}% of the T12-L5 span, {}",
+                epochs_of(stage),
+                100.0 * val_error,
+                clock.epoch_done(epoch)
             );
         }
     })?;

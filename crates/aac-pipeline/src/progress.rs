@@ -86,8 +86,7 @@ impl CohortProgress {
         let secs = self.start.elapsed().as_secs_f64().max(1e-9);
         let rate = self.done as f64 / secs;
         let eta = if rate > 0.0 {
-            let left = (self.total - self.done.min(self.total)) as f64 / rate;
-            format!("{:.0} min {:02.0} s", (left / 60.0).floor(), left % 60.0)
+            minutes_seconds((self.total - self.done.min(self.total)) as f64 / rate)
         } else {
             "-".into()
         };
@@ -106,6 +105,54 @@ impl CohortProgress {
     }
 }
 
+/// "m min ss s": a time left, as the progress lines print it.
+pub fn minutes_seconds(secs: f64) -> String {
+    let secs = secs.max(0.0).round();
+    format!("{:.0} min {:02.0} s", (secs / 60.0).floor(), secs % 60.0)
+}
+
+/// The time left of a training stage of known length, from the epochs run
+/// so far: their mean times the epochs to go (a log line per epoch, where a
+/// bar's ETA covers only the epoch under way).
+pub struct EpochClock {
+    epochs: usize,
+    timed: usize,
+    seconds: f64,
+    last: std::time::Instant,
+}
+
+impl EpochClock {
+    /// A stage of `epochs` epochs, starting now.
+    pub fn new(epochs: usize) -> Self {
+        EpochClock {
+            epochs,
+            timed: 0,
+            seconds: 0.0,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Epoch `epoch` (1-based; later than 1 when a run is resumed) ended
+    /// now: "ETA m min ss s" for the stage's epochs after it.
+    pub fn epoch_done(&mut self, epoch: usize) -> String {
+        let now = std::time::Instant::now();
+        let took = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.record(epoch, took)
+    }
+
+    fn record(&mut self, epoch: usize, took: f64) -> String {
+        self.timed += 1;
+        self.seconds += took;
+        let left = self.epochs.saturating_sub(epoch);
+        if left == 0 {
+            return "stage done".into();
+        }
+        let mean = self.seconds / self.timed as f64;
+        format!("ETA {}", minutes_seconds(mean * left as f64))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +167,19 @@ mod tests {
             line.starts_with("predict: 10/40 images (25%), ") && line.contains("images/s, ETA "),
             "{line}"
         );
+    }
+
+    #[test]
+    fn the_stage_eta_is_the_mean_epoch_times_the_epochs_left() {
+        let mut clock = EpochClock::new(4);
+        assert_eq!(clock.record(1, 30.0), "ETA 1 min 30 s");
+        assert_eq!(clock.record(2, 50.0), "ETA 1 min 20 s");
+        assert_eq!(clock.record(3, 40.0), "ETA 0 min 40 s");
+        assert_eq!(clock.record(4, 40.0), "stage done");
+        // A resumed run: epochs before the first timed one are not counted.
+        let mut resumed = EpochClock::new(10);
+        assert_eq!(resumed.record(8, 20.0), "ETA 0 min 40 s");
+        assert_eq!(minutes_seconds(59.6), "1 min 00 s");
+        assert_eq!(minutes_seconds(-3.0), "0 min 00 s");
     }
 }

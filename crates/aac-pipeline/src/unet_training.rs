@@ -100,6 +100,7 @@ pub fn train_unet_with_progress(
 ) -> Result<aac_unet::train::Trained> {
     use aac_unet::train::Progress;
     let mut pb: Option<indicatif::ProgressBar> = None;
+    let mut clock = crate::progress::EpochClock::new(cfg.epochs);
     let result = aac_unet::train::train(cfg, train, val, ssm, &mut |p| match p {
         Progress::EpochStart { epoch, steps } => {
             let b = bar(steps as u64, &format!("{label} ep {epoch}"));
@@ -116,12 +117,14 @@ pub fn train_unet_with_progress(
                 b.finish_and_clear();
             }
             tracing::info!(
-                "{label} epoch {}: train loss {:.4}, {}, {:.0} s, {:.1} img/s",
+                "{label} epoch {}/{}: train loss {:.4}, {}, {:.0} s, {:.1} img/s, {}",
                 log.epoch,
+                cfg.epochs,
                 log.train_loss,
                 validation_summary(&log),
                 log.seconds,
-                log.images_per_s
+                log.images_per_s,
+                clock.epoch_done(log.epoch)
             );
         }
         Progress::Averaged { first, log } => {

@@ -88,7 +88,8 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
     };
     let cfg = unet_config(2, &a.unet, a.seed);
     let (train_cases, val_cases) = (pick(&train_ids), pick(&val_ids));
-    let trained = train_unet_with_progress(&cfg, &train_cases, &val_cases, &ssm, "bundle")?;
+    tracing::info!("{}", training_plan(a, train_cases.len(), val_cases.len()));
+    let trained = train_unet_with_progress(&cfg, &train_cases, &val_cases, &ssm, "U-net")?;
     let mut payload = trained.model.clone();
     let landmarks = match &a.landmarks {
         Some(t) => {
@@ -135,6 +136,28 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
         header.threshold
     );
     Ok(())
+}
+
+/// The stages ahead, as the first log line of a training says them.
+fn training_plan(a: &BundleConfig, train: usize, val: usize) -> String {
+    let unet = format!(
+        "training the U-net ({} epochs x {} warp on {train} scans, {val} for validation)",
+        a.unet.epochs, a.unet.augment
+    );
+    match &a.landmarks {
+        Some(f) => format!(
+            "{unet}, then {} ({} coarse + {} fine epochs{}); each stage logs its ETA per epoch",
+            if f.members == 1 {
+                "1 landmark finder".to_string()
+            } else {
+                format!("{} landmark finders", f.members)
+            },
+            f.coarse_epochs,
+            f.epochs,
+            if f.members == 1 { "" } else { " each" }
+        ),
+        None => format!("{unet}; it logs its ETA per epoch"),
+    }
 }
 
 /// FNV-1a over the ids, landmarks and masks of a training set: its
