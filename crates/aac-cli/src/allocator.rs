@@ -3,7 +3,7 @@
 //! Training frees and re-allocates tensors of megabytes every step. The
 //! system allocator (glibc) hands large blocks back to the kernel and faults
 //! them in again on the next step, and mimalloc by default does the same a
-//! second after a free: a fifth of a training's time went to the kernel
+//! second after a free: about a sixth of a training's CPU time went to the kernel
 //! zeroing pages (docs/segmentation.md, "Memory allocator"). Keeping freed
 //! memory for reuse costs some peak memory and changes no result: bundles
 //! and scores are the same to the bit.
