@@ -52,8 +52,8 @@ pub struct FinderArgs {
     #[arg(long)]
     no_landmarks: bool,
     /// Epochs of the finder's fine network (the coarse one trains 3 times
-    /// as many, each of --landmark-scans scans) [default: 16; 2 when
-    /// fine-tuning].
+    /// as many, the sacrum-top locator 1.5 times, each of --landmark-scans
+    /// scans) [default: 16; 2 when fine-tuning].
     #[arg(long, conflicts_with = "quick")]
     landmark_epochs: Option<usize>,
     /// Scans per landmark-finder epoch (a fresh random subset each epoch).

@@ -16,6 +16,11 @@
 //! (negative: above it), measured on the true points and on the points in
 //! FOUND_DIR (`aac landmarks` output). `SAVE=FILE` writes the network,
 //! `LOAD=FILE` tests a saved one without training.
+//!
+//! `TARGET=sacrum` trains on the top of the sacrum instead
+//! (`aac_synth::Truth::sacrum_top`, the first cue readers count by); the
+//! second generator's `truth.json` gives none, so there only the found
+//! positions are printed.
 
 use aac_io::Point;
 use aac_landmarks::finder::heatmaps;
@@ -66,10 +71,18 @@ fn read(dir: &Path, id: &str, crest: Option<Point>, found: Option<&Path>) -> Sca
 /// A cohort of this generator or of `bench/foreign_vfa.py`.
 fn load(dir: &Path, found: Option<&Path>) -> Vec<Scan> {
     let text = std::fs::read_to_string(dir.join("truth.json")).unwrap();
+    let sacrum = std::env::var("TARGET").is_ok_and(|t| t == "sacrum");
     if let Ok(truths) = serde_json::from_str::<Vec<aac_synth::Truth>>(&text) {
         return truths
             .par_iter()
-            .map(|t| read(dir, &t.id, t.iliac_crest_top(), found))
+            .map(|t| {
+                let cue = if sacrum {
+                    t.sacrum_top()
+                } else {
+                    t.iliac_crest_top()
+                };
+                read(dir, &t.id, cue, found)
+            })
             .collect();
     }
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
@@ -77,6 +90,7 @@ fn load(dir: &Path, found: Option<&Path>) -> Vec<Scan> {
         .map(|r| {
             let crest = r["crest_top"]
                 .as_array()
+                .filter(|_| !sacrum)
                 .map(|c| Point::new(c[0].as_f64().unwrap(), c[1].as_f64().unwrap()));
             read(dir, r["id"].as_str().unwrap(), crest, found)
         })

@@ -45,6 +45,7 @@ fn main() {
             width: *w,
             height: *h,
             points: p,
+            sacrum_top: None,
         })
         .collect();
     if let Ok(d) = std::env::var("DUMP") {

@@ -78,6 +78,10 @@ pub struct FinderHeader {
     pub fine_bytes: Option<usize>,
 }
 
+/// The bytes of each finder in a finder's bytes, and of the sacrum-top
+/// locator that may follow them.
+type Parts<'a> = (Vec<&'a [u8]>, Option<&'a [u8]>);
+
 /// A loaded finder.
 pub struct Finder {
     /// Header (the first finder's, when there are more).
@@ -87,6 +91,10 @@ pub struct Finder {
     /// Finders trained alike from other seeds, asked for a second opinion
     /// on each scan ([`crate::ensemble::second_opinion`]).
     others: Vec<Finder>,
+    /// The sacrum-top locator, whose answer every finder's naming is
+    /// checked against ([`crate::sacrum_top`]); None in finders trained
+    /// before 0.14.0 or without known sacrum tops.
+    locator: Option<crate::sacrum_top::Locator>,
 }
 
 /// Points found in one image.
@@ -129,7 +137,13 @@ impl Finder {
             fine: Inference::new(load(fine)?, device),
             header,
             others: Vec::new(),
+            locator: None,
         })
+    }
+
+    /// True when the finder carries a sacrum-top locator.
+    pub fn has_locator(&self) -> bool {
+        self.locator.is_some()
     }
 
     /// How many finders answer: this one and its second opinions.
@@ -153,32 +167,52 @@ impl Finder {
 
     /// Parses bytes written by [`Finder::to_bytes`], or several such
     /// finders one after the other (the first answers, the others give
-    /// second opinions).
+    /// second opinions), optionally followed by a sacrum-top locator
+    /// ([`crate::sacrum_top::MAGIC`] and its network).
     pub fn from_bytes(bytes: &[u8]) -> Result<Finder, LandmarkError> {
-        let mut members = Finder::member_bytes(bytes)?.into_iter();
-        let first = members.next().expect("member_bytes gives at least one");
+        let (members, locator) = Finder::parts(bytes)?;
+        let mut members = members.into_iter();
+        let first = members.next().expect("parts gives at least one finder");
         let (header, coarse, fine) = Finder::split_bytes(first)?;
         let mut finder = Finder::new(header, coarse, fine)?;
         for m in members {
             let (header, coarse, fine) = Finder::split_bytes(m)?;
             finder.others.push(Finder::new(header, coarse, fine)?);
         }
+        finder.locator = locator
+            .map(|l| crate::sacrum_top::Locator::new(&l[crate::sacrum_top::MAGIC.len()..]))
+            .transpose()?;
         Ok(finder)
     }
 
     /// The bytes of each finder in bytes written by [`Finder::to_bytes`]
-    /// and concatenated (one finder's bytes: itself).
+    /// and concatenated (one finder's bytes: itself), without the
+    /// sacrum-top locator that may follow them.
     pub fn member_bytes(bytes: &[u8]) -> Result<Vec<&[u8]>, LandmarkError> {
+        Ok(Finder::parts(bytes)?.0)
+    }
+
+    /// The sacrum-top locator's bytes (its magic line and network) that
+    /// follow the finders in `bytes`, if any.
+    pub fn locator_bytes(bytes: &[u8]) -> Result<Option<&[u8]>, LandmarkError> {
+        Ok(Finder::parts(bytes)?.1)
+    }
+
+    /// The finders' bytes and the locator's.
+    fn parts(bytes: &[u8]) -> Result<Parts<'_>, LandmarkError> {
         let mut out = Vec::new();
         let mut rest = bytes;
         while !rest.is_empty() || out.is_empty() {
+            if !out.is_empty() && rest.starts_with(crate::sacrum_top::MAGIC) {
+                return Ok((out, Some(rest)));
+            }
             let (_, _, fine) = Finder::split_bytes(rest)?;
             // The fine network's bytes end this finder's.
             let end = fine.as_ptr() as usize - rest.as_ptr() as usize + fine.len();
             out.push(&rest[..end]);
             rest = &rest[end..];
         }
-        Ok(out)
+        Ok((out, None))
     }
 
     /// The header and the coarse and fine networks' model bytes of bytes
@@ -240,14 +274,30 @@ impl Finder {
     /// doubts is kept, a different naming of the levels is a doubt, and a
     /// failed scan keeps another finder's points in doubt.
     pub fn find(&self, images: &[(&[f32], usize, usize)]) -> Vec<Result<Found, LandmarkError>> {
-        let first = self.find_alone(images);
+        let tops = match &self.locator {
+            Some(l) => l.find(images),
+            None => vec![None; images.len()],
+        };
+        // Every finder's naming is checked against the same sacrum top, so
+        // that the second opinion weighs that doubt too.
+        let checked = |found: Vec<Result<Found, LandmarkError>>| {
+            found
+                .into_iter()
+                .zip(&tops)
+                .zip(images)
+                .map(|((r, top), &(_, w, h))| {
+                    r.map(|f| crate::sacrum_top::checked(f, top.as_ref(), w, h))
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = checked(self.find_alone(images));
         if self.others.is_empty() {
             return first;
         }
         let mut others: Vec<_> = self
             .others
             .iter()
-            .map(|o| o.find_alone(images).into_iter())
+            .map(|o| checked(o.find_alone(images)).into_iter())
             .collect();
         first
             .into_iter()

@@ -24,6 +24,7 @@ pub mod frame;
 pub mod heatmap;
 pub mod regularity;
 pub mod sacrum;
+pub mod sacrum_top;
 pub mod train;
 pub mod view;
 

@@ -40,6 +40,10 @@ pub struct Annotated<'a> {
     pub height: usize,
     /// At least the 20 spine points.
     pub points: &'a [Point],
+    /// The middle of the sacrum's plateau (image pixels), where known
+    /// (`aac synth`'s `truth.json`): what the sacrum-top locator
+    /// ([`crate::sacrum_top`]) is trained on.
+    pub sacrum_top: Option<Point>,
 }
 
 /// How the finder is trained (saved in the bundle header).
@@ -78,6 +82,11 @@ pub struct FinderTraining {
     /// Finders trained before 0.8.4 are one.
     #[serde(default = "one")]
     pub members: usize,
+    /// Epochs of the sacrum-top locator ([`crate::sacrum_top`]), trained
+    /// once, after the finders, on the scans whose sacrum top is known
+    /// (none where no scan's is); 0 in finders trained before 0.14.0.
+    #[serde(default)]
+    pub sacrum_epochs: usize,
 }
 
 fn one() -> usize {
@@ -104,6 +113,15 @@ pub const DEFAULT_EPOCHS: usize = 16;
 /// scan.
 pub const COARSE_EPOCHS_PER_FINE: usize = 3;
 
+/// Epochs of the sacrum-top locator per two epochs of the fine network:
+/// 24 by default, about 4.5 minutes on 2 cores (one map on the coarse
+/// network's grid, width 8; docs/landmarks.md, "The sacrum's top").
+pub const SACRUM_EPOCHS_PER_TWO_FINE: usize = 3;
+
+/// Fewest training scans with a known sacrum top for the locator to be
+/// trained at all.
+pub const MIN_SACRUM_SCANS: usize = 20;
+
 impl Default for FinderTraining {
     fn default() -> Self {
         FinderTraining {
@@ -117,6 +135,7 @@ impl Default for FinderTraining {
             seed: 1,
             fine_grid: Grid::HALF,
             members: DEFAULT_MEMBERS,
+            sacrum_epochs: SACRUM_EPOCHS_PER_TWO_FINE * DEFAULT_EPOCHS / 2,
         }
     }
 }
@@ -124,11 +143,13 @@ impl Default for FinderTraining {
 impl FinderTraining {
     /// These settings with the fine network's epochs and width, and the
     /// coarse network's following by the two rules: [`COARSE_EPOCHS_PER_FINE`]
-    /// times the epochs, half the width (at least 1).
+    /// times the epochs, half the width (at least 1); the sacrum-top
+    /// locator's epochs follow by [`SACRUM_EPOCHS_PER_TWO_FINE`].
     pub fn with_fine(self, epochs: usize, width: usize) -> FinderTraining {
         FinderTraining {
             epochs,
             coarse_epochs: COARSE_EPOCHS_PER_FINE * epochs,
+            sacrum_epochs: (SACRUM_EPOCHS_PER_TWO_FINE * epochs / 2).max(1),
             width,
             coarse_width: (width / 2).max(1),
             ..self
@@ -167,6 +188,8 @@ pub enum Stage {
     Coarse,
     /// The spine-aligned window.
     Fine,
+    /// The whole scan, for the sacrum's top ([`crate::sacrum_top`]).
+    Sacrum,
 }
 
 impl Stage {
@@ -176,14 +199,17 @@ impl Stage {
         match self {
             Stage::Coarse => 3,
             Stage::Fine => N_POINTS,
+            Stage::Sacrum => 1,
         }
     }
 
-    /// The points a stage is trained to find, in image pixels.
-    pub fn points(self, spine: &[Point]) -> Vec<Point> {
+    /// The points a stage is trained to find in a scan, in image pixels
+    /// (none for the sacrum stage where the scan's sacrum top is unknown).
+    pub fn points(self, a: &Annotated) -> Vec<Point> {
         match self {
-            Stage::Coarse => crate::frame::anchors(spine).to_vec(),
-            Stage::Fine => spine[..N_POINTS].to_vec(),
+            Stage::Coarse => crate::frame::anchors(a.points).to_vec(),
+            Stage::Fine => a.points[..N_POINTS].to_vec(),
+            Stage::Sacrum => a.sacrum_top.into_iter().collect(),
         }
     }
 
@@ -191,7 +217,7 @@ impl Stage {
     /// full fine grid (1.7 mm), at least 1.25 of a coarser one.
     pub fn sigma(self, grid: Grid) -> f64 {
         match self {
-            Stage::Coarse => 1.5,
+            Stage::Coarse | Stage::Sacrum => 1.5,
             Stage::Fine => (2.0 * grid.factor()).max(1.25),
         }
     }
@@ -199,7 +225,7 @@ impl Stage {
     /// The stage's input grid.
     fn grid(self, cfg: &FinderTraining) -> Grid {
         match self {
-            Stage::Coarse => Grid::FULL,
+            Stage::Coarse | Stage::Sacrum => Grid::FULL,
             Stage::Fine => cfg.fine_grid,
         }
     }
@@ -208,6 +234,7 @@ impl Stage {
         match self {
             Stage::Coarse => "coarse",
             Stage::Fine => "fine",
+            Stage::Sacrum => "sacrum",
         }
     }
 
@@ -215,14 +242,14 @@ impl Stage {
     /// `rng` is None. Perturbations are in pixels of the full grid.
     fn frame(self, a: &Annotated, grid: Grid, rng: Option<&mut ChaCha8Rng>) -> Frame {
         let base = match self {
-            Stage::Coarse => Frame::whole_image(a.width, a.height),
+            Stage::Coarse | Stage::Sacrum => Frame::whole_image(a.width, a.height),
             Stage::Fine => Frame::along_spine(&a.points[..N_POINTS]),
         };
         let Some(rng) = rng else {
             return base.in_grid(grid);
         };
         let perturbed = match self {
-            Stage::Coarse => base.perturbed(
+            Stage::Coarse | Stage::Sacrum => base.perturbed(
                 rng.random_range(-0.12..0.12),
                 rng.random_range(0.8..1.1),
                 rng.random_range(-10.0..10.0),
@@ -246,11 +273,7 @@ impl Stage {
         if let Some(rng) = photometric {
             augment(rng, &mut x, frame.grid.width, &Photometric::default());
         }
-        let pts: Vec<Point> = self
-            .points(a.points)
-            .iter()
-            .map(|&p| frame.to_input(p))
-            .collect();
+        let pts: Vec<Point> = self.points(a).iter().map(|&p| frame.to_input(p)).collect();
         Sample {
             x,
             y: targets(&pts, self.sigma(frame.grid), frame.grid),
@@ -319,7 +342,7 @@ fn net_config(stage: Stage, cfg: &FinderTraining) -> UNetConfig {
     UNetConfig {
         classes: stage.channels(),
         width: match stage {
-            Stage::Coarse => cfg.coarse_width,
+            Stage::Coarse | Stage::Sacrum => cfg.coarse_width,
             Stage::Fine => cfg.width,
         },
         depth: 4,
@@ -366,7 +389,7 @@ fn stage_error(net: &UNet, stage: Stage, grid: Grid, val: &[Annotated]) -> f64 {
             .zip(chunk)
             .zip(&frames)
         {
-            for (plane, truth) in planes.iter().zip(&stage.points(a.points)) {
+            for (plane, truth) in planes.iter().zip(&stage.points(a)) {
                 let p = f.to_image(peak(plane, 8.0, grid).at);
                 errors.push(relative_error(&p, truth, a.points));
             }
@@ -385,7 +408,12 @@ fn train_stage(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<u8>, LandmarkError> {
     let dev = aac_unet::device().autodiff();
-    let seed = cfg.seed ^ if stage == Stage::Fine { 0xF1E } else { 0xC0A };
+    let seed = cfg.seed
+        ^ match stage {
+            Stage::Coarse => 0xC0A,
+            Stage::Fine => 0xF1E,
+            Stage::Sacrum => 0x5AC,
+        };
     let net_cfg = net_config(stage, cfg);
     let grid = stage.grid(cfg);
     let mut net = match init {
@@ -418,6 +446,7 @@ fn train_stage(
     let epochs = match stage {
         Stage::Coarse => cfg.coarse_epochs,
         Stage::Fine => cfg.epochs,
+        Stage::Sacrum => cfg.sacrum_epochs,
     };
     for epoch in 0..epochs {
         aac_unet::dropout::seed_dropout(seed ^ ((epoch as u64 + 1) << 32));
@@ -526,6 +555,43 @@ pub fn train_finder_from(
         let base = bases.as_ref().map(|b| b.get(k).unwrap_or(&b[0]));
         out.extend(train_one(&member, base.copied(), train, val, progress)?);
     }
+    // Fine-tuning keeps the base's locator as it is (a site's scans rarely
+    // say where the sacrum's top is, and a few epochs would not make one);
+    // a finder trained afresh gets one where the scans do.
+    match base {
+        Some(base) => out.extend_from_slice(Finder::locator_bytes(base)?.unwrap_or_default()),
+        None => out.extend(train_locator(cfg, train, val, progress)?),
+    }
+    Ok(out)
+}
+
+/// The sacrum-top locator's bytes ([`crate::sacrum_top::MAGIC`], then its
+/// network), trained on the scans whose sacrum top is known; empty when
+/// fewer than [`MIN_SACRUM_SCANS`] are or its epochs are 0. (Trained by
+/// [`train_finder_from`] after the finders; public for trials that add
+/// one to a finder trained before.)
+pub fn train_locator(
+    cfg: &FinderTraining,
+    train: &[Annotated],
+    val: &[Annotated],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<u8>, LandmarkError> {
+    let train: Vec<Annotated> = train
+        .iter()
+        .filter(|a| a.sacrum_top.is_some())
+        .copied()
+        .collect();
+    let val: Vec<Annotated> = val
+        .iter()
+        .filter(|a| a.sacrum_top.is_some())
+        .copied()
+        .collect();
+    if cfg.sacrum_epochs == 0 || train.len() < MIN_SACRUM_SCANS {
+        return Ok(Vec::new());
+    }
+    let net = train_stage(Stage::Sacrum, cfg, None, (&train, &val), progress)?;
+    let mut out = crate::sacrum_top::MAGIC.to_vec();
+    out.extend(net);
     Ok(out)
 }
 

@@ -15,6 +15,7 @@ struct Scan {
     width: usize,
     height: usize,
     points: Vec<Point>,
+    sacrum_top: Option<Point>,
 }
 
 fn scans(seed: u64, n: usize) -> Vec<Scan> {
@@ -28,6 +29,7 @@ fn scans(seed: u64, n: usize) -> Vec<Scan> {
                 width: w as usize,
                 height: h as usize,
                 points: c.landmarks[..20].to_vec(),
+                sacrum_top: c.truth.sacrum_top(),
             }
         })
         .collect()
@@ -40,6 +42,7 @@ fn annotated(s: &[Scan]) -> Vec<Annotated<'_>> {
             width: s.width,
             height: s.height,
             points: &s.points,
+            sacrum_top: s.sacrum_top,
         })
         .collect()
 }
@@ -56,6 +59,7 @@ fn trained() -> &'static (Vec<Scan>, Vec<u8>) {
             coarse_epochs: 8,
             batch: 4,
             members: 1,
+            sacrum_epochs: 8,
             ..FinderTraining::default()
         };
         let bytes = train_finder(&cfg, &annotated(&train), &[], &mut |_| {}).unwrap();
@@ -116,6 +120,9 @@ fn mirrored(s: &Scan) -> Scan {
             .iter()
             .map(|p| Point::new((s.width - 1) as f64 - p.x, p.y))
             .collect(),
+        sacrum_top: s
+            .sacrum_top
+            .map(|p| Point::new((s.width - 1) as f64 - p.x, p.y)),
     }
 }
 
@@ -197,7 +204,10 @@ fn damaged_finder_bytes_are_refused_without_panic() {
 #[test]
 fn a_finder_with_itself_as_second_opinion_agrees_with_itself() {
     let (_, bytes) = trained();
-    let twice: Vec<u8> = bytes.iter().chain(bytes.iter()).copied().collect();
+    // The finder twice, then the locator that follows the finders.
+    let member = Finder::member_bytes(bytes).unwrap()[0];
+    let locator = Finder::locator_bytes(bytes).unwrap().expect("a locator");
+    let twice: Vec<u8> = [member, member, locator].concat();
     let one = Finder::from_bytes(bytes).unwrap();
     let two = Finder::from_bytes(&twice).unwrap();
     assert_eq!((one.members(), two.members()), (1, 2));
@@ -213,4 +223,54 @@ fn a_finder_with_itself_as_second_opinion_agrees_with_itself() {
             (a, b) => panic!("{:?} against {:?}", a.err(), b.err()),
         }
     }
+}
+
+#[test]
+fn the_sacrum_top_locator_is_kept_after_the_finders_and_finds_the_sacrum() {
+    use aac_landmarks::sacrum_top::{levels_below_l4_l5, Locator};
+    let (_, bytes) = trained();
+    let finder = Finder::from_bytes(bytes).unwrap();
+    assert!(
+        finder.has_locator(),
+        "trained on scans with known sacrum tops"
+    );
+    let locator = Finder::locator_bytes(bytes).unwrap().unwrap();
+    assert!(locator.starts_with(aac_landmarks::sacrum_top::MAGIC));
+    assert_eq!(Finder::member_bytes(bytes).unwrap().len(), 1);
+    let network = &locator[aac_landmarks::sacrum_top::MAGIC.len()..];
+    // Unseen scans, either way round: found near the true top, within
+    // half a level along the spine.
+    let test: Vec<Scan> = scans(7, 6)
+        .iter()
+        .map(mirrored)
+        .chain(scans(7, 6))
+        .collect();
+    let inputs: Vec<(&[f32], usize, usize)> = test
+        .iter()
+        .map(|s| (s.image.as_slice(), s.width, s.height))
+        .collect();
+    let tops = Locator::new(network).unwrap().find(&inputs);
+    let off: Vec<f64> = tops
+        .iter()
+        .zip(&test)
+        .filter_map(|(top, s)| {
+            let (top, truth) = (top.expect("an answer"), s.sacrum_top?);
+            Some(
+                (levels_below_l4_l5(&s.points, top.at) - levels_below_l4_l5(&s.points, truth))
+                    .abs(),
+            )
+        })
+        .collect();
+    assert!(
+        off.len() >= 8,
+        "{} scans with the sacrum in view",
+        off.len()
+    );
+    assert!(median(off.clone()) < 0.5, "levels off: {off:?}");
+    // A scan without it says so.
+    let mut no_locator = Vec::new();
+    for m in Finder::member_bytes(bytes).unwrap() {
+        no_locator.extend_from_slice(m);
+    }
+    assert!(!Finder::from_bytes(&no_locator).unwrap().has_locator());
 }

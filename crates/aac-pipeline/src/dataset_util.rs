@@ -68,6 +68,32 @@ pub fn pixel_spacings(ds: &Dataset) -> Result<BTreeMap<String, f64>> {
     Ok(out)
 }
 
+/// Where each scan's sacrum top lies (image pixels, by id), from the
+/// synthetic generator's `truth.json` ([`aac_synth::Truth::sacrum_top`]);
+/// empty for a dataset without one (the finder is then trained without its
+/// sacrum-top locator). A `truth.json` that is not the generator's is
+/// passed over with a warning.
+pub fn sacrum_tops(ds: &Dataset) -> Result<BTreeMap<String, Point>> {
+    let path = ds.root.join("truth.json");
+    if !path.exists() {
+        return Ok(BTreeMap::new());
+    }
+    let text = aac_io::read_text_capped(&path, aac_io::input::MAX_TABLE_BYTES)?;
+    match serde_json::from_str::<Vec<aac_synth::Truth>>(&text) {
+        Ok(truths) => Ok(truths
+            .iter()
+            .filter_map(|t| Some((t.id.clone(), t.sacrum_top()?)))
+            .collect()),
+        Err(e) => {
+            tracing::warn!(
+                "{}: not the truth of `aac synth` ({e}): no sacrum tops read from it",
+                path.display()
+            );
+            Ok(BTreeMap::new())
+        }
+    }
+}
+
 /// The images of a folder to score (`aac predict`, `aac landmarks`): fails
 /// when there are none, saying where it looked and what lies nearby (a
 /// dataset root, a folder of subfolders); warns of subfolders with images,

@@ -18,6 +18,7 @@ use anyhow::{bail, Context, Result};
 use image::Rgb;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The columns of `landmarks.csv`.
@@ -30,20 +31,29 @@ pub const GIVEN_COLOUR: Rgb<u8> = Rgb([60, 230, 90]);
 
 /// Trains the finder on annotated cases (from the finder `base` when
 /// fine-tuning) with a progress bar per epoch; returns its bytes.
+/// `sacrum_tops` (by id, [`crate::dataset_util::sacrum_tops`]) are what
+/// the sacrum-top locator learns from.
 pub fn train_finder_with_progress(
     cfg: &FinderTraining,
     base: Option<&[u8]>,
-    train: &[RawCase],
-    val: &[RawCase],
+    (train, val): (&[RawCase], &[RawCase]),
+    sacrum_tops: &BTreeMap<String, Point>,
 ) -> Result<Vec<u8>> {
-    let (train, val) = (annotated(train), annotated(val));
-    let mut pb: Option<indicatif::ProgressBar> = None;
-    let epochs_of = |stage: &str| {
-        if stage == "coarse" {
-            cfg.coarse_epochs
-        } else {
-            cfg.epochs
+    let (train, val) = (annotated(train, sacrum_tops), annotated(val, sacrum_tops));
+    if base.is_none() && cfg.sacrum_epochs > 0 {
+        let known = train.iter().filter(|a| a.sacrum_top.is_some()).count();
+        if known < aac_landmarks::train::MIN_SACRUM_SCANS {
+            tracing::warn!(
+                "{known} training scans say where the sacrum's top is (truth.json of `aac synth`; {} needed): the finder is trained without its sacrum-top check",
+                aac_landmarks::train::MIN_SACRUM_SCANS
+            );
         }
+    }
+    let mut pb: Option<indicatif::ProgressBar> = None;
+    let epochs_of = |stage: &str| match stage {
+        "coarse" => cfg.coarse_epochs,
+        "sacrum" => cfg.sacrum_epochs,
+        _ => cfg.epochs,
     };
     let mut clock = EpochClock::new(0);
     let bytes = aac_landmarks::train_finder_from(cfg, base, &train, &val, &mut |p| match p {
@@ -87,7 +97,10 @@ pub fn train_finder_with_progress(
 }
 
 /// Borrowed views of annotated cases for the finder's training.
-fn annotated(cases: &[RawCase]) -> Vec<Annotated<'_>> {
+fn annotated<'a>(
+    cases: &'a [RawCase],
+    sacrum_tops: &BTreeMap<String, Point>,
+) -> Vec<Annotated<'a>> {
     cases
         .iter()
         .map(|c| Annotated {
@@ -95,6 +108,7 @@ fn annotated(cases: &[RawCase]) -> Vec<Annotated<'_>> {
             width: c.width,
             height: c.height,
             points: &c.landmarks,
+            sacrum_top: sacrum_tops.get(&c.id).copied(),
         })
         .collect()
 }

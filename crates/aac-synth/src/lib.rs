@@ -107,6 +107,15 @@ impl Truth {
         self.in_written_image(Point::new(centre.x, centre.y - ry))
     }
 
+    /// The middle of the sacrum's top (S1's plateau: the bone below the
+    /// disc under L5, by the naming convention of transitional anatomy) in
+    /// the written image's pixels; None when it lies outside the image.
+    /// Readers count the lumbar bodies up from it.
+    pub fn sacrum_top(&self) -> Option<Point> {
+        let [post, ant, ..] = self.anatomy.sacrum;
+        self.in_written_image(post.mid(&ant))
+    }
+
     /// A point of the facing-right scene in the written image's pixels
     /// (mirrored when the patient faces left, shifted by the crop), or None
     /// outside it.

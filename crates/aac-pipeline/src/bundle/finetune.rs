@@ -14,6 +14,7 @@ use crate::unet_training::{train_unet_with_progress, unet_config};
 use aac_io::Dataset;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What a fine-tuned bundle records of how it was made.
@@ -303,8 +304,8 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
             let finder = crate::landmarks::train_finder_with_progress(
                 &t,
                 Some(&fb),
-                &pick(&train_ids, false),
-                &pick(&val_ids, false),
+                (&pick(&train_ids, false), &pick(&val_ids, false)),
+                &BTreeMap::new(),
             )?;
             payload.extend_from_slice(&finder);
             Some(LandmarkSection {

@@ -97,8 +97,12 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
                 seed: a.seed,
                 ..t.clone()
             };
-            let finder =
-                crate::landmarks::train_finder_with_progress(&t, None, &train_cases, &val_cases)?;
+            let finder = crate::landmarks::train_finder_with_progress(
+                &t,
+                None,
+                (&train_cases, &val_cases),
+                &crate::dataset_util::sacrum_tops(&ds)?,
+            )?;
             payload.extend_from_slice(&finder);
             Some(LandmarkSection {
                 unet_bytes: trained.model.len(),
@@ -146,7 +150,7 @@ fn training_plan(a: &BundleConfig, train: usize, val: usize) -> String {
     );
     match &a.landmarks {
         Some(f) => format!(
-            "{unet}, then {} ({} coarse + {} fine epochs{}); each stage logs its ETA per epoch",
+            "{unet}, then {} ({} coarse + {} fine epochs{}){}; each stage logs its ETA per epoch",
             if f.members == 1 {
                 "1 landmark finder".to_string()
             } else {
@@ -154,7 +158,15 @@ fn training_plan(a: &BundleConfig, train: usize, val: usize) -> String {
             },
             f.coarse_epochs,
             f.epochs,
-            if f.members == 1 { "" } else { " each" }
+            if f.members == 1 { "" } else { " each" },
+            if f.sacrum_epochs > 0 {
+                format!(
+                    " and the sacrum-top locator ({} epochs, where the scans' sacrum tops are known)",
+                    f.sacrum_epochs
+                )
+            } else {
+                String::new()
+            }
         ),
         None => format!("{unet}; it logs its ETA per epoch"),
     }

@@ -1,0 +1,72 @@
+//! Adds the sacrum-top locator (aac_landmarks::sacrum_top) to a bundle
+//! whose finder was trained before it existed, trained as `aac train
+//! bundle` trains it (the same training/validation split of DATA, the
+//! bundle's seed, the default epochs): so that a bundle trained by an
+//! earlier recipe becomes, but for its header's times, the bundle the
+//! current recipe makes from the same data. `cargo run --release -p
+//! aac-pipeline --example add_locator -- BUNDLE.aac DATA OUT.aac`
+
+use aac_landmarks::train::{train_locator, Progress};
+use aac_landmarks::{Annotated, Finder, FinderTraining};
+use aac_pipeline::bundle::{load, network_bytes, save};
+use aac_pipeline::dataset_util::{load_raw_cases, sacrum_tops, split_ids};
+use std::path::Path;
+
+fn main() -> anyhow::Result<()> {
+    let a: Vec<String> = std::env::args().collect();
+    let (from, data, out) = (Path::new(&a[1]), Path::new(&a[2]), Path::new(&a[3]));
+    let b = load(from)?;
+    let (unet, finder) = network_bytes(from, &b.header)?;
+    let finder = finder.expect("the bundle has a landmark finder");
+    anyhow::ensure!(
+        Finder::locator_bytes(&finder)?.is_none(),
+        "the bundle has a locator already"
+    );
+    let ds = aac_io::Dataset::open(data)?;
+    let ids = ds.ids();
+    let tops = sacrum_tops(&ds)?;
+    let all = load_raw_cases(&ds, &ids, "masks")?;
+    let (train_ids, val_ids) = split_ids(&ids, aac_pipeline::defaults::VAL_FRACTION);
+    let annotated = |keep: &[String]| -> Vec<Annotated> {
+        all.iter()
+            .filter(|c| keep.contains(&c.id))
+            .map(|c| Annotated {
+                image: &c.image,
+                width: c.width,
+                height: c.height,
+                points: &c.landmarks,
+                sacrum_top: tops.get(&c.id).copied(),
+            })
+            .collect()
+    };
+    let mut header = b.header.clone();
+    let section = header.landmarks.as_mut().expect("a finder section");
+    section.training.sacrum_epochs = FinderTraining::default().sacrum_epochs;
+    let locator = train_locator(
+        &section.training,
+        &annotated(&train_ids),
+        &annotated(&val_ids),
+        &mut |p| {
+            if let Progress::EpochEnd {
+                epoch,
+                loss,
+                val_error,
+                ..
+            } = p
+            {
+                eprintln!("sacrum epoch {epoch}: loss {loss:.4}, validation error {val_error:.4}");
+            }
+        },
+    )?;
+    anyhow::ensure!(
+        !locator.is_empty(),
+        "no sacrum tops known in {}",
+        data.display()
+    );
+    let mut payload = unet;
+    payload.extend(finder);
+    payload.extend(locator);
+    save(out, &header, &payload)?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
