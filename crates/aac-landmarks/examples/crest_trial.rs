@@ -24,9 +24,10 @@
 
 use aac_io::Point;
 use aac_landmarks::finder::heatmaps;
-use aac_landmarks::frame::{anchors, Frame};
+use aac_landmarks::frame::Frame;
 use aac_landmarks::heatmap::{peak, targets};
 use aac_landmarks::regularity::level_step;
+use aac_landmarks::sacrum_top::levels_below_l4_l5;
 use aac_landmarks::train::heatmap_loss;
 use aac_landmarks::Grid;
 use aac_unet::photometric::{augment, normalise, Photometric};
@@ -172,18 +173,6 @@ fn train(scans: &[Scan], epochs: usize) -> UNet {
     net.valid()
 }
 
-/// Where `p` lies along the spine against the L4/L5 disc, in levels
-/// (negative: towards the head).
-fn along(points: &[Point], p: Point) -> f64 {
-    let [top, bottom, _] = anchors(points);
-    let span = top.dist(&bottom).max(1e-9);
-    let u = ((bottom.x - top.x) / span, (bottom.y - top.y) / span);
-    let disc = [14, 15, 18, 19].iter().fold(Point::new(0.0, 0.0), |a, &i| {
-        Point::new(a.x + points[i].x / 4.0, a.y + points[i].y / 4.0)
-    });
-    ((p.x - disc.x) * u.0 + (p.y - disc.y) * u.1) / level_step(points)
-}
-
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let epochs: usize = a.get(3).map_or(24, |s| s.parse().unwrap());
@@ -236,9 +225,9 @@ fn main() {
                     u8::from(s.crest.is_some()),
                     k.mass,
                     opt(s.crest.map(|c| c.dist(&at) / step)),
-                    opt(s.crest.map(|c| along(&s.points, c))),
-                    along(&s.points, at),
-                    opt(s.found.as_ref().map(|p| along(p, at))),
+                    opt(s.crest.map(|c| levels_below_l4_l5(&s.points, c))),
+                    levels_below_l4_l5(&s.points, at),
+                    opt(s.found.as_ref().map(|p| levels_below_l4_l5(p, at))),
                 );
             }
         }

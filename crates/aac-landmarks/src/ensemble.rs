@@ -172,6 +172,7 @@ mod tests {
             confidence: 0.5,
             doubts: Vec::new(),
             cue: String::new(),
+            sacrum_top: None,
         }
     }
 

@@ -113,6 +113,9 @@ pub struct Found {
     /// What the level naming was checked against, in words (the sacrum
     /// below L5, or why it could not be).
     pub cue: String,
+    /// Where the sacrum-top locator put the sacrum's top (image pixels),
+    /// when the naming was checked against it ([`crate::sacrum_top::checked`]).
+    pub sacrum_top: Option<Point>,
 }
 
 impl Found {
@@ -167,8 +170,8 @@ impl Finder {
 
     /// Parses bytes written by [`Finder::to_bytes`], or several such
     /// finders one after the other (the first answers, the others give
-    /// second opinions), optionally followed by a sacrum-top locator
-    /// ([`crate::sacrum_top::MAGIC`] and its network).
+    /// second opinions), optionally followed by a sacrum-top locator's
+    /// block ([`crate::sacrum_top::to_block`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Finder, LandmarkError> {
         let (members, locator) = Finder::parts(bytes)?;
         let mut members = members.into_iter();
@@ -180,7 +183,9 @@ impl Finder {
             finder.others.push(Finder::new(header, coarse, fine)?);
         }
         finder.locator = locator
-            .map(|l| crate::sacrum_top::Locator::new(&l[crate::sacrum_top::MAGIC.len()..]))
+            .map(|block| {
+                crate::sacrum_top::Locator::new(crate::sacrum_top::network_of_block(block)?)
+            })
             .transpose()?;
         Ok(finder)
     }
@@ -192,8 +197,8 @@ impl Finder {
         Ok(Finder::parts(bytes)?.0)
     }
 
-    /// The sacrum-top locator's bytes (its magic line and network) that
-    /// follow the finders in `bytes`, if any.
+    /// The sacrum-top locator's block ([`crate::sacrum_top::to_block`])
+    /// that follows the finders in `bytes`, if any.
     pub fn locator_bytes(bytes: &[u8]) -> Result<Option<&[u8]>, LandmarkError> {
         Ok(Finder::parts(bytes)?.1)
     }
@@ -269,7 +274,10 @@ impl Finder {
     /// ([`LandmarkError::LooksInverted`], or a doubt) when its negative
     /// shows four regular bodies that the finder is sure of.
     ///
-    /// Each scan is then put to the second opinions, if any
+    /// Where the finder carries a sacrum-top locator, every finder's
+    /// naming is checked against the sacrum top it finds
+    /// ([`crate::sacrum_top::checked`]). Each scan is then put to the
+    /// second opinions, if any
     /// ([`crate::ensemble::second_opinion`]): the naming with the fewest
     /// doubts is kept, a different naming of the levels is a doubt, and a
     /// failed scan keeps another finder's points in doubt.
@@ -408,15 +416,14 @@ impl Finder {
             .zip(&coarse_frames)
             .filter_map(|(&(img, w, h), f)| f.map(|f| normalise(&f.sample(img, w, h))))
             .collect();
-        let mut coarse_peaks = self
-            .peaks(
-                &self.coarse,
-                3,
-                &coarse_inputs,
-                COARSE_RIVAL_RADIUS,
-                Grid::FULL,
-            )
-            .into_iter();
+        let mut coarse_peaks = batched_peaks(
+            &self.coarse,
+            3,
+            &coarse_inputs,
+            COARSE_RIVAL_RADIUS,
+            Grid::FULL,
+        )
+        .into_iter();
         let mut staged: Vec<Result<Coarse, LandmarkError>> = Vec::new();
         for (&(_, w, h), f) in images.iter().zip(&coarse_frames) {
             // Only images with a frame were run through the network.
@@ -472,15 +479,14 @@ impl Finder {
             .filter_map(|(f, &(img, w, h))| f.map(|f| normalise(&f.sample(img, w, h))))
             .collect();
         let grid = self.header.fine_grid;
-        let mut peaks = self
-            .peaks(
-                &self.fine,
-                N_POINTS,
-                &inputs,
-                FINE_RIVAL_RADIUS * grid.factor(),
-                grid,
-            )
-            .into_iter();
+        let mut peaks = batched_peaks(
+            &self.fine,
+            N_POINTS,
+            &inputs,
+            FINE_RIVAL_RADIUS * grid.factor(),
+            grid,
+        )
+        .into_iter();
         frames
             .iter()
             .map(|f| f.and_then(|_| peaks.next()))
@@ -669,31 +675,32 @@ impl Finder {
             confidence,
             doubts,
             cue: String::new(),
+            sacrum_top: None,
         }
     }
+}
 
-    fn peaks(
-        &self,
-        net: &Inference,
-        channels: usize,
-        inputs: &[Vec<f32>],
-        radius: f64,
-        grid: Grid,
-    ) -> Vec<Vec<Peak>> {
-        // Batches in flight on every core: one network call alone leaves
-        // cores idle between its layers.
-        let batches: Vec<Vec<Vec<Peak>>> = inputs
-            .par_chunks(4)
-            .map(|chunk| {
-                let refs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
-                heatmaps(net, &refs, channels, grid)
-                    .iter()
-                    .map(|planes| planes.iter().map(|p| peak(p, radius, grid)).collect())
-                    .collect()
-            })
-            .collect();
-        batches.into_iter().flatten().collect()
-    }
+/// Each input's peaks, one per channel of `net`'s maps (rivals counted
+/// beyond `radius` input pixels), in batches of 4 in flight on every core:
+/// one network call alone leaves cores idle between its layers.
+pub(crate) fn batched_peaks(
+    net: &Inference,
+    channels: usize,
+    inputs: &[Vec<f32>],
+    radius: f64,
+    grid: Grid,
+) -> Vec<Vec<Peak>> {
+    let batches: Vec<Vec<Vec<Peak>>> = inputs
+        .par_chunks(4)
+        .map(|chunk| {
+            let refs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
+            heatmaps(net, &refs, channels, grid)
+                .iter()
+                .map(|planes| planes.iter().map(|p| peak(p, radius, grid)).collect())
+                .collect()
+        })
+        .collect();
+    batches.into_iter().flatten().collect()
 }
 
 /// A failed image that a second look at its mirror image may rescue: no
@@ -920,6 +927,7 @@ mod tests {
             confidence,
             doubts: doubts.iter().map(|d| d.to_string()).collect(),
             cue: String::new(),
+            sacrum_top: None,
         }
     }
 

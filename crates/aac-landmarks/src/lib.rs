@@ -11,6 +11,10 @@
 //!    64x128 (about 1.7 mm, four times cheaper), places each point
 //!    precisely.
 //!
+//! A third network of the coarse kind, the sacrum-top locator
+//! ([`sacrum_top`]), finds the sacrum's plateau, and a naming that puts it
+//! a level off is flagged.
+//!
 //! Each point is the probability-weighted centroid around its heatmap's peak.
 //! The confidence combines the fine peaks' heights with how unambiguous the
 //! coarse peaks are (a second, distant peak in a channel means the level may

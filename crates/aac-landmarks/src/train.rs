@@ -181,7 +181,7 @@ impl FinderTraining {
     }
 }
 
-/// Which of the two networks.
+/// Which of the finder's networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     /// The whole scan.
@@ -291,7 +291,7 @@ struct Sample {
 pub enum Progress {
     /// An epoch of a stage begins with this many steps.
     EpochStart {
-        /// "coarse" or "fine".
+        /// "coarse", "fine" or "sacrum".
         stage: &'static str,
         /// 1-based.
         epoch: usize,
@@ -310,7 +310,7 @@ pub enum Progress {
     },
     /// An epoch finished.
     EpochEnd {
-        /// "coarse" or "fine".
+        /// "coarse", "fine" or "sacrum".
         stage: &'static str,
         /// 1-based.
         epoch: usize,
@@ -565,8 +565,8 @@ pub fn train_finder_from(
     Ok(out)
 }
 
-/// The sacrum-top locator's bytes ([`crate::sacrum_top::MAGIC`], then its
-/// network), trained on the scans whose sacrum top is known; empty when
+/// The sacrum-top locator's block ([`crate::sacrum_top::to_block`]),
+/// trained on the scans whose sacrum top is known; empty when
 /// fewer than [`MIN_SACRUM_SCANS`] are or its epochs are 0. (Trained by
 /// [`train_finder_from`] after the finders; public for trials that add
 /// one to a finder trained before.)
@@ -576,6 +576,7 @@ pub fn train_locator(
     val: &[Annotated],
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<u8>, LandmarkError> {
+    check_scans(train, val)?;
     let train: Vec<Annotated> = train
         .iter()
         .filter(|a| a.sacrum_top.is_some())
@@ -590,9 +591,25 @@ pub fn train_locator(
         return Ok(Vec::new());
     }
     let net = train_stage(Stage::Sacrum, cfg, None, (&train, &val), progress)?;
-    let mut out = crate::sacrum_top::MAGIC.to_vec();
-    out.extend(net);
-    Ok(out)
+    Ok(crate::sacrum_top::to_block(&net))
+}
+
+/// Refuses a scan with fewer than the 20 spine points or an image whose
+/// size is not its width times its height.
+fn check_scans(train: &[Annotated], val: &[Annotated]) -> Result<(), LandmarkError> {
+    match train
+        .iter()
+        .chain(val)
+        .find(|a| a.points.len() < N_POINTS || a.image.len() != a.width * a.height)
+    {
+        Some(a) => Err(LandmarkError::Training(format!(
+            "a scan of {}x{} pixels has {} points or a wrong-sized image",
+            a.width,
+            a.height,
+            a.points.len()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// One finder of [`train_finder_from`].
@@ -607,18 +624,7 @@ fn train_one(
     if train.is_empty() {
         return Err(LandmarkError::Training("no training images".into()));
     }
-    if let Some(a) = train
-        .iter()
-        .chain(val)
-        .find(|a| a.points.len() < N_POINTS || a.image.len() != a.width * a.height)
-    {
-        return Err(LandmarkError::Training(format!(
-            "a scan of {}x{} pixels has {} points or a wrong-sized image",
-            a.width,
-            a.height,
-            a.points.len()
-        )));
-    }
+    check_scans(train, val)?;
     let coarse = train_stage(
         Stage::Coarse,
         cfg,

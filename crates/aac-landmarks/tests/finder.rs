@@ -237,7 +237,10 @@ fn the_sacrum_top_locator_is_kept_after_the_finders_and_finds_the_sacrum() {
     let locator = Finder::locator_bytes(bytes).unwrap().unwrap();
     assert!(locator.starts_with(aac_landmarks::sacrum_top::MAGIC));
     assert_eq!(Finder::member_bytes(bytes).unwrap().len(), 1);
-    let network = &locator[aac_landmarks::sacrum_top::MAGIC.len()..];
+    let network = aac_landmarks::sacrum_top::network_of_block(locator).unwrap();
+    // A locator cut short, or followed by other bytes, is refused.
+    assert!(Finder::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    assert!(Finder::from_bytes(&[bytes.as_slice(), b"x"].concat()).is_err());
     // Unseen scans, either way round: found near the true top, within
     // half a level along the spine.
     let test: Vec<Scan> = scans(7, 6)
@@ -267,7 +270,21 @@ fn the_sacrum_top_locator_is_kept_after_the_finders_and_finds_the_sacrum() {
         off.len()
     );
     assert!(median(off.clone()) < 0.5, "levels off: {off:?}");
-    // A scan without it says so.
+    // The finder checks its naming against it: where it is sure, the top
+    // is kept with the points and the message says what it found.
+    let mut seen = 0;
+    for f in finder.find(&inputs).into_iter().flatten() {
+        if f.sacrum_top.is_some() {
+            seen += 1;
+            let said = f.cue.contains("the sacrum's top found")
+                || f.doubts.iter().any(|d| d.contains("the sacrum's top lies"));
+            assert!(said, "{f:?}");
+        } else {
+            assert!(!f.cue.contains("the sacrum's top"), "{f:?}");
+        }
+    }
+    assert!(seen > 0, "no naming checked against the sacrum's top");
+    // A finder without it says so.
     let mut no_locator = Vec::new();
     for m in Finder::member_bytes(bytes).unwrap() {
         no_locator.extend_from_slice(m);

@@ -3,7 +3,8 @@
 //! bundle` trains it (the same training/validation split of DATA, the
 //! bundle's seed, the default epochs): so that a bundle trained by an
 //! earlier recipe becomes, but for its header's times, the bundle the
-//! current recipe makes from the same data. `cargo run --release -p
+//! current recipe makes from the same data (DATA must be the data the
+//! bundle was trained on; nothing checks it). `cargo run --release -p
 //! aac-pipeline --example add_locator -- BUNDLE.aac DATA OUT.aac`
 
 use aac_landmarks::train::{train_locator, Progress};
@@ -41,7 +42,10 @@ fn main() -> anyhow::Result<()> {
     };
     let mut header = b.header.clone();
     let section = header.landmarks.as_mut().expect("a finder section");
-    section.training.sacrum_epochs = FinderTraining::default().sacrum_epochs;
+    // What `train bundle` would have set for the bundle's finder epochs.
+    section.training.sacrum_epochs = FinderTraining::default()
+        .with_fine(section.training.epochs, section.training.width)
+        .sacrum_epochs;
     let locator = train_locator(
         &section.training,
         &annotated(&train_ids),
@@ -63,10 +67,22 @@ fn main() -> anyhow::Result<()> {
         "no sacrum tops known in {}",
         data.display()
     );
+    // Each finder rewritten with its length in its header (a finder of
+    // before 0.8.4 has none, and would take the locator for its own).
     let mut payload = unet;
-    payload.extend(finder);
+    for m in Finder::member_bytes(&finder)? {
+        let (h, coarse, fine) = Finder::split_bytes(m)?;
+        payload.extend(Finder::to_bytes(&h, coarse, fine));
+    }
     payload.extend(locator);
     save(out, &header, &payload)?;
+    let check = load(out)?;
+    let (_, written) = network_bytes(out, &check.header)?;
+    anyhow::ensure!(
+        Finder::from_bytes(&written.expect("a finder"))?.has_locator(),
+        "{}: the locator did not come back (internal error)",
+        out.display()
+    );
     eprintln!("wrote {}", out.display());
     Ok(())
 }

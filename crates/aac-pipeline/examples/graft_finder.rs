@@ -5,7 +5,8 @@
 //! --release -p aac-pipeline --example graft_finder -- UNET.aac FINDER.aac
 //! OUT.aac [MEMBERS [SKIP]]` (MEMBERS: how many of FINDER's finders to
 //! keep, from the first after SKIP, default 0; default all: `1 1` keeps
-//! the recipe's second finder alone).
+//! the recipe's second finder alone; FINDER's sacrum-top locator, if any,
+//! is kept too).
 
 use aac_landmarks::Finder;
 use aac_pipeline::bundle::{load, network_bytes, save};
@@ -36,6 +37,12 @@ fn main() {
         let (header, coarse, fine) = Finder::split_bytes(m).expect("finder");
         payload.extend(Finder::to_bytes(&header, coarse, fine));
     }
+    // FINDER's sacrum-top locator, if any, goes with its finders.
+    payload.extend(
+        Finder::locator_bytes(&finder)
+            .expect("finder")
+            .unwrap_or_default(),
+    );
     let mut header = u.header.clone();
     let mut section = f.header.landmarks.clone().expect("finder section");
     section.unet_bytes = unet.len();

@@ -1,5 +1,6 @@
 //! Builds a bundle whose landmark finder is BASE's followed by the first
-//! finder of each OTHER bundle (second opinions, aac_landmarks::ensemble):
+//! finder of each OTHER bundle (second opinions, aac_landmarks::ensemble),
+//! then BASE's sacrum-top locator if it has one:
 //! to measure an ensemble from finders already trained, e.g. with
 //! `aac train bundle --seed 2` on the same data (which trains exactly the
 //! recipe's second member). `cargo run --release -p aac-pipeline --example
@@ -29,6 +30,13 @@ fn main() {
     for other in &a[3..] {
         payload.extend(first_finder(Path::new(other)));
     }
+    let (_, base_finder) = network_bytes(base, &b.header).expect("base bytes");
+    let base_finder = base_finder.expect("the base has a finder");
+    payload.extend(
+        Finder::locator_bytes(&base_finder)
+            .expect("finder")
+            .unwrap_or_default(),
+    );
     let members = 1 + a.len() - 3;
     let section = header.landmarks.as_mut().expect("base has a finder");
     section.unet_bytes = unet.len();

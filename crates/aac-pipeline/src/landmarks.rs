@@ -26,6 +26,9 @@ pub const COLUMNS: [&str; 5] = ["id", "status", "confidence", "message", "flags"
 
 /// Colour of found points in overlays (given points are drawn in green).
 pub const FOUND_COLOUR: Rgb<u8> = Rgb([255, 60, 200]);
+/// Colour of the sacrum's top, where the finder's sacrum-top locator put
+/// it, in `aac landmarks` overlays.
+pub const SACRUM_COLOUR: Rgb<u8> = Rgb([255, 170, 0]);
 /// Colour of given points in overlays.
 pub const GIVEN_COLOUR: Rgb<u8> = Rgb([60, 230, 90]);
 
@@ -42,11 +45,16 @@ pub fn train_finder_with_progress(
     let (train, val) = (annotated(train, sacrum_tops), annotated(val, sacrum_tops));
     if base.is_none() && cfg.sacrum_epochs > 0 {
         let known = train.iter().filter(|a| a.sacrum_top.is_some()).count();
-        if known < aac_landmarks::train::MIN_SACRUM_SCANS {
-            tracing::warn!(
-                "{known} training scans say where the sacrum's top is (truth.json of `aac synth`; {} needed): the finder is trained without its sacrum-top check",
-                aac_landmarks::train::MIN_SACRUM_SCANS
-            );
+        let needed = aac_landmarks::train::MIN_SACRUM_SCANS;
+        let why = "the finder is trained without its sacrum-top locator (docs/landmarks.md)";
+        match known {
+            0 => tracing::info!(
+                "no training scan says where the sacrum's top is (truth.json of `aac synth`): {why}"
+            ),
+            k if k < needed => tracing::warn!(
+                "{k} training scans say where the sacrum's top is ({needed} needed): {why}"
+            ),
+            _ => {}
         }
     }
     let mut pb: Option<indicatif::ProgressBar> = None;
@@ -125,6 +133,16 @@ pub fn find_points(finder: &Finder, images: &[&Gray16]) -> Vec<Result<Found, Lan
         .map(|(d, img)| (d.as_slice(), img.width() as usize, img.height() as usize))
         .collect();
     finder.find(&inputs)
+}
+
+/// Draws a diamond around `at`, a little larger than a point's cross.
+fn draw_diamond(rgb: &mut aac_io::Rgb8, at: Point, colour: Rgb<u8>) {
+    let r = (rgb.height() as f64 / 120.0).max(6.0);
+    let corners =
+        [(0.0, -r), (r, 0.0), (0.0, r), (-r, 0.0)].map(|(dx, dy)| Point::new(at.x + dx, at.y + dy));
+    for k in 0..4 {
+        line(rgb, corners[k], corners[(k + 1) % 4], colour);
+    }
 }
 
 /// Draws spine points as crosses joined around each vertebra.
@@ -330,6 +348,9 @@ fn find_landmarks_in_pool(a: &LandmarksConfig) -> Result<LandmarksSummary> {
                 if a.overlays {
                     let mut rgb = display_rgb(img);
                     draw_points(&mut rgb, &f.points, FOUND_COLOUR);
+                    if let Some(top) = f.sacrum_top {
+                        draw_diamond(&mut rgb, top, SACRUM_COLOUR);
+                    }
                     aac_io::write_rgb_png(
                         &a.out.join("overlays").join(format!("{id}.png")),
                         &resize_to_height(&rgb, 1000.min(rgb.height())),

@@ -299,6 +299,8 @@ pub(super) fn fine_tune(a: &BundleConfig, base_path: &Path) -> Result<()> {
             .with_fine(t.epochs, section.training.width);
             let t = aac_landmarks::FinderTraining {
                 coarse_width: section.training.coarse_width,
+                // The base's locator is kept as it was trained.
+                sacrum_epochs: section.training.sacrum_epochs,
                 ..t
             };
             let finder = crate::landmarks::train_finder_with_progress(

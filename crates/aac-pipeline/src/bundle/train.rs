@@ -66,6 +66,11 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
     // Found now, not after every epoch.
     aac_io::check_writable(&a.out).context("--out")?;
     let all = load_raw_cases(&ds, &ids, "masks")?;
+    // Read before hours of training, not after.
+    let sacrum_tops = match &a.landmarks {
+        Some(_) => crate::dataset_util::sacrum_tops(&ds)?,
+        None => Default::default(),
+    };
     if all.iter().all(|c| c.mask.as_raw().iter().all(|&v| v == 0)) {
         bail!(
             "{}: no mask has a calcified pixel, so the U-net has nothing to learn to find \
@@ -88,12 +93,16 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
     };
     let cfg = unet_config(2, &a.unet, a.seed);
     let (train_cases, val_cases) = (pick(&train_ids), pick(&val_ids));
-    tracing::info!("{}", training_plan(a, train_cases.len(), val_cases.len()));
+    let locator = sacrum_tops.len() >= aac_landmarks::train::MIN_SACRUM_SCANS;
+    tracing::info!(
+        "{}",
+        training_plan(a, train_cases.len(), val_cases.len(), locator)
+    );
     let trained = train_unet_with_progress(&cfg, &train_cases, &val_cases, &ssm, "U-net")?;
     let mut payload = trained.model.clone();
     let landmarks = match &a.landmarks {
         Some(t) => {
-            let t = aac_landmarks::FinderTraining {
+            let mut t = aac_landmarks::FinderTraining {
                 seed: a.seed,
                 ..t.clone()
             };
@@ -101,8 +110,12 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
                 &t,
                 None,
                 (&train_cases, &val_cases),
-                &crate::dataset_util::sacrum_tops(&ds)?,
+                &sacrum_tops,
             )?;
+            // The header says what the bundle holds.
+            if aac_landmarks::Finder::locator_bytes(&finder)?.is_none() {
+                t.sacrum_epochs = 0;
+            }
             payload.extend_from_slice(&finder);
             Some(LandmarkSection {
                 unet_bytes: trained.model.len(),
@@ -143,7 +156,7 @@ pub fn train_bundle(a: &BundleConfig) -> Result<()> {
 }
 
 /// The stages ahead, as the first log line of a training says them.
-fn training_plan(a: &BundleConfig, train: usize, val: usize) -> String {
+fn training_plan(a: &BundleConfig, train: usize, val: usize, locator: bool) -> String {
     let unet = format!(
         "training the U-net ({} epochs x {} warp on {train} scans, {val} for validation)",
         a.unet.epochs, a.unet.augment
@@ -159,11 +172,8 @@ fn training_plan(a: &BundleConfig, train: usize, val: usize) -> String {
             f.coarse_epochs,
             f.epochs,
             if f.members == 1 { "" } else { " each" },
-            if f.sacrum_epochs > 0 {
-                format!(
-                    " and the sacrum-top locator ({} epochs, where the scans' sacrum tops are known)",
-                    f.sacrum_epochs
-                )
+            if f.sacrum_epochs > 0 && locator {
+                format!(" and the sacrum-top locator ({} epochs)", f.sacrum_epochs)
             } else {
                 String::new()
             }
