@@ -530,7 +530,8 @@ pub fn train_finder(
 /// written by [`Finder::to_bytes`] with the same widths and grids):
 /// fine-tuning on a site's scans. Trains `cfg.members` finders, member
 /// `k` from seed `cfg.seed + k` (and from the base's member `k`, or its
-/// first when it has fewer), one after the other.
+/// first when it has fewer), one after the other; then the sacrum-top
+/// locator ([`train_locator`]), or, fine-tuning, the base's as it was.
 pub fn train_finder_from(
     cfg: &FinderTraining,
     base: Option<&[u8]>,
