@@ -137,7 +137,7 @@ pub fn find_points(finder: &Finder, images: &[&Gray16]) -> Vec<Result<Found, Lan
 
 /// Draws a diamond around `at`, a little larger than a point's cross.
 fn draw_diamond(rgb: &mut aac_io::Rgb8, at: Point, colour: Rgb<u8>) {
-    let r = (rgb.height() as f64 / 120.0).max(6.0);
+    let r = (rgb.height() as f64 / 60.0).max(8.0);
     let corners =
         [(0.0, -r), (r, 0.0), (0.0, r), (-r, 0.0)].map(|(dx, dy)| Point::new(at.x + dx, at.y + dy));
     for k in 0..4 {
