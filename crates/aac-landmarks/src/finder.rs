@@ -407,15 +407,7 @@ impl Finder {
     }
 
     fn find_once(&self, images: &[(&[f32], usize, usize)]) -> Vec<Result<Found, LandmarkError>> {
-        let coarse_frames: Vec<Option<Frame>> = images
-            .iter()
-            .map(|&(_, w, h)| (w >= 16 && h >= 16).then(|| Frame::whole_image(w, h)))
-            .collect();
-        let coarse_inputs: Vec<Vec<f32>> = images
-            .par_iter()
-            .zip(&coarse_frames)
-            .filter_map(|(&(img, w, h), f)| f.map(|f| normalise(&f.sample(img, w, h))))
-            .collect();
+        let (coarse_frames, coarse_inputs) = whole_image_inputs(images);
         let mut coarse_peaks = batched_peaks(
             &self.coarse,
             3,
@@ -678,6 +670,24 @@ impl Finder {
             sacrum_top: None,
         }
     }
+}
+
+/// Each image letterboxed whole into the coarse grid (None where it is
+/// too small to look at), and the normalised inputs of those that are, in
+/// order: what the coarse network and the sacrum-top locator see.
+pub(crate) fn whole_image_inputs(
+    images: &[(&[f32], usize, usize)],
+) -> (Vec<Option<Frame>>, Vec<Vec<f32>>) {
+    let frames: Vec<Option<Frame>> = images
+        .iter()
+        .map(|&(_, w, h)| (w >= 16 && h >= 16).then(|| Frame::whole_image(w, h)))
+        .collect();
+    let inputs = images
+        .par_iter()
+        .zip(&frames)
+        .filter_map(|(&(img, w, h), f)| f.map(|f| normalise(&f.sample(img, w, h))))
+        .collect();
+    (frames, inputs)
 }
 
 /// Each input's peaks, one per channel of `net`'s maps (rivals counted

@@ -14,15 +14,13 @@
 //! (with and without the iliac wing) no flag moved (docs/landmarks.md,
 //! "The sacrum's top").
 
-use crate::finder::batched_peaks;
-use crate::frame::{anchors, Frame};
+use crate::finder::{batched_peaks, whole_image_inputs};
+use crate::frame::anchors;
 use crate::regularity::level_step;
 use crate::{Found, Grid, LandmarkError};
 use aac_io::pts::index;
 use aac_io::Point;
-use aac_unet::photometric::normalise;
 use aac_unet::Inference;
-use rayon::prelude::*;
 
 /// First line of the locator's block, after the finders' bytes; the
 /// second gives its network's length in bytes ([`to_block`]).
@@ -118,15 +116,7 @@ impl Locator {
     /// look at, as for the coarse network), the whole image letterboxed
     /// into the coarse network's grid.
     pub fn find(&self, images: &[(&[f32], usize, usize)]) -> Vec<Option<SacrumTop>> {
-        let frames: Vec<Option<Frame>> = images
-            .iter()
-            .map(|&(_, w, h)| (w >= 16 && h >= 16).then(|| Frame::whole_image(w, h)))
-            .collect();
-        let inputs: Vec<Vec<f32>> = images
-            .par_iter()
-            .zip(&frames)
-            .filter_map(|(&(img, w, h), f)| f.map(|f| normalise(&f.sample(img, w, h))))
-            .collect();
+        let (frames, inputs) = whole_image_inputs(images);
         let mut peaks = batched_peaks(&self.net, 1, &inputs, RIVAL_RADIUS, Grid::FULL).into_iter();
         frames
             .iter()

@@ -8,9 +8,10 @@
 //! aac-pipeline --example add_locator -- BUNDLE.aac DATA OUT.aac`
 
 use aac_landmarks::train::{train_locator, Progress};
-use aac_landmarks::{Annotated, Finder, FinderTraining};
+use aac_landmarks::{Finder, FinderTraining};
 use aac_pipeline::bundle::{load, network_bytes, save};
 use aac_pipeline::dataset_util::{load_raw_cases, sacrum_tops, split_ids};
+use aac_pipeline::landmarks::annotated;
 use std::path::Path;
 
 fn main() -> anyhow::Result<()> {
@@ -28,18 +29,13 @@ fn main() -> anyhow::Result<()> {
     let tops = sacrum_tops(&ds)?;
     let all = load_raw_cases(&ds, &ids, "masks")?;
     let (train_ids, val_ids) = split_ids(&ids, aac_pipeline::defaults::VAL_FRACTION);
-    let annotated = |keep: &[String]| -> Vec<Annotated> {
+    let pick = |keep: &[String]| -> Vec<_> {
         all.iter()
             .filter(|c| keep.contains(&c.id))
-            .map(|c| Annotated {
-                image: &c.image,
-                width: c.width,
-                height: c.height,
-                points: &c.landmarks,
-                sacrum_top: tops.get(&c.id).copied(),
-            })
+            .cloned()
             .collect()
     };
+    let (train, val) = (pick(&train_ids), pick(&val_ids));
     let mut header = b.header.clone();
     let section = header.landmarks.as_mut().expect("a finder section");
     // What `train bundle` would have set for the bundle's finder epochs.
@@ -48,8 +44,8 @@ fn main() -> anyhow::Result<()> {
         .sacrum_epochs;
     let locator = train_locator(
         &section.training,
-        &annotated(&train_ids),
-        &annotated(&val_ids),
+        &annotated(&train, &tops),
+        &annotated(&val, &tops),
         &mut |p| {
             if let Progress::EpochEnd {
                 epoch,

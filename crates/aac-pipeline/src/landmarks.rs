@@ -104,8 +104,9 @@ pub fn train_finder_with_progress(
     Ok(bytes)
 }
 
-/// Borrowed views of annotated cases for the finder's training.
-fn annotated<'a>(
+/// Borrowed views of annotated cases for the finder's training, with
+/// their sacrum tops where known (by id).
+pub fn annotated<'a>(
     cases: &'a [RawCase],
     sacrum_tops: &BTreeMap<String, Point>,
 ) -> Vec<Annotated<'a>> {
